@@ -1,0 +1,34 @@
+"""The masked transaction event published on ``atmsim/v1/events/tx`` for monitors.
+
+Never carries PIN data: only what a monitoring screen may show.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from atm_switch.wire import IsoMessage
+from atmsim.masking import mask_pan
+
+__all__ = ["EVENTS_TOPIC", "transaction_event"]
+
+EVENTS_TOPIC = "atmsim/v1/events/tx"
+
+
+def transaction_event(request: IsoMessage, response: IsoMessage, latency_ms: float,
+                      reason: str = "") -> dict[str, Any]:
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "terminal_id": request.get("41"),
+        "acquirer_id": request.get("32"),
+        "mti": request.get("t"),
+        "response_mti": response.get("t"),
+        "processing_code": request.get("3"),
+        "stan": request.get("11"),
+        "rrn": request.get("37"),
+        "pan": mask_pan(request.get("2", "")) if request.get("2") else None,
+        "response_code": response.get("39"),
+        "reason": reason or None,
+        "latency_ms": round(latency_ms, 3),
+    }

@@ -1,0 +1,261 @@
+"""The switch's link to its HSM: Thales payShield host commands over TCP.
+
+It speaks the wire protocol only (2-byte big-endian length, header, command code,
+fields) and never imports ``hsm_mock``, so it works the same against a real
+payShield. One persistent connection is opened on first use and reopened after
+it is lost. Requests are pipelined: each carries a rolling 4-digit counter as its
+message header, which the HSM echoes, and replies are matched by that header.
+
+Every call finishes within ``deadline`` seconds: when the HSM is down, slow or
+drops the connection, the call raises :class:`HsmUnavailable` (the switch then
+answers 91). Logs carry command code, error code and latency only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+__all__ = ["HsmLink", "HsmReply", "HsmUnavailable"]
+
+DEFAULT_HEADER_LENGTH = 4
+DEFAULT_DEADLINE = 2.0  # seconds; DESIGN.md's suggested HSM deadline
+# Max PIN length sent in DA: the longest PIN ISO 9564 allows.
+_MAX_PIN_LENGTH = "12"
+
+_log = logging.getLogger(__name__)
+
+
+class HsmUnavailable(Exception):
+    """The HSM did not answer in time, refused the connection or dropped it."""
+
+
+@dataclass(frozen=True)
+class HsmReply:
+    """An HSM reply: response code (e.g. ``DB``), error code, response fields."""
+
+    response_code: str
+    error_code: str
+    fields: bytes
+
+
+class _Connection:
+    """One TCP connection and the requests waiting for a reply on it."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header_len: int
+    ) -> None:
+        self.writer = writer
+        self.pending: dict[bytes, asyncio.Future[bytes]] = {}
+        self.closed = False
+        self._header_len = header_len
+        self._reader_task = asyncio.create_task(self._read_replies(reader))
+
+    def send(self, header: bytes, message: bytes) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.pending[header] = future
+        self.writer.write(len(message).to_bytes(2, "big") + message)
+        return future
+
+    async def close(self) -> None:
+        self._fail_pending()
+        self._reader_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader_task
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                length = int.from_bytes(await reader.readexactly(2), "big")
+                message = await reader.readexactly(length)
+                future = self.pending.pop(message[: self._header_len], None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+                else:
+                    # A reply to a request that already timed out.
+                    _log.debug("dropped HSM reply matching no request")
+        except (asyncio.IncompleteReadError, OSError):
+            _log.debug("HSM connection lost")
+        finally:
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        self.closed = True
+        self.writer.close()
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(HsmUnavailable("HSM connection lost"))
+
+
+class HsmLink:
+    """Client for a payShield-style HSM; one pipelined connection, bounded waits.
+
+    Usable as ``async with HsmLink(host, port) as hsm: ...``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        header_len: int = DEFAULT_HEADER_LENGTH,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
+        if header_len < 1:
+            raise ValueError("pipelining needs a header of at least one digit")
+        self._host = host
+        self._port = port
+        self._header_len = header_len
+        self._deadline = deadline
+        self._counter = 0
+        self._connection: _Connection | None = None
+        self._connect_lock = asyncio.Lock()
+
+    async def request(self, command: str, fields: bytes | str = b"") -> HsmReply:
+        """Send one host command and wait for its reply (within the deadline).
+
+        ``fields`` are the request fields after the command code. Raises
+        :class:`HsmUnavailable` if no well-formed reply arrives in time.
+        """
+        body = command.encode("ascii") + (
+            fields.encode("ascii") if isinstance(fields, str) else fields
+        )
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._deadline):
+                connection = await self._connected()
+                header = self._next_header(connection)
+                reply_future = connection.send(header, header + body)
+                try:
+                    await connection.writer.drain()
+                    message = await reply_future
+                finally:
+                    connection.pending.pop(header, None)
+                    if reply_future.done() and not reply_future.cancelled():
+                        # Mark a failure seen when drain() raised first, so asyncio
+                        # does not warn "exception was never retrieved".
+                        reply_future.exception()
+        except TimeoutError:
+            _log.debug("cmd=%s no reply within %.3fs", command, self._deadline)
+            raise HsmUnavailable(f"no reply to {command} within {self._deadline}s") from None
+        except OSError as exc:
+            _log.debug("cmd=%s HSM unreachable (%s)", command, type(exc).__name__)
+            raise HsmUnavailable(f"HSM unreachable: {type(exc).__name__}") from None
+        reply = self._parse(message)
+        _log.debug(
+            "cmd=%s err=%s latency_ms=%.3f",
+            command,
+            reply.error_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return reply
+
+    async def verify_pin_ibm3624(
+        self,
+        *,
+        tpk_lmk: str,
+        pvk_lmk: str,
+        pin_block_hex: str,
+        pin_block_format: str,
+        account12: str,
+        check_length: int,
+        dec_table: str,
+        validation_data: str,
+        offset: str,
+    ) -> str:
+        """DA: verify a terminal PIN by IBM 3624 offset; returns the error code.
+
+        "00" verified, "01" wrong PIN, anything else an HSM-side error.
+        """
+        fields = (
+            tpk_lmk
+            + pvk_lmk
+            + _MAX_PIN_LENGTH
+            + pin_block_hex
+            + pin_block_format
+            + f"{check_length:02d}"
+            + account12
+            + dec_table
+            + validation_data
+            + offset.ljust(12, "F")
+        )
+        return (await self.request("DA", fields)).error_code
+
+    async def verify_pin_pvv(
+        self,
+        *,
+        tpk_lmk: str,
+        pvk_lmk: str,
+        pin_block_hex: str,
+        pin_block_format: str,
+        account12: str,
+        pvki: int,
+        pvv: str,
+    ) -> str:
+        """DC: verify a terminal PIN by Visa PVV; returns the error code.
+
+        ``pvk_lmk`` is the PVK pair: ``U`` + 32H, or two single keys as 32H.
+        """
+        fields = tpk_lmk + pvk_lmk + pin_block_hex + pin_block_format + account12 + str(pvki) + pvv
+        return (await self.request("DC", fields)).error_code
+
+    async def diagnostics(self) -> tuple[str, str]:
+        """NC: (LMK check value 16H, firmware number). HsmUnavailable on error."""
+        reply = await self.request("NC")
+        text = reply.fields.decode("ascii", "replace")
+        if reply.error_code != "00" or len(text) < 16:
+            raise HsmUnavailable(f"HSM diagnostics failed with error {reply.error_code}")
+        return text[:16], text[16:]
+
+    async def close(self) -> None:
+        """Close the connection; in-flight requests fail with HsmUnavailable."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _connected(self) -> _Connection:
+        async with self._connect_lock:
+            if self._connection is None or self._connection.closed:
+                reader, writer = await asyncio.open_connection(self._host, self._port)
+                sock = writer.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._connection = _Connection(reader, writer, self._header_len)
+                _log.debug("connected to HSM %s:%d", self._host, self._port)
+            return self._connection
+
+    def _next_header(self, connection: _Connection) -> bytes:
+        modulus = 10**self._header_len
+        for _ in range(modulus):
+            self._counter = (self._counter + 1) % modulus
+            header = f"{self._counter:0{self._header_len}d}".encode("ascii")
+            if header not in connection.pending:
+                return header
+        raise HsmUnavailable("every message header is in flight")
+
+    def _parse(self, message: bytes) -> HsmReply:
+        head = message[self._header_len : self._header_len + 4]
+        if len(head) < 4 or not head.isascii():
+            raise HsmUnavailable("malformed HSM reply")
+        text = head.decode("ascii")
+        return HsmReply(text[:2], text[2:], message[self._header_len + 4 :])

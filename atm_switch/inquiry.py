@@ -1,0 +1,229 @@
+"""The 0200 balance inquiry as a pipeline of small named steps.
+
+validate_request -> check_terminal -> check_card -> verify_pin -> query_ledger, then the
+0210 is built from whatever the context holds. Any step may stop the pipeline by raising
+``Decline`` with a response code; the steps after it do not run. Each step is a plain
+async function of the context and the switch's dependencies, testable alone and
+replaceable in ``BALANCE_INQUIRY_STEPS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from atm_switch.additional_data import encode_balance_amount, encode_tlv
+from atm_switch.card_store import Card, CardStatus, CardStore, Terminal
+from atm_switch.hsm_link import HsmLink, HsmUnavailable
+from atm_switch.ledger_link import LedgerReply, LedgerReplyInvalid, request_balance
+from atm_switch.response_codes import ResponseCode, from_hsm_error, from_ledger_result
+from atm_switch.wire import IsoMessage
+from atmsim.bus import Bus, BusError
+from atmsim.masking import mask_name, mask_pan
+
+__all__ = ["Decline", "InquiryContext", "SwitchDeps", "BALANCE_INQUIRY_STEPS",
+           "run_balance_inquiry", "build_response", "ECHOED_FIELDS"]
+
+log = logging.getLogger("atmsim.switch")
+
+# Fields a 0210 copies from its 0200 (DESIGN.md wire profile).
+ECHOED_FIELDS = ("2", "3", "4", "7", "11", "32", "37", "41", "49")
+REQUIRED_FIELDS = ("2", "3", "7", "11", "41", "52")
+BALANCE_INQUIRY_PREFIX = "31"
+
+
+class Decline(Exception):
+    """Stops the pipeline with a response code."""
+
+    def __init__(self, code: ResponseCode, reason: str = "") -> None:
+        super().__init__(f"{code.value} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class SwitchDeps:
+    """What the steps need from outside: stores, links and limits."""
+
+    cards: CardStore
+    hsm: HsmLink
+    bus: Bus
+    hsm_deadline: float
+    ledger_deadline: float
+    pin_tries: int = 3
+
+
+@dataclass
+class InquiryContext:
+    request: IsoMessage
+    started: float = field(default_factory=time.perf_counter)
+    terminal: Terminal | None = None
+    card: Card | None = None
+    kpj: str | None = None
+    ledger: LedgerReply | None = None
+    code: ResponseCode = ResponseCode.APPROVED
+    reason: str = ""
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.request.get("2", ""))
+
+
+Step = Callable[[InquiryContext, SwitchDeps], Awaitable[None]]
+
+
+async def validate_request(ctx: InquiryContext, deps: SwitchDeps) -> None:
+    """Fields the inquiry cannot do without, and a processing code it knows."""
+    missing = [f for f in REQUIRED_FIELDS if f not in ctx.request]
+    if missing:
+        raise Decline(ResponseCode.FORMAT_ERROR, f"missing field {', '.join(missing)}")
+    if not ctx.request["3"].startswith(BALANCE_INQUIRY_PREFIX):
+        raise Decline(ResponseCode.UNSUPPORTED_TRANSACTION,
+                      f"processing code {ctx.request['3']} is not a balance inquiry")
+    if "103" in ctx.request:
+        typed = ctx.request["103"].strip()
+        if not re.fullmatch(r"[0-9]{11}", typed):
+            raise Decline(ResponseCode.FORMAT_ERROR, "field 103 is not an 11-digit KPJ")
+        ctx.kpj = typed
+    if not re.fullmatch(r"[0-9]{12,19}", ctx.request["2"]):
+        raise Decline(ResponseCode.FORMAT_ERROR, "field 2 is not a 12-19 digit PAN")
+
+
+async def check_terminal(ctx: InquiryContext, deps: SwitchDeps) -> None:
+    ctx.terminal = deps.cards.terminal(ctx.request["41"])
+    if ctx.terminal is None:
+        raise Decline(ResponseCode.TERMINAL_NOT_PERMITTED,
+                      f"terminal {ctx.request['41']!r} is not known")
+
+
+def _card_expiry(request: IsoMessage) -> str | None:
+    if "14" in request:
+        return request["14"]
+    track2 = request.get("35", "")
+    for sep in ("=", "D"):
+        if sep in track2:
+            return track2.split(sep, 1)[1][:4] or None
+    return None
+
+
+async def check_card(ctx: InquiryContext, deps: SwitchDeps) -> None:
+    """The card exists, is not blocked, is not expired, and the ATM read the right one."""
+    card = deps.cards.card(ctx.request["2"])
+    if card is None:
+        raise Decline(ResponseCode.UNKNOWN_CARD, "PAN not on file")
+    ctx.card = card
+    if card.status == CardStatus.PIN_BLOCKED:
+        raise Decline(ResponseCode.PIN_TRIES_EXCEEDED, "card blocked after wrong PINs")
+    if card.status != CardStatus.ACTIVE:
+        raise Decline(ResponseCode.RESTRICTED_CARD, f"card status {card.status}")
+    track2 = ctx.request.get("35")
+    if track2 is not None and re.split(r"[=D]", track2, maxsplit=1)[0] != card.pan:
+        raise Decline(ResponseCode.FORMAT_ERROR, "field 35 PAN differs from field 2")
+    expiry = _card_expiry(ctx.request)
+    if expiry is not None and expiry != card.expiry:
+        raise Decline(ResponseCode.EXPIRED_CARD, "expiry date does not match the card")
+    if card.expiry < datetime.now(UTC).strftime("%y%m"):
+        raise Decline(ResponseCode.EXPIRED_CARD, "card expired")
+
+
+def account_number_12(pan: str) -> str:
+    """The 12 right-most PAN digits excluding the check digit (ISO 9564 / Thales).
+
+    >>> account_number_12("5264220000100010")
+    '422000010001'
+    """
+    return pan[:-1][-12:].rjust(12, "0")
+
+
+async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
+    """Ask the HSM; count wrong PINs; the ``pin_tries``-th in a row blocks the card."""
+    card, terminal = ctx.card, ctx.terminal
+    assert card is not None and terminal is not None
+    try:
+        if card.pin_method == "VISA_PVV":
+            error = await deps.hsm.verify_pin_pvv(
+                tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk, pin_block_hex=ctx.request["52"],
+                pin_block_format="01", account12=account_number_12(card.pan),
+                pvki=card.pvki or 0, pvv=card.pvv or "")
+        else:
+            error = await deps.hsm.verify_pin_ibm3624(
+                tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk, pin_block_hex=ctx.request["52"],
+                pin_block_format="01", account12=account_number_12(card.pan),
+                check_length=card.pin_check_length or 6, dec_table=card.dec_table or "",
+                validation_data=card.pin_validation_data or "", offset=card.pin_offset or "")
+    except HsmUnavailable as exc:
+        raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
+    code = from_hsm_error(error)
+    if code is ResponseCode.APPROVED:
+        deps.cards.reset_pin_tries(card.pan)
+        return
+    if code is ResponseCode.WRONG_PIN:
+        outcome = deps.cards.record_wrong_pin(card.pan, deps.pin_tries)
+        if outcome.blocked:
+            raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
+                          f"wrong PIN {outcome.tries} times in a row: card blocked")
+        raise Decline(ResponseCode.WRONG_PIN, f"wrong PIN ({outcome.tries} in a row)")
+    raise Decline(code, f"HSM error {error}")
+
+
+async def query_ledger(ctx: InquiryContext, deps: SwitchDeps) -> None:
+    card = ctx.card
+    assert card is not None
+    kpj = ctx.kpj or card.kpj
+    try:
+        reply = await request_balance(deps.bus, nik=card.nik, kpj=kpj,
+                                      terminal_id=ctx.request["41"], deadline=deps.ledger_deadline)
+    except BusError as exc:
+        raise Decline(ResponseCode.UNAVAILABLE, f"ledger: {exc}") from None
+    except LedgerReplyInvalid as exc:
+        raise Decline(ResponseCode.INTERNAL_ERROR, f"ledger reply: {exc}") from None
+    if reply.result == "ERROR":
+        raise Decline(ResponseCode.UNAVAILABLE, "ledger answered ERROR")
+    code = from_ledger_result(reply.result)
+    if code is not ResponseCode.APPROVED:
+        raise Decline(code, f"ledger: {reply.result}")
+    ctx.ledger = reply
+
+
+BALANCE_INQUIRY_STEPS: Sequence[Step] = (
+    validate_request, check_terminal, check_card, verify_pin, query_ledger)
+
+
+async def run_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
+                              steps: Sequence[Step] = BALANCE_INQUIRY_STEPS) -> InquiryContext:
+    ctx = InquiryContext(request)
+    for step in steps:
+        try:
+            await step(ctx, deps)
+        except Decline as decline:
+            ctx.code, ctx.reason = decline.code, decline.reason
+            break
+        except Exception:
+            log.exception("step %s failed for %s", step.__name__, ctx.masked_pan)
+            ctx.code, ctx.reason = ResponseCode.INTERNAL_ERROR, f"{step.__name__} failed"
+            break
+    return ctx
+
+
+def build_response(ctx: InquiryContext) -> IsoMessage:
+    """The 0210 for a finished inquiry."""
+    response: IsoMessage = {"t": "0210"}
+    for number in ECHOED_FIELDS:
+        if number in ctx.request:
+            response[number] = ctx.request[number]
+    response["39"] = ctx.code.value
+    if ctx.code is ResponseCode.APPROVED and ctx.ledger is not None:
+        ledger = ctx.ledger
+        response["38"] = f"{secrets.randbelow(1_000_000):06d}"
+        response["54"] = encode_balance_amount(ledger.balance_sen or 0)
+        items = [("KP", ledger.kpj or ""), ("NM", mask_name(ledger.name or "")),
+                 ("ST", ledger.status or ""), ("DT", (ledger.as_of or "").replace("-", ""))]
+        if ledger.segment:
+            items.append(("SG", ledger.segment))
+        response["48"] = encode_tlv(items)
+    return dict(sorted(response.items(), key=lambda kv: -1 if kv[0] == "t" else int(kv[0])))

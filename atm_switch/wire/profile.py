@@ -1,0 +1,171 @@
+"""The wire profile ``default`` of DESIGN.md: ISO 8583:1987 in ASCII on pyiso8583.
+
+pyiso8583 knows lengths and bitmaps; this module adds what it leaves to its user: the type
+of every field (``n``, ``an``, ``ans``, ``z``, ``b``), fixed-length padding rules, and
+errors that name the field. ``decode`` either returns a message whose every field is valid
+or raises ``WireError`` saying which field failed and why; the error keeps what was
+decoded before the failure so the switch can still answer with response code 30.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import iso8583
+
+from atm_switch.wire.fields import ISO8583_1987, FieldDef
+
+__all__ = ["IsoMessage", "WireError", "WireProfile", "default_profile"]
+
+IsoMessage = dict[str, str]
+"""A message as field-number strings to values: ``{"t": "0200", "2": "5264…", "52": "…"}``.
+Binary fields hold their hexadecimal text, as the ASCII profile carries them."""
+
+_CHECKS: dict[str, re.Pattern[str]] = {
+    "n": re.compile(r"[0-9]*"),
+    "an": re.compile(r"[A-Za-z0-9]*( *)"),
+    "ans": re.compile(r"[\x20-\x7e]*"),
+    "z": re.compile(r"[0-9]+([=D][0-9]*)?"),
+    "b": re.compile(r"[0-9A-Fa-f]*"),
+    "xn": re.compile(r"[CD][0-9]*"),
+}
+
+_KIND_WORDS = {
+    "n": "digits only",
+    "an": "letters and digits only (spaces only as right padding)",
+    "ans": "printable ASCII only",
+    "z": "track 2 characters only (digits and one '=' separator)",
+    "b": "hexadecimal characters only",
+    "xn": "'C' or 'D' followed by digits",
+}
+
+
+@dataclass
+class WireError(ValueError):
+    """A message that does not fit the profile. ``field`` names the culprit ("t" is the
+    MTI, "p" the bitmap, "" the frame as a whole)."""
+
+    field: str
+    reason: str
+    partial: IsoMessage = field(default_factory=dict)
+    position: int | None = None
+
+    def __str__(self) -> str:
+        where = {"t": "MTI", "p": "bitmap", "1": "secondary bitmap", "": "message"}.get(
+            self.field, f"field {self.field}")
+        at = f" (byte {self.position})" if self.position is not None else ""
+        return f"{where}: {self.reason}{at}"
+
+
+@dataclass(frozen=True)
+class WireProfile:
+    """A field table plus the pyiso8583 spec derived from it."""
+
+    name: str
+    fields: dict[int, FieldDef]
+    spec: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_fields(cls, name: str, fields: dict[int, FieldDef]) -> WireProfile:
+        spec: dict[str, dict[str, Any]] = {
+            "h": {"data_enc": "ascii", "len_enc": "ascii", "len_type": 0, "max_len": 0,
+                  "desc": "Message header"},
+            "t": {"data_enc": "ascii", "len_enc": "ascii", "len_type": 0, "max_len": 4,
+                  "desc": "Message type indicator"},
+            "p": {"data_enc": "ascii", "len_enc": "ascii", "len_type": 0, "max_len": 16,
+                  "desc": "Bitmap, primary"},
+            "1": {"data_enc": "ascii", "len_enc": "ascii", "len_type": 0, "max_len": 16,
+                  "desc": "Bitmap, secondary"},
+        }
+        for number, fdef in fields.items():
+            spec[str(number)] = {"data_enc": "ascii", "len_enc": "ascii",
+                                 "len_type": fdef.prefix, "max_len": fdef.wire_len,
+                                 "desc": fdef.name}
+        return cls(name, dict(fields), spec)
+
+    # -- validation -----------------------------------------------------------------
+
+    def check_field(self, number: str, value: str) -> None:
+        """Raise ``WireError`` unless ``value`` is a valid content for field ``number``."""
+        fdef = self.fields.get(int(number))
+        if fdef is None:
+            raise WireError(number, "is not defined in this profile")
+        if fdef.fixed and len(value) != fdef.wire_len:
+            raise WireError(number, f"must be exactly {fdef.wire_len} characters "
+                                    f"({fdef.describe()}), got {len(value)}")
+        if not fdef.fixed and len(value) > fdef.wire_len:
+            raise WireError(number, f"longer than {fdef.wire_len} ({fdef.describe()})")
+        if fdef.kind == "b" and len(value) % 2:
+            raise WireError(number, "binary field with an odd number of hex characters")
+        if not _CHECKS[fdef.kind].fullmatch(value):
+            raise WireError(number, f"must hold {_KIND_WORDS[fdef.kind]} ({fdef.describe()})")
+        if fdef.kind == "an" and value.startswith(" ") and value.strip():
+            raise WireError(number, "an field padded on the left; pad with spaces on the right")
+
+    def check(self, message: IsoMessage) -> None:
+        mti = message.get("t", "")
+        if not re.fullmatch(r"[0-9]{4}", mti):
+            raise WireError("t", f"MTI must be 4 digits, got {mti!r}", dict(message))
+        for key, value in message.items():
+            if key in ("t", "p", "1", "h"):
+                continue
+            try:
+                self.check_field(key, value)
+            except WireError as exc:
+                exc.partial = dict(message)
+                raise
+
+    # -- codec ----------------------------------------------------------------------
+
+    def encode(self, message: IsoMessage) -> bytes:
+        """Encode a message (without framing). Raises ``WireError`` naming the field.
+
+        >>> default_profile().encode({"t": "0800", "7": "1121060000", "11": "000001",
+        ...                           "70": "301"})[:20]
+        b'08008220000000000000'
+        """
+        body = {k: v for k, v in message.items() if k not in ("p", "1")}
+        self.check(body)
+        try:
+            raw, _ = iso8583.encode(body, self.spec)
+        except iso8583.EncodeError as exc:
+            raise WireError(str(exc.field or ""), exc.msg, dict(message)) from None
+        return bytes(raw)
+
+    def decode(self, raw: bytes) -> IsoMessage:
+        """Decode and validate one message (without framing).
+
+        >>> profile = default_profile()
+        >>> profile.decode(profile.encode({"t": "0800", "11": "000001", "70": "301"}))["70"]
+        '301'
+        """
+        if len(raw) < 4:
+            raise WireError("t", f"message of {len(raw)} bytes is too short for an MTI")
+        try:
+            decoded, _ = iso8583.decode(bytearray(raw), self.spec)
+        except iso8583.DecodeError as exc:
+            partial = {k: v for k, v in exc.doc_dec.items() if isinstance(v, str)}
+            raise WireError(str(exc.field or ""), _plain(exc.msg), partial, exc.pos) from None
+        except UnicodeDecodeError as exc:
+            raise WireError("", "bytes that are not ASCII", {}, exc.start) from None
+        message = {k: v for k, v in decoded.items() if k not in ("p", "1", "h")}
+        self.check(message)
+        return message
+
+
+def _plain(msg: str) -> str:
+    # pyiso8583 says "Field data is 3 bytes, larger than maximum 2": keep it, lower-cased.
+    return msg[:1].lower() + msg[1:] if msg else "cannot be decoded"
+
+
+_DEFAULT: WireProfile | None = None
+
+
+def default_profile() -> WireProfile:
+    """The ``default`` profile: ISO 8583:1987, ASCII, hex bitmaps and binary fields."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = WireProfile.from_fields("default", ISO8583_1987)
+    return _DEFAULT

@@ -1,0 +1,431 @@
+"""The ``atmsim`` command line (DESIGN.md "Command line").
+
+Every command accepts ``--data-dir`` and ``--config``; ports and addresses are flags and
+config values. Errors a user can fix are one line on stderr and exit status 2; nothing
+prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from atm_switch.response_codes import ResponseCode
+from atm_switch.wire import IsoMessage, default_profile
+from atmsim.config import ConfigError, Settings, load_settings
+from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.logs import setup_logging
+from atmsim.masking import mask_pan, mask_track2
+from terminal_ui.formatting import format_date, format_rupiah
+from terminal_ui.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.pinpad import PinEntryError, PinPad
+from terminal_ui.transactions import (
+    CardData,
+    InquiryResult,
+    balance_inquiry_request,
+    read_inquiry_response,
+)
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in the environment the user can fix."""
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="where all state lives "
+                        "(default: $ATMSIM_DATA_DIR or the per-user data directory)")
+    parser.add_argument("--config", help="TOML config file (default: $ATMSIM_CONFIG)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO; demo: WARNING)")
+
+
+def _ports(parser: argparse.ArgumentParser, *, switch: bool = True, hsm: bool = True,
+           mqtt: bool = True) -> None:
+    if switch:
+        parser.add_argument("--switch-port", type=int, help="switch TCP port (default 8583)")
+    if hsm:
+        parser.add_argument("--hsm-port", type=int, help="HSM TCP port (default 1500)")
+    if mqtt:
+        parser.add_argument("--mqtt", metavar="URL",
+                            help="an MQTT broker (mqtt://host:port) instead of the embedded one")
+        parser.add_argument("--mqtt-port", type=int,
+                            help="port of the embedded broker (default 1883)")
+        parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"],
+                            help="embedded broker (default auto: mosquitto if installed)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atmsim", description="ATM balance-inquiry channel simulator: BNI ATM, ISO 8583 "
+        "switch, payShield-style HSM and BPJS Ketenagakerjaan JHT ledger.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the whole stack on loopback plus the ATM")
+    _common(demo)
+    _ports(demo)
+    demo.add_argument("--headless", action="store_true",
+                      help="run one scripted inquiry per demo card, print the results, exit")
+
+    up = sub.add_parser("up", help="the back end (broker, HSM, ledger, switch) until Ctrl-C")
+    _common(up)
+    _ports(up)
+
+    inquire = sub.add_parser("inquire", help="one balance inquiry from the shell")
+    _common(inquire)
+    inquire.add_argument("--pan", required=True, help="card number")
+    inquire.add_argument("--pin", required=True, help="PIN (encrypted at once by the PIN pad)")
+    inquire.add_argument("--kpj", help="KPJ to ask about (field 103); default: the card's")
+    inquire.add_argument("--expiry", default="3012", help="card expiry YYMM (default 3012)")
+    inquire.add_argument("--switch", metavar="HOST:PORT",
+                         help="the switch (default: the configured switch, 127.0.0.1:8583)")
+    inquire.add_argument("--terminal", default=DEMO_ATM_TERMINAL, help="terminal ID (field 41)")
+    inquire.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+
+    switch = sub.add_parser("switch", help="the ISO 8583 switch alone")
+    _common(switch)
+    _ports(switch)
+    switch.add_argument("--hsm-host", help="HSM host (default 127.0.0.1)")
+
+    hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
+    _common(hsm)
+    _ports(hsm, switch=False, mqtt=False)
+
+    ledger = sub.add_parser("ledger", help="the BPJS JHT ledger alone")
+    _common(ledger)
+    _ports(ledger, switch=False, hsm=False)
+    ledger.add_argument("--workers", type=int, help="ledger workers sharing the load (default 1)")
+
+    broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
+    _common(broker)
+    _ports(broker, switch=False, hsm=False)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    get = lambda name: getattr(args, name, None)  # noqa: E731
+    overrides: dict[str, Any] = {
+        "data_dir": get("data_dir"),
+        "log_level": get("log_level"),
+        "switch": {"port": get("switch_port")},
+        "hsm": {"port": get("hsm_port"), "host": get("hsm_host")},
+        "mqtt": {"url": get("mqtt"), "port": get("mqtt_port"), "broker": get("broker")},
+        "ledger": {"workers": get("workers")},
+    }
+    try:
+        return load_settings(get("config"), overrides)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- printing --------------------------------------------------------------------------
+
+_FIELD_NAMES = {"t": "MTI"}
+
+
+def masked_value(number: str, value: str) -> str:
+    """A field's value as atmsim prints it: PANs masked, PIN blocks never shown."""
+    if number == "2":
+        return mask_pan(value)
+    if number == "35":
+        return mask_track2(value)
+    if number in ("52", "53", "55"):
+        return f"[{len(value) // 2} bytes, not shown]"
+    return value
+
+
+def field_dump(title: str, message: IsoMessage) -> list[str]:
+    profile = default_profile()
+    lines = [title]
+    for key, value in message.items():
+        if key == "t":
+            lines.append(f"  {'MTI':>4}  {'Message type':<42} {value}")
+            continue
+        fdef = profile.fields[int(key)]
+        lines.append(f"  {key:>4}  {fdef.name[:42]:<42} {masked_value(key, value)}")
+    return lines
+
+
+def result_line(pan: str, result: InquiryResult) -> str:
+    head = f"{mask_pan(pan)}  {result.response_code} {result.meaning}"
+    if not result.approved:
+        return head
+    balance = format_rupiah(result.balance_sen or 0)
+    as_of = format_date(result.as_of) if result.as_of else "?"
+    return (f"{head}\n    KPJ {result.kpj}  {result.masked_name}  {result.status}  "
+            f"Saldo JHT {balance}  per {as_of}")
+
+
+# -- the ATM side of one inquiry -------------------------------------------------------
+
+async def one_inquiry(link: AtmHostLink, pinpad: PinPad, card: CardData, pin: str,
+                      kpj: str | None) -> tuple[IsoMessage, IsoMessage, InquiryResult]:
+    request = balance_inquiry_request(card, pinpad.encrypt_pin(pin, card.pan),
+                                      terminal_id=link.terminal_id, stan=link.next_stan(),
+                                      acquirer_id=link.acquirer_id, kpj=kpj)
+    response = await link.exchange(request)
+    return request, response, read_inquiry_response(response)
+
+
+def _parse_hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--switch {text!r}: expected HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+async def cmd_inquire(args: argparse.Namespace) -> int:
+    if not (args.pan.isdigit() and 12 <= len(args.pan) <= 19):
+        raise UsageError("--pan: a card number is 12 to 19 digits")
+    if args.kpj is not None and not (args.kpj.isdigit() and len(args.kpj) == 11):
+        raise UsageError("--kpj: a KPJ is 11 digits")
+    if not (args.pin.isdigit() and 4 <= len(args.pin) <= 12):
+        raise UsageError("--pin: a PIN is 4 to 12 digits")
+    settings = settings_from(args)
+    host, port = _parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
+    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
+    card = CardData(args.pan, args.expiry, f"{args.pan}={args.expiry}101")
+    try:
+        async with AtmHostLink(host, port, terminal_id=args.terminal,
+                               timeout=args.timeout) as link:
+            sign_on = await link.sign_on()
+            if sign_on.get("39") != "00":
+                print(f"sign-on refused: {sign_on.get('39')} "
+                      f"{ResponseCode.describe(sign_on.get('39', ''))}")
+            request, response, result = await one_inquiry(link, pinpad, card, args.pin, args.kpj)
+    except PinEntryError as exc:
+        raise UsageError(f"--pin: {exc}") from None
+    except HostUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    except HostTimeout as exc:
+        print(f"timeout: {exc}")
+        return 1
+    print(result_line(args.pan, result))
+    print()
+    print("\n".join(field_dump("0200 sent:", request)))
+    print("\n".join(field_dump("0210 received:", response)))
+    return 0 if result.approved else 1
+
+
+# -- stack commands --------------------------------------------------------------------
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _print_addresses(stack: Any) -> None:
+    a = stack.addresses()
+    print(f"atmsim back end up (data directory {a.data_dir})")
+    print(f"  switch  ISO 8583 on {a.switch}  (terminals BNI00001-BNI00999, acquirer 009)")
+    print(f"  HSM     payShield host commands on {a.hsm}  (Thales test LMK)")
+    print(f"  broker  {a.mqtt}  ({a.broker_kind})")
+    print("  ledger  bpjs/jht/v1/balance/req  (events on atmsim/v1/events/tx)")
+    print(f"try: atmsim inquire --pan 5264220000100010 --pin 123456 --switch {a.switch}")
+    sys.stdout.flush()
+
+
+async def cmd_up(args: argparse.Namespace) -> int:
+    from atmsim.stack import Stack
+
+    async with Stack(settings_from(args)) as stack:
+        _print_addresses(stack)
+        await _wait_for_signal()
+        print("stopping")
+    return 0
+
+
+# The scripted demo: each DESIGN.md situation once, plus the two decline paths a user asks
+# about first (someone else's KPJ, a card the bank does not know).
+DEMO_SCRIPT: list[tuple[str, DemoCard | None, str, str | None]] = [
+    *[(c.holder + (" (types own KPJ)" if c.holder.startswith("Andi") else ""), c, c.pin,
+       "13055500011" if c.holder.startswith("Andi") else None) for c in DEMO_CARDS],
+    ("Andi types Budi's KPJ", next(c for c in DEMO_CARDS if c.holder.startswith("Andi")),
+     "112233", "10012345678"),
+]
+
+
+async def run_headless_demo(switch_host: str, switch_port: int) -> int:
+    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
+    failures = 0
+    async with AtmHostLink(switch_host, switch_port, terminal_id=DEMO_ATM_TERMINAL) as link:
+        await link.sign_on()
+        for label, card, pin, kpj in DEMO_SCRIPT:
+            assert card is not None
+            data = CardData(card.pan, card.expiry, card.track2)
+            _, _, result = await one_inquiry(link, pinpad, data, pin, kpj)
+            print(f"{label}")
+            print("  " + result_line(card.pan, result).replace("\n", "\n  "))
+            failures += result.response_code in ("91", "96", "30")
+        unknown = CardData("5264229999999999", "3012", "5264229999999999=3012101")
+        _, _, result = await one_inquiry(link, pinpad, unknown, "123456", None)
+        print("Unknown card")
+        print("  " + result_line(unknown.pan, result))
+    return 1 if failures else 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from atmsim.stack import Stack
+
+    settings = settings_from(args)
+    if not args.headless:
+        print("The ATM screen is not built yet (its own issue): running the headless demo.")
+    async with Stack(settings) as stack:
+        a = stack.addresses()
+        print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
+              f"data {a.data_dir}\n")
+        assert stack.switch is not None
+        return await run_headless_demo(stack.switch.host, stack.switch.port)
+
+
+async def cmd_hsm(args: argparse.Namespace) -> int:
+    from atmsim.provisioning import load_lmk
+    from hsm_mock.server import HsmServer
+
+    s = settings_from(args)
+    server = HsmServer(s.hsm.host, s.hsm.port, lmk=load_lmk(s.hsm.lmk_file),
+                       header_len=s.hsm.header_len)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise UsageError(f"HSM cannot listen on {s.hsm.host}:{s.hsm.port}: "
+                         f"{exc.strerror}") from None
+    print(f"HSM listening on {s.hsm.host}:{server.port}")
+    sys.stdout.flush()
+    try:
+        await _wait_for_signal()
+    finally:
+        await server.close()
+    return 0
+
+
+async def cmd_broker(args: argparse.Namespace) -> int:
+    from atmsim.broker import BrokerError, EmbeddedBroker
+
+    s = settings_from(args)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, s.data_dir, s.mqtt.broker)
+        await broker.start()
+    except BrokerError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{broker.kind} broker listening on {broker.endpoint.url}")
+    sys.stdout.flush()
+    try:
+        await _wait_for_signal()
+    finally:
+        await broker.stop()
+    return 0
+
+
+async def cmd_ledger(args: argparse.Namespace) -> int:
+    from atmsim.provisioning import ledger_db_path
+    from atmsim.stack import mqtt_endpoint
+    from bpjs_ledger.service import run_ledger
+
+    s = settings_from(args)
+    if not s.mqtt.url:
+        s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
+    endpoint = mqtt_endpoint(s, None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ledger_db_path(s.data_dir).parent.mkdir(parents=True, exist_ok=True)
+    print(f"ledger {ledger_db_path(s.data_dir)} answering on {endpoint.url}")
+    sys.stdout.flush()
+    await run_ledger(ledger_db_path(s.data_dir), endpoint, workers=s.ledger.workers, stop=stop)
+    return 0
+
+
+async def cmd_switch(args: argparse.Namespace) -> int:
+    from atm_switch.card_store import CardStore
+    from atm_switch.hsm_link import HsmLink
+    from atm_switch.inquiry import SwitchDeps
+    from atm_switch.server import SwitchServer
+    from atm_switch.wire import Framing
+    from atmsim.bus import MqttBus
+    from atmsim.provisioning import load_lmk, provision_switch, switch_db_path
+    from atmsim.stack import mqtt_endpoint
+
+    s = settings_from(args)
+    if not s.mqtt.url:
+        s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    provision_switch(s.data_dir, load_lmk(s.hsm.lmk_file))
+    cards = CardStore(switch_db_path(s.data_dir))
+    hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
+                  deadline=s.switch.hsm_deadline)
+    async with MqttBus(mqtt_endpoint(s, None), "switch") as bus:
+        deps = SwitchDeps(cards, hsm, bus, s.switch.hsm_deadline, s.switch.ledger_deadline,
+                          s.switch.pin_tries)
+        framing = Framing(s.switch.framing, s.switch.max_frame)
+        server = SwitchServer(deps, default_profile(), framing, host=s.switch.host,
+                              port=s.switch.port, max_in_flight=s.switch.max_in_flight)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise UsageError(f"switch cannot listen on {s.switch.host}:{s.switch.port}: "
+                             f"{exc.strerror}") from None
+        print(f"switch listening on {s.switch.host}:{server.port} "
+              f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {s.mqtt.url})")
+        sys.stdout.flush()
+        try:
+            await _wait_for_signal()
+        finally:
+            await server.close()
+            await hsm.close()
+            cards.close()
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "demo": cmd_demo, "up": cmd_up, "inquire": cmd_inquire, "switch": cmd_switch,
+    "hsm": cmd_hsm, "ledger": cmd_ledger, "broker": cmd_broker,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
+    try:
+        settings = settings_from(args)
+    except UsageError as exc:
+        print(f"atmsim: {exc}", file=sys.stderr)
+        return 2
+    configured = settings.log_level if settings.log_level != "INFO" else default_level
+    level = args.log_level or configured
+    try:
+        setup_logging(level)
+    except ValueError:
+        print(f"atmsim: --log-level {level!r}: use DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
+        return 2
+    from atmsim.broker import BrokerError
+    from atmsim.stack import StackError
+
+    try:
+        return asyncio.run(COMMANDS[args.command](args))
+    except (UsageError, StackError, BrokerError) as exc:
+        print(f"atmsim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        with contextlib.suppress(Exception):
+            logging.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

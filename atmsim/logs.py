@@ -1,0 +1,42 @@
+"""The one logging setup: every record passes a masking filter before it is written.
+
+Components never log a PIN, a PIN block or a clear key in the first place; this filter is
+the second line of defence for PANs and NIKs that reach a message through an f-string or
+an exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from atmsim.masking import mask_digits_in_text
+
+__all__ = ["MaskingFilter", "setup_logging"]
+
+
+class MaskingFilter(logging.Filter):
+    """Rewrites the formatted message with long digit runs masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_digits_in_text(message)
+        if masked != message:
+            record.msg = masked
+            record.args = None
+        return True
+
+
+def setup_logging(level: str | int = "INFO", stream=None) -> None:
+    """Configure the root logger once, with masking on every handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    handler.addFilter(MaskingFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else level.upper())
+    # Third-party chatter that says nothing useful to an atmsim user at INFO.
+    for noisy in ("amqtt", "transitions", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,78 @@
+"""The command table: which host command codes this HSM answers, and how.
+
+A handler is a pure function ``(FieldReader, HsmContext) -> bytes``: it reads its
+request fields, does the work, and returns the response fields after the error
+code. Failures are raised as :class:`~hsm_mock.errors.HsmError`; the dispatcher
+(:mod:`hsm_mock.protocol`) turns them into the reply's error code.
+
+Each module in this package groups related commands and exports ``COMMANDS``.
+Adding the rest of the payShield set (CA/CC PIN translation, A6/A8 key import and
+export, MAC commands, CI DUKPT, key blocks) means a new module with its own
+``COMMANDS`` tuple, listed in :func:`default_command_table`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from hsm_mock.context import HsmContext
+from hsm_mock.fields import FieldReader
+
+__all__ = ["Command", "CommandTable", "Handler", "HsmContext", "default_command_table"]
+
+Handler = Callable[[FieldReader, HsmContext], bytes]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One host command: its 2-character code, a short name and its handler.
+
+    >>> Command("NC", "diagnostics", lambda r, c: b"").response_code
+    'ND'
+    """
+
+    code: str
+    name: str
+    handler: Handler = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.code) != 2 or not self.code.isascii() or not self.code.isalnum():
+            raise ValueError("a command code is two ASCII letters or digits")
+
+    @property
+    def response_code(self) -> str:
+        """The reply's code: the second character plus one (DA -> DB, A0 -> A1)."""
+        return self.code[0] + chr(ord(self.code[1]) + 1)
+
+
+class CommandTable:
+    """Command code -> :class:`Command`; refuses to register a code twice."""
+
+    def __init__(self, commands: Iterable[Command] = ()) -> None:
+        self._commands: dict[str, Command] = {}
+        for command in commands:
+            self.register(command)
+
+    def register(self, command: Command) -> None:
+        if command.code in self._commands:
+            raise ValueError(f"command {command.code} is already registered")
+        self._commands[command.code] = command
+
+    def get(self, code: str) -> Command | None:
+        return self._commands.get(code)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._commands
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands.values())
+
+
+def default_command_table() -> CommandTable:
+    """Every command this mock implements."""
+    # Imported here so that each command module can import from this package.
+    from hsm_mock.commands import diagnostics, key_management, pin_generation, pin_verify
+
+    modules = (diagnostics, key_management, pin_verify, pin_generation)
+    return CommandTable(command for module in modules for command in module.COMMANDS)

@@ -1,0 +1,66 @@
+"""Thales payShield error codes and the exception that carries one.
+
+Every failure inside the HSM ends up as a 2-digit error code in the reply. Pure
+functions raise :class:`HsmError`; the dispatcher turns it into the reply's error
+code field. The optional ``field`` names *where* the request went wrong (a field
+name, never a field value), so it is safe to log.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COMMAND_DISABLED",
+    "DATA_LENGTH_ERROR",
+    "DEC_TABLE_ERROR",
+    "DESTINATION_KEY_PARITY",
+    "INVALID_ACCOUNT",
+    "INVALID_INPUT",
+    "INVALID_KEY_LENGTH_FLAG",
+    "INVALID_KEY_SCHEME",
+    "INVALID_KEY_TYPE",
+    "INVALID_PIN_BLOCK_FORMAT",
+    "INVALID_PIN_UNDER_LMK",
+    "KEY_LENGTH_ERROR",
+    "NO_ERROR",
+    "PIN_BLOCK_ERROR",
+    "PIN_LENGTH_ERROR",
+    "SOURCE_KEY_PARITY",
+    "VERIFICATION_FAILURE",
+    "HsmError",
+]
+
+NO_ERROR = "00"
+VERIFICATION_FAILURE = "01"
+INVALID_KEY_TYPE = "04"
+INVALID_KEY_LENGTH_FLAG = "05"
+SOURCE_KEY_PARITY = "10"
+DESTINATION_KEY_PARITY = "11"
+INVALID_PIN_UNDER_LMK = "14"
+INVALID_INPUT = "15"
+PIN_BLOCK_ERROR = "20"
+INVALID_ACCOUNT = "22"
+INVALID_PIN_BLOCK_FORMAT = "23"
+PIN_LENGTH_ERROR = "24"
+DEC_TABLE_ERROR = "25"
+INVALID_KEY_SCHEME = "26"
+KEY_LENGTH_ERROR = "27"
+COMMAND_DISABLED = "68"
+DATA_LENGTH_ERROR = "80"
+
+
+class HsmError(Exception):
+    """A request the HSM refuses, with the Thales error code to answer.
+
+    >>> err = HsmError(PIN_LENGTH_ERROR, field="pin_block")
+    >>> (err.code, err.field)
+    ('24', 'pin_block')
+    """
+
+    def __init__(self, code: str, *, field: str = "") -> None:
+        if len(code) != 2:
+            raise ValueError("a Thales error code has two characters")
+        # The message is only the code and field name: never request data, so the
+        # exception is safe to log wherever it ends up.
+        super().__init__(f"error {code}" + (f" in {field}" if field else ""))
+        self.code = code
+        self.field = field

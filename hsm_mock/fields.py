@@ -1,0 +1,101 @@
+"""Reading the fields of a host command, left to right, with Thales error codes.
+
+Host command fields are fixed-width ASCII (``2N``, ``16H``, ``12A``) except keys,
+whose width follows their scheme letter. :class:`FieldReader` consumes them in
+order and raises ``HsmError("15")`` naming the field that is missing or malformed.
+What follows the last field may only be the optional trailer (0x19 + up to 32
+characters); finding it *after* the fields, rather than by searching for 0x19,
+keeps binary data that happens to contain 0x19 (B2) intact.
+"""
+
+from __future__ import annotations
+
+from hsm_mock.errors import INVALID_INPUT, HsmError
+from hsm_mock.keys import EncryptedKey, is_hex, key_field_length
+
+__all__ = ["MAX_TRAILER", "TRAILER_DELIMITER", "FieldReader"]
+
+TRAILER_DELIMITER = 0x19
+MAX_TRAILER = 32
+
+
+class FieldReader:
+    """Consume the fields of one command (after the command code, before 0x19).
+
+    >>> r = FieldReader(b"0012U" + b"A" * 32)
+    >>> r.number(2, "max_pin_length"), r.numeric(2, "format"), r.key("pvk").scheme
+    (0, '12', 'U')
+    """
+
+    __slots__ = ("_data", "_pos", "trailer")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+        self.trailer: bytes | None = None  # set by finish(): b"" or 0x19 + trailer
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+    def raw(self, length: int, field: str) -> bytes:
+        """The next ``length`` bytes as they are."""
+        if length < 0 or self.remaining < length:
+            raise HsmError(INVALID_INPUT, field=field)
+        chunk = self._data[self._pos : self._pos + length]
+        self._pos += length
+        return chunk
+
+    def text(self, length: int, field: str) -> str:
+        """The next ``length`` printable ASCII characters."""
+        chunk = self.raw(length, field)
+        if not chunk.isascii() or not chunk.decode("ascii").isprintable():
+            raise HsmError(INVALID_INPUT, field=field)
+        return chunk.decode("ascii")
+
+    def numeric(self, length: int, field: str) -> str:
+        """The next ``length`` decimal digits (an ``N`` field)."""
+        value = self.text(length, field)
+        if not value.isdigit():
+            raise HsmError(INVALID_INPUT, field=field)
+        return value
+
+    def number(self, length: int, field: str) -> int:
+        """An ``N`` field as an integer."""
+        return int(self.numeric(length, field))
+
+    def hex(self, length: int, field: str) -> str:
+        """The next ``length`` hex digits (an ``H`` field), upper-cased."""
+        value = self.text(length, field)
+        if not is_hex(value):
+            raise HsmError(INVALID_INPUT, field=field)
+        return value.upper()
+
+    def key(self, field: str, *, bare_hex: int = 16) -> EncryptedKey:
+        """A key field: ``16H`` (or ``bare_hex``), or scheme letter + 32H/48H.
+
+        An unknown scheme letter gives error 26.
+        """
+        first = self.text(1, field)
+        self._pos -= 1
+        return EncryptedKey.parse(self.text(key_field_length(first, bare_hex=bare_hex), field))
+
+    def optional(self, delimiter: bytes) -> bool:
+        """Consume ``delimiter`` if it comes next; tells whether it did."""
+        if self._data.startswith(delimiter, self._pos):
+            self._pos += len(delimiter)
+            return True
+        return False
+
+    def finish(self, error: str = INVALID_INPUT) -> None:
+        """End of fields: only a trailer may follow, else ``error`` (15 by default).
+
+        Safe to call twice; afterwards :attr:`trailer` holds what to echo back.
+        """
+        if self.trailer is not None:
+            return
+        rest = self._data[self._pos :]
+        if rest and (rest[0] != TRAILER_DELIMITER or len(rest) - 1 > MAX_TRAILER):
+            raise HsmError(error, field="trailing data")
+        self.trailer = rest
+        self._pos = len(self._data)

@@ -1,0 +1,76 @@
+"""Shared fixtures: free loopback ports and real MQTT brokers (amqtt and Mosquitto).
+
+A broker runs as a child process for the whole session, one per kind. Mosquitto tests are
+skipped when no ``mosquitto`` binary is on the PATH, unless ATMSIM_REQUIRE_MOSQUITTO=1
+(set by .ci/run, which installs it), where a missing broker fails the run instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atmsim.broker import EmbeddedBroker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _require(kind: str) -> None:
+    if kind == "mosquitto" and not shutil.which("mosquitto"):
+        if os.environ.get("ATMSIM_REQUIRE_MOSQUITTO") == "1":
+            pytest.fail("ATMSIM_REQUIRE_MOSQUITTO=1 but no mosquitto binary on the PATH")
+        pytest.skip("no mosquitto binary on the PATH")
+
+
+@pytest.fixture(scope="session")
+def broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, EmbeddedBroker]]:
+    started: dict[str, EmbeddedBroker] = {}
+    yield started
+    for broker in started.values():
+        asyncio.run(broker.stop())
+
+
+def _session_broker(kind: str, factory: dict[str, EmbeddedBroker],
+                    tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
+    _require(kind)
+    if kind not in factory:
+        broker = EmbeddedBroker("127.0.0.1", free_port(), tmp_path_factory.mktemp(kind), kind)
+        asyncio.run(broker.start())
+        factory[kind] = broker
+    return factory[kind]
+
+
+@pytest.fixture(params=["amqtt", "mosquitto"])
+def broker(request: pytest.FixtureRequest, broker_factory: dict[str, EmbeddedBroker],
+           tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
+    """A running broker of each kind (the test runs once per kind)."""
+    return _session_broker(request.param, broker_factory, tmp_path_factory)
+
+
+@pytest.fixture
+def amqtt_broker(broker_factory: dict[str, EmbeddedBroker],
+                 tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
+    return _session_broker("amqtt", broker_factory, tmp_path_factory)
+
+
+@pytest.fixture
+def mosquitto_broker(broker_factory: dict[str, EmbeddedBroker],
+                     tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
+    return _session_broker("mosquitto", broker_factory, tmp_path_factory)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

@@ -1,0 +1,37 @@
+"""The ATM side as the tests drive it: a signed-on link and one-call inquiries."""
+
+from __future__ import annotations
+
+from atm_switch.wire import IsoMessage
+from atmsim.demo_data import DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.stack import Stack
+from terminal_ui.host_link import AtmHostLink
+from terminal_ui.pinpad import PinPad
+from terminal_ui.transactions import (
+    CardData,
+    InquiryResult,
+    balance_inquiry_request,
+    read_inquiry_response,
+)
+
+PINPAD = PinPad(DEMO_KEYS["TPK"].clear_hex)
+
+
+def card(holder_first_name: str) -> DemoCard:
+    return next(c for c in DEMO_CARDS if c.holder.split()[0] == holder_first_name)
+
+
+def link_to(stack: Stack, terminal_id: str = "BNI00001", timeout: float = 30.0) -> AtmHostLink:
+    assert stack.switch is not None
+    return AtmHostLink(stack.switch.host, stack.switch.port, terminal_id=terminal_id,
+                       timeout=timeout)
+
+
+async def inquire(link: AtmHostLink, demo: DemoCard, pin: str | None = None,
+                  kpj: str | None = None) -> tuple[IsoMessage, InquiryResult]:
+    data = CardData(demo.pan, demo.expiry, demo.track2)
+    request = balance_inquiry_request(data, PINPAD.encrypt_pin(pin or demo.pin, demo.pan),
+                                      terminal_id=link.terminal_id, stan=link.next_stan(),
+                                      kpj=kpj)
+    response = await link.exchange(request)
+    return response, read_inquiry_response(response)
