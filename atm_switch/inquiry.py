@@ -182,8 +182,7 @@ async def query_ledger(ctx: InquiryContext, deps: SwitchDeps) -> None:
         raise Decline(ResponseCode.UNAVAILABLE, f"ledger: {exc}") from None
     except LedgerReplyInvalid as exc:
         raise Decline(ResponseCode.INTERNAL_ERROR, f"ledger reply: {exc}") from None
-    if reply.result == "ERROR":
-        raise Decline(ResponseCode.UNAVAILABLE, "ledger answered ERROR")
+    # The ledger answering ERROR is a fault inside the system (96), not an absence (91).
     code = from_ledger_result(reply.result)
     if code is not ResponseCode.APPROVED:
         raise Decline(code, f"ledger: {reply.result}")

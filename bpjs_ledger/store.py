@@ -96,6 +96,7 @@ class LedgerStore:
     def __init__(self, path: Path | str, *, demo_as_of: date | None = None,
                  seed_demo: bool = True) -> None:
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # a fresh data directory
         self._conn = connect(self.path)
         try:
             migrate(self._conn)

@@ -1,0 +1,37 @@
+"""Settings: defaults < TOML file < ATMSIM_* environment < command-line flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atmsim.config import ConfigError, load_settings
+
+
+def test_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "atmsim.toml"
+    config.write_text('data_dir = "/srv/atmsim"\n[switch]\nport = 9000\nhsm_deadline = 1.5\n'
+                      '[mqtt]\nurl = "mqtt://broker:1884"\n')
+    settings = load_settings(config, env={"ATMSIM_SWITCH_PORT": "9100"},
+                             overrides={"switch": {"port": None}, "hsm": {"port": 1600}})
+    assert settings.switch.port == 9100          # environment over file; None flag ignored
+    assert settings.switch.hsm_deadline == 1.5   # file over default
+    assert settings.hsm.port == 1600             # flag over default
+    assert settings.mqtt.url == "mqtt://broker:1884"
+    assert settings.data_dir == Path("/srv/atmsim")
+    assert settings.switch.ledger_deadline == 5.0
+
+
+@pytest.mark.parametrize("content, env, message", [
+    ("[switch]\nport = 'x'\n", {}, "switch.port"),
+    ("[switch]\nbogus = 1\n", {}, "unknown setting switch.bogus"),
+    ("not toml = = =", {}, "config file"),
+    ("", {"ATMSIM_HSM_PORT": "fifteen"}, "hsm.port"),
+])
+def test_bad_settings_say_which(tmp_path: Path, content: str, env: dict[str, str],
+                                message: str) -> None:
+    config = tmp_path / "atmsim.toml"
+    config.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config, env=env)
