@@ -128,7 +128,8 @@ class SwitchServer:
                 await slots.acquire()
                 task = asyncio.create_task(self._answer(raw, writer, signed_on))
                 in_flight.add(task)
-                task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(lambda _: slots.release())
         except (ConnectionError, OSError) as exc:
             log.info("connection %s lost: %s", _peer(peer), exc)
         finally:
@@ -163,7 +164,8 @@ class SwitchServer:
         self._send(writer, response)
         latency_ms = (time.perf_counter() - started) * 1000
         log.info("%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", request.get("t"), response["t"],
-                 request.get("41"), request.get("11"), mask_pan(request.get("2", "")),
+                 request.get("41"), request.get("11"),
+                 mask_pan(request["2"]) if request.get("2") else "-",
                  response.get("39"), latency_ms, f" ({reason})" if reason else "")
         self._publish_event(request, response, latency_ms, reason)
 

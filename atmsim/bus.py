@@ -297,23 +297,34 @@ class MqttBus:
             return
         for service_topic, handler in self._services.values():
             if message.topic.matches(service_topic):
-                task = asyncio.create_task(self._handle(client, handler, body))
+                task = asyncio.create_task(self._handle(client, handler, body,
+                                                        message.properties))
                 self._handler_tasks.add(task)
                 task.add_done_callback(self._handler_tasks.discard)
                 return
 
-    async def _handle(self, client: aiomqtt.Client, handler: Handler, body: dict[str, Any]) -> None:
+    async def _handle(self, client: aiomqtt.Client, handler: Handler, body: dict[str, Any],
+                      request_properties: Properties | None) -> None:
         async with self._handler_slots:
             try:
                 reply = await handler(body)
             except Exception:
                 log.exception("handler failed for request %s", body.get("id"))
-                reply = {"id": body.get("id"), "result": "ERROR"}
+                reply = {"id": body.get("id"), "result": "ERROR", "reason": "internal error"}
             reply_to = body.get("reply_to")
+            response_topic = getattr(request_properties, "ResponseTopic", None)
+            if not (isinstance(reply_to, str) and reply_to) and response_topic:
+                reply_to = response_topic  # an MQTT 5 requester that only set the property
             if reply is None or not isinstance(reply_to, str) or not reply_to:
                 return
+            properties = None
+            correlation = getattr(request_properties, "CorrelationData", None)
+            if self._protocol == "5" and correlation is not None:
+                properties = Properties(PacketTypes.PUBLISH)
+                properties.CorrelationData = correlation
             try:
-                await client.publish(reply_to, json.dumps(reply, separators=(",", ":")), qos=1)
+                await client.publish(reply_to, json.dumps(reply, separators=(",", ":")), qos=1,
+                                     properties=properties)
             except aiomqtt.MqttError as exc:
                 log.warning("reply to %s not sent: %s", body.get("id"), exc)
 

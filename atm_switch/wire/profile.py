@@ -10,7 +10,8 @@ decoded before the failure so the switch can still answer with response code 30.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import iso8583
@@ -49,7 +50,7 @@ class WireError(ValueError):
 
     field: str
     reason: str
-    partial: IsoMessage = field(default_factory=dict)
+    partial: IsoMessage = dataclass_field(default_factory=dict)
     position: int | None = None
 
     def __str__(self) -> str:

@@ -1,0 +1,51 @@
+"""The message bus over a real broker: MQTT 5 request/response properties, and failing fast."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiomqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from atmsim.broker import EmbeddedBroker
+from atmsim.bus import BusUnavailable, MqttBus, MqttEndpoint
+from tests.conftest import free_port
+
+
+async def test_mqtt5_requester_gets_its_correlation_data_back(
+        mosquitto_broker: EmbeddedBroker) -> None:
+    endpoint = mosquitto_broker.endpoint
+
+    async def echo(body: dict[str, object]) -> dict[str, object]:
+        return {"id": body.get("id"), "result": "OK", "echo": body.get("x")}
+
+    async with MqttBus(endpoint, "replier") as replier:
+        replier.serve("test/v1/echo", echo, shared_group="echoers")
+        assert await replier.wait_connected(10)
+        async with aiomqtt.Client(endpoint.host, endpoint.port,
+                                  protocol=aiomqtt.ProtocolVersion.V5) as client:
+            await client.subscribe("test/v1/answers", qos=1)
+            await asyncio.sleep(0.3)  # the replier's subscription is in place
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = "test/v1/answers"
+            props.CorrelationData = b"corr-42"
+            await client.publish("test/v1/echo", json.dumps({"id": "r1", "x": 7}), qos=1,
+                                 properties=props)
+            async with asyncio.timeout(10):
+                message = await anext(client.messages)
+    assert json.loads(message.payload) == {"id": "r1", "result": "OK", "echo": 7}  # type: ignore[arg-type]
+    assert message.properties is not None
+    assert message.properties.CorrelationData == b"corr-42"
+
+
+async def test_request_without_a_broker_fails_at_once() -> None:
+    endpoint = MqttEndpoint("127.0.0.1", free_port(), protocol="3.1.1")
+    async with MqttBus(endpoint, "lonely") as bus:
+        started = time.monotonic()
+        with pytest.raises(BusUnavailable):
+            await bus.request("bpjs/jht/v1/balance/req", {"nik": "x"}, timeout=5)
+        assert time.monotonic() - started < 1
