@@ -10,6 +10,7 @@ the broker (a fault drill) is stopping a process.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from atmsim.bus import MqttEndpoint
 
@@ -96,8 +98,11 @@ class EmbeddedBroker:
         log_path = self.data_dir / "broker" / "broker.out"
         command = self._command()
         with open(log_path, "ab") as out:
+            # Own session: Ctrl-C in the terminal reaches atmsim, which stops the broker in
+            # order. Parent-death signal: if atmsim is killed outright, the broker goes too.
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+                                             stdin=subprocess.DEVNULL, start_new_session=True,
+                                             preexec_fn=_die_with_parent)  # noqa: PLW1509
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self._process.poll() is not None:
@@ -129,6 +134,27 @@ class EmbeddedBroker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+# Loaded here, not in the child: between fork and exec only the prctl call itself runs,
+# which keeps the preexec hook safe with other threads about.
+_LIBC = _load_libc()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def _port_open(host: str, port: int) -> bool:

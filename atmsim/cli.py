@@ -23,7 +23,7 @@ from atm_switch.wire import IsoMessage, default_profile
 from atmsim.config import ConfigError, Settings, load_settings
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.logs import setup_logging
-from atmsim.masking import mask_pan, mask_track2
+from atmsim.masking import mask_pan
 from terminal_ui.formatting import format_date, format_rupiah
 from terminal_ui.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.pinpad import PinEntryError, PinPad
@@ -33,6 +33,7 @@ from terminal_ui.transactions import (
     balance_inquiry_request,
     read_inquiry_response,
 )
+from terminal_ui.wire_view import field_lines
 
 __all__ = ["main"]
 
@@ -76,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     _ports(demo)
     demo.add_argument("--headless", action="store_true",
                       help="run one scripted inquiry per demo card, print the results, exit")
+
+    demo.add_argument("--web", action="store_true",
+                      help="serve the ATM in a browser (textual-serve) instead of this terminal")
+    demo.add_argument("--web-port", type=int, help="port of the web ATM (default 8000)")
+
+    atm = sub.add_parser("atm", help="the ATM terminal against any switch")
+    _common(atm)
+    atm.add_argument("--switch", metavar="HOST:PORT",
+                     help="the switch (default: the configured switch, 127.0.0.1:8583)")
+    atm.add_argument("--terminal", help="terminal ID, field 41 (default BNI00001)")
 
     up = sub.add_parser("up", help="the back end (broker, HSM, ledger, switch) until Ctrl-C")
     _common(up)
@@ -121,6 +132,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "hsm": {"port": get("hsm_port"), "host": get("hsm_host")},
         "mqtt": {"url": get("mqtt"), "port": get("mqtt_port"), "broker": get("broker")},
         "ledger": {"workers": get("workers")},
+        "atm": {"terminal_id": get("terminal") if get("command") == "atm" else None,
+                "web_port": get("web_port")},
     }
     try:
         return load_settings(get("config"), overrides)
@@ -130,30 +143,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 # -- printing --------------------------------------------------------------------------
 
-_FIELD_NAMES = {"t": "MTI"}
-
-
-def masked_value(number: str, value: str) -> str:
-    """A field's value as atmsim prints it: PANs masked, PIN blocks never shown."""
-    if number == "2":
-        return mask_pan(value)
-    if number == "35":
-        return mask_track2(value)
-    if number in ("52", "53", "55"):
-        return f"[{len(value) // 2} bytes, not shown]"
-    return value
-
-
 def field_dump(title: str, message: IsoMessage) -> list[str]:
-    profile = default_profile()
-    lines = [title]
-    for key, value in message.items():
-        if key == "t":
-            lines.append(f"  {'MTI':>4}  {'Message type':<42} {value}")
-            continue
-        fdef = profile.fields[int(key)]
-        lines.append(f"  {key:>4}  {fdef.name[:42]:<42} {masked_value(key, value)}")
-    return lines
+    return [title, *field_lines(message)]
 
 
 def result_line(pan: str, result: InquiryResult) -> str:
@@ -222,7 +213,7 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
 async def _wait_for_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
 
@@ -277,18 +268,93 @@ async def run_headless_demo(switch_host: str, switch_port: int) -> int:
     return 1 if failures else 0
 
 
+def atm_config(settings: Settings, host: str, port: int) -> Any:
+    from terminal_ui.app import AtmConfig
+
+    a = settings.atm
+    return AtmConfig(host=host, port=port, terminal_id=a.terminal_id,
+                     idle_timeout=a.idle_timeout, more_time_timeout=a.more_time_timeout,
+                     take_card_timeout=a.take_card_timeout, host_timeout=a.host_timeout,
+                     receipts_dir=settings.data_dir / "receipts")
+
+
+def log_file(settings: Settings) -> Path:
+    return settings.data_dir / "logs" / "atmsim.log"
+
+
+async def cmd_atm(args: argparse.Namespace) -> int:
+    from terminal_ui.app import AtmApp
+
+    settings = settings_from(args)
+    host, port = _parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
+    await AtmApp(atm_config(settings, host, port)).run_async()
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from atmsim.stack import Stack
 
     settings = settings_from(args)
     if not args.headless:
-        print("The ATM screen is not built yet (its own issue): running the headless demo.")
+        from terminal_ui.app import AtmApp
+
+        async with Stack(settings) as stack:
+            assert stack.switch is not None
+            app = AtmApp(atm_config(settings, stack.switch.host, stack.switch.port))
+            await app.run_async()
+        return 0
     async with Stack(settings) as stack:
         a = stack.addresses()
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
         assert stack.switch is not None
         return await run_headless_demo(stack.switch.host, stack.switch.port)
+
+
+def serve_web_demo(settings: Settings) -> int:
+    """The stack on a background loop, the ATM in a browser: textual-serve starts one
+    ``atmsim atm`` per visitor, a Textual app spoken to over a websocket (no shell is
+    exposed). textual-serve wants the main thread for its own loop and Ctrl-C."""
+    import shlex
+    import threading
+
+    from textual_serve.server import Server
+
+    from atmsim.stack import Stack
+
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def run_stack() -> None:
+        try:
+            async with Stack(settings) as stack:
+                assert stack.switch is not None
+                state["switch"] = f"{stack.switch.host}:{stack.switch.port}"
+                state["stop"] = asyncio.Event()
+                state["loop"] = asyncio.get_running_loop()
+                ready.set()
+                await state["stop"].wait()
+        except Exception as exc:  # reported on the main thread
+            state["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(run_stack(),), daemon=True)
+    thread.start()
+    ready.wait()
+    if "error" in state:
+        raise state["error"]
+    command = shlex.join([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
+                          state["switch"], "--data-dir", str(settings.data_dir)])
+    print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  (switch {state['switch']}); "
+          "Ctrl-C stops")
+    sys.stdout.flush()
+    try:
+        Server(command, host="127.0.0.1", port=settings.atm.web_port,
+               title="BNI ATM (atmsim)").serve()
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(15)
+    return 0
 
 
 async def cmd_hsm(args: argparse.Namespace) -> int:
@@ -393,7 +459,7 @@ async def cmd_switch(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
-    "demo": cmd_demo, "up": cmd_up, "inquire": cmd_inquire, "switch": cmd_switch,
+    "demo": cmd_demo, "atm": cmd_atm, "up": cmd_up, "inquire": cmd_inquire, "switch": cmd_switch,
     "hsm": cmd_hsm, "ledger": cmd_ledger, "broker": cmd_broker,
 }
 
@@ -408,8 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configured = settings.log_level if settings.log_level != "INFO" else default_level
     level = args.log_level or configured
+    full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
+                                              and not args.web)
     try:
-        setup_logging(level)
+        setup_logging(level, log_file=log_file(settings) if full_screen else None)
     except ValueError:
         print(f"atmsim: --log-level {level!r}: use DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
         return 2
@@ -417,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     from atmsim.stack import StackError
 
     try:
+        if args.command == "demo" and args.web:
+            return serve_web_demo(settings)
         return asyncio.run(COMMANDS[args.command](args))
     except (UsageError, StackError, BrokerError) as exc:
         print(f"atmsim: {exc}", file=sys.stderr)

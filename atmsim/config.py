@@ -26,6 +26,7 @@ from typing import Any
 import platformdirs
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
+           "AtmSettings",
            "ConfigError", "load_settings", "default_data_dir"]
 
 
@@ -74,6 +75,16 @@ class LedgerSettings:
 
 
 @dataclass
+class AtmSettings:
+    terminal_id: str = "BNI00001"
+    idle_timeout: float = 30.0  # seconds without a key, then "do you need more time?"
+    more_time_timeout: int = 15  # seconds the question waits for an answer
+    take_card_timeout: float = 30.0  # seconds before a card not taken is retained
+    host_timeout: float = 30.0  # seconds the ATM waits for the switch
+    web_port: int = 8000  # atmsim demo --web
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "INFO"
@@ -81,13 +92,14 @@ class Settings:
     hsm: HsmSettings = field(default_factory=HsmSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    atm: AtmSettings = field(default_factory=AtmSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
         return not self.mqtt.url
 
 
-_SECTIONS = ("switch", "hsm", "mqtt", "ledger")
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm")
 
 
 def _coerce(value: Any, current: Any, name: str) -> Any:
@@ -138,7 +150,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
-                 "ledger": LedgerSettings}
+                 "ledger": LedgerSettings, "atm": AtmSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import TextIO
 
 from atmsim.masking import mask_digits_in_text
 
@@ -27,9 +29,18 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str | int = "INFO", stream=None) -> None:
-    """Configure the root logger once, with masking on every handler."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
+                  log_file: Path | None = None) -> None:
+    """Configure the root logger once, with masking on every handler.
+
+    ``log_file`` sends the log to a file instead: the full-screen ATM owns the terminal.
+    """
+    handler: logging.Handler
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()

@@ -1,0 +1,52 @@
+"""The balance-inquiry receipt as the ATM prints it (and saves it as a text file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from terminal_ui.formatting import format_date, format_rupiah
+from terminal_ui.i18n import t
+from terminal_ui.session import ReceiptData
+
+__all__ = ["receipt_text", "save_receipt", "RECEIPT_WIDTH"]
+
+RECEIPT_WIDTH = 32
+
+
+def _row(left: str, right: str) -> str:
+    return f"{left}{right:>{RECEIPT_WIDTH - len(left)}}"
+
+
+def receipt_text(data: ReceiptData, language: str = "id") -> str:
+    """A 32-column receipt; the PAN masked, the name as the bank sent it (masked)."""
+    r = data.result
+    lines = [
+        "BNI".center(RECEIPT_WIDTH),
+        "BNI ATM KCP SUDIRMAN".center(RECEIPT_WIDTH),
+        "JAKARTA".center(RECEIPT_WIDTH),
+        "-" * RECEIPT_WIDTH,
+        _row(data.at.strftime("%d/%m/%Y"), data.at.strftime("%H:%M:%S")),
+        _row("TERMINAL", data.terminal_id),
+        _row("STAN", data.stan),
+        _row("REF", data.rrn),
+        _row("KARTU" if language == "id" else "CARD", data.masked_pan),
+        "-" * RECEIPT_WIDTH,
+        t("jht_title", language).center(RECEIPT_WIDTH),
+        _row(t("kpj_no", language).upper(), r.kpj or "-"),
+        _row(t("name", language).upper(), r.masked_name or "-"),
+        _row(t("status", language).upper(), r.status or "-"),
+        _row(t("as_of", language).upper(), format_date(r.as_of) if r.as_of else "-"),
+        t("jht_balance", language).upper(),
+        f"{format_rupiah(r.balance_sen or 0, language):>{RECEIPT_WIDTH}}",
+        "-" * RECEIPT_WIDTH,
+        t("thank_you", language).upper().center(RECEIPT_WIDTH),
+        "BNI Call 1500046".center(RECEIPT_WIDTH),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def save_receipt(text: str, directory: Path, data: ReceiptData) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"receipt-{data.terminal_id}-{data.at:%Y%m%d-%H%M%S}-{data.stan}.txt"
+    path.write_text(text, encoding="utf-8")
+    return path

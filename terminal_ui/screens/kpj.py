@@ -1,0 +1,109 @@
+"""Which KPJ to check: the one linked to the card, or eleven digits typed and confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.widget import Widget
+from textual.widgets import Static
+
+from terminal_ui.screens.base import AtmScreen, SideKeys
+
+__all__ = ["KpjSourceScreen", "KpjEntryScreen", "KpjConfirmScreen", "KPJ_LENGTH"]
+
+KPJ_LENGTH = 11
+
+
+def _grouped(kpj: str) -> str:
+    """KPJ digits grouped for reading: ``130 5550 0011``."""
+    return f"{kpj[:3]} {kpj[3:7]} {kpj[7:]}".strip()
+
+
+class KpjSourceScreen(AtmScreen):
+    hint = "A linked KPJ · B type a KPJ · I back"
+
+    def side_keys(self) -> SideKeys:
+        from terminal_ui.screens.menus import BpjsMenuScreen
+
+        return {"A": (self.tr("kpj_linked"), lambda: self.atm.start_inquiry(kpj=None)),
+                "B": (self.tr("kpj_type"), lambda: self.atm.switch_screen(KpjEntryScreen())),
+                "I": (self.tr("back"), lambda: self.atm.switch_screen(BpjsMenuScreen()))}
+
+    def body(self) -> Iterable[Widget]:
+        yield Static(self.tr("check_jht"), classes="title")
+        yield Static(self.tr("kpj_source"), classes="big")
+
+
+class KpjEntryScreen(AtmScreen):
+    hint = "0-9 KPJ · Backspace clear · Enter correct · Esc cancel"
+
+    def __init__(self, typed: str = "") -> None:
+        super().__init__()
+        self._digits = list(typed)
+
+    def side_keys(self) -> SideKeys:
+        return {"D": (self.tr("clear"), self._clear),
+                "H": (self.tr("cancel"), lambda: self.atm.switch_screen(KpjSourceScreen())),
+                "I": (self.tr("correct"), self._submit)}
+
+    def body(self) -> Iterable[Widget]:
+        yield Static(self.tr("enter_kpj"), classes="title")
+        yield Static(self._shown(), id="kpj-digits", classes="big")
+        yield Static(self.tr("kpj_help"), classes="note")
+
+    def _shown(self) -> str:
+        return _grouped("".join(self._digits).ljust(KPJ_LENGTH, "_"))
+
+    def _clear(self) -> None:
+        self._digits.clear()
+        self.query_one("#kpj-digits", Static).update(self._shown())
+
+    def _submit(self) -> None:
+        if len(self._digits) == KPJ_LENGTH:
+            self.atm.switch_screen(KpjConfirmScreen("".join(self._digits)))
+
+    def customer_key(self, key: str, character: str | None) -> bool:
+        if character and character.isdigit() and len(character) == 1:
+            if len(self._digits) < KPJ_LENGTH:
+                self._digits.append(character)
+                self.query_one("#kpj-digits", Static).update(self._shown())
+            return True
+        if key == "backspace":
+            if self._digits:
+                self._digits.pop()
+                self.query_one("#kpj-digits", Static).update(self._shown())
+            return True
+        if key == "enter":
+            self._submit()
+            return True
+        if key == "escape":
+            self.atm.switch_screen(KpjSourceScreen())
+            return True
+        return False
+
+
+class KpjConfirmScreen(AtmScreen):
+    hint = "D correct · I wrong"
+
+    def __init__(self, kpj: str) -> None:
+        super().__init__()
+        self.kpj = kpj
+
+    def side_keys(self) -> SideKeys:
+        return {"D": (self.tr("yes_correct"), lambda: self.atm.start_inquiry(kpj=self.kpj)),
+                "I": (self.tr("no_wrong"),
+                      lambda: self.atm.switch_screen(KpjEntryScreen()))}
+
+    def body(self) -> Iterable[Widget]:
+        yield Static(self.tr("confirm_kpj"), classes="title")
+        yield Static(f"{self.tr('kpj_no')}: [b]{_grouped(self.kpj)}[/b]", id="kpj-confirm",
+                     classes="big")
+
+    def customer_key(self, key: str, character: str | None) -> bool:
+        if key == "enter":
+            self.atm.start_inquiry(kpj=self.kpj)
+            return True
+        if key == "escape":
+            self.atm.switch_screen(KpjEntryScreen())
+            return True
+        return False

@@ -1,0 +1,49 @@
+""""Do you need more time?": a countdown over the screen the customer left idle."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from terminal_ui.i18n import t
+
+__all__ = ["MoreTimeScreen"]
+
+
+class MoreTimeScreen(ModalScreen[bool]):
+    """Dismissed with True for "yes"; False for "no" or when the countdown runs out."""
+
+    def __init__(self, seconds: int, language: str) -> None:
+        super().__init__()
+        self.remaining = seconds
+        self.language = language
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="more-time"):
+            yield Static(f"[b]{t('more_time', self.language)}[/b]", classes="big")
+            yield Static(self._countdown(), id="countdown", classes="note")
+            yield Static(f"A ▸ {t('yes', self.language)}        "
+                         f"{t('no', self.language)} ◂ F", classes="line")
+
+    def _countdown(self) -> str:
+        return t("seconds_left", self.language, n=self.remaining)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.dismiss(False)
+            return
+        self.query_one("#countdown", Static).update(self._countdown())
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        if event.key in ("a", "y", "enter"):
+            self.dismiss(True)
+        elif event.key in ("f", "n", "escape"):
+            self.dismiss(False)

@@ -1,0 +1,1 @@
+"""Reusable pieces of the ATM screen: side keys and the wire panel."""
