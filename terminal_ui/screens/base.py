@@ -55,8 +55,22 @@ class AtmScreen(Screen[None]):
         return ()
 
     def customer_key(self, key: str, character: str | None) -> bool:
-        """A key that is not a side key; True when the screen used it."""
+        """A key that is not a side key; True when the screen used it.
+
+        By default Escape means "cancel" (``escape``) and Enter "confirm" (``enter``),
+        for the screens that define them.
+        """
+        if key == "escape" and self.escape is not None:
+            self.escape()
+            return True
+        if key == "enter" and self.enter is not None:
+            self.enter()
+            return True
         return False
+
+    # Escape and Enter: None where the screen ignores them.
+    escape: Callable[[], object] | None = None
+    enter: Callable[[], object] | None = None
 
     # -- the frame ----------------------------------------------------------------------
 

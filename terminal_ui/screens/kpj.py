@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from textual.widget import Widget
 from textual.widgets import Static
 
+from terminal_ui.digit_entry import DigitEntry
 from terminal_ui.screens.base import AtmScreen, SideKeys
 
 __all__ = ["KpjSourceScreen", "KpjEntryScreen", "KpjConfirmScreen", "KPJ_LENGTH"]
@@ -39,7 +40,7 @@ class KpjEntryScreen(AtmScreen):
 
     def __init__(self, typed: str = "") -> None:
         super().__init__()
-        self._digits = list(typed)
+        self._entry = DigitEntry(KPJ_LENGTH, typed)
 
     def side_keys(self) -> SideKeys:
         return {"D": (self.tr("clear"), self._clear),
@@ -52,34 +53,26 @@ class KpjEntryScreen(AtmScreen):
         yield Static(self.tr("kpj_help"), classes="note")
 
     def _shown(self) -> str:
-        return _grouped("".join(self._digits).ljust(KPJ_LENGTH, "_"))
+        return _grouped("".join(self._entry.shown()))
 
     def _clear(self) -> None:
-        self._digits.clear()
+        self._entry.clear()
         self.query_one("#kpj-digits", Static).update(self._shown())
 
     def _submit(self) -> None:
-        if len(self._digits) == KPJ_LENGTH:
-            self.atm.switch_screen(KpjConfirmScreen("".join(self._digits)))
+        if self._entry.full:
+            self.atm.switch_screen(KpjConfirmScreen(self._entry.take()))
+
+    def escape(self) -> None:
+        self.atm.switch_screen(KpjSourceScreen())
+
+    enter = _submit
 
     def customer_key(self, key: str, character: str | None) -> bool:
-        if character and character.isdigit() and len(character) == 1:
-            if len(self._digits) < KPJ_LENGTH:
-                self._digits.append(character)
-                self.query_one("#kpj-digits", Static).update(self._shown())
+        if self._entry.edit(key, character):
+            self.query_one("#kpj-digits", Static).update(self._shown())
             return True
-        if key == "backspace":
-            if self._digits:
-                self._digits.pop()
-                self.query_one("#kpj-digits", Static).update(self._shown())
-            return True
-        if key == "enter":
-            self._submit()
-            return True
-        if key == "escape":
-            self.atm.switch_screen(KpjSourceScreen())
-            return True
-        return False
+        return super().customer_key(key, character)
 
 
 class KpjConfirmScreen(AtmScreen):
@@ -99,11 +92,8 @@ class KpjConfirmScreen(AtmScreen):
         yield Static(f"{self.tr('kpj_no')}: [b]{_grouped(self.kpj)}[/b]", id="kpj-confirm",
                      classes="big")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key == "enter":
-            self.atm.start_inquiry(kpj=self.kpj)
-            return True
-        if key == "escape":
-            self.atm.switch_screen(KpjEntryScreen())
-            return True
-        return False
+    def enter(self) -> None:
+        self.atm.start_inquiry(kpj=self.kpj)
+
+    def escape(self) -> None:
+        self.atm.switch_screen(KpjEntryScreen())

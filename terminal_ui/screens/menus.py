@@ -32,11 +32,8 @@ class MainMenuScreen(AtmScreen):
         yield Static(self.tr("fast_cash"), classes="big")
         yield Static(self.tr("choose_transaction"), classes="note")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key == "escape":
-            self.atm.end_session()
-            return True
-        return False
+    def escape(self) -> None:
+        self.atm.end_session()
 
 
 class OtherMenuScreen(AtmScreen):
@@ -58,11 +55,8 @@ class OtherMenuScreen(AtmScreen):
         yield Static(self.tr("other_menu"), classes="title")
         yield Static(self.tr("choose_transaction"), classes="note")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key == "escape":
-            self.atm.switch_screen(MainMenuScreen())
-            return True
-        return False
+    def escape(self) -> None:
+        self.atm.switch_screen(MainMenuScreen())
 
 
 class BpjsMenuScreen(AtmScreen):
@@ -82,11 +76,8 @@ class BpjsMenuScreen(AtmScreen):
         yield Static(self.tr("bpjs_tk"), classes="title")
         yield Static(self.tr("choose_transaction"), classes="note")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key == "escape":
-            self.atm.switch_screen(OtherMenuScreen())
-            return True
-        return False
+    def escape(self) -> None:
+        self.atm.switch_screen(OtherMenuScreen())
 
 
 class NotAvailableScreen(AtmScreen):
@@ -104,11 +95,8 @@ class NotAvailableScreen(AtmScreen):
     def _back(self) -> None:
         self.atm.switch_screen(self.back_to())
 
+    escape = enter = _back
+
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("not_available"), classes="big")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key in ("enter", "escape"):
-            self._back()
-            return True
-        return False

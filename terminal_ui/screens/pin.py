@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from textual.widget import Widget
 from textual.widgets import Static
 
+from terminal_ui.digit_entry import DigitEntry
 from terminal_ui.i18n import t
 from terminal_ui.screens.base import AtmScreen, SideKeys
 
@@ -26,11 +27,8 @@ class LanguageScreen(AtmScreen):
         yield Static(f"{t('choose_language', 'id')}\n[i]{t('choose_language', 'en')}[/i]",
                      classes="title")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key == "escape":
-            self.atm.end_session()
-            return True
-        return False
+    def escape(self) -> None:
+        self.atm.end_session()
 
 
 class PinScreen(AtmScreen):
@@ -39,7 +37,7 @@ class PinScreen(AtmScreen):
     def __init__(self, *, after_wrong_pin: bool = False) -> None:
         super().__init__()
         self.after_wrong_pin = after_wrong_pin
-        self._digits: list[str] = []
+        self._entry = DigitEntry(PIN_LENGTH)
 
     @property
     def hint(self) -> str:  # type: ignore[override]
@@ -61,37 +59,23 @@ class PinScreen(AtmScreen):
         yield Static(t("security_tip", self.language), classes="note")
 
     def _dots(self) -> str:
-        return " ".join(["●"] * len(self._digits) + ["_"] * (PIN_LENGTH - len(self._digits)))
-
-    def _show(self) -> None:
-        self.query_one("#pin-dots", Static).update(self._dots())
+        return " ".join(self._entry.shown(mask="●"))
 
     def _clear(self) -> None:
-        self._digits.clear()
-        self._show()
+        self._entry.clear()
+        self.query_one("#pin-dots", Static).update(self._dots())
 
     def _submit(self) -> None:
-        if len(self._digits) < 4:
-            return
-        pin = "".join(self._digits)
-        self._digits.clear()
-        self.atm.pin_entered(pin)
+        if len(self._entry) >= 4:
+            self.atm.pin_entered(self._entry.take())
+
+    def escape(self) -> None:
+        self.atm.end_session()
+
+    enter = _submit
 
     def customer_key(self, key: str, character: str | None) -> bool:
-        if character and character.isdigit() and len(character) == 1:
-            if len(self._digits) < PIN_LENGTH:
-                self._digits.append(character)
-                self._show()
+        if self._entry.edit(key, character):
+            self.query_one("#pin-dots", Static).update(self._dots())
             return True
-        if key == "backspace":
-            if self._digits:
-                self._digits.pop()
-                self._show()
-            return True
-        if key == "enter":
-            self._submit()
-            return True
-        if key == "escape":
-            self.atm.end_session()
-            return True
-        return False
+        return super().customer_key(key, character)
