@@ -9,6 +9,8 @@ message header, which the HSM echoes, and replies are matched by that header.
 Every call finishes within ``deadline`` seconds: when the HSM is down, slow or
 drops the connection, the call raises :class:`HsmUnavailable` (the switch then
 answers 91). Logs carry command code, error code and latency only.
+
+Pass an :class:`ssl.SSLContext` as ``ssl`` to speak TLS to an HSM that requires it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl as _ssl
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -109,6 +112,8 @@ class HsmLink:
         *,
         header_len: int = DEFAULT_HEADER_LENGTH,
         deadline: float = DEFAULT_DEADLINE,
+        ssl: _ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         if header_len < 1:
             raise ValueError("pipelining needs a header of at least one digit")
@@ -116,6 +121,8 @@ class HsmLink:
         self._port = port
         self._header_len = header_len
         self._deadline = deadline
+        self._ssl = ssl
+        self._server_hostname = server_hostname
         self._counter = 0
         self._connection: _Connection | None = None
         self._connect_lock = asyncio.Lock()
@@ -236,7 +243,12 @@ class HsmLink:
     async def _connected(self) -> _Connection:
         async with self._connect_lock:
             if self._connection is None or self._connection.closed:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
+                reader, writer = await asyncio.open_connection(
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._server_hostname if self._ssl else None,
+                )
                 sock = writer.get_extra_info("socket")
                 if sock is not None:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

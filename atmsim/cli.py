@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     _ports(ledger, switch=False, hsm=False)
     ledger.add_argument("--workers", type=int, help="ledger workers sharing the load (default 1)")
 
+    from atmsim import keys_cli
+
+    keys_cli.add_parser(sub)
+
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _common(broker)
     _ports(broker, switch=False, hsm=False)
@@ -473,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"atmsim: {exc}", file=sys.stderr)
         return 2
     configured = settings.log_level if settings.log_level != "INFO" else default_level
-    level = args.log_level or configured
+    level = getattr(args, "log_level", None) or configured
     full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
                                               and not args.web)
     try:
@@ -487,6 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo" and args.web:
             return serve_web_demo(settings)
+        if args.command == "keys":
+            from atmsim import keys_cli
+
+            return keys_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UsageError, StackError, BrokerError) as exc:
         print(f"atmsim: {exc}", file=sys.stderr)

@@ -2,6 +2,12 @@
 
 Handlers get an :class:`HsmContext` so that they stay pure functions of
 (request fields, context) and can be tested without sockets.
+
+Keys arrive encrypted under the LMK in every request, and a switch sends the same
+few (its TPKs, its PVKs) over and over. Decrypting one costs two or three TDES
+operations, so :meth:`HsmContext.key` keeps the last few thousand decrypted keys in
+an in-memory LRU keyed by (key type, cryptogram). Nothing is persisted: the cache
+dies with the process, as the HSM's working memory would.
 """
 
 from __future__ import annotations
@@ -9,15 +15,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from hsm_mock.errors import KEY_LENGTH_ERROR, HsmError
+from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.keys import EncryptedKey, Key
 from hsm_mock.lmk import VariantLmk
 
-__all__ = ["DEFAULT_FIRMWARE", "HsmContext"]
+__all__ = ["DEFAULT_FIRMWARE", "KEY_CACHE_SIZE", "HsmContext"]
 
 # Shape "xxxx-xxxx" (9A) as NC reports it; the value marks this as the mock.
 DEFAULT_FIRMWARE = "0007-E000"
+KEY_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,17 @@ class HsmContext:
     lmk: VariantLmk
     firmware: str = DEFAULT_FIRMWARE
     rng: Callable[[int], bytes] = field(default=secrets.token_bytes, repr=False)
+    lmk_ids: frozenset[str] = DEFAULT_LMK_IDS
+    _decrypt: Callable[[str, str], Key] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lmk = self.lmk
+
+        def decrypt(cryptogram: str, key_type: str) -> Key:
+            return lmk.decrypt_key(cryptogram, key_type)
+
+        # A frozen dataclass still gets its per-instance cache this way.
+        object.__setattr__(self, "_decrypt", lru_cache(maxsize=KEY_CACHE_SIZE)(decrypt))
 
     def key(
         self,
@@ -51,7 +71,7 @@ class HsmContext:
         """
         if encrypted.length not in lengths:
             raise HsmError(KEY_LENGTH_ERROR, field="key")
-        key = self.lmk.decrypt_key(encrypted, key_type)
+        key = self._decrypt(str(encrypted), key_type.upper())
         if not key.has_odd_parity:
             raise HsmError(parity_error, field="key")
         return key

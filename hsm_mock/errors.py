@@ -8,6 +8,8 @@ name, never a field value), so it is safe to log.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = [
     "COMMAND_DISABLED",
     "DATA_LENGTH_ERROR",
@@ -15,17 +17,21 @@ __all__ = [
     "DESTINATION_KEY_PARITY",
     "INVALID_ACCOUNT",
     "INVALID_INPUT",
+    "INVALID_LMK_IDENTIFIER",
     "INVALID_KEY_LENGTH_FLAG",
     "INVALID_KEY_SCHEME",
     "INVALID_KEY_TYPE",
     "INVALID_PIN_BLOCK_FORMAT",
     "INVALID_PIN_UNDER_LMK",
     "KEY_LENGTH_ERROR",
+    "NOT_AUTHORIZED",
     "NO_ERROR",
+    "NO_KEYS_IN_USER_STORAGE",
     "PIN_BLOCK_ERROR",
     "PIN_LENGTH_ERROR",
     "SOURCE_KEY_PARITY",
     "VERIFICATION_FAILURE",
+    "Advice",
     "HsmError",
 ]
 
@@ -35,8 +41,11 @@ INVALID_KEY_TYPE = "04"
 INVALID_KEY_LENGTH_FLAG = "05"
 SOURCE_KEY_PARITY = "10"
 DESTINATION_KEY_PARITY = "11"
+NO_KEYS_IN_USER_STORAGE = "12"
+INVALID_LMK_IDENTIFIER = "13"
 INVALID_PIN_UNDER_LMK = "14"
 INVALID_INPUT = "15"
+NOT_AUTHORIZED = "17"
 PIN_BLOCK_ERROR = "20"
 INVALID_ACCOUNT = "22"
 INVALID_PIN_BLOCK_FORMAT = "23"
@@ -64,3 +73,16 @@ class HsmError(Exception):
         super().__init__(f"error {code}" + (f" in {field}" if field else ""))
         self.code = code
         self.field = field
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A reply that carries response fields *and* a non-zero error code.
+
+    Some errors are advice only: A6 imports a key with bad parity, forces odd
+    parity and answers 01 together with the key. A handler returns an
+    :class:`Advice` instead of plain response fields in that case.
+    """
+
+    code: str
+    fields: bytes

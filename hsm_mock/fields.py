@@ -6,17 +6,32 @@ order and raises ``HsmError("15")`` naming the field that is missing or malforme
 What follows the last field may only be the optional trailer (0x19 + up to 32
 characters); finding it *after* the fields, rather than by searching for 0x19,
 keeps binary data that happens to contain 0x19 (B2) intact.
+
+Two optional elements may come between the last field and the trailer, as on a
+payShield: ``%`` + 2N, the LMK identifier (this mock holds one LMK, id ``00`` unless
+configured; any other id answers 13), and a key field may be a reference into the
+HSM's user storage (``K`` + 3H), which this mock keeps empty (error 12).
 """
 
 from __future__ import annotations
 
-from hsm_mock.errors import INVALID_INPUT, HsmError
+from collections.abc import Collection
+
+from hsm_mock.errors import (
+    INVALID_INPUT,
+    INVALID_LMK_IDENTIFIER,
+    NO_KEYS_IN_USER_STORAGE,
+    HsmError,
+)
 from hsm_mock.keys import EncryptedKey, is_hex, key_field_length
 
-__all__ = ["MAX_TRAILER", "TRAILER_DELIMITER", "FieldReader"]
+__all__ = ["DEFAULT_LMK_IDS", "MAX_TRAILER", "TRAILER_DELIMITER", "FieldReader"]
 
 TRAILER_DELIMITER = 0x19
 MAX_TRAILER = 32
+DEFAULT_LMK_IDS = frozenset({"00"})
+_LMK_ID_DELIMITER = ord("%")
+_USER_STORAGE = "K"
 
 
 class FieldReader:
@@ -27,11 +42,13 @@ class FieldReader:
     (0, '12', 'U')
     """
 
-    __slots__ = ("_data", "_pos", "trailer")
+    __slots__ = ("_data", "_lmk_ids", "_pos", "lmk_id", "trailer")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, lmk_ids: Collection[str] = DEFAULT_LMK_IDS) -> None:
         self._data = data
         self._pos = 0
+        self._lmk_ids = lmk_ids
+        self.lmk_id = ""  # set by finish() when the request names an LMK
         self.trailer: bytes | None = None  # set by finish(): b"" or 0x19 + trailer
 
     @property
@@ -74,10 +91,12 @@ class FieldReader:
     def key(self, field: str, *, bare_hex: int = 16) -> EncryptedKey:
         """A key field: ``16H`` (or ``bare_hex``), or scheme letter + 32H/48H.
 
-        An unknown scheme letter gives error 26.
+        An unknown scheme letter gives error 26; a user-storage reference 12.
         """
         first = self.text(1, field)
         self._pos -= 1
+        if first == _USER_STORAGE:
+            raise HsmError(NO_KEYS_IN_USER_STORAGE, field=field)
         return EncryptedKey.parse(self.text(key_field_length(first, bare_hex=bare_hex), field))
 
     def optional(self, delimiter: bytes) -> bool:
@@ -95,6 +114,15 @@ class FieldReader:
         if self.trailer is not None:
             return
         rest = self._data[self._pos :]
+        if rest[:1] == bytes((_LMK_ID_DELIMITER,)):
+            lmk_id = rest[1:3]
+            if len(lmk_id) != 2 or not lmk_id.isdigit():
+                raise HsmError(INVALID_INPUT, field="lmk_identifier")
+            if lmk_id.decode("ascii") not in self._lmk_ids:
+                raise HsmError(INVALID_LMK_IDENTIFIER, field="lmk_identifier")
+            self.lmk_id = lmk_id.decode("ascii")
+            self._pos += 3
+            rest = rest[3:]
         if rest and (rest[0] != TRAILER_DELIMITER or len(rest) - 1 > MAX_TRAILER):
             raise HsmError(error, field="trailing data")
         self.trailer = rest

@@ -12,7 +12,9 @@ Zeroisation is out of reach in CPython (``bytes`` are immutable and
 
 from __future__ import annotations
 
+import secrets
 import string
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hsm_mock import tdes
@@ -24,11 +26,13 @@ __all__ = [
     "SCHEME_HEX_LENGTH",
     "EncryptedKey",
     "Key",
+    "combine_components",
     "force_odd_parity",
     "has_odd_parity",
     "is_hex",
     "kcv",
     "key_field_length",
+    "random_key",
 ]
 
 # Scheme letter -> hex characters that follow it (manual: "1A+32H or 1A+48H").
@@ -38,6 +42,7 @@ KCV_LEGACY = "0"  # 16H "backwards compatible"
 KCV_SIX = "1"  # 6H
 
 _HEX = frozenset(string.hexdigits)
+_HEX_DIGITS = string.hexdigits
 
 
 def is_hex(text: str) -> bool:
@@ -46,7 +51,8 @@ def is_hex(text: str) -> bool:
     >>> is_hex("0A1f"), is_hex(""), is_hex("0G")
     (True, False, False)
     """
-    return bool(text) and all(c in _HEX for c in text)
+    # str.strip runs in C: only a string made entirely of hex digits strips to "".
+    return bool(text) and not text.strip(_HEX_DIGITS)
 
 
 def has_odd_parity(key: bytes) -> bool:
@@ -65,6 +71,38 @@ def force_odd_parity(key: bytes) -> bytes:
     '0101'
     """
     return bytes(b if b.bit_count() % 2 else b ^ 1 for b in key)
+
+
+def random_key(length: int, rng: Callable[[int], bytes] = secrets.token_bytes) -> bytes:
+    """A random DES key of 8, 16 or 24 bytes with odd parity and distinct parts.
+
+    Equal halves would make a double key a single key in disguise, so they are
+    drawn again.
+
+    >>> key = random_key(16)
+    >>> has_odd_parity(key), key[:8] != key[8:]
+    (True, True)
+    """
+    if length not in (8, 16, 24):
+        raise ValueError("a DES key is 8, 16 or 24 bytes")
+    while True:
+        key = force_odd_parity(rng(length))
+        if len({key[i : i + 8] for i in range(0, length, 8)}) == length // 8:
+            return key
+
+
+def combine_components(components: Sequence[bytes]) -> bytes:
+    """XOR of key components (a key ceremony), with odd parity forced on the result.
+
+    >>> combine_components([bytes.fromhex("0101"), bytes.fromhex("0201")]).hex()
+    '0201'
+    """
+    if not components or len({len(c) for c in components}) != 1:
+        raise ValueError("components must be of one length")
+    result = bytes(len(components[0]))
+    for component in components:
+        result = bytes(a ^ b for a, b in zip(result, component, strict=True))
+    return force_odd_parity(result)
 
 
 def kcv(key: bytes, kcv_type: str = KCV_SIX) -> str:
@@ -142,12 +180,13 @@ class Key:
     <Key type=002 kcv=363645>
     """
 
-    __slots__ = ("_material", "key_type")
+    __slots__ = ("_material", "_parity", "key_type")
 
     def __init__(self, material: bytes, key_type: str) -> None:
         if len(material) not in (8, 16, 24):
             raise ValueError("a DES key is 8, 16 or 24 bytes")
         self._material = bytes(material)
+        self._parity: bool | None = None
         self.key_type = key_type
 
     @property
@@ -161,7 +200,26 @@ class Key:
 
     @property
     def has_odd_parity(self) -> bool:
-        return has_odd_parity(self._material)
+        # Cached: a Key decrypted once from a cryptogram is checked on every use.
+        if self._parity is None:
+            self._parity = has_odd_parity(self._material)
+        return self._parity
+
+    @property
+    def is_single_in_disguise(self) -> bool:
+        """True for a double or triple key whose parts are all equal (really single DES)."""
+        first = self._material[:8]
+        return all(
+            self._material[i : i + 8] == first for i in range(8, len(self._material), 8)
+        ) and self.length > 8
+
+    def encrypt(self, data: bytes) -> bytes:
+        """TDES-ECB encrypt whole blocks under this key."""
+        return tdes.cipher(self._material).encrypt(data)
+
+    def decrypt(self, data: bytes) -> bytes:
+        """TDES-ECB decrypt whole blocks under this key."""
+        return tdes.cipher(self._material).decrypt(data)
 
     def kcv(self, kcv_type: str = KCV_SIX) -> str:
         return kcv(self._material, kcv_type)

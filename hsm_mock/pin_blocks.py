@@ -5,7 +5,15 @@ Thales format codes and what they are:
 * ``01`` ISO 9564-1 format 0 (ANSI X9.8): ``0 L PIN F..F`` XOR ``0000`` + account;
 * ``03`` IBM 3624 (Diebold): the PIN left-justified, padded with ``F``;
 * ``05`` ISO format 1: ``1 L PIN random``, no account;
-* ``47`` ISO format 3: ``3 L PIN fill(A-F)`` XOR ``0000`` + account.
+* ``47`` ISO format 3: ``3 L PIN fill(A-F)`` XOR ``0000`` + account;
+* ``48`` ISO format 4 (AES, 16-byte blocks): ``4 L PIN A..A`` + 8 random bytes,
+  enciphered as AES(K, AES(K, PIN field) XOR PAN field). It needs an AES key, which
+  a variant LMK cannot hold, so the host commands answer 23 for it; the functions
+  are here for the ATM side and for a key-block LMK.
+
+PCI PIN Security Requirement 3-3 limits translations (:func:`check_translation`):
+ISO 0, 3 and 4 only go to ISO 0, 3 or 4; ISO 1 goes to ISO 0, 3 or 4 but not back to
+ISO 1; a non-standard format (03) may go to a standard one, never the reverse.
 
 The account is the 12 right-most PAN digits excluding the check digit. Errors
 follow the manual: 23 unknown format, 24 PIN length outside 4-12, 20 anything
@@ -18,9 +26,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from hsm_mock.errors import (
     INVALID_ACCOUNT,
     INVALID_PIN_BLOCK_FORMAT,
+    KEY_LENGTH_ERROR,
     PIN_BLOCK_ERROR,
     PIN_LENGTH_ERROR,
     HsmError,
@@ -31,12 +42,16 @@ __all__ = [
     "FORMAT_ISO0",
     "FORMAT_ISO1",
     "FORMAT_ISO3",
+    "FORMAT_ISO4",
     "MAX_PIN_LENGTH",
     "MIN_PIN_LENGTH",
     "SUPPORTED_FORMATS",
     "build_pin_block",
     "check_account",
     "check_pin",
+    "check_translation",
+    "decipher_iso4",
+    "encipher_iso4",
     "extract_pin",
 ]
 
@@ -44,6 +59,7 @@ FORMAT_ISO0 = "01"
 FORMAT_IBM3624 = "03"
 FORMAT_ISO1 = "05"
 FORMAT_ISO3 = "47"
+FORMAT_ISO4 = "48"
 SUPPORTED_FORMATS = frozenset({FORMAT_ISO0, FORMAT_IBM3624, FORMAT_ISO1, FORMAT_ISO3})
 
 MIN_PIN_LENGTH = 4
@@ -55,6 +71,16 @@ _ACCOUNT_FORMATS = frozenset({FORMAT_ISO0, FORMAT_ISO3})
 _CONTROL = {FORMAT_ISO0: "0", FORMAT_ISO1: "1", FORMAT_ISO3: "3"}
 
 Random = Callable[[int], bytes]
+
+# PCI PIN 3-3: source format -> destination formats a translation may produce.
+_STANDARD_TARGETS = frozenset({FORMAT_ISO0, FORMAT_ISO3, FORMAT_ISO4})
+_ALLOWED_TRANSLATIONS: dict[str, frozenset[str]] = {
+    FORMAT_ISO0: _STANDARD_TARGETS,
+    FORMAT_ISO3: _STANDARD_TARGETS,
+    FORMAT_ISO4: _STANDARD_TARGETS,
+    FORMAT_ISO1: _STANDARD_TARGETS,
+    FORMAT_IBM3624: _STANDARD_TARGETS | {FORMAT_ISO1, FORMAT_IBM3624},
+}
 
 
 def check_pin(pin: str) -> str:
@@ -159,3 +185,66 @@ def _account_field(account12: str) -> bytes:
 
 def _xor(a: bytes, b: bytes) -> bytes:
     return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+def check_translation(source_format: str, destination_format: str) -> None:
+    """Refuse (error 23) a format conversion PCI PIN 3-3 forbids.
+
+    >>> check_translation("05", "01")
+    >>> check_translation("01", "05")
+    Traceback (most recent call last):
+    hsm_mock.errors.HsmError: error 23 in destination_format
+    """
+    allowed = _ALLOWED_TRANSLATIONS.get(source_format)
+    if allowed is None:
+        raise HsmError(INVALID_PIN_BLOCK_FORMAT, field="source_format")
+    if destination_format not in allowed:
+        raise HsmError(INVALID_PIN_BLOCK_FORMAT, field="destination_format")
+
+
+def encipher_iso4(
+    key: bytes, pin: str, pan: str, *, rng: Random = secrets.token_bytes
+) -> bytes:
+    """ISO 9564 format 4: the 16-byte AES PIN block for ``pin`` and the full ``pan``.
+
+    >>> key = bytes(range(16))
+    >>> decipher_iso4(key, encipher_iso4(key, "1234", "4111111111111111"), "4111111111111111")
+    '1234'
+    """
+    check_pin(pin)
+    pin_field = bytes.fromhex("4" + f"{len(pin):X}" + pin + "A" * (14 - len(pin))) + rng(8)
+    intermediate = _xor(_aes(key, pin_field, encrypt=True), _iso4_pan_field(pan))
+    return _aes(key, intermediate, encrypt=True)
+
+
+def decipher_iso4(key: bytes, block: bytes, pan: str) -> str:
+    """The PIN inside an ISO format 4 block (errors 20/24 as for the other formats)."""
+    if len(block) != 16:
+        raise HsmError(PIN_BLOCK_ERROR, field="pin_block")
+    pin_field = _aes(key, _xor(_aes(key, block, encrypt=False), _iso4_pan_field(pan)), False)
+    nibbles = pin_field.hex().upper()
+    if nibbles[0] != "4":
+        raise HsmError(PIN_BLOCK_ERROR, field="pin_block")
+    length = int(nibbles[1], 16)
+    if not MIN_PIN_LENGTH <= length <= MAX_PIN_LENGTH:
+        raise HsmError(PIN_LENGTH_ERROR, field="pin_block")
+    pin, fill = nibbles[2 : 2 + length], nibbles[2 + length : 16]
+    if not pin.isdigit() or fill != "A" * len(fill):
+        raise HsmError(PIN_BLOCK_ERROR, field="pin_block")
+    return pin
+
+
+def _iso4_pan_field(pan: str) -> bytes:
+    # Length indicator M = digits beyond 12; shorter PANs are left-padded to 12.
+    if not 1 <= len(pan) <= 19 or not pan.isascii() or not pan.isdigit():
+        raise HsmError(INVALID_ACCOUNT, field="pan")
+    digits = pan.rjust(12, "0")
+    return bytes.fromhex((str(len(digits) - 12) + digits).ljust(32, "0"))
+
+
+def _aes(key: bytes, block: bytes, encrypt: bool) -> bytes:
+    if len(key) not in (16, 24, 32):
+        raise HsmError(KEY_LENGTH_ERROR, field="key")
+    cipher = Cipher(algorithms.AES(key), modes.ECB())
+    context = cipher.encryptor() if encrypt else cipher.decryptor()
+    return context.update(block) + context.finalize()

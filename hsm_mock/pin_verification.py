@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections import Counter
+from functools import lru_cache
 
 from hsm_mock import tdes
 from hsm_mock.errors import (
@@ -42,6 +43,7 @@ __all__ = [
 _OFFSET_LENGTH = 12
 
 
+@lru_cache(maxsize=256)  # an issuer has a handful of tables; each request carries one
 def check_dec_table(dec_table: str) -> str:
     """Return a plain decimalisation table if valid, else error 25.
 

@@ -10,19 +10,19 @@ An unknown command is answered with response code ``ZZ`` and error ``15``. That
 mirrors what open simulators do; whether real firmware does the same is
 unverified. Every malformed request gets an error reply rather than a dropped
 connection; only a frame longer than the configured bound closes the
-connection, since its length can no longer be trusted.
+connection (:mod:`hsm_mock.server` cuts the frames), since its length can no
+longer be trusted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from hsm_mock.commands import Command, CommandTable
 from hsm_mock.context import HsmContext
-from hsm_mock.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, HsmError
+from hsm_mock.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, Advice, HsmError
 from hsm_mock.fields import MAX_TRAILER, TRAILER_DELIMITER, FieldReader
 
 __all__ = [
@@ -30,10 +30,8 @@ __all__ = [
     "MAX_FRAME",
     "UNKNOWN_COMMAND",
     "Dispatcher",
-    "FrameTooLarge",
     "Reply",
     "encode_frame",
-    "read_frame",
 ]
 
 DEFAULT_HEADER_LENGTH = 4
@@ -43,10 +41,6 @@ MAX_FRAME = 32 * 1024
 UNKNOWN_COMMAND = "ZZ"
 
 _log = logging.getLogger(__name__)
-
-
-class FrameTooLarge(Exception):
-    """A frame's length prefix exceeds the bound: the connection must close."""
 
 
 @dataclass(frozen=True)
@@ -68,24 +62,6 @@ def encode_frame(message: bytes) -> bytes:
     if len(message) > 0xFFFF:
         raise ValueError("a message longer than 65535 bytes cannot be framed")
     return len(message).to_bytes(2, "big") + message
-
-
-async def read_frame(reader: asyncio.StreamReader, max_size: int = MAX_FRAME) -> bytes | None:
-    """Read one framed message; None on a clean end of stream between frames.
-
-    Raises :class:`FrameTooLarge` for an oversized length and
-    ``asyncio.IncompleteReadError`` when the stream ends inside a frame.
-    """
-    try:
-        prefix = await reader.readexactly(2)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise
-        return None
-    length = int.from_bytes(prefix, "big")
-    if length > max_size:
-        raise FrameTooLarge(length)
-    return await reader.readexactly(length)
 
 
 class Dispatcher:
@@ -112,7 +88,7 @@ class Dispatcher:
         raw_code = message[self._header_len : self._header_len + 2]
         body = message[self._header_len + 2 :]
         code = raw_code.decode("ascii") if raw_code.isascii() and raw_code.isalnum() else ""
-        reader = FieldReader(body)
+        reader = FieldReader(body, self._context.lmk_ids)
         command = self._table.get(code)
         if command is None:
             response_code, error, out, field = UNKNOWN_COMMAND, INVALID_INPUT, b"", ""
@@ -137,6 +113,8 @@ class Dispatcher:
             # puts PIN digits in its messages).
             _log.error("cmd=%s internal error %s", command.code, type(exc).__name__)
             return INVALID_INPUT, b"", ""
+        if isinstance(out, Advice):
+            return out.code, out.fields, ""
         return NO_ERROR, out, ""
 
 

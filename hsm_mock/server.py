@@ -1,48 +1,65 @@
 """The HSM as a TCP server: payShield host commands on port 1500 by default.
 
-Each connection reads frames and answers each request as soon as it has been
-read, so a client may pipeline many requests on one connection and match the
-replies by header. Commands are CPU-light (a few TDES blocks), so they run inline
-on the event loop. Logs carry command code, error code, failing field name and
-latency only: never PINs, PIN blocks, keys or other request data.
+Each connection is an :class:`asyncio.Protocol`: every chunk read from the socket
+is cut into frames, each request is answered as soon as it is complete, and the
+replies to all the requests found in one chunk leave in one write. A client may
+therefore pipeline many requests on one connection and match the replies by header.
+Commands are CPU-light (a few TDES blocks), so they run inline on the event loop;
+a client that stops reading its replies is paused (flow control) rather than
+buffered without bound.
+
+Optional TLS: ``tls_cert``/``tls_key`` (PEM files) make every connection TLS;
+``tls_client_ca`` also requires and verifies a client certificate.
+
+Logs carry command code, error code, failing field name and latency only: never
+PINs, PIN blocks, keys or other request data.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Collection
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
+from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.lmk import VariantLmk
-from hsm_mock.protocol import (
-    DEFAULT_HEADER_LENGTH,
-    MAX_FRAME,
-    Dispatcher,
-    FrameTooLarge,
-    encode_frame,
-    read_frame,
-)
+from hsm_mock.protocol import DEFAULT_HEADER_LENGTH, MAX_FRAME, Dispatcher, encode_frame
 
-__all__ = ["DEFAULT_PORT", "HsmServer"]
+__all__ = ["DEFAULT_PORT", "HsmServer", "server_tls_context"]
 
 DEFAULT_PORT = 1500  # payShield host port
 
 _log = logging.getLogger(__name__)
 
 
-class HsmServer:
-    """A payShield-style HSM listening on TCP.
+def server_tls_context(
+    cert: str | Path, key: str | Path, client_ca: str | Path | None = None
+) -> ssl.SSLContext:
+    """A TLS server context from PEM files; with ``client_ca``, client certs are required."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
-    ``lmk`` defaults to the published Thales test LMK. ``disabled_commands``
-    answer error 68 (command disabled). ``port=0`` binds a free port; read
-    :attr:`port` after :meth:`start`. Usable as ``async with HsmServer(...)``.
+
+class HsmServer:
+    """A payShield-style HSM listening on TCP (optionally TLS).
+
+    ``lmk`` defaults to the published Thales test LMK; ``lmk_id`` is the
+    identifier a request may name with ``%nn`` (others answer 13).
+    ``disabled_commands`` answer error 68 (command disabled). ``port=0`` binds a
+    free port; read :attr:`port` after :meth:`start`. Usable as
+    ``async with HsmServer(...)``.
     """
 
     def __init__(
@@ -51,31 +68,48 @@ class HsmServer:
         port: int = DEFAULT_PORT,
         *,
         lmk: VariantLmk | None = None,
+        lmk_id: str = "00",
         header_len: int = DEFAULT_HEADER_LENGTH,
         disabled_commands: Collection[str] = frozenset(),
         max_frame: int = MAX_FRAME,
         commands: CommandTable | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+        tls_client_ca: str | Path | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        if len(lmk_id) != 2 or not lmk_id.isdigit():
+            raise ValueError("an LMK identifier is two digits")
         self._host = host
         self._requested_port = port
         self._max_frame = max_frame
+        self._tls = (
+            server_tls_context(tls_cert, tls_key, tls_client_ca)
+            if tls_cert is not None and tls_key is not None
+            else None
+        )
+        lmk_ids = frozenset({lmk_id}) if lmk_id != "00" else DEFAULT_LMK_IDS
         self._dispatcher = Dispatcher(
             commands if commands is not None else default_command_table(),
-            HsmContext(lmk if lmk is not None else VariantLmk.test()),
+            HsmContext(lmk if lmk is not None else VariantLmk.test(), lmk_ids=lmk_ids),
             header_len=header_len,
             disabled_commands=disabled_commands,
         )
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: set[_Connection] = set()
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
         if self._server is not None:
             raise RuntimeError("HSM server already started")
-        self._server = await asyncio.start_server(
-            self._serve_connection, self._host, self._requested_port
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self._host, self._requested_port, ssl=self._tls
         )
-        _log.info("HSM listening on %s:%d", self._host, self.port)
+        _log.info(
+            "HSM listening on %s:%d%s", self._host, self.port, " (TLS)" if self._tls else ""
+        )
 
     @property
     def port(self) -> int:
@@ -105,11 +139,12 @@ class HsmServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        for connection in list(self._connections):
+            connection.close()
         if server is not None:
             await server.wait_closed()
+        # Let the transports deliver connection_lost before the loop moves on.
+        await asyncio.sleep(0)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -123,23 +158,53 @@ class HsmServer:
     ) -> None:
         await self.close()
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
+
+class _Connection(asyncio.Protocol):
+    """One host connection: frames in, replies out, in order."""
+
+    def __init__(self, server: HsmServer) -> None:
+        self._server = server
+        self._dispatcher = server._dispatcher
+        self._max_frame = server._max_frame
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._peer: object = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._server._connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             # Replies are small and latency-bound: never wait for Nagle.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        peer = writer.get_extra_info("peername")
-        _log.debug("connection from %s", peer)
-        try:
-            while (message := await read_frame(reader, self._max_frame)) is not None:
-                started = time.perf_counter()
-                reply = self._dispatcher.handle(message)
-                writer.write(encode_frame(reply.message))
+        self._peer = transport.get_extra_info("peername")
+        _log.debug("connection from %s", self._peer)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        replies: list[bytes] = []
+        debug = _log.isEnabledFor(logging.DEBUG)
+        start = 0
+        while len(buffer) - start >= 2:
+            length = (buffer[start] << 8) | buffer[start + 1]
+            if length > self._max_frame:
+                _log.warning(
+                    "frame of %d bytes from %s refused; closing connection", length, self._peer
+                )
+                self._send(replies)
+                self.close()
+                return
+            end = start + 2 + length
+            if len(buffer) < end:
+                break
+            message = bytes(buffer[start + 2 : end])
+            start = end
+            started = time.perf_counter() if debug else 0.0
+            reply = self._dispatcher.handle(message)
+            replies.append(encode_frame(reply.message))
+            if debug:
                 _log.debug(
                     "cmd=%s err=%s%s latency_ms=%.3f",
                     reply.command,
@@ -147,15 +212,28 @@ class HsmServer:
                     f" field={reply.field}" if reply.field else "",
                     (time.perf_counter() - started) * 1000,
                 )
-                await writer.drain()
-        except FrameTooLarge as exc:
-            _log.warning("frame of %s bytes from %s refused; closing connection", exc, peer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            _log.debug("connection from %s ended mid-frame", peer)
-        except asyncio.CancelledError:
-            pass  # server closing
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        del buffer[:start]
+        self._send(replies)
+
+    def _send(self, replies: list[bytes]) -> None:
+        if replies and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(replies))
+
+    def pause_writing(self) -> None:
+        # The client is not reading its replies: stop reading its requests.
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._connections.discard(self)
+        if self._buffer:
+            _log.debug("connection from %s ended mid-frame", self._peer)
+        self._buffer.clear()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()

@@ -1,14 +1,16 @@
 """The command table: which host command codes this HSM answers, and how.
 
 A handler is a pure function ``(FieldReader, HsmContext) -> bytes``: it reads its
-request fields, does the work, and returns the response fields after the error
-code. Failures are raised as :class:`~hsm_mock.errors.HsmError`; the dispatcher
-(:mod:`hsm_mock.protocol`) turns them into the reply's error code.
+request fields, calls ``fields.finish()``, does the work, and returns the response
+fields after the error code. Failures are raised as
+:class:`~hsm_mock.errors.HsmError`; the dispatcher (:mod:`hsm_mock.protocol`) turns
+them into the reply's error code. An advice-only error that still returns fields
+(A6's parity advice) is returned as :class:`~hsm_mock.errors.Advice`.
 
 Each module in this package groups related commands and exports ``COMMANDS``.
-Adding the rest of the payShield set (CA/CC PIN translation, A6/A8 key import and
-export, MAC commands, CI DUKPT, key blocks) means a new module with its own
-``COMMANDS`` tuple, listed in :func:`default_command_table`; nothing else changes.
+Adding a command means writing its handler in the module of its family (or a new
+module with its own ``COMMANDS`` tuple, listed in :func:`default_command_table`);
+nothing else changes.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hsm_mock.context import HsmContext
+from hsm_mock.errors import Advice
 from hsm_mock.fields import FieldReader
 
 __all__ = ["Command", "CommandTable", "Handler", "HsmContext", "default_command_table"]
 
-Handler = Callable[[FieldReader, HsmContext], bytes]
+Handler = Callable[[FieldReader, HsmContext], bytes | Advice]
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,23 @@ class CommandTable:
 def default_command_table() -> CommandTable:
     """Every command this mock implements."""
     # Imported here so that each command module can import from this package.
-    from hsm_mock.commands import diagnostics, key_management, pin_generation, pin_verify
+    from hsm_mock.commands import (
+        diagnostics,
+        key_exchange,
+        key_management,
+        mac,
+        pin_generation,
+        pin_translation,
+        pin_verify,
+    )
 
-    modules = (diagnostics, key_management, pin_verify, pin_generation)
+    modules = (
+        diagnostics,
+        key_management,
+        key_exchange,
+        pin_verify,
+        pin_translation,
+        pin_generation,
+        mac,
+    )
     return CommandTable(command for module in modules for command in module.COMMANDS)

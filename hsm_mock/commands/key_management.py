@@ -1,12 +1,12 @@
 """Key management commands: A0 (generate a key) and BU (key check value).
 
 Keys live under the LMK outside the HSM; these commands create them and let the
-host confirm, by check value, which clear key an encrypted field holds.
+host confirm, by check value, which clear key an encrypted field holds. A0 mode 1
+also returns the new key under a ZMK (or, with the ZMK/TMK flag 1, under a TMK),
+ready to send to the other party.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from hsm_mock.commands import Command
 from hsm_mock.context import HsmContext
@@ -18,8 +18,9 @@ from hsm_mock.errors import (
     HsmError,
 )
 from hsm_mock.fields import FieldReader
-from hsm_mock.keys import KCV_LEGACY, KCV_SIX, force_odd_parity, is_hex, kcv
-from hsm_mock.lmk import pair_for_key_type
+from hsm_mock.keys import KCV_LEGACY, KCV_SIX, is_hex, kcv, random_key
+from hsm_mock.lmk import KEY_TYPE_TPK, KEY_TYPE_ZMK, pair_for_key_type
+from hsm_mock.zmk import SCHEMES_UNDER_ZMK, encrypt_under_zmk
 
 __all__ = ["COMMANDS", "generate_key", "key_check_value"]
 
@@ -31,21 +32,40 @@ _ALL_OPTIONS = "FF"  # BU: "use key type specified after delimiter"
 
 
 def generate_key(fields: FieldReader, ctx: HsmContext) -> bytes:
-    """A0 mode 0: a random key of a key type, under the LMK, with its 6H KCV.
+    """A0: a random key of a key type, under the LMK, with its 6H KCV.
 
-    Mode 1 (also export under a ZMK) is not implemented yet and answers 15.
+    Request: mode 1N (0 generate, 1 generate and also encrypt under a ZMK), key
+    type 3H, key scheme (LMK) 1A; for mode 1 then optionally ``;`` + ZMK/TMK flag
+    1N (0 ZMK, 1 TMK), the ZMK (or TMK), and the key scheme (ZMK) 1A.
+    Response: key under the LMK [, key under the ZMK], KCV 6H.
     """
     mode = fields.text(1, "mode")
     key_type = fields.hex(3, "key_type")
     scheme = fields.text(1, "key_scheme").upper()
-    fields.finish()
-    if mode != "0":
+    encrypting_type = KEY_TYPE_ZMK
+    if mode == "1":
+        if fields.optional(b";"):
+            flag = fields.text(1, "zmk_tmk_flag")
+            if flag not in ("0", "1"):
+                raise HsmError(INVALID_INPUT, field="zmk_tmk_flag")
+            encrypting_type = KEY_TYPE_ZMK if flag == "0" else KEY_TYPE_TPK
+        zmk_field = fields.key("zmk")
+        zmk_scheme = fields.text(1, "key_scheme_zmk").upper()
+    elif mode != "0":
         raise HsmError(INVALID_INPUT, field="mode")
+    fields.finish()
     pair_for_key_type(key_type)
     if scheme not in _LENGTH_BY_SCHEME:
         raise HsmError(INVALID_KEY_SCHEME, field="key_scheme")
-    clear = _random_key(ctx.rng, _LENGTH_BY_SCHEME[scheme])
-    return (ctx.lmk.encrypt_key(clear, key_type, scheme) + kcv(clear)).encode("ascii")
+    clear = random_key(_LENGTH_BY_SCHEME[scheme], ctx.rng)
+    under_lmk = ctx.lmk.encrypt_key(clear, key_type, scheme)
+    if mode == "0":
+        return (under_lmk + kcv(clear)).encode("ascii")
+    zmk = ctx.key(zmk_field, encrypting_type, parity_error=SOURCE_KEY_PARITY)
+    if zmk_scheme not in SCHEMES_UNDER_ZMK:
+        raise HsmError(INVALID_KEY_SCHEME, field="key_scheme_zmk")
+    under_zmk = encrypt_under_zmk(zmk.material, clear, zmk_scheme)
+    return (under_lmk + under_zmk + kcv(clear)).encode("ascii")
 
 
 def key_check_value(fields: FieldReader, ctx: HsmContext) -> bytes:
@@ -82,15 +102,6 @@ def key_check_value(fields: FieldReader, ctx: HsmContext) -> bytes:
         raise HsmError(INVALID_INPUT, field="key")
     key = ctx.key(encrypted, key_type, parity_error=SOURCE_KEY_PARITY)
     return key.kcv(kcv_type).encode("ascii")
-
-
-def _random_key(rng: Callable[[int], bytes], length: int) -> bytes:
-    while True:
-        key = force_odd_parity(rng(length))
-        parts = {key[i : i + 8] for i in range(0, length, 8)}
-        # Equal halves would make a double key a single key in disguise.
-        if len(parts) == length // 8:
-            return key
 
 
 COMMANDS = (

@@ -10,6 +10,8 @@ from hsm_helpers import (
     TPK,
     TPK_CLEAR,
     VALIDATION_DATA,
+    ZPK,
+    ZPK_CLEAR,
     RawHsm,
     account12,
     encrypted_pin_block,
@@ -23,6 +25,10 @@ ACCOUNT = account12(PAN)
 OFFSET = "123456FFFFFF"
 # Clear demo key with the parity bit of its first byte flipped.
 BAD_PARITY_KEY = bytes([TPK_CLEAR[0] ^ 1]) + TPK_CLEAR[1:]
+BAD_ZPK = TEST_LMK.encrypt_key(BAD_PARITY_KEY, "001")
+BAD_ZMK = TEST_LMK.encrypt_key(BAD_PARITY_KEY, "000")
+ZMK = TEST_LMK.encrypt_key(TPK_CLEAR, "000")
+TAK = TEST_LMK.encrypt_key(TPK_CLEAR, "003")
 
 
 def da(
@@ -36,6 +42,20 @@ def da(
 ) -> str:
     block = block or encrypted_pin_block("123456", PAN)
     return tpk + pvk + "12" + block + fmt + "06" + ACCOUNT + dec_table + VALIDATION_DATA + offset
+
+
+def cc(
+    source_format: str,
+    destination_format: str,
+    *,
+    source: str = ZPK,
+    destination: str = ZPK,
+    account: str = ACCOUNT,
+) -> str:
+    block = encrypted_pin_block("123456", PAN, key=ZPK_CLEAR)
+    return (
+        source + destination + "12" + block + source_format + destination_format + account
+    )
 
 
 def iso0_block_from_pin_field(pin_field: str) -> str:
@@ -83,6 +103,23 @@ CASES = {
         "27",
     ),
     "80 data length": ("B2", "000F" + "0123456789ABCDEF", "B3", "80"),
+    "80 MAC message length": ("M6", "02011003" + TAK + "0010" + "too short", "M7", "80"),
+    "12 key in user storage": ("DA", da(tpk="K001"), "DB", "12"),
+    "13 LMK identifier": ("NC", "%01", "ND", "13"),
+    "23 PCI-forbidden translation ISO 0 to ISO 1": ("CC", cc("01", "05"), "CD", "23"),
+    "23 PCI-forbidden translation ISO 0 to IBM 3624": ("CC", cc("01", "03"), "CD", "23"),
+    "23 ISO 4 needs an AES key": ("CC", cc("01", "48"), "CD", "23"),
+    "22 account number": ("CC", cc("01", "47", account="12345678901X"), "CD", "22"),
+    "10 source ZPK parity": ("CC", cc("01", "01", source=BAD_ZPK), "CD", "10"),
+    "11 destination ZPK parity": ("CC", cc("01", "01", destination=BAD_ZPK), "CD", "11"),
+    "10 ZMK parity on import": ("A6", "001" + BAD_ZMK + "X" + "0" * 32 + "U", "A7", "10"),
+    "26 key scheme under ZMK": ("A8", "001" + ZMK + ZPK + "Q", "A9", "26"),
+    "27 MAC algorithm 3 needs a double key": (
+        "M6",
+        "02031003" + TEST_LMK.encrypt_key(TPK_CLEAR[:8], "003", "Z") + "0008" + "12345678",
+        "M7",
+        "27",
+    ),
 }
 
 
@@ -106,3 +143,14 @@ async def test_68_command_disabled() -> None:
 async def test_b2_declared_length_longer_than_the_data_is_15(raw: RawHsm) -> None:
     reply = await raw.command("B2", "0011" + "0123456789ABCDEF")
     assert reply.error_code == "15"
+
+
+async def test_the_default_lmk_identifier_is_accepted(raw: RawHsm) -> None:
+    assert (await raw.command("NC", "%00")).error_code == "00"
+
+
+async def test_every_listed_error_code_is_provoked() -> None:
+    # The list: each must have a case above (68 has its own test).
+    listed = {"01", "10", "11", "12", "13", "15", "20", "23", "24", "25", "26", "27", "80"}
+    provoked = {expected for _, _, _, expected in CASES.values()}
+    assert listed <= provoked

@@ -71,3 +71,37 @@ async def test_logs_never_show_secrets(
     assert "CMD=DA ERR=00" in logged and "CMD=DA ERR=01" in logged and "CMD=DE" in logged
     leaked = sorted(s for s in secrets if s.upper() in logged)
     assert leaked == []
+
+
+async def test_translation_exchange_and_mac_commands_log_no_secrets(
+    raw: RawHsm, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    zpk_clear = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    zmk_clear = bytes.fromhex("98F8BFD5FB58DACEFDCD1C675DA19EAD")
+    bdk_clear = bytes.fromhex("13345779133457791334577913345779")
+    zpk = TEST_LMK.encrypt_key(zpk_clear, "001")
+    zmk = TEST_LMK.encrypt_key(zmk_clear, "000")
+    bdk = TEST_LMK.encrypt_key(bdk_clear, "009")
+    tak = TEST_LMK.encrypt_key(zpk_clear, "003")
+    account = account12(PAN)
+    secrets: set[str] = {k.hex() for k in (zpk_clear, zmk_clear, bdk_clear)}
+    secrets |= {zpk[1:], zmk[1:], bdk[1:], tak[1:]}
+    for pin in PINS:
+        block = encrypted_pin_block(pin, PAN)
+        translated = await raw.command("CA", TPK + zpk + "12" + block + "01" + "47" + account)
+        secrets |= {pin, block, translated.fields[2:18].decode()}
+        await raw.command("CC", zpk + zpk + "12" + block + "01" + "05" + account)  # 23
+        await raw.command("G0", bdk + zpk + "A05" + "FFFF9876543210E00001" + block + "0101" + account)
+    exported = await raw.command("A8", "001" + zmk + zpk + "X")
+    secrets.add(exported.fields[1:33].decode())
+    await raw.command("A6", "001" + zmk + exported.fields[:33].decode() + "U")
+    message = b"secret payment message body 1234"
+    mac = await raw.command("M6", b"02010003" + tak.encode() + b"0020" + message)
+    secrets |= {message.decode(), mac.fields.decode()}
+
+    logged = caplog.text.upper()
+    assert "CMD=CA ERR=00" in logged and "CMD=CC ERR=23" in logged and "CMD=M6 ERR=00" in logged
+    assert "CMD=A8 ERR=00" in logged and "CMD=G0" in logged
+    leaked = sorted(s for s in secrets if s and s.upper() in logged)
+    assert leaked == []

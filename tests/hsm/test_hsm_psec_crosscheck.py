@@ -104,3 +104,16 @@ async def test_de_and_dg_over_tcp_match_psec(raw: RawHsm) -> None:
         dg = await raw.command("DG", pvk + encrypted_pin + account + "3")
         expected_pvv = psec_pin.generate_visa_pvv(pvk_clear, "3", pin[:4], pan)
         assert (dg.error_code, dg.fields.decode()) == ("00", expected_pvv)
+
+
+def test_iso4_aes_blocks_match_psec_both_ways() -> None:
+    from hsm_mock.pin_blocks import decipher_iso4, encipher_iso4
+
+    rng = random.Random(6)
+    for _ in range(ROUNDS):
+        pin, pan = random_case(rng)
+        key = rng.randbytes(rng.choice((16, 24, 32)))
+        ours = encipher_iso4(key, pin, pan, rng=rng.randbytes)
+        assert pinblock.decipher_pinblock_iso_4(key, ours, pan) == pin
+        theirs = pinblock.encipher_pinblock_iso_4(key, pin, pan)
+        assert decipher_iso4(key, theirs, pan) == pin

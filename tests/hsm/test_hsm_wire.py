@@ -94,3 +94,23 @@ async def test_many_clients_at_once(hsm: HsmServer) -> None:
 
     replies = await asyncio.gather(*(one_client(n) for n in range(30)))
     assert replies == [f"{n:04d}ND00".encode() for n in range(30)]
+
+
+async def test_a_frame_arriving_byte_by_byte_is_answered_once_complete(raw: RawHsm) -> None:
+    frame = b"\x00\x0cHEADB20002ok"
+    for i in range(len(frame)):
+        raw.writer.write(frame[i : i + 1])
+        await raw.writer.drain()
+        await asyncio.sleep(0)
+    assert await asyncio.wait_for(raw.read_frame(), 5) == b"HEADB300ok"
+
+
+async def test_a_client_that_never_reads_does_not_stop_the_others(hsm: HsmServer) -> None:
+    hog = await RawHsm.connect(hsm.port)
+    echo = b"HEADB2" + b"7FFF" + b"x" * 0x7FFF
+    for _ in range(40):  # ~1.3 MB of replies it never reads
+        hog.writer.write(len(echo).to_bytes(2, "big") + echo)
+    other = await RawHsm.connect(hsm.port)
+    assert (await other.command("NC")).error_code == "00"
+    await other.close()
+    hog.writer.transport.abort()

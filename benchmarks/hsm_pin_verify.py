@@ -1,0 +1,194 @@
+"""PIN verifications per second over TCP, the way the switch asks for them.
+
+Starts ``hsm_mock.HsmServer`` in a child process (its own interpreter, so it has a
+core of its own), then drives DA (IBM 3624 offset) verifications through
+``atm_switch.hsm_link.HsmLink`` - one pipelined connection per link, many requests in
+flight, exactly as the switch does - and prints verifications per second for
+several timed runs, their median, and the CPU time each process used.
+
+    python benchmarks/hsm_pin_verify.py                 # 1 link, 64 in flight, 5 x 3 s
+    python benchmarks/hsm_pin_verify.py --links 2 --in-flight 128 --runs 7
+    python benchmarks/hsm_pin_verify.py --profile       # cProfile of the server, top 25
+
+Every reply is checked (right PIN -> 00, wrong PIN -> 01); a run with a wrong
+answer or an error aborts the benchmark. Figures depend on the machine and on what
+else runs on it: the load average is printed with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from atm_switch.hsm_link import HsmLink
+from atmsim.demo_data import DEMO_CARDS, DEMO_KEYS
+from atmsim.provisioning import DEC_TABLE
+from hsm_mock import VariantLmk, tdes
+from hsm_mock.pin_blocks import build_pin_block
+from hsm_mock.pin_verification import ibm3624_offset
+
+__all__ = ["main"]
+
+# The demo keys (test only) and cards the switch is provisioned with.
+TPK_CLEAR = bytes.fromhex(DEMO_KEYS["TPK"].clear_hex)
+PVK_CLEAR = bytes.fromhex(DEMO_KEYS["PVK"].clear_hex)
+CARDS = {card.pan: card.pin for card in DEMO_CARDS}
+
+SERVER = """
+import asyncio, cProfile, pstats, signal, sys
+from hsm_mock import HsmServer
+
+async def main(profile):
+    server = HsmServer(port=0)
+    await server.start()
+    print(server.port, flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    await stop.wait()
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    await server.close()
+
+asyncio.run(main(sys.argv[1] == "1"))
+"""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One DA request as the switch builds it, and the answer it must get."""
+
+    fields: dict[str, object]
+    expected: str
+
+
+def workload(n: int, seed: int = 1) -> list[Verification]:
+    """``n`` verifications over the demo cards, nine right PINs in ten."""
+    lmk = VariantLmk.test()
+    tpk = lmk.encrypt_key(TPK_CLEAR, "002")
+    pvk = lmk.encrypt_key(PVK_CLEAR, "002")
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        pan, pin = rng.choice(sorted(CARDS.items()))
+        account = pan[:-1][-12:]
+        validation = pan[:11] + "N"
+        offset = ibm3624_offset(PVK_CLEAR, pin, validation, account, DEC_TABLE, 6)
+        right = rng.random() < 0.9
+        typed = pin if right else pin[:-1] + str((int(pin[-1]) + 1) % 10)
+        block = tdes.encrypt_ecb(TPK_CLEAR, build_pin_block(typed, "01", account))
+        fields: dict[str, object] = {
+            "tpk_lmk": tpk,
+            "pvk_lmk": pvk,
+            "pin_block_hex": block.hex().upper(),
+            "pin_block_format": "01",
+            "account12": account,
+            "check_length": 6,
+            "dec_table": DEC_TABLE,
+            "validation_data": validation,
+            "offset": offset,
+        }
+        out.append(Verification(fields, "00" if right else "01"))
+    return out
+
+
+async def one_run(
+    port: int, work: list[Verification], links: int, in_flight: int, seconds: float
+) -> int:
+    """Verifications completed in ``seconds`` with ``in_flight`` workers per link."""
+    clients = [HsmLink("127.0.0.1", port, deadline=10.0) for _ in range(links)]
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(link: HsmLink, start: int) -> None:
+        nonlocal done
+        i = start
+        while time.perf_counter() < deadline:
+            item = work[i % len(work)]
+            i += 7
+            error = await link.verify_pin_ibm3624(**item.fields)  # type: ignore[arg-type]
+            if error != item.expected:
+                raise RuntimeError(f"HSM answered {error}, expected {item.expected}")
+            done += 1
+
+    try:
+        await asyncio.gather(
+            *(worker(link, n) for link in clients for n in range(in_flight))
+        )
+    finally:
+        for link in clients:
+            await link.close()
+    return done
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--links", type=int, default=1, help="HsmLink connections (1)")
+    parser.add_argument("--in-flight", type=int, default=64, help="requests in flight per link")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of one run")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the server")
+    args = parser.parse_args(argv)
+
+    work = workload(600)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, "1" if args.profile else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        asyncio.run(one_run(port, work, args.links, args.in_flight, 0.5))  # warm-up
+        rates = []
+        print(
+            f"DA verifications over TCP: {args.links} link(s) x {args.in_flight} in flight, "
+            f"{args.runs} runs of {args.seconds:.1f} s, load average before "
+            f"{os.getloadavg()[0]:.2f}"
+        )
+        for run in range(1, args.runs + 1):
+            server_cpu, client_cpu = process_cpu_seconds(server.pid), time.process_time()
+            started = time.perf_counter()
+            count = asyncio.run(one_run(port, work, args.links, args.in_flight, args.seconds))
+            wall = time.perf_counter() - started
+            server_cpu = process_cpu_seconds(server.pid) - server_cpu
+            client_cpu = time.process_time() - client_cpu
+            rates.append(count / wall)
+            print(
+                f"  run {run}: {count / wall:8.0f}/s  "
+                f"(HSM process CPU {100 * server_cpu / wall:3.0f}%, "
+                f"client CPU {100 * client_cpu / wall:3.0f}%)"
+            )
+        print(
+            f"median {statistics.median(rates):.0f} verifications/s "
+            f"(min {min(rates):.0f}, max {max(rates):.0f}); "
+            f"load average after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
