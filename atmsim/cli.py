@@ -112,13 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(hsm)
     _ports(hsm, switch=False, mqtt=False)
 
-    ledger = sub.add_parser("ledger", help="the BPJS JHT ledger alone")
-    _common(ledger)
-    _ports(ledger, switch=False, hsm=False)
-    ledger.add_argument("--workers", type=int, help="ledger workers sharing the load (default 1)")
+    from atmsim import keys_cli, ledger_cli
 
-    from atmsim import keys_cli
-
+    ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
@@ -401,26 +397,6 @@ async def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_ledger(args: argparse.Namespace) -> int:
-    from atmsim.provisioning import ledger_db_path
-    from atmsim.stack import mqtt_endpoint
-    from bpjs_ledger.service import run_ledger
-
-    s = settings_from(args)
-    if not s.mqtt.url:
-        s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
-    endpoint = mqtt_endpoint(s, None)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    ledger_db_path(s.data_dir).parent.mkdir(parents=True, exist_ok=True)
-    print(f"ledger {ledger_db_path(s.data_dir)} answering on {endpoint.url}")
-    sys.stdout.flush()
-    await run_ledger(ledger_db_path(s.data_dir), endpoint, workers=s.ledger.workers, stop=stop)
-    return 0
-
-
 async def cmd_switch(args: argparse.Namespace) -> int:
     from atm_switch.card_store import CardStore
     from atm_switch.hsm_link import HsmLink
@@ -464,7 +440,7 @@ async def cmd_switch(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "demo": cmd_demo, "atm": cmd_atm, "up": cmd_up, "inquire": cmd_inquire, "switch": cmd_switch,
-    "hsm": cmd_hsm, "ledger": cmd_ledger, "broker": cmd_broker,
+    "hsm": cmd_hsm, "broker": cmd_broker,
 }
 
 
@@ -495,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
             from atmsim import keys_cli
 
             return keys_cli.run(args)
+        if args.command == "ledger":
+            from atmsim import ledger_cli
+
+            return ledger_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UsageError, StackError, BrokerError) as exc:
         print(f"atmsim: {exc}", file=sys.stderr)

@@ -158,7 +158,8 @@ class Stack:
         self._ledger_stop = asyncio.Event()
         ready = asyncio.Event()
         self._ledger_task = asyncio.create_task(run_ledger(
-            ledger_db_path(self.data_dir), self.endpoint, workers=self.settings.ledger.workers,
+            self.settings.ledger.db or ledger_db_path(self.data_dir), self.endpoint,
+            workers=self.settings.ledger.workers,
             stop=self._ledger_stop, ready=ready))
         done, _ = await asyncio.wait([self._ledger_task, asyncio.ensure_future(ready.wait())],
                                      timeout=60, return_when=asyncio.FIRST_COMPLETED)

@@ -40,12 +40,15 @@ from bpjs_ledger.records import Employer, Participant, ParticipantHistory, Segme
 
 __all__ = [
     "DEMO_CLAIMS",
+    "WAGE_STEP_SEN",
     "default_as_of",
     "demo_histories",
     "demo_history",
     "demo_participant",
     "monthly_wage_sen",
+    "round_to_step",
     "wage_growth_percent",
+    "wage_series_sen",
     "yearly_wages_sen",
 ]
 
@@ -60,7 +63,7 @@ _WAGE_GROWTH_BANDS: tuple[tuple[int, int, Decimal], ...] = (
     (2014, 2016, Decimal(11)),
 )
 _WAGE_GROWTH_LATER = Decimal(7)  # from 2017 on
-_WAGE_STEP_SEN = 1_000_00  # wages are whole thousands of rupiah
+WAGE_STEP_SEN = 1_000_00  # wages are whole thousands of rupiah
 _PAID_ON_DAY = 10  # of the month after the period; BPJS's due date is the 15th
 _POSTING_DELAY = timedelta(days=2)
 
@@ -109,11 +112,20 @@ def monthly_wage_sen(participant: DemoParticipant, year: int) -> int:
 
 def yearly_wages_sen(participant: DemoParticipant, until: int) -> dict[int, int]:
     """The monthly wage of every year from joining to ``until``, by year."""
+    return wage_series_sen(participant.monthly_wage_sen, participant.member_since.year, until)
+
+
+def wage_series_sen(first_wage_sen: int, first_year: int, until: int) -> dict[int, int]:
+    """A wage of ``first_wage_sen`` in ``first_year``, raised every January after it by
+    that year's ``wage_growth_percent`` (to whole thousands of rupiah), up to ``until``.
+
+    >>> wage_series_sen(450_000_00, 1995, 1997)
+    {1995: 45000000, 1996: 50400000, 1997: 56400000}
+    """
     wages: dict[int, int] = {}
-    wage = participant.monthly_wage_sen
-    first = participant.member_since.year
-    for year in range(first, until + 1):
-        if year > first:
+    wage = first_wage_sen
+    for year in range(first_year, until + 1):
+        if year > first_year:
             wage = _raised_wage(wage, year)
         wages[year] = wage
     return wages
@@ -187,10 +199,14 @@ def _claims(record: DemoParticipant, contributions: tuple[Contribution, ...],
 
 
 def _raised_wage(wage_sen: int, year: int) -> int:
-    return _round_to_step(wage_sen + percent_of(wage_sen, wage_growth_percent(year)),
-                          _WAGE_STEP_SEN)
+    return round_to_step(wage_sen + percent_of(wage_sen, wage_growth_percent(year)),
+                         WAGE_STEP_SEN)
 
 
-def _round_to_step(amount_sen: int, step_sen: int) -> int:
-    """Half-up to a multiple of ``step_sen`` (amounts here are never negative)."""
+def round_to_step(amount_sen: int, step_sen: int) -> int:
+    """Half-up to a multiple of ``step_sen`` (amounts here are never negative).
+
+    >>> round_to_step(1_234_500_00, WAGE_STEP_SEN)
+    123500000
+    """
     return (amount_sen + step_sen // 2) // step_sen * step_sen

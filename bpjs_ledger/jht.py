@@ -9,7 +9,9 @@ Rules this module fixes (the sources do not say how BPJS rounds or credits):
   rounded once, half-up (ties away from zero) to the whole sen, from exact rational
   arithmetic: ``round_half_up_sen``. Rates are ``Decimal`` percentages, never floats.
 * **Contributions.** 5.7% of the reported wage a month: 3.7% paid by the employer, 2% by
-  the worker, each share rounded on its own (a statement shows them separately).
+  the worker, each share rounded on its own (a statement shows them separately). Pension
+  (JP) contributions, 2% + 1% of the wage up to the JP wage cap, are recorded beside them
+  but are not JHT money: they never enter a JHT balance.
 * **Crediting returns (assumption).** A year's *hasil pengembangan* is credited on 31
   December at that year's rate on the opening balance (1 January) plus, for every
   movement posted during the year, the rate times the movement times the whole months
@@ -21,6 +23,8 @@ Rules this module fixes (the sources do not say how BPJS rounds or credits):
 * **Years.** A movement belongs to the year of its *posting* date. A year is closed (its
   return credited) once 31 December is on or before the balance date; the current year
   shows contributions and claims so far and no return yet.
+* **Opening balance.** An account may start with a *saldo awal* on 1 January of a year
+  (money carried over from before the rows the ledger holds); it earns like any balance.
 
 >>> contribution_shares(4_000_000_00) == (148_000_00, 80_000_00)  # Rp4,000,000 wage
 True
@@ -34,10 +38,15 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 
 __all__ = [
     "JHT_EMPLOYER_PERCENT",
     "JHT_WORKER_PERCENT",
+    "JP_EMPLOYER_PERCENT",
+    "JP_WORKER_PERCENT",
+    "JP_FIRST_PERIOD",
+    "JP_WAGE_CAPS_SEN",
     "RETURN_RATES",
     "Claim",
     "ClaimKind",
@@ -47,15 +56,22 @@ __all__ = [
     "ReturnRate",
     "claim_amount",
     "contribution_shares",
+    "jp_shares",
+    "jp_wage_cap_sen",
     "percent_of",
+    "return_on_month_sen",
     "return_rate",
+    "returns_due",
     "roll_forward",
     "round_half_up_sen",
+    "statement_years",
     "yearly_return_sen",
 ]
 
 JHT_EMPLOYER_PERCENT = Decimal("3.7")
 JHT_WORKER_PERCENT = Decimal(2)
+JP_EMPLOYER_PERCENT = Decimal(2)
+JP_WORKER_PERCENT = Decimal(1)
 
 _MONTHS = 12
 
@@ -87,8 +103,15 @@ def percent_of(amount_sen: int, percent: Decimal) -> int:
     >>> percent_of(1_234_567_89, Decimal("3.7"))
     4567901
     """
-    numerator, denominator = percent.as_integer_ratio()
+    numerator, denominator = _ratio(percent)
     return _divide_half_up(amount_sen * numerator, denominator * 100)
+
+
+@lru_cache(maxsize=1024)
+def _ratio(percent: Decimal) -> tuple[int, int]:
+    # Decimal.as_integer_ratio is slow next to the arithmetic; a bulk seed asks for the
+    # same few rates millions of times.
+    return percent.as_integer_ratio()
 
 
 # -- contributions ------------------------------------------------------------------
@@ -141,9 +164,58 @@ def contribution_shares(wage_sen: int) -> tuple[int, int]:
     return percent_of(wage_sen, JHT_EMPLOYER_PERCENT), percent_of(wage_sen, JHT_WORKER_PERCENT)
 
 
+# Jaminan Pensiun started with the July 2015 contributions (PP 45/2015).
+JP_FIRST_PERIOD = Period(2015, 7)
+
+# The JP wage cap (upah maksimum JP) by the year it was set, in sen. It is adjusted every
+# year and takes effect in March. DOMAIN_NOTES §3 only says a cap exists: these figures are
+# the published BPJS announcements as remembered, not checked against a stored source [I].
+# Years after the table keep its last cap.
+JP_WAGE_CAPS_SEN: Mapping[int, int] = {
+    2015: 7_000_000_00, 2016: 7_335_300_00, 2017: 7_703_500_00, 2018: 8_094_000_00,
+    2019: 8_512_400_00, 2020: 8_754_600_00, 2021: 9_077_600_00, 2022: 9_077_600_00,
+    2023: 9_559_600_00, 2024: 10_042_300_00, 2025: 10_547_400_00,
+}
+_JP_CAP_MONTH = 3  # a new cap applies from the March period
+
+
+def jp_wage_cap_sen(period: Period) -> int:
+    """The JP wage cap for a contribution period.
+
+    >>> jp_wage_cap_sen(Period(2024, 2)), jp_wage_cap_sen(Period(2024, 3))
+    (955960000, 1004230000)
+    """
+    if period < JP_FIRST_PERIOD:
+        raise ValueError(f"no JP before {JP_FIRST_PERIOD}, asked for {period}")
+    year = period.year if period.month >= _JP_CAP_MONTH else period.year - 1
+    year = max(min(year, max(JP_WAGE_CAPS_SEN)), min(JP_WAGE_CAPS_SEN))
+    return JP_WAGE_CAPS_SEN[year]
+
+
+def jp_shares(period: Period, wage_sen: int) -> tuple[int, int]:
+    """The employer's (2%) and worker's (1%) JP shares of a wage-earner's monthly wage,
+    capped at the JP wage cap; nothing before JP existed.
+
+    >>> jp_shares(Period(2020, 1), 4_000_000_00)  # the RSJHT sample: 80,000 / 40,000
+    (8000000, 4000000)
+    >>> jp_shares(Period(2015, 6), 4_000_000_00)
+    (0, 0)
+    """
+    if wage_sen < 0:
+        raise ValueError(f"wage cannot be negative, got {wage_sen} sen")
+    if period < JP_FIRST_PERIOD:
+        return 0, 0
+    base = min(wage_sen, jp_wage_cap_sen(period))
+    return percent_of(base, JP_EMPLOYER_PERCENT), percent_of(base, JP_WORKER_PERCENT)
+
+
 @dataclass(frozen=True)
 class Contribution:
-    """One month's JHT contribution (iuran) as posted to a participant's account."""
+    """One month's contribution (iuran) as posted to a participant's account.
+
+    ``employer_sen`` and ``worker_sen`` are the JHT shares; the JP shares ride along on the
+    same row, as on a BPJS statement, and are never part of a JHT balance.
+    """
 
     period: Period
     wage_sen: int
@@ -151,12 +223,17 @@ class Contribution:
     worker_sen: int
     paid_on: date  # tgl setor: when the employer paid
     posted_on: date  # tgl posting: when it reached the account; counts from here
+    jp_employer_sen: int = 0
+    jp_worker_sen: int = 0
 
     @classmethod
     def for_wage(cls, period: Period, wage_sen: int, *, paid_on: date,
                  posted_on: date) -> Contribution:
+        """A wage-earner's (PU) month: JHT 3.7% + 2% and, from July 2015, JP 2% + 1%."""
         employer, worker = contribution_shares(wage_sen)
-        return cls(period, wage_sen, employer, worker, paid_on, posted_on)
+        jp_employer, jp_worker = jp_shares(period, wage_sen)
+        return cls(period, wage_sen, employer, worker, paid_on, posted_on, jp_employer,
+                   jp_worker)
 
     @property
     def total_sen(self) -> int:
@@ -282,8 +359,19 @@ def yearly_return_sen(opening_sen: int, movements: Iterable[tuple[date, int]],
         if posted_on.year != rate.year:
             raise ValueError(f"a movement posted on {posted_on} is not in year {rate.year}")
         weighted_months += amount_sen * (_MONTHS - posted_on.month)
-    numerator, denominator = rate.percent.as_integer_ratio()
-    return _divide_half_up(weighted_months * numerator, denominator * 100 * _MONTHS)
+    return return_on_month_sen(weighted_months, rate)
+
+
+def return_on_month_sen(weighted_months_sen: int, rate: ReturnRate) -> int:
+    """The return on a year's sum of month-start balances (sen x months, as
+    ``yearly_return_sen`` adds them up): rate x sum / 12, rounded half-up once. The bulk
+    seeder adds the months up its own, faster way and calls this, so the rule is one.
+
+    >>> return_on_month_sen(12 * 1_200_00, ReturnRate(2020, Decimal(10)))
+    12000
+    """
+    numerator, denominator = _ratio(rate.percent)
+    return _divide_half_up(weighted_months_sen * numerator, denominator * 100 * _MONTHS)
 
 
 # -- years ----------------------------------------------------------------------------
@@ -312,9 +400,10 @@ class JhtYear:
 
 
 def roll_forward(contributions: Sequence[Contribution], claims: Sequence[Claim], *,
-                 first_year: int, as_of: date,
+                 first_year: int, as_of: date, opening_sen: int = 0,
                  rates: Mapping[int, ReturnRate] = RETURN_RATES) -> tuple[JhtYear, ...]:
-    """Year by year from ``first_year`` (opening balance 0) to the year of ``as_of``.
+    """Year by year from ``first_year`` (opening balance ``opening_sen`` on its 1 January)
+    to the year of ``as_of``, crediting every year closed by ``as_of``.
 
     Every movement must be posted between 1 January of ``first_year`` and ``as_of``.
     """
@@ -328,7 +417,7 @@ def roll_forward(contributions: Sequence[Contribution], claims: Sequence[Claim],
             raise ValueError(f"a movement posted on {day} is outside {first_year}-01-01..{as_of}")
 
     years: list[JhtYear] = []
-    opening = 0
+    opening = opening_sen
     for year in range(first_year, as_of.year + 1):
         moves = movements.get(year, [])
         paid_in = sum(amount for _, amount in moves if amount > 0)
@@ -345,3 +434,79 @@ def roll_forward(contributions: Sequence[Contribution], claims: Sequence[Claim],
             years.append(JhtYear(year, opening, paid_in, 0, paid_out, closing))
         opening = closing
     return tuple(years)
+
+
+# -- statements from stored rows ------------------------------------------------------
+
+
+def _by_year(movements: Iterable[tuple[date, int]], first_year: int,
+             last_year: int) -> dict[int, list[tuple[date, int]]]:
+    years: dict[int, list[tuple[date, int]]] = {}
+    for day, amount in movements:
+        if not first_year <= day.year <= last_year:
+            raise ValueError(f"a movement posted on {day} is outside {first_year}-{last_year}")
+        years.setdefault(day.year, []).append((day, amount))
+    return years
+
+
+def statement_years(*, first_year: int, last_year: int, opening_sen: int,
+                    movements: Iterable[tuple[date, int]],
+                    credited: Mapping[int, tuple[ReturnRate, int]]) -> tuple[JhtYear, ...]:
+    """An account's years as the ledger stored them: ``opening_sen`` on 1 January of
+    ``first_year``, every movement ``(posted_on, amount_sen)`` (contributions positive,
+    claims negative) and the returns ``credited`` by year. Nothing is computed but sums,
+    so the last closing equals what the rows add up to.
+
+    >>> years = statement_years(first_year=2020, last_year=2021, opening_sen=100,
+    ...     movements=[(date(2021, 3, 12), 50)],
+    ...     credited={2020: (ReturnRate(2020, Decimal(10)), 10)})
+    >>> [(y.year, y.opening_sen, y.returns_sen, y.closing_sen) for y in years]
+    [(2020, 100, 10, 110), (2021, 110, 0, 160)]
+    """
+    for year in credited:
+        if not first_year <= year <= last_year:
+            raise ValueError(f"a return credited for {year} is outside {first_year}-{last_year}")
+    by_year = _by_year(movements, first_year, last_year)
+    years: list[JhtYear] = []
+    opening = opening_sen
+    for year in range(first_year, last_year + 1):
+        moves = by_year.get(year, [])
+        paid_in = sum(amount for _, amount in moves if amount > 0)
+        paid_out = -sum(amount for _, amount in moves if amount < 0)
+        rate, returns = credited.get(year, (None, 0))
+        closing = opening + paid_in + returns - paid_out
+        years.append(JhtYear(year, opening, paid_in, returns, paid_out, closing, rate,
+                             None if rate is None else date(year, 12, 31)))
+        opening = closing
+    return tuple(years)
+
+
+def returns_due(*, first_year: int, opening_sen: int, movements: Iterable[tuple[date, int]],
+                credited: Mapping[int, int], through: date,
+                rates: Mapping[int, ReturnRate] = RETURN_RATES) -> dict[int, tuple[ReturnRate,
+                                                                                    int]]:
+    """The returns still to credit: every year closed by ``through`` (31 December on or
+    before it) that has no return in ``credited`` yet, each computed by the crediting rule
+    on an opening that includes the returns due before it.
+
+    >>> due = returns_due(first_year=2020, opening_sen=1_200_00, movements=[],
+    ...                   credited={}, through=date(2021, 1, 12),
+    ...                   rates={2020: ReturnRate(2020, Decimal(10))})
+    >>> {year: amount for year, (_, amount) in due.items()}
+    {2020: 12000}
+    """
+    by_year = _by_year(movements, first_year, through.year)
+    due: dict[int, tuple[ReturnRate, int]] = {}
+    opening = opening_sen
+    for year in range(first_year, through.year + 1):
+        moves = by_year.get(year, [])
+        if year in credited:
+            returns = credited[year]
+        elif date(year, 12, 31) <= through:
+            rate = return_rate(year, rates)
+            returns = yearly_return_sen(opening, moves, rate)
+            due[year] = (rate, returns)
+        else:
+            returns = 0
+        opening += sum(amount for _, amount in moves) + returns
+    return due

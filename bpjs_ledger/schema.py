@@ -1,40 +1,39 @@
-"""The ledger's SQLite file: connection settings, tables, and versioned migrations.
+"""The ledger's tables, on SQLite and on PostgreSQL, and their versioned migrations.
 
-``connect`` opens a file with the settings every ledger connection needs (WAL so readers
-never wait for a writer, ``synchronous=NORMAL`` which is durable enough in WAL mode,
-foreign keys, a busy timeout). ``migrate`` brings any file, new or old, to the current
-schema: ``MIGRATIONS`` is an append-only list, each step runs in its own transaction and
-is recorded in ``schema_version``. Change the schema by appending a step, never by
-editing one that has shipped.
+``MIGRATIONS`` (SQLite) and ``POSTGRES_MIGRATIONS`` are append-only lists with the same
+version numbers and the same tables in each engine's types. ``migrate`` brings any
+database, new or old, to the current version: each step runs in its own exclusive
+transaction and is recorded in ``schema_version``. Change the schema by appending a step
+to both lists, never by editing one that has shipped.
 
-Money is integer sen (CHECKed: SQLite would otherwise accept a float); dates are ISO
-``YYYY-MM-DD`` text and periods ``YYYY-MM``, which sort correctly as text.
+Money is integer sen (BIGINT on PostgreSQL; on SQLite CHECKed with ``typeof``, since
+SQLite would otherwise accept a float). Dates are ISO ``YYYY-MM-DD`` text on SQLite and
+DATE on PostgreSQL; periods are ``YYYY-MM`` text on both (they sort correctly as text).
+
+Versions: 1 participants, employers, contributions, returns, claims and the balance
+snapshot; 2 JP shares on contribution rows, opening balances (saldo awal) and the
+idempotency keys of posted contributions.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bpjs_ledger.db import Database, SchemaError, connect_sqlite
+
 __all__ = [
     "MIGRATIONS",
+    "POSTGRES_MIGRATIONS",
     "Migration",
     "SchemaError",
     "connect",
     "current_version",
     "migrate",
-    "transaction",
+    "migrations_for",
 ]
-
-_BUSY_TIMEOUT_MS = 5000  # another process seeding or migrating the same file
-
-
-class SchemaError(RuntimeError):
-    """The database file cannot be used with this version of the ledger."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,9 @@ def _digits(column: str, length: int) -> str:
 _ISO_DATE = "'[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'"
 _PERIOD = "'[0-9][0-9][0-9][0-9]-[0-1][0-9]'"
 
-_V1 = (
+# -- SQLite ---------------------------------------------------------------------------
+
+_SQLITE_V1 = (
     f"""CREATE TABLE employers (
         npp TEXT PRIMARY KEY {_digits('npp', 8)},
         name TEXT NOT NULL
@@ -118,88 +119,180 @@ _V1 = (
     ) WITHOUT ROWID""",
 )
 
+
+_SQLITE_V2 = (
+    # JP (pension) shares travel on the contribution row, as on a BPJS statement; rows
+    # written by version 1 had none recorded.
+    f"ALTER TABLE contributions ADD COLUMN {_money('jp_employer_sen')} DEFAULT 0",
+    f"ALTER TABLE contributions ADD COLUMN {_money('jp_worker_sen')} DEFAULT 0",
+    # Saldo awal: money carried over on 1 January of ``year`` from before the rows held
+    # here (a bulk-loaded participant's earlier years). It earns like any balance.
+    f"""CREATE TABLE opening_balances (
+        kpj TEXT PRIMARY KEY REFERENCES participants (kpj),
+        year INTEGER NOT NULL CHECK (typeof(year) = 'integer' AND year BETWEEN 1993 AND 9999),
+        {_money('amount_sen')}
+    ) WITHOUT ROWID""",
+    # One row per contribution posted over MQTT, written in the same transaction as the
+    # contribution: a repeated key finds it and is answered, never counted again.
+    f"""CREATE TABLE contribution_posts (
+        post_key TEXT PRIMARY KEY CHECK (length(post_key) BETWEEN 1 AND 128),
+        kpj TEXT NOT NULL REFERENCES participants (kpj),
+        period TEXT NOT NULL CHECK (period GLOB {_PERIOD}),
+        fingerprint TEXT NOT NULL,
+        committed_at TEXT NOT NULL,
+        UNIQUE (kpj, period)
+    ) WITHOUT ROWID""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "participants, employers, contributions, returns, claims, balances", _V1),
+    Migration(1, "participants, employers, contributions, returns, claims, balances",
+              _SQLITE_V1),
+    Migration(2, "JP shares, opening balances, contribution post keys", _SQLITE_V2),
+)
+
+# -- PostgreSQL -----------------------------------------------------------------------
+
+
+def _pg_money(column: str, *, positive: bool = False) -> str:
+    return f"{column} BIGINT NOT NULL CHECK ({column} {'>' if positive else '>='} 0)"
+
+
+def _pg_digits(column: str, length: int) -> str:
+    return f"CHECK ({column} ~ '^[0-9]{{{length}}}$')"
+
+
+_PG_PERIOD = "'^[0-9]{4}-(0[1-9]|1[0-2])$'"
+
+_POSTGRES_V1 = (
+    f"""CREATE TABLE employers (
+        npp TEXT PRIMARY KEY {_pg_digits('npp', 8)},
+        name TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE participants (
+        kpj TEXT PRIMARY KEY {_pg_digits('kpj', 11)},
+        nik TEXT NOT NULL {_pg_digits('nik', 16)},
+        name TEXT NOT NULL,
+        birth_date DATE NOT NULL,
+        sex TEXT NOT NULL CHECK (sex IN ('L', 'P')),
+        segment TEXT NOT NULL CHECK (segment IN ('PU', 'BPU', 'JAKON', 'PMI')),
+        status TEXT NOT NULL CHECK (status IN ('AKTIF', 'NONAKTIF')),
+        inactive_since DATE,
+        inactive_reason TEXT,
+        employer_npp TEXT REFERENCES employers (npp),
+        member_since DATE NOT NULL
+    )""",
+    "CREATE INDEX participants_by_nik ON participants (nik)",
+    f"""CREATE TABLE contributions (
+        kpj TEXT NOT NULL REFERENCES participants (kpj),
+        period TEXT NOT NULL CHECK (period ~ {_PG_PERIOD}),
+        {_pg_money('wage_sen')},
+        {_pg_money('employer_sen')},
+        {_pg_money('worker_sen')},
+        paid_on DATE NOT NULL,
+        posted_on DATE NOT NULL,
+        PRIMARY KEY (kpj, period)
+    )""",
+    f"""CREATE TABLE yearly_returns (
+        kpj TEXT NOT NULL REFERENCES participants (kpj),
+        year INTEGER NOT NULL,
+        rate_percent TEXT NOT NULL,
+        rate_is_placeholder SMALLINT NOT NULL CHECK (rate_is_placeholder IN (0, 1)),
+        {_pg_money('amount_sen')},
+        credited_on DATE NOT NULL,
+        PRIMARY KEY (kpj, year)
+    )""",
+    f"""CREATE TABLE claims (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kpj TEXT NOT NULL REFERENCES participants (kpj),
+        kind TEXT NOT NULL CHECK (kind IN ('JHT_10', 'JHT_30', 'JHT_100')),
+        {_pg_money('amount_sen', positive=True)},
+        paid_on DATE NOT NULL
+    )""",
+    "CREATE INDEX claims_by_kpj ON claims (kpj, paid_on)",
+    f"""CREATE TABLE balances (
+        kpj TEXT PRIMARY KEY REFERENCES participants (kpj),
+        balance_sen BIGINT NOT NULL,
+        as_of DATE NOT NULL,
+        last_contribution TEXT CHECK (last_contribution ~ {_PG_PERIOD})
+    )""",
+)
+
+_POSTGRES_V2 = (
+    f"ALTER TABLE contributions ADD COLUMN {_pg_money('jp_employer_sen')} DEFAULT 0",
+    f"ALTER TABLE contributions ADD COLUMN {_pg_money('jp_worker_sen')} DEFAULT 0",
+    f"""CREATE TABLE opening_balances (
+        kpj TEXT PRIMARY KEY REFERENCES participants (kpj),
+        year INTEGER NOT NULL CHECK (year BETWEEN 1993 AND 9999),
+        {_pg_money('amount_sen')}
+    )""",
+    f"""CREATE TABLE contribution_posts (
+        post_key TEXT PRIMARY KEY CHECK (length(post_key) BETWEEN 1 AND 128),
+        kpj TEXT NOT NULL REFERENCES participants (kpj),
+        period TEXT NOT NULL CHECK (period ~ {_PG_PERIOD}),
+        fingerprint TEXT NOT NULL,
+        committed_at TEXT NOT NULL,
+        UNIQUE (kpj, period)
+    )""",
+)
+
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "participants, employers, contributions, returns, claims, balances",
+              _POSTGRES_V1),
+    Migration(2, "JP shares, opening balances, contribution post keys", _POSTGRES_V2),
 )
 
 
+def migrations_for(dialect: str) -> tuple[Migration, ...]:
+    return POSTGRES_MIGRATIONS if dialect == "postgresql" else MIGRATIONS
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
-    """Open (or create) a ledger file with the ledger's connection settings.
-
-    The connection is in autocommit mode: a single SELECT is its own consistent read, and
-    writers open explicit transactions with ``transaction``.
-    """
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal" and str(path) != ":memory:":
-            raise SchemaError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise SchemaError(f"{path} is not a usable SQLite ledger file: {exc}") from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    """Open a SQLite ledger file with the ledger's settings (see ``db.connect_sqlite``);
+    a file that is not a SQLite database is a ``SchemaError``."""
+    return connect_sqlite(path)
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction: IMMEDIATE takes the write lock up front, so two processes that
-    check-then-write (migrate, seed) cannot both pass the check."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def current_version(conn: sqlite3.Connection) -> int:
-    """The schema version of the file; 0 for a file without a ledger schema yet."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if not exists:
+def current_version(db: Database) -> int:
+    """The schema version of the database; 0 for one without a ledger schema yet."""
+    if not db.table_exists("schema_version"):
         return 0
-    return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    row = db.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    return int(row[0]) if row else 0
 
 
-def migrate(conn: sqlite3.Connection,
-            migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
-    """Apply every migration the file lacks, each in its own transaction; the new version."""
+def migrate(db: Database, migrations: tuple[Migration, ...] | None = None) -> int:
+    """Apply every migration the database lacks, each in its own exclusive transaction;
+    returns the new version."""
+    if migrations is None:
+        migrations = migrations_for(db.dialect)
     latest = migrations[-1].version if migrations else 0
-    if current_version(conn) == latest:
+    if current_version(db) == latest:
         return latest  # the usual case: no write lock needed just to find out
     for migration in migrations:
-        with transaction(conn):
-            # Read the version inside the write lock: another process may have migrated.
-            version = _ensure_version_table(conn)
+        with db.transaction(exclusive=True):
+            # Read the version inside the lock: another process may have migrated.
+            version = _ensure_version_table(db)
             if version > latest:
-                raise SchemaError(f"the ledger file has schema version {version}, newer than "
+                raise SchemaError(f"{db.location} has schema version {version}, newer than "
                                   f"this program knows ({latest}); upgrade atmsim")
             if migration.version <= version:
                 continue
             if migration.version != version + 1:
                 raise SchemaError(f"migration {migration.version} cannot follow version {version}")
             for statement in migration.statements:
-                conn.execute(statement)
-            conn.execute(
+                db.execute(statement)
+            db.execute(
                 "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.description,
                  datetime.now(UTC).isoformat(timespec="seconds")),
             )
-    return current_version(conn)
+    return current_version(db)
 
 
-def _ensure_version_table(conn: sqlite3.Connection) -> int:
-    conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+def _ensure_version_table(db: Database) -> int:
+    db.execute("""CREATE TABLE IF NOT EXISTS schema_version (
         version INTEGER PRIMARY KEY,
         description TEXT NOT NULL,
         applied_at TEXT NOT NULL
     )""")
-    return current_version(conn)
+    return current_version(db)

@@ -1,34 +1,56 @@
-"""The ledger on the bus: balance inquiries in over MQTT, answers out (DESIGN.md contract).
+"""The ledger on the bus: balance and statement inquiries and contribution posts in over
+MQTT, answers out (DESIGN.md "Ledger over MQTT"; the JSON is in ``messages`` and
+docs/ledger.md).
 
-``parse_request`` checks a request and ``reply_for`` builds the reply JSON; both are pure.
-``LedgerService`` joins them to a ``LedgerStore`` and a ``Bus``; ``run_ledger`` owns the
-buses and stores of N workers and serves until told to stop (the CLI's entry point).
+``LedgerService`` joins a ``LedgerStore`` to a ``Bus``; ``run_ledger`` owns the buses and
+stores of N workers and serves until told to stop (the CLI's entry point). Each worker
+runs its database calls on a thread of its own, so a slow query or a commit waiting for
+the disk never stalls the worker's MQTT traffic, and its connection is only ever used by
+that one thread.
 
 A request that cannot be understood gets an ERROR reply saying why, never a traceback,
-and the service keeps answering. Messages that are not JSON objects, or have no
-``reply_to``, cannot be answered; the bus drops and logs them.
+and the service keeps answering; a database that fails gets an ERROR reply too ("internal
+error: ..."), and the worker carries on with the next request. Messages that are not
+JSON objects, or have no ``reply_to``, cannot be answered; the bus drops and logs them.
+A post is answered only after its transaction has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from atmsim.bus import Bus, MqttBus, MqttEndpoint
 from atmsim.masking import mask_digits_in_text
-from bpjs_ledger.identity import IdentityError, Kpj, Nik, parse_kpj, parse_nik
-from bpjs_ledger.store import BalanceAnswer, BalanceResult, LedgerStore
+from bpjs_ledger.answers import BalanceAnswer, StatementAnswer
+from bpjs_ledger.db import StorageError, describe_target
+from bpjs_ledger.messages import (
+    BadRequest,
+    BalanceRequest,
+    balance_reply,
+    error_reply,
+    parse_post,
+    parse_request,
+    post_error_reply,
+    post_reply,
+    reply_for,
+    statement_error_reply,
+    statement_reply,
+)
+from bpjs_ledger.store import LedgerStore
 
 __all__ = [
     "BALANCE_REQUEST_TOPIC",
+    "CONTRIBUTION_POST_TOPIC",
     "SHARED_GROUP",
+    "STATEMENT_REQUEST_TOPIC",
     "BadRequest",
     "BalanceRequest",
     "LedgerService",
@@ -41,125 +63,112 @@ __all__ = [
 log = logging.getLogger("atmsim.ledger")
 
 BALANCE_REQUEST_TOPIC = "bpjs/jht/v1/balance/req"
+STATEMENT_REQUEST_TOPIC = "bpjs/jht/v1/statement/req"
+CONTRIBUTION_POST_TOPIC = "bpjs/jht/v1/contribution/post"
 SHARED_GROUP = "bpjs-ledger"
-CURRENCY = "IDR"
 
-_MAX_TEXT = 128  # longest id / reply_to / channel / terminal id accepted
-_REPLY_KEYS = ("kpj", "name", "status", "balance_sen", "currency", "as_of", "segment",
-               "last_contribution")
+_STORAGE_FAILED = "internal error: ledger storage unavailable"
 
-
-class BadRequest(ValueError):
-    """A request that does not follow the contract; the message says which field."""
-
-
-@dataclass(frozen=True)
-class BalanceRequest:
-    id: str
-    reply_to: str
-    nik: Nik
-    kpj: Kpj | None  # None: the participant of that NIK
-    channel: str
-    terminal_id: str
-    requested_at: datetime
-
-
-def parse_request(body: Mapping[str, Any]) -> BalanceRequest:
-    """Check a balance request against the contract; unknown extra keys are ignored.
-
-    >>> parse_request({"id": "1", "reply_to": "r", "nik": "3171011505850001", "kpj": None,
-    ...                "channel": "ATM", "terminal_id": "BNI00001",
-    ...                "requested_at": "2026-11-02T10:00:00+07:00"}).kpj is None
-    True
-    >>> parse_request({"id": "1"})
-    Traceback (most recent call last):
-    ...
-    bpjs_ledger.service.BadRequest: reply_to: missing
-    """
-    request_id = _text(body, "id")
-    reply_to = _text(body, "reply_to")
-    try:
-        nik = parse_nik(_required(body, "nik"))
-        kpj_value = _required(body, "kpj", nullable=True)
-        kpj = None if kpj_value is None else parse_kpj(kpj_value)
-    except IdentityError as exc:
-        raise BadRequest(str(exc)) from None
-    channel = _text(body, "channel")
-    terminal_id = _text(body, "terminal_id")
-    requested_at_text = _text(body, "requested_at")
-    try:
-        requested_at = datetime.fromisoformat(requested_at_text)
-    except ValueError:
-        raise BadRequest("requested_at: not an ISO 8601 date-time") from None
-    return BalanceRequest(request_id, reply_to, nik, kpj, channel, terminal_id, requested_at)
-
-
-def reply_for(request_id: str | None, answer: BalanceAnswer) -> dict[str, Any]:
-    """The reply JSON for an answer: every key present, participant keys null unless OK."""
-    if answer.result is not BalanceResult.OK:
-        return {"id": request_id, "result": answer.result.value,
-                **dict.fromkeys(_REPLY_KEYS)}
-    return {
-        "id": request_id,
-        "result": BalanceResult.OK.value,
-        "kpj": answer.kpj,
-        "name": answer.name,
-        "status": None if answer.status is None else answer.status.value,
-        "balance_sen": answer.balance_sen,
-        "currency": CURRENCY,
-        "as_of": None if answer.as_of is None else answer.as_of.isoformat(),
-        "segment": answer.segment,
-        "last_contribution": answer.last_contribution,
-    }
-
-
-def error_reply(request_id: str | None, reason: str) -> dict[str, Any]:
-    """An ERROR reply; ``reason`` starts with "bad request:" or "internal error:"."""
-    return {**reply_for(request_id, BalanceAnswer(BalanceResult.ERROR)), "reason": reason}
+T = TypeVar("T")
+A = TypeVar("A", BalanceAnswer, StatementAnswer)
 
 
 class LedgerService:
-    """Answers balance inquiries from ``store`` on ``bus``; ``start`` registers it."""
+    """Answers inquiries and posts from ``store`` on ``bus``; ``start`` registers it and
+    ``close`` waits for the database call in progress. ``today`` dates the postings."""
 
-    def __init__(self, store: LedgerStore, bus: Bus) -> None:
+    def __init__(self, store: LedgerStore, bus: Bus, *,
+                 today: Callable[[], date] = date.today) -> None:
         self.store = store
         self.bus = bus
+        self._today = today
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-db")
 
     def start(self) -> None:
         self.bus.serve(BALANCE_REQUEST_TOPIC, self.handle, shared_group=SHARED_GROUP)
+        self.bus.serve(STATEMENT_REQUEST_TOPIC, self.handle_statement,
+                       shared_group=SHARED_GROUP)
+        self.bus.serve(CONTRIBUTION_POST_TOPIC, self.handle_post, shared_group=SHARED_GROUP)
+
+    def close(self) -> None:
+        self._db_thread.shutdown(wait=True)
+
+    async def _in_db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread,
+                                          functools.partial(call, *args, **kwargs))
 
     async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One request in, one reply out; never raises for anything a client sends."""
-        raw_id = body.get("id")
-        request_id = raw_id if isinstance(raw_id, str) else None
+        """A balance request in, its reply out; never raises for anything a client sends."""
+        return await self._inquiry("balance", body, self.store.balance, balance_reply,
+                                   error_reply)
+
+    async def handle_statement(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A statement request in (the balance request's fields), its reply out."""
+        return await self._inquiry("statement", body, self.store.statement, statement_reply,
+                                   statement_error_reply)
+
+    async def _inquiry(self, kind: str, body: dict[str, Any], ask: Callable[[str, str | None], A],
+                       reply: Callable[[str | None, A], dict[str, Any]],
+                       error: Callable[[str | None, str], dict[str, Any]]) -> dict[str, Any]:
+        request_id = _request_id(body)
         try:
             request = parse_request(body)
         except BadRequest as exc:
-            log.warning("request %s refused: %s", request_id, exc)
-            return error_reply(request_id, f"bad request: {exc}")
+            log.warning("%s request %s refused: %s", kind, request_id, exc)
+            return error(request_id, f"bad request: {exc}")
         try:
-            # A blocking sqlite3 call on the event loop, on purpose: an indexed lookup of
-            # one row takes some tens of microseconds, far less than a thread hop.
-            answer = self.store.balance(request.nik.value,
-                                        None if request.kpj is None else request.kpj.value)
-        except sqlite3.Error:
-            log.exception("ledger storage failed for request %s", request_id)
-            return error_reply(request_id, "internal error: ledger storage unavailable")
-        log.debug("request %s from %s/%s nik %s: %s", request_id, request.channel,
+            answer = await self._in_db(ask, request.nik.value,
+                                       None if request.kpj is None else request.kpj.value)
+        except StorageError as exc:
+            log.error("%s request %s failed: %s", kind, request_id, exc)
+            return error(request_id, _STORAGE_FAILED)
+        log.debug("%s request %s from %s/%s nik %s: %s", kind, request_id, request.channel,
                   request.terminal_id, mask_digits_in_text(request.nik.value), answer.result)
-        return reply_for(request_id, answer)
+        return reply(request_id, answer)
+
+    async def handle_post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A contribution post in; the reply leaves only after the commit."""
+        request_id = _request_id(body)
+        raw_key = body.get("key")
+        key = raw_key if isinstance(raw_key, str) else None
+        try:
+            if not isinstance(body.get("reply_to"), str) or not body["reply_to"]:
+                # A post nobody can acknowledge would leave its sender guessing.
+                raise BadRequest("reply_to: missing")
+            post = parse_post(body)
+        except BadRequest as exc:
+            log.warning("contribution post %s refused: %s", request_id, exc)
+            return post_error_reply(request_id, key, f"bad request: {exc}")
+        try:
+            outcome = await self._in_db(self.store.post_contribution, post,
+                                        today=self._today())
+        except StorageError as exc:
+            log.error("contribution post %s failed: %s", request_id, exc)
+            return post_error_reply(request_id, post.key, _STORAGE_FAILED)
+        log.info("contribution post %s key %s KPJ %s period %s: %s%s", request_id, post.key,
+                 post.kpj.value, post.period, outcome.result.value,
+                 " (already posted)" if outcome.duplicate else "")
+        return post_reply(request_id, post.key, outcome, post.kpj.value)
 
 
-async def run_ledger(db_path: Path, endpoint: MqttEndpoint, *, workers: int = 1,
+def _request_id(body: dict[str, Any]) -> str | None:
+    raw_id = body.get("id")
+    return raw_id if isinstance(raw_id, str) else None
+
+
+async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1,
                      stop: asyncio.Event | None = None, demo_as_of: date | None = None,
-                     ready: asyncio.Event | None = None) -> None:
-    """Serve balance inquiries from ``db_path`` on ``endpoint`` until ``stop`` is set (or
-    the task is cancelled). Creates and seeds a fresh file first.
+                     ready: asyncio.Event | None = None,
+                     today: Callable[[], date] | None = None) -> None:
+    """Serve the ledger in ``db`` (a SQLite file or a ``postgresql://`` URL) on
+    ``endpoint`` until ``stop`` is set (or the task is cancelled). Migrates and seeds a
+    fresh database first.
 
-    Each worker has its own bus client and its own SQLite connection; the broker's shared
-    subscription splits requests among them. Without shared subscriptions (amqtt) every
-    worker would answer every request, so only one runs. ``ready`` is set once every
-    worker is connected and subscribed.
+    Each worker has its own bus client and its own database connection; the broker's
+    shared subscription splits requests among them. Without shared subscriptions (amqtt)
+    every worker would answer every request, so only one runs. ``ready`` is set once every
+    worker is connected and subscribed. ``today`` dates postings (default: the clock).
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -168,26 +177,29 @@ async def run_ledger(db_path: Path, endpoint: MqttEndpoint, *, workers: int = 1,
                     endpoint.url, workers)
         workers = 1
     # Creating the schema and seeding is the one long write: keep it off the event loop.
-    await asyncio.to_thread(_prepare, db_path, demo_as_of)
+    await asyncio.to_thread(_prepare, db, demo_as_of)
     async with AsyncExitStack() as stack:
         stack.callback(log.info, "ledger stopped")
         buses: list[MqttBus] = []
         for number in range(1, workers + 1):
-            store = stack.enter_context(LedgerStore(db_path, seed_demo=False))
+            store = stack.enter_context(LedgerStore(db, seed_demo=False))
             bus = MqttBus(endpoint, f"ledger-{number}")
+            service = LedgerService(store, bus, today=today or date.today)
+            stack.callback(service.close)  # after the bus stops, before the store closes
             # Register before connecting: the bus then subscribes before it reports
             # connected, so "connected" means "answering".
-            LedgerService(store, bus).start()
+            service.start()
             buses.append(await stack.enter_async_context(bus))
-        log.info("ledger serving %s with %d worker(s) on %s", db_path, workers, endpoint.url)
+        log.info("ledger serving %s with %d worker(s) on %s", describe_target(db), workers,
+                 endpoint.url)
         if ready is not None:
             announcer = asyncio.create_task(_announce_ready(buses, ready))
             stack.push_async_callback(_cancel, announcer)
         await (stop or asyncio.Event()).wait()
 
 
-def _prepare(db_path: Path, demo_as_of: date | None) -> None:
-    with LedgerStore(db_path, demo_as_of=demo_as_of):
+def _prepare(db: Path | str, demo_as_of: date | None) -> None:
+    with LedgerStore(db, demo_as_of=demo_as_of):
         pass
 
 
@@ -204,21 +216,3 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
     except asyncio.CancelledError:
         pass
-
-
-def _required(body: Mapping[str, Any], key: str, *, nullable: bool = False) -> Any:
-    if key not in body:
-        raise BadRequest(f"{key}: missing")
-    value = body[key]
-    if value is None and not nullable:
-        raise BadRequest(f"{key}: must not be null")
-    return value
-
-
-def _text(body: Mapping[str, Any], key: str) -> str:
-    value = _required(body, key)
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"{key}: must be a non-empty string")
-    if len(value) > _MAX_TEXT:
-        raise BadRequest(f"{key}: longer than {_MAX_TEXT} characters")
-    return value

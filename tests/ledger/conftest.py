@@ -1,14 +1,19 @@
 """Fixtures for the ledger tests: a ledger file seeded as of a fixed date, a running ledger
-service on a real broker, and a separate bus client that asks it for balances."""
+service on a real broker, a separate bus client that asks it for balances, and real
+databases of both kinds (a SQLite file; a schema of its own on the test PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -85,3 +90,72 @@ def ask(client: MqttBus, ledger_db: Path) -> Ask:
         return await client.request(BALANCE_REQUEST_TOPIC, payload, timeout=5)
 
     return ask
+
+
+# -- databases: a SQLite file and a real PostgreSQL -----------------------------------
+
+POSTGRES_ENV = "ATMSIM_TEST_POSTGRES_URL"
+
+
+def postgres_base_url() -> str:
+    """The test PostgreSQL (.ci/postgres.sh); skips without one unless
+    ATMSIM_REQUIRE_POSTGRES=1, where a missing server fails the run instead."""
+    url = os.environ.get(POSTGRES_ENV, "")
+    if not url:
+        if os.environ.get("ATMSIM_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"ATMSIM_REQUIRE_POSTGRES=1 but {POSTGRES_ENV} is not set "
+                        "(run .ci/postgres.sh)")
+        pytest.skip(f"no PostgreSQL: set {POSTGRES_ENV} (see .ci/postgres.sh)")
+    return url
+
+
+def with_query(url: str, **params: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return url + separator + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+
+
+@contextmanager
+def postgres_schema(base_url: str) -> Iterator[tuple[str, str]]:
+    """A fresh schema for one test: the URL that works in it (search_path and an
+    application_name of its own, so the test can find its own connections) and the name."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base_url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield with_query(base_url, options=f"-csearch_path={name}",
+                         application_name=f"atmsim-{name}"), name
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as admin:
+            # Connections a test left behind (a killed worker's) must not block the drop.
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = %s", (f"atmsim-{name}",))
+            admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL schema of this test's own, as a ledger URL."""
+    with postgres_schema(postgres_base_url()) as (url, _):
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """An empty ledger database of each kind: a SQLite file path or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield tmp_path / "ledger.db"
+        return
+    with postgres_schema(postgres_base_url()) as (url, _):
+        yield url
+
+
+@pytest.fixture
+def demo_store(db_target: Path | str) -> Iterator[LedgerStore]:
+    """The demo ledger as of AS_OF on each kind of database."""
+    with LedgerStore(db_target, demo_as_of=AS_OF) as store:
+        yield store
+
+
+POSTING_DAY = date(2026, 11, 12)  # the ledger's "today" in posting tests: after AS_OF

@@ -18,12 +18,16 @@ from bpjs_ledger.jht import (
     ReturnRate,
     claim_amount,
     contribution_shares,
+    jp_shares,
     percent_of,
     return_rate,
+    returns_due,
     roll_forward,
     round_half_up_sen,
+    statement_years,
     yearly_return_sen,
 )
+from bpjs_ledger.records import Segment, contribution_for
 
 RATE_10 = ReturnRate(2020, Decimal(10))
 
@@ -177,3 +181,80 @@ def test_return_is_credited_on_the_last_day_of_the_year() -> None:
     assert not on_30_december[-1].closed and on_30_december[-1].returns_sen == 0
     assert on_31_december[-1].closed and on_31_december[-1].returns_sen > 0
     assert on_31_december[-1].closing_sen == 1_200_000_00 + on_31_december[-1].returns_sen
+
+
+# -- JP, segments, opening balances, statements and crediting -------------------------
+
+
+def test_jp_shares_follow_the_statement_sample_and_the_cap() -> None:
+    # RSJHT sample: wage Rp4,000,000 -> JP 80,000 (employer) + 40,000 (worker).
+    assert jp_shares(Period(2020, 1), 4_000_000_00) == (80_000_00, 40_000_00)
+    # Above the cap only the cap counts; a new cap applies from the March period.
+    assert jp_shares(Period(2024, 2), 20_000_000_00) == (191_192_00, 95_596_00)
+    assert jp_shares(Period(2024, 3), 20_000_000_00) == (200_846_00, 100_423_00)
+    assert jp_shares(Period(2015, 6), 4_000_000_00) == (0, 0)  # before JP existed
+    assert jp_shares(Period(2015, 7), 4_000_000_00) == (80_000_00, 40_000_00)
+
+
+def test_a_wage_earners_month_carries_jp_but_jp_is_not_jht() -> None:
+    month = Contribution.for_wage(Period(2020, 1), 4_000_000_00, paid_on=date(2020, 2, 10),
+                                  posted_on=date(2020, 2, 12))
+
+    assert (month.jp_employer_sen, month.jp_worker_sen) == (80_000_00, 40_000_00)
+    assert month.total_sen == 228_000_00  # JHT only
+
+
+def test_segments_pay_their_own_contributions() -> None:
+    days = {"paid_on": date(2024, 2, 10), "posted_on": date(2024, 2, 12)}
+    pu = contribution_for(Segment.PU, Period(2024, 1), 3_000_000_00, **days)
+    bpu = contribution_for(Segment.BPU, Period(2024, 1), 3_000_000_00, **days)
+    pmi = contribution_for(Segment.PMI, Period(2024, 1), 3_000_000_00, **days)
+
+    assert (pu.employer_sen, pu.worker_sen, pu.jp_employer_sen) == (111_000_00, 60_000_00,
+                                                                    60_000_00)
+    assert (bpu.employer_sen, bpu.worker_sen, bpu.jp_employer_sen) == (0, 60_000_00, 0)
+    assert pmi == bpu
+    with pytest.raises(ValueError, match="JAKON has no JHT"):
+        contribution_for(Segment.JAKON, Period(2024, 1), 3_000_000_00, **days)
+
+
+def test_an_opening_balance_earns_from_its_first_january() -> None:
+    years = roll_forward(_monthly(2020, 100_000_00, range(1, 13)), [], first_year=2020,
+                         as_of=date(2020, 12, 31), opening_sen=1_200_000_00,
+                         rates={2020: RATE_10})
+
+    assert years[0].opening_sen == 1_200_000_00
+    assert years[0].returns_sen == 120_000_00 + yearly_return_sen(
+        0, [(date(2020, m, 12), 100_000_00) for m in range(1, 13)], RATE_10)
+
+
+def test_statement_years_only_add_up_what_is_stored() -> None:
+    moves = [(date(2020, 3, 12), 100_00), (date(2020, 5, 2), -30_00), (date(2022, 1, 12), 50_00)]
+
+    years = statement_years(first_year=2020, last_year=2022, opening_sen=1_000_00,
+                            movements=moves, credited={2020: (RATE_10, 7_00)})
+
+    assert [(y.year, y.opening_sen, y.contributions_sen, y.returns_sen, y.claims_sen,
+             y.closing_sen) for y in years] == [
+        (2020, 1_000_00, 100_00, 7_00, 30_00, 1_077_00),
+        (2021, 1_077_00, 0, 0, 0, 1_077_00),  # no return stored for 2021: none shown
+        (2022, 1_077_00, 50_00, 0, 0, 1_127_00)]
+    assert years[0].closed and not years[1].closed
+    with pytest.raises(ValueError, match="outside"):
+        statement_years(first_year=2021, last_year=2022, opening_sen=0, movements=moves,
+                        credited={})
+
+
+def test_returns_due_compound_year_after_year() -> None:
+    rates = {2020: RATE_10, 2021: ReturnRate(2021, Decimal(10))}
+
+    due = returns_due(first_year=2020, opening_sen=1_000_00, movements=[],
+                      credited={}, through=date(2022, 1, 12), rates=rates)
+    some_credited = returns_due(first_year=2020, opening_sen=1_000_00, movements=[],
+                                credited={2020: 100_00}, through=date(2022, 1, 12), rates=rates)
+    mid_year = returns_due(first_year=2020, opening_sen=1_000_00, movements=[],
+                           credited={2020: 100_00}, through=date(2021, 12, 30), rates=rates)
+
+    assert {y: amount for y, (_, amount) in due.items()} == {2020: 100_00, 2021: 110_00}
+    assert {y: amount for y, (_, amount) in some_credited.items()} == {2021: 110_00}
+    assert mid_year == {}  # 2021 closes on 31 December, not before

@@ -74,7 +74,7 @@ def test_file_settings_and_schema_version(seeded_store: LedgerStore) -> None:
 
     assert versions == [(m.version,) for m in MIGRATIONS]
     assert journal == "wal"
-    assert synchronous == 1  # NORMAL
+    assert synchronous == 2  # FULL: an acknowledged post survives power loss too
 
 
 def test_file_refuses_rows_that_break_the_ledger(seeded_store: LedgerStore) -> None:

@@ -1,0 +1,287 @@
+"""The JSON of the ledger's MQTT contract (docs/ledger.md): requests in, replies out.
+
+Pure functions only: ``parse_request`` and ``parse_post`` check what arrives and raise
+``BadRequest`` naming the faulty field (never echoing a NIK); ``balance_reply``,
+``statement_reply`` and ``post_reply`` build what leaves. Every reply of a kind has the
+same keys whatever its result; participant keys are null unless the result is OK/POSTED.
+Money is always integer sen; rates travel as decimal strings, never floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from bpjs_ledger.answers import (
+    BalanceAnswer,
+    BalanceResult,
+    PostOutcome,
+    PostResult,
+    StatementAnswer,
+)
+from bpjs_ledger.identity import IdentityError, Kpj, Nik, parse_kpj, parse_nik
+from bpjs_ledger.jht import JhtYear, Period
+from bpjs_ledger.records import ContributionPost, JhtStatement
+
+__all__ = [
+    "CURRENCY",
+    "MAX_WAGE_SEN",
+    "BadRequest",
+    "BalanceRequest",
+    "balance_reply",
+    "error_reply",
+    "parse_post",
+    "parse_request",
+    "post_error_reply",
+    "post_reply",
+    "reply_for",
+    "statement_error_reply",
+    "statement_json",
+    "statement_reply",
+    "year_json",
+]
+
+CURRENCY = "IDR"
+# Rp1,000,000,000 a month: far above any wage, low enough that a typo of a few extra
+# digits is refused instead of posted.
+MAX_WAGE_SEN = 1_000_000_000_00
+
+_MAX_TEXT = 128  # longest id / reply_to / channel / terminal id / key accepted
+_BALANCE_KEYS = ("kpj", "name", "status", "balance_sen", "currency", "as_of", "segment",
+                 "last_contribution")
+_STATEMENT_KEYS = ("kpj", "name", "status", "segment", "member_since", "currency", "as_of",
+                   "balance_sen", "last_contribution", "years")
+_POST_KEYS = ("kpj", "period", "wage_sen", "employer_sen", "worker_sen", "jht_sen",
+              "jp_employer_sen", "jp_worker_sen", "paid_on", "posted_on")
+
+
+class BadRequest(ValueError):
+    """A request that does not follow the contract; the message says which field."""
+
+
+# -- balance and statement inquiries --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceRequest:
+    """A balance or statement inquiry from a channel (the two share their fields)."""
+
+    id: str
+    reply_to: str
+    nik: Nik
+    kpj: Kpj | None  # None: the participant of that NIK
+    channel: str
+    terminal_id: str
+    requested_at: datetime
+
+
+def parse_request(body: Mapping[str, Any]) -> BalanceRequest:
+    """Check a balance (or statement) request against the contract; unknown extra keys
+    are ignored.
+
+    >>> parse_request({"id": "1", "reply_to": "r", "nik": "3171011505850001", "kpj": None,
+    ...                "channel": "ATM", "terminal_id": "BNI00001",
+    ...                "requested_at": "2026-11-02T10:00:00+07:00"}).kpj is None
+    True
+    >>> parse_request({"id": "1"})
+    Traceback (most recent call last):
+    ...
+    bpjs_ledger.messages.BadRequest: reply_to: missing
+    """
+    request_id = _text(body, "id")
+    reply_to = _text(body, "reply_to")
+    try:
+        nik = parse_nik(_required(body, "nik"))
+        kpj_value = _required(body, "kpj", nullable=True)
+        kpj = None if kpj_value is None else parse_kpj(kpj_value)
+    except IdentityError as exc:
+        raise BadRequest(str(exc)) from None
+    channel = _text(body, "channel")
+    terminal_id = _text(body, "terminal_id")
+    requested_at_text = _text(body, "requested_at")
+    try:
+        requested_at = datetime.fromisoformat(requested_at_text)
+    except ValueError:
+        raise BadRequest("requested_at: not an ISO 8601 date-time") from None
+    return BalanceRequest(request_id, reply_to, nik, kpj, channel, terminal_id, requested_at)
+
+
+def balance_reply(request_id: str | None, answer: BalanceAnswer) -> dict[str, Any]:
+    """The balance reply JSON (DESIGN.md): every key present, participant keys null unless
+    OK."""
+    if answer.result is not BalanceResult.OK:
+        return {"id": request_id, "result": answer.result.value,
+                **dict.fromkeys(_BALANCE_KEYS)}
+    return {
+        "id": request_id,
+        "result": BalanceResult.OK.value,
+        "kpj": answer.kpj,
+        "name": answer.name,
+        "status": None if answer.status is None else answer.status.value,
+        "balance_sen": answer.balance_sen,
+        "currency": CURRENCY,
+        "as_of": _iso(answer.as_of),
+        "segment": answer.segment,
+        "last_contribution": answer.last_contribution,
+    }
+
+
+reply_for = balance_reply  # the name the first version of the service used
+
+
+def error_reply(request_id: str | None, reason: str) -> dict[str, Any]:
+    """A balance ERROR reply; ``reason`` starts with "bad request:" or "internal error:"."""
+    return {**balance_reply(request_id, BalanceAnswer(BalanceResult.ERROR)), "reason": reason}
+
+
+def year_json(year: JhtYear) -> dict[str, Any]:
+    """One statement year as JSON: the five amounts in integer sen, and the credited rate
+    as a decimal string (null for a year whose return is not credited yet).
+
+    >>> year_json(JhtYear(2026, 100, 50, 0, 0, 150))["closing_sen"]
+    150
+    """
+    return {
+        "year": year.year,
+        "opening_sen": year.opening_sen,
+        "contributions_sen": year.contributions_sen,
+        "returns_sen": year.returns_sen,
+        "claims_sen": year.claims_sen,
+        "closing_sen": year.closing_sen,
+        "return_rate_percent": None if year.rate is None else str(year.rate.percent),
+    }
+
+
+def statement_reply(request_id: str | None, answer: StatementAnswer) -> dict[str, Any]:
+    """The statement reply JSON: the balance keys plus ``member_since`` and ``years``."""
+    statement = answer.statement
+    if answer.result is not BalanceResult.OK or statement is None:
+        return {"id": request_id, "result": answer.result.value,
+                **dict.fromkeys(_STATEMENT_KEYS)}
+    return {"id": request_id, "result": BalanceResult.OK.value, **statement_json(statement)}
+
+
+def statement_json(statement: JhtStatement) -> dict[str, Any]:
+    """A statement's JSON keys (the reply's, without ``id`` and ``result``)."""
+    p = statement.participant
+    return {
+        "kpj": p.kpj.value,
+        "name": p.name,
+        "status": p.status.value,
+        "segment": p.segment.value,
+        "member_since": p.member_since.isoformat(),
+        "currency": CURRENCY,
+        "as_of": statement.as_of.isoformat(),
+        "balance_sen": statement.balance_sen,
+        "last_contribution": statement.last_contribution,
+        "years": [year_json(y) for y in statement.years],
+    }
+
+
+def statement_error_reply(request_id: str | None, reason: str) -> dict[str, Any]:
+    return {**statement_reply(request_id, StatementAnswer(BalanceResult.ERROR)),
+            "reason": reason}
+
+
+# -- contribution posts ---------------------------------------------------------------
+
+
+def parse_post(body: Mapping[str, Any]) -> ContributionPost:
+    """Check a contribution post: ``key``, ``kpj``, ``npp`` (8 digits or null),
+    ``period`` (YYYY-MM), ``wage_sen`` (a positive integer) and ``paid_on`` (YYYY-MM-DD).
+
+    >>> parse_post({"key": "k1", "kpj": "10012345678", "npp": "10012089",
+    ...             "period": "2026-10", "wage_sen": 500000000,
+    ...             "paid_on": "2026-11-10"}).period
+    Period(year=2026, month=10)
+    >>> parse_post({"key": "k1", "kpj": "10012345678", "npp": None, "period": "2026-10",
+    ...             "wage_sen": 5000000.0, "paid_on": "2026-11-10"})
+    Traceback (most recent call last):
+    ...
+    bpjs_ledger.messages.BadRequest: wage_sen: must be an integer number of sen
+    """
+    key = _text(body, "key")
+    try:
+        kpj = parse_kpj(_required(body, "kpj"))
+    except IdentityError as exc:
+        raise BadRequest(str(exc)) from None
+    npp = _required(body, "npp", nullable=True)
+    if npp is not None and not (isinstance(npp, str) and len(npp) == 8 and npp.isascii()
+                                and npp.isdigit()):
+        raise BadRequest("npp: must be 8 digits or null")
+    period_text = _text(body, "period")
+    try:
+        if len(period_text) != 7:
+            raise ValueError(period_text)
+        period = Period.parse(period_text)
+    except ValueError:
+        raise BadRequest("period: must be YYYY-MM") from None
+    wage = _required(body, "wage_sen")
+    # bool is an int subclass; a float would break the integer-sen rule.
+    if not isinstance(wage, int) or isinstance(wage, bool):
+        raise BadRequest("wage_sen: must be an integer number of sen")
+    if not 0 < wage <= MAX_WAGE_SEN:
+        raise BadRequest(f"wage_sen: must be between 1 and {MAX_WAGE_SEN}")
+    paid_on_text = _text(body, "paid_on")
+    try:
+        if len(paid_on_text) != 10:
+            raise ValueError(paid_on_text)
+        paid_on = date.fromisoformat(paid_on_text)
+    except ValueError:
+        raise BadRequest("paid_on: must be a date YYYY-MM-DD") from None
+    return ContributionPost(key, kpj, npp, period, wage, paid_on)
+
+
+def post_reply(request_id: str | None, key: str | None, outcome: PostOutcome,
+               kpj: str | None = None) -> dict[str, Any]:
+    """The post reply JSON: the contribution as the ledger recorded it when POSTED
+    (``duplicate`` true when the key had been posted before), otherwise the reason."""
+    base = {"id": request_id, "result": outcome.result.value, "key": key,
+            "duplicate": outcome.duplicate, "reason": outcome.reason}
+    c = outcome.contribution
+    if outcome.result is not PostResult.POSTED or c is None:
+        return {**base, **dict.fromkeys(_POST_KEYS)}
+    return {
+        **base,
+        "kpj": kpj,
+        "period": str(c.period),
+        "wage_sen": c.wage_sen,
+        "employer_sen": c.employer_sen,
+        "worker_sen": c.worker_sen,
+        "jht_sen": c.total_sen,
+        "jp_employer_sen": c.jp_employer_sen,
+        "jp_worker_sen": c.jp_worker_sen,
+        "paid_on": c.paid_on.isoformat(),
+        "posted_on": c.posted_on.isoformat(),
+    }
+
+
+def post_error_reply(request_id: str | None, key: str | None, reason: str) -> dict[str, Any]:
+    return post_reply(request_id, key, PostOutcome(PostResult.ERROR, reason))
+
+
+# -- fields ---------------------------------------------------------------------------
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _required(body: Mapping[str, Any], key: str, *, nullable: bool = False) -> Any:
+    if key not in body:
+        raise BadRequest(f"{key}: missing")
+    value = body[key]
+    if value is None and not nullable:
+        raise BadRequest(f"{key}: must not be null")
+    return value
+
+
+def _text(body: Mapping[str, Any], key: str) -> str:
+    value = _required(body, key)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{key}: must be a non-empty string")
+    if len(value) > _MAX_TEXT:
+        raise BadRequest(f"{key}: longer than {_MAX_TEXT} characters")
+    return value
