@@ -1,0 +1,32 @@
+"""The code as CI sees it: ruff and mypy clean (STYLE.md: both run in CI).
+
+They run inside the test suite because CI runs exactly the README's test command.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["atmsim", "atm_switch", "hsm_mock", "bpjs_ledger", "terminal_ui"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_ruff_finds_nothing() -> None:
+    pytest.importorskip("ruff")
+    result = _run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing() -> None:
+    pytest.importorskip("mypy")
+    result = _run("mypy", *PACKAGES)
+    assert result.returncode == 0, result.stdout + result.stderr
