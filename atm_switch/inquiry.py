@@ -35,6 +35,9 @@ log = logging.getLogger("atmsim.switch")
 ECHOED_FIELDS = ("2", "3", "4", "7", "11", "32", "37", "41", "49")
 REQUIRED_FIELDS = ("2", "3", "7", "11", "41", "52")
 BALANCE_INQUIRY_PREFIX = "31"
+_KPJ = re.compile(r"[0-9]{11}")
+_PAN = re.compile(r"[0-9]{12,19}")
+_TRACK2_SEPARATOR = re.compile(r"[=D]")
 
 
 class Decline(Exception):
@@ -87,10 +90,10 @@ async def validate_request(ctx: InquiryContext, deps: SwitchDeps) -> None:
                       f"processing code {ctx.request['3']} is not a balance inquiry")
     if "103" in ctx.request:
         typed = ctx.request["103"].strip()
-        if not re.fullmatch(r"[0-9]{11}", typed):
+        if not _KPJ.fullmatch(typed):
             raise Decline(ResponseCode.FORMAT_ERROR, "field 103 is not an 11-digit KPJ")
         ctx.kpj = typed
-    if not re.fullmatch(r"[0-9]{12,19}", ctx.request["2"]):
+    if not _PAN.fullmatch(ctx.request["2"]):
         raise Decline(ResponseCode.FORMAT_ERROR, "field 2 is not a 12-19 digit PAN")
 
 
@@ -122,13 +125,25 @@ async def check_card(ctx: InquiryContext, deps: SwitchDeps) -> None:
     if card.status != CardStatus.ACTIVE:
         raise Decline(ResponseCode.RESTRICTED_CARD, f"card status {card.status}")
     track2 = ctx.request.get("35")
-    if track2 is not None and re.split(r"[=D]", track2, maxsplit=1)[0] != card.pan:
+    if track2 is not None and _TRACK2_SEPARATOR.split(track2, maxsplit=1)[0] != card.pan:
         raise Decline(ResponseCode.FORMAT_ERROR, "field 35 PAN differs from field 2")
     expiry = _card_expiry(ctx.request)
     if expiry is not None and expiry != card.expiry:
         raise Decline(ResponseCode.EXPIRED_CARD, "expiry date does not match the card")
-    if card.expiry < datetime.now(UTC).strftime("%y%m"):
+    if card.expiry < _current_yymm():
         raise Decline(ResponseCode.EXPIRED_CARD, "card expired")
+
+
+_yymm_cache: tuple[float, str] = (0.0, "")
+
+
+def _current_yymm() -> str:
+    """This month as YYMM (UTC), worked out at most once a minute: it is asked per inquiry."""
+    global _yymm_cache
+    now = time.monotonic()
+    if now - _yymm_cache[0] > 60:
+        _yymm_cache = (now, datetime.now(UTC).strftime("%y%m"))
+    return _yymm_cache[1]
 
 
 def account_number_12(pan: str) -> str:
@@ -160,7 +175,11 @@ async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
         raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
     code = from_hsm_error(error)
     if code is ResponseCode.APPROVED:
-        deps.cards.reset_pin_tries(card.pan)
+        # A counter this inquiry read as 0 needs no write (a database write per inquiry
+        # otherwise). A wrong PIN counted meanwhile came from an inquiry running at the
+        # same time, and "that one after this one" is as true an order as the reverse.
+        if card.pin_tries:
+            deps.cards.reset_pin_tries(card.pan)
         return
     if code is ResponseCode.WRONG_PIN:
         outcome = deps.cards.record_wrong_pin(card.pan, deps.pin_tries)
@@ -209,20 +228,28 @@ async def run_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
     return ctx
 
 
+# The 0210's fields in wire order: echoed ones and the ones the switch adds.
+_ECHOED = frozenset(ECHOED_FIELDS)
+_RESPONSE_ORDER = ("2", "3", "4", "7", "11", "32", "37", "38", "39", "41", "48", "49", "54")
+
+
 def build_response(ctx: InquiryContext) -> IsoMessage:
-    """The 0210 for a finished inquiry."""
-    response: IsoMessage = {"t": "0210"}
-    for number in ECHOED_FIELDS:
-        if number in ctx.request:
-            response[number] = ctx.request[number]
-    response["39"] = ctx.code.value
+    """The 0210 for a finished inquiry, its fields in wire order."""
+    added: dict[str, str] = {"39": ctx.code.value}
     if ctx.code is ResponseCode.APPROVED and ctx.ledger is not None:
         ledger = ctx.ledger
-        response["38"] = f"{secrets.randbelow(1_000_000):06d}"
-        response["54"] = encode_balance_amount(ledger.balance_sen or 0)
+        added["38"] = f"{secrets.randbelow(1_000_000):06d}"
+        added["54"] = encode_balance_amount(ledger.balance_sen or 0)
         items = [("KP", ledger.kpj or ""), ("NM", mask_name(ledger.name or "")),
                  ("ST", ledger.status or ""), ("DT", (ledger.as_of or "").replace("-", ""))]
         if ledger.segment:
             items.append(("SG", ledger.segment))
-        response["48"] = encode_tlv(items)
-    return dict(sorted(response.items(), key=lambda kv: -1 if kv[0] == "t" else int(kv[0])))
+        added["48"] = encode_tlv(items)
+    request = ctx.request
+    response: IsoMessage = {"t": "0210"}
+    for number in _RESPONSE_ORDER:
+        if number in added:
+            response[number] = added[number]
+        elif number in _ECHOED and number in request:
+            response[number] = request[number]
+    return response

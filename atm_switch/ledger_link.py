@@ -7,15 +7,30 @@ treated as an internal error, never passed on.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from atmsim.bus import Bus
+from atmsim.bus import Bus, BusTimeout
 
 __all__ = ["BALANCE_TOPIC", "LedgerReply", "LedgerReplyInvalid", "request_balance"]
 
 BALANCE_TOPIC = "bpjs/jht/v1/balance/req"
+RETRY_AFTER = 1.0  # seconds without an answer before the same request is sent again
+_LAST_ATTEMPT_MARGIN = 0.05  # no new attempt when less than this is left
+
+
+# Request ids need only be unique among this process's requests (replies come back on its
+# own reply topic): a random prefix and a counter, instead of a uuid4 (an urandom system
+# call) per inquiry.
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ID_COUNTER = itertools.count(1)
+
+
+def next_request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
 
 
 class LedgerReplyInvalid(ValueError):
@@ -37,15 +52,28 @@ async def request_balance(bus: Bus, *, nik: str, kpj: str | None, terminal_id: s
                           deadline: float) -> LedgerReply:
     """Ask the ledger for the balance; raises the bus errors on timeout or no broker."""
     request = {
-        "id": str(uuid.uuid4()),
+        "id": next_request_id(),
         "nik": nik,
         "kpj": kpj,
         "channel": "ATM",
         "terminal_id": terminal_id,
         "requested_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
-    reply = await bus.request(BALANCE_TOPIC, request, deadline)
-    return parse_reply(reply)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + deadline
+    # A ledger worker that dies after taking a request never answers it (no persistent
+    # sessions): ask again, with the same id, while the deadline allows. Another worker
+    # answers; a late answer to the first attempt completes the current one just as well.
+    retry_after = min(RETRY_AFTER, deadline / 3)
+    while True:
+        remaining = ends - loop.time()
+        try:
+            reply = await bus.request(BALANCE_TOPIC, request, min(retry_after, remaining))
+        except BusTimeout:
+            if ends - loop.time() <= _LAST_ATTEMPT_MARGIN:
+                raise
+            continue
+        return parse_reply(reply)
 
 
 def parse_reply(reply: dict[str, object]) -> LedgerReply:

@@ -1,7 +1,10 @@
 """The message bus between the switch and the ledger: request / serve / publish.
 
 One small interface (``Bus``) so that the switch and the ledger never touch an MQTT client
-directly; ``MqttBus`` implements it with aiomqtt (QoS 1, TCP_NODELAY on every socket).
+directly; ``MqttBus`` implements it over ``atmsim.mqtt``, a lean asyncio MQTT 3.1.1/5
+connection (QoS 1, TCP_NODELAY on every socket). It replaced aiomqtt/paho-mqtt behind the
+same interface because paho cost more CPU per inquiry than the rest of the switch put
+together (see BENCHMARKS.md); JSON goes through orjson for the same reason.
 
 Request/reply follows DESIGN.md: the request JSON carries ``id`` and ``reply_to``; the
 replier publishes its JSON answer to ``reply_to``. On MQTT 5 the response topic and the
@@ -15,18 +18,24 @@ at once with ``BusUnavailable`` rather than waiting out its deadline.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+import orjson
+
+from atmsim.mqtt import (
+    IncomingMessage,
+    MqttConnection,
+    MqttError,
+    MqttRefused,
+    MqttUnreachable,
+    connect,
+    topic_matches,
+)
 
 __all__ = [
     "Bus",
@@ -43,18 +52,6 @@ log = logging.getLogger("atmsim.bus")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
-NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-class _QuietPendingCalls(logging.Filter):
-    """aiomqtt warns on every publish past a handful in flight; that is our normal load."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pending publish calls" not in record.getMessage()
-
-
-_mqtt_log = logging.getLogger("atmsim.bus.mqtt")
-_mqtt_log.addFilter(_QuietPendingCalls())
 
 
 class BusError(Exception):
@@ -80,6 +77,11 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> bool:
         """Publish one message (QoS 1); False when it could not be handed to the broker."""
+        ...
+
+    def publish_soon(self, topic: str, payload: dict[str, Any]) -> bool:
+        """Queue one message (QoS 1) without waiting for the broker; False when it cannot
+        be queued (not connected). For events, which nobody waits for."""
         ...
 
 
@@ -115,7 +117,9 @@ def parse_mqtt_url(url: str) -> tuple[str, int]:
     return parsed.hostname, port
 
 
-_PROTOCOLS = {"5": aiomqtt.ProtocolVersion.V5, "3.1.1": aiomqtt.ProtocolVersion.V311}
+def _expire(future: asyncio.Future[dict[str, Any]], message: str) -> None:
+    if not future.done():
+        future.set_exception(BusTimeout(message))
 
 
 class MqttBus:
@@ -128,7 +132,7 @@ class MqttBus:
         self.reply_topic = f"atmsim/v1/reply/{self.client_id}"
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._services: dict[str, tuple[str, Handler]] = {}  # subscription -> (topic, handler)
-        self._client: aiomqtt.Client | None = None
+        self._connection: MqttConnection | None = None
         self._connected = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._handler_slots = asyncio.Semaphore(max_concurrent_handlers)
@@ -148,6 +152,10 @@ class MqttBus:
 
     async def close(self) -> None:
         self._closing = True
+        # Handlers first: closing the connection under them would make each one log
+        # a reply it could not send.
+        for task in list(self._handler_tasks):
+            task.cancel()
         if self._runner:
             self._runner.cancel()
             try:
@@ -155,8 +163,6 @@ class MqttBus:
             except asyncio.CancelledError:
                 pass
             self._runner = None
-        for task in list(self._handler_tasks):
-            task.cancel()
         self._fail_pending(BusUnavailable("bus closed"))
 
     @property
@@ -173,66 +179,65 @@ class MqttBus:
     # -- the interface --------------------------------------------------------------
 
     async def request(self, topic: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        client = self._client
-        if client is None or not self._connected.is_set():
+        connection = self._connection
+        if connection is None or not self._connected.is_set():
             raise BusUnavailable("not connected to the MQTT broker")
         request_id = str(payload.get("id") or uuid.uuid4())
         message = {**payload, "id": request_id, "reply_to": self.reply_topic}
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[request_id] = future
+        # One timer on the reply, and no wait for the PUBACK: the reply is the proof
+        # that the request arrived (cheaper than asyncio.timeout around two awaits).
+        timer = loop.call_later(timeout, _expire, future,
+                                f"no reply on {topic} within {timeout:.1f}s")
         try:
-            async with asyncio.timeout(timeout):
-                await client.publish(topic, json.dumps(message, separators=(",", ":")), qos=1,
-                                     properties=self._request_properties(request_id))
-                return await future
+            body = orjson.dumps(message)
+            if not connection.publish_soon(topic, body, response_topic=self.reply_topic,
+                                           correlation_data=request_id.encode()):
+                # The broker's in-flight quota is used up: wait for room, within the time.
+                await asyncio.wait_for(connection.publish_acked(
+                    topic, body, response_topic=self.reply_topic,
+                    correlation_data=request_id.encode()), max(0.0, timer.when() - loop.time()))
+            return await future
         except TimeoutError:
             raise BusTimeout(f"no reply on {topic} within {timeout:.1f}s") from None
-        except aiomqtt.MqttError as exc:
+        except MqttError as exc:
             raise BusUnavailable(f"publish failed: {exc}") from None
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
 
     def serve(self, topic: str, handler: Handler, *, shared_group: str | None = None) -> None:
         use_share = shared_group and self.endpoint.shared_subscriptions
         subscription = f"$share/{shared_group}/{topic}" if use_share else topic
         self._services[subscription] = (topic, handler)
-        client = self._client
-        if client is not None and self._connected.is_set():
-            task = asyncio.create_task(self._subscribe(client, subscription))
+        connection = self._connection
+        if connection is not None and self._connected.is_set():
+            task = asyncio.create_task(self._subscribe(connection, subscription))
             self._handler_tasks.add(task)
             task.add_done_callback(self._handler_tasks.discard)
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> bool:
-        client = self._client
-        if client is None or not self._connected.is_set():
+        connection = self._connection
+        if connection is None or not self._connected.is_set():
             return False
         try:
-            await client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1)
+            await connection.publish_acked(topic, orjson.dumps(payload))
             return True
-        except aiomqtt.MqttError:
+        except MqttError:
+            return False
+
+    def publish_soon(self, topic: str, payload: dict[str, Any]) -> bool:
+        connection = self._connection
+        if connection is None or not self._connected.is_set():
+            return False
+        try:
+            return connection.publish_soon(topic, orjson.dumps(payload))
+        except MqttError:
             return False
 
     # -- connection ownership -------------------------------------------------------
-
-    def _request_properties(self, request_id: str) -> Properties | None:
-        if self._protocol != "5":
-            return None
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = self.reply_topic
-        props.CorrelationData = request_id.encode()
-        return props
-
-    def _make_client(self, protocol: str) -> aiomqtt.Client:
-        return aiomqtt.Client(
-            self.endpoint.host,
-            self.endpoint.port,
-            identifier=self.client_id,
-            protocol=_PROTOCOLS[protocol],
-            socket_options=NODELAY,
-            keepalive=10,
-            timeout=5,
-            logger=_mqtt_log,
-        )
 
     async def _run(self) -> None:
         delay = self._reconnect_delay
@@ -241,20 +246,31 @@ class MqttBus:
             protocols = ["5", "3.1.1"] if self._protocol == "auto" else [self._protocol]
             for protocol in protocols:
                 try:
-                    async with self._make_client(protocol) as client:
-                        self._protocol = protocol
-                        await self._session(client)
-                except aiomqtt.MqttCodeError as exc:
-                    # A v3.1.1-only broker refuses an MQTT 5 CONNECT: try the next protocol.
-                    log.debug("MQTT %s refused by %s: %s", protocol, self.endpoint.url, exc)
-                    continue
-                except aiomqtt.MqttError as exc:
+                    connection = await connect(
+                        self.endpoint.host, self.endpoint.port, client_id=self.client_id,
+                        protocol=protocol, on_message=self._dispatch, keepalive=10, timeout=5)
+                except MqttUnreachable as exc:
                     if not announced_down:
                         log.warning("MQTT broker %s unavailable: %s", self.endpoint.url, exc)
                         announced_down = True
                     break
+                except MqttError as exc:
+                    # A v3.1.1-only broker refuses an MQTT 5 CONNECT (or just hangs up on
+                    # it): try the next protocol.
+                    if isinstance(exc, MqttRefused) and not exc.wrong_protocol:
+                        log.warning("MQTT broker %s refused us: %s", self.endpoint.url, exc)
+                    log.debug("MQTT %s refused by %s: %s", protocol, self.endpoint.url, exc)
+                    continue
+                self._protocol = protocol
+                try:
+                    await self._session(connection)
+                except MqttError as exc:
+                    if not announced_down:
+                        log.warning("MQTT broker %s unavailable: %s", self.endpoint.url, exc)
+                        announced_down = True
                 finally:
-                    self._client = None
+                    await connection.close()
+                    self._connection = None
                     if self._connected.is_set():
                         self._connected.clear()
                         self._fail_pending(BusUnavailable("connection to the broker lost"))
@@ -264,47 +280,44 @@ class MqttBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.reply_topic, qos=1)
+    async def _session(self, connection: MqttConnection) -> None:
+        await connection.subscribe(self.reply_topic, qos=1)
         for subscription in self._services:
-            await self._subscribe(client, subscription)
-        self._client = client
+            await self._subscribe(connection, subscription)
+        self._connection = connection
         self._connected.set()
         log.info("connected to MQTT broker %s (MQTT %s) as %s", self.endpoint.url,
                  self._protocol, self.client_id)
-        async for message in client.messages:
-            self._dispatch(client, message)
+        await connection.wait_closed()
 
-    async def _subscribe(self, client: aiomqtt.Client, subscription: str) -> None:
+    async def _subscribe(self, connection: MqttConnection, subscription: str) -> None:
         try:
-            await client.subscribe(subscription, qos=1)
-        except aiomqtt.MqttError as exc:
+            await connection.subscribe(subscription, qos=1)
+        except MqttError as exc:
             log.warning("subscribe %s failed: %s", subscription, exc)
 
-    def _dispatch(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    def _dispatch(self, message: IncomingMessage) -> None:
         try:
-            body = json.loads(message.payload)  # type: ignore[arg-type]
+            body = orjson.loads(message.payload)
             if not isinstance(body, dict):
                 raise ValueError("not an object")
         except (ValueError, TypeError):
             log.warning("dropped a message on %s that is not a JSON object", message.topic)
             return
-        topic = str(message.topic)
-        if topic == self.reply_topic:
+        if message.topic == self.reply_topic:
             future = self._pending.get(str(body.get("id")))
             if future is not None and not future.done():
                 future.set_result(body)
             return
-        for service_topic, handler in self._services.values():
-            if message.topic.matches(service_topic):
-                task = asyncio.create_task(self._handle(client, handler, body,
-                                                        message.properties))
+        for subscription, (_, handler) in self._services.items():
+            if topic_matches(subscription, message.topic):
+                task = asyncio.create_task(self._handle(handler, body, message))
                 self._handler_tasks.add(task)
                 task.add_done_callback(self._handler_tasks.discard)
                 return
 
-    async def _handle(self, client: aiomqtt.Client, handler: Handler, body: dict[str, Any],
-                      request_properties: Properties | None) -> None:
+    async def _handle(self, handler: Handler, body: dict[str, Any],
+                      request: IncomingMessage) -> None:
         async with self._handler_slots:
             try:
                 reply = await handler(body)
@@ -312,20 +325,15 @@ class MqttBus:
                 log.exception("handler failed for request %s", body.get("id"))
                 reply = {"id": body.get("id"), "result": "ERROR", "reason": "internal error"}
             reply_to = body.get("reply_to")
-            response_topic = getattr(request_properties, "ResponseTopic", None)
-            if not (isinstance(reply_to, str) and reply_to) and response_topic:
-                reply_to = response_topic  # an MQTT 5 requester that only set the property
-            if reply is None or not isinstance(reply_to, str) or not reply_to:
+            if not (isinstance(reply_to, str) and reply_to) and request.response_topic:
+                reply_to = request.response_topic  # an MQTT 5 requester that only set the property
+            connection = self._connection
+            if reply is None or not isinstance(reply_to, str) or not reply_to or connection is None:
                 return
-            properties = None
-            correlation = getattr(request_properties, "CorrelationData", None)
-            if self._protocol == "5" and correlation is not None:
-                properties = Properties(PacketTypes.PUBLISH)
-                properties.CorrelationData = correlation
             try:
-                await client.publish(reply_to, json.dumps(reply, separators=(",", ":")), qos=1,
-                                     properties=properties)
-            except aiomqtt.MqttError as exc:
+                await connection.publish_acked(reply_to, orjson.dumps(reply),
+                                               correlation_data=request.correlation_data)
+            except MqttError as exc:
                 log.warning("reply to %s not sent: %s", body.get("id"), exc)
 
     def _fail_pending(self, error: BusError) -> None:

@@ -113,9 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     _ports(hsm, switch=False, mqtt=False)
 
     from atmsim import keys_cli, ledger_cli
+    from atmsim.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
+    load_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _common(broker)
@@ -420,7 +422,8 @@ async def cmd_switch(args: argparse.Namespace) -> int:
                           s.switch.pin_tries)
         framing = Framing(s.switch.framing, s.switch.max_frame)
         server = SwitchServer(deps, default_profile(), framing, host=s.switch.host,
-                              port=s.switch.port, max_in_flight=s.switch.max_in_flight)
+                              port=s.switch.port, max_in_flight=s.switch.max_in_flight,
+                              max_pending=s.switch.max_pending)
         try:
             await server.start()
         except OSError as exc:
@@ -475,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
             from atmsim import ledger_cli
 
             return ledger_cli.run(args)
+        if args.command == "load":
+            from atmsim.load import command as load_cli
+
+            return load_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UsageError, StackError, BrokerError) as exc:
         print(f"atmsim: {exc}", file=sys.stderr)

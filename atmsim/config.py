@@ -46,6 +46,7 @@ class SwitchSettings:
     ledger_deadline: float = 5.0  # seconds it waits for the ledger over MQTT before 91
     max_frame: int = 4096  # bytes; a longer length header closes that connection
     max_in_flight: int = 256  # requests processed at once per ATM connection
+    max_pending: int = 1000  # inquiries in progress switch-wide; one more is answered 91
     pin_tries: int = 3  # consecutive wrong PINs that block a card
     framing: str = "2be"  # 2-byte big-endian length; also "2be-incl" and "4ascii"
 

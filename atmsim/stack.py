@@ -100,7 +100,8 @@ class Stack:
         self.switch = SwitchServer(deps, default_profile(),
                                    Framing(s.switch.framing, s.switch.max_frame),
                                    host=s.switch.host, port=s.switch.port,
-                                   max_in_flight=s.switch.max_in_flight)
+                                   max_in_flight=s.switch.max_in_flight,
+                                   max_pending=s.switch.max_pending)
         try:
             await self.switch.start()
         except OSError as exc:

@@ -1,0 +1,171 @@
+"""What the benchmark scripts share: free ports, child processes, CPU accounting, medians.
+
+Everything runs on 127.0.0.1. Child processes are started in their own session and are
+stopped by their process ID (SIGTERM, then SIGKILL), never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ROOT", "free_port", "wait_for_port", "Child", "cpu_seconds", "descendants",
+           "run_load", "median", "machine_line", "LoadFigures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCH = [sys.executable, str(ROOT / "benchmarks" / "launch.py")]
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and every process below it (the embedded broker is a grandchild)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+@dataclass
+class Child:
+    """One ``atmsim`` command as a child process, with its output in a file."""
+
+    name: str
+    args: list[str]
+    log_dir: Path
+    loop: str = "asyncio"
+    env: dict[str, str] = field(default_factory=dict)
+    command: list[str] | None = None  # a whole command line instead of an atmsim command
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by Popen
+        command = self.command or [*LAUNCH, "--loop", self.loop, "--", *self.args]
+        self.process = subprocess.Popen(
+            command, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, **self.env}, cwd=ROOT)
+        log.close()
+
+    def pids(self) -> list[int]:
+        return descendants(self.process.pid) if self.process else []
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    answered: int
+    timeouts: int
+    errors: int
+    codes: dict[str, int]
+    cpu_s: dict[str, float]  # CPU seconds per part during the run
+
+    @property
+    def cpu_us_per_inquiry(self) -> dict[str, float]:
+        if not self.answered:
+            return {}
+        return {name: seconds * 1e6 / self.answered for name, seconds in self.cpu_s.items()}
+
+
+def run_load(switch_port: int, shape: Sequence[str], parts: Sequence[Child], *,
+             loop: str = "asyncio", extra: Sequence[str] = ()) -> LoadFigures:
+    """Run ``atmsim load`` as its own process against the switch; CPU per part measured."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        command = [*LAUNCH, "--loop", "asyncio", "--", "load", "--switch",
+                   f"127.0.0.1:{switch_port}", "--no-progress", "--loop", loop,
+                   "--json", str(report), *shape, *extra]
+        before = {part.name: [(pid, cpu_seconds(pid)) for pid in part.pids()] for part in parts}
+        generator = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, cwd=ROOT)
+        _, stderr = generator.communicate(timeout=600)
+        cpu = {name: sum(cpu_seconds(pid) - was for pid, was in pids)
+               for name, pids in before.items()}
+        if generator.returncode not in (0, 1):
+            raise RuntimeError(f"atmsim load failed: {stderr.decode(errors='replace')}")
+        doc: dict[str, Any] = json.loads(report.read_text())
+    # The generator's own account covers the measured run only, not its start-up.
+    cpu["load generator"] = doc["generator_cpu_s"]
+    lat = doc["latency_ms"]
+    return LoadFigures(doc["throughput_per_s"], lat.get("p50", 0.0), lat.get("p99", 0.0),
+                       lat.get("max", 0.0), doc["answered"], doc["timeouts"], doc["errors"],
+                       {c: v["count"] for c, v in doc["response_codes"].items()}, cpu)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def machine_line() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+            f"load average {load}")
