@@ -61,9 +61,15 @@ class _Connection:
         self._reader_task = asyncio.create_task(self._read_replies(reader))
 
     def send(self, header: bytes, message: bytes) -> asyncio.Future[bytes]:
+        if self.writer.is_closing():
+            raise ConnectionResetError("HSM connection closed")
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.pending[header] = future
-        self.writer.write(len(message).to_bytes(2, "big") + message)
+        try:
+            self.writer.write(len(message).to_bytes(2, "big") + message)
+        except RuntimeError as exc:  # uvloop: a write to a transport already closed
+            self.pending.pop(header, None)
+            raise ConnectionResetError(str(exc)) from None
         return future
 
     async def close(self) -> None:

@@ -171,8 +171,8 @@ class _Connection(asyncio.Protocol):
         self._peer: object = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
+        self._transport = transport  # type: ignore[assignment]
         self._server._connections.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
