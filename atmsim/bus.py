@@ -91,6 +91,7 @@ class MqttEndpoint:
     port: int
     protocol: str = "auto"  # "5", "3.1.1" or "auto"
     shared_subscriptions: bool = True
+    client: str = "atmsim"  # "atmsim" (the lean atmsim.mqtt) or "aiomqtt"
 
     @property
     def url(self) -> str:
@@ -246,7 +247,7 @@ class MqttBus:
             protocols = ["5", "3.1.1"] if self._protocol == "auto" else [self._protocol]
             for protocol in protocols:
                 try:
-                    connection = await connect(
+                    connection = await self._connect(
                         self.endpoint.host, self.endpoint.port, client_id=self.client_id,
                         protocol=protocol, on_message=self._dispatch, keepalive=10, timeout=5)
                 except MqttUnreachable as exc:
@@ -279,6 +280,14 @@ class MqttBus:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    @property
+    def _connect(self) -> Callable[..., Awaitable[MqttConnection]]:
+        if self.endpoint.client == "aiomqtt":
+            from atmsim.mqtt_aiomqtt import connect_aiomqtt
+
+            return connect_aiomqtt  # type: ignore[return-value]
+        return connect
 
     async def _session(self, connection: MqttConnection) -> None:
         await connection.subscribe(self.reply_topic, qos=1)

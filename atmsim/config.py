@@ -67,6 +67,7 @@ class MqttSettings:
     broker: str = "auto"  # embedded broker: auto (mosquitto if on PATH, else amqtt)
     protocol: str = "auto"  # "5", "3.1.1" or auto (5, falling back to 3.1.1)
     shared_subscriptions: str = "auto"  # "yes", "no", auto (no on amqtt)
+    client: str = "atmsim"  # MQTT client: "atmsim" (lean, the default) or "aiomqtt"
 
 
 @dataclass

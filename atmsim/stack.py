@@ -8,6 +8,7 @@ and started again on the same address, which is how the fault drills take one aw
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +35,15 @@ class StackError(RuntimeError):
 
 
 def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None) -> MqttEndpoint:
+    client = settings.mqtt.client
+    if client not in ("atmsim", "aiomqtt"):
+        raise StackError(f"mqtt.client {client!r}: use atmsim or aiomqtt")
     if broker is not None:
-        return broker.endpoint
+        return dataclasses.replace(broker.endpoint, client=client)
     host, port = parse_mqtt_url(settings.mqtt.url)
     shared = settings.mqtt.shared_subscriptions != "no"
-    return MqttEndpoint(host, port, protocol=settings.mqtt.protocol, shared_subscriptions=shared)
+    return MqttEndpoint(host, port, protocol=settings.mqtt.protocol, shared_subscriptions=shared,
+                        client=client)
 
 
 @dataclass

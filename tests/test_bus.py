@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 
@@ -49,3 +50,21 @@ async def test_request_without_a_broker_fails_at_once() -> None:
         with pytest.raises(BusUnavailable):
             await bus.request("bpjs/jht/v1/balance/req", {"nik": "x"}, timeout=5)
         assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("client", ["atmsim", "aiomqtt"])
+async def test_request_serve_and_publish_on_either_client(broker: EmbeddedBroker,
+                                                          client: str) -> None:
+    endpoint = dataclasses.replace(broker.endpoint, client=client)
+
+    async def answer(body: dict[str, object]) -> dict[str, object]:
+        return {"id": body.get("id"), "result": "OK", "double": 2 * int(body["x"])}  # type: ignore[call-overload]
+
+    async with MqttBus(endpoint, "server") as server, MqttBus(endpoint, "client") as caller:
+        server.serve("test/v1/double", answer, shared_group="doublers")
+        assert await server.wait_connected(10) and await caller.wait_connected(10)
+        await asyncio.sleep(0.3)
+        replies = await asyncio.gather(*(caller.request("test/v1/double", {"x": i}, 5)
+                                         for i in range(50)))
+        assert [r["double"] for r in replies] == [2 * i for i in range(50)]
+        assert await caller.publish("test/v1/event", {"seen": True})

@@ -86,3 +86,15 @@ async def test_network_management_sign_on_echo_sign_off(amqtt_stack: Stack) -> N
         assert (await link.network_management("999"))["39"] == "12"
     async with link_to(amqtt_stack, terminal_id="XYZ00001") as stranger:
         assert (await stranger.sign_on())["39"] == "58"
+
+
+async def test_the_stack_on_the_aiomqtt_client(mosquitto_broker, data_dir) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import stack_settings
+
+    settings = stack_settings(data_dir, mosquitto_broker.endpoint.url)
+    settings.mqtt.client = "aiomqtt"
+    async with Stack(settings) as running, link_to(running) as link:
+        _, budi = await inquire(link, card("Budi"))
+        _, andi_budi = await inquire(link, card("Andi"), kpj="10012345678")
+    assert budi.response_code == "00" and budi.balance_sen
+    assert andi_budi.response_code == "57"
