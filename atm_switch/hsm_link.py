@@ -59,18 +59,29 @@ class _Connection:
         self.closed = False
         self._header_len = header_len
         self._reader_task = asyncio.create_task(self._read_replies(reader))
+        # Requests made while the event loop runs one round go out in one write: one
+        # system call and one wake-up of the HSM for many PIN verifications.
+        self._outbox: list[bytes] = []
 
     def send(self, header: bytes, message: bytes) -> asyncio.Future[bytes]:
         if self.writer.is_closing():
             raise ConnectionResetError("HSM connection closed")
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
         self.pending[header] = future
-        try:
-            self.writer.write(len(message).to_bytes(2, "big") + message)
-        except RuntimeError as exc:  # uvloop: a write to a transport already closed
-            self.pending.pop(header, None)
-            raise ConnectionResetError(str(exc)) from None
+        if not self._outbox:
+            loop.call_soon(self._flush)
+        self._outbox.append(len(message).to_bytes(2, "big") + message)
         return future
+
+    def _flush(self) -> None:
+        data, self._outbox = b"".join(self._outbox), []
+        if self.writer.is_closing():
+            return  # the reader fails the pending requests as the connection ends
+        try:
+            self.writer.write(data)
+        except RuntimeError:  # uvloop: a write to a transport already closed
+            self.writer.close()
 
     async def close(self) -> None:
         self._fail_pending()
