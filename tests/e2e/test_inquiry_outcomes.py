@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from atm_switch.additional_data import decode_balance_amount, decode_tlv
+from atmsim.broker import EmbeddedBroker
 from atmsim.bus import MqttBus
 from atmsim.demo_data import DEMO_CARDS, DemoCard
 from atmsim.stack import Stack
+from tests.conftest import stack_settings
 from tests.e2e.atm import card, inquire, link_to
 
 
@@ -88,9 +91,8 @@ async def test_network_management_sign_on_echo_sign_off(amqtt_stack: Stack) -> N
         assert (await stranger.sign_on())["39"] == "58"
 
 
-async def test_the_stack_on_the_aiomqtt_client(mosquitto_broker, data_dir) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import stack_settings
-
+async def test_the_stack_on_the_aiomqtt_client(mosquitto_broker: EmbeddedBroker,
+                                               data_dir: Path) -> None:
     settings = stack_settings(data_dir, mosquitto_broker.endpoint.url)
     settings.mqtt.client = "aiomqtt"
     async with Stack(settings) as running, link_to(running) as link:
