@@ -20,7 +20,7 @@ from typing import Any
 
 from atm_switch.response_codes import ResponseCode
 from atm_switch.wire import IsoMessage, default_profile
-from atmsim.config import ConfigError, Settings, load_settings
+from atmsim.config import ConfigError, Settings, load_settings, parse_hostport
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.logs import setup_logging
 from atmsim.masking import mask_pan
@@ -171,10 +171,10 @@ async def one_inquiry(link: AtmHostLink, pinpad: PinPad, card: CardData, pin: st
 
 
 def _parse_hostport(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UsageError(f"--switch {text!r}: expected HOST:PORT")
-    return host or "127.0.0.1", int(port)
+    try:
+        return parse_hostport(text)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def cmd_inquire(args: argparse.Namespace) -> int:

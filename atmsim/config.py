@@ -27,11 +27,25 @@ import platformdirs
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
            "AtmSettings",
-           "ConfigError", "load_settings", "default_data_dir"]
+           "ConfigError", "load_settings", "default_data_dir", "parse_hostport"]
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message says which and why."""
+
+
+def parse_hostport(text: str, flag: str = "--switch") -> tuple[str, int]:
+    """``HOST:PORT`` to its parts (an empty host is loopback); ``ConfigError`` otherwise.
+
+    >>> parse_hostport("127.0.0.1:8583")
+    ('127.0.0.1', 8583)
+    >>> parse_hostport("[::1]:8583")
+    ('::1', 8583)
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{flag} {text!r}: expected HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def default_data_dir() -> Path:

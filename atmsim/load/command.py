@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from atmsim.config import ConfigError, load_settings
+from atmsim.config import parse_hostport as config_hostport
 from atmsim.demo_data import DEMO_KEYS
 from atmsim.load.cards import CardFileError, LoadCard, demo_cards, distinct, read_card_file
 from atmsim.load.mix import MixSettings
@@ -108,15 +109,11 @@ def parse_share(text: str, option: str = "share") -> float:
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` to its parts.
-
-    >>> parse_hostport("127.0.0.1:8583")
-    ('127.0.0.1', 8583)
-    """
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--switch {text!r}: expected HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    """``HOST:PORT`` to its parts (``atmsim.config.parse_hostport``, as a usage error)."""
+    try:
+        return config_hostport(text)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _terminal_number(text: str) -> int:

@@ -5,15 +5,10 @@ and a contribution posted over MQTT shows at the ATM at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from atm_switch.additional_data import decode_balance_amount
-from atmsim.broker import EmbeddedBroker
 from atmsim.bus import MqttBus
 from atmsim.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
 from atmsim.provisioning import ledger_db_path
@@ -26,18 +21,8 @@ from bpjs_ledger.service import (
 )
 from bpjs_ledger.store import LedgerStore
 from tests.e2e.atm import card, inquire, link_to
-from tests.e2e.conftest import stack_settings
 
 PARTICIPANT = {p.kpj: p for p in DEMO_PARTICIPANTS}
-
-
-@pytest.fixture
-async def stack(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Stack]:
-    settings = stack_settings(data_dir, broker.endpoint.url)
-    settings.mqtt.protocol = broker.endpoint.protocol
-    settings.mqtt.shared_subscriptions = "yes" if broker.endpoint.shared_subscriptions else "no"
-    async with Stack(settings) as running:
-        yield running
 
 
 def inquiry(nik: str, kpj: str) -> dict[str, Any]:
