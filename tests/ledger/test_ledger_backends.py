@@ -226,7 +226,7 @@ def test_a_fresh_database_comes_up_at_the_latest_version(db_target: Path | str) 
         version = current_version(store.db)
         dialect = store.db.dialect
 
-    assert version == migrations_for(dialect)[-1].version == 2
+    assert version == migrations_for(dialect)[-1].version == 3
 
 
 def test_a_version_1_file_of_the_previous_release_comes_up_right(tmp_path: Path) -> None:
@@ -244,7 +244,7 @@ def test_a_version_1_file_of_the_previous_release_comes_up_right(tmp_path: Path)
         jp = store.db.query("SELECT SUM(jp_employer_sen + jp_worker_sen) FROM contributions")
         posted = store.post_contribution(post("after-upgrade"), today=POSTING_DAY)
 
-    assert version == 2
+    assert version == 3
     assert balances == PINNED
     assert jp == [(0,)]  # version 1 recorded no JP shares
     assert wayan is not None and wayan.years[-1].closing_sen == PINNED[WAYAN.kpj]
@@ -276,8 +276,70 @@ def test_a_version_1_postgres_database_comes_up_right(postgres_url: str) -> None
                                               wage_sen=4_000_000_00), today=POSTING_DAY)
         after = store.balance(BUDI.nik, BUDI.kpj)
 
-    assert version == 2
+    assert version == 3
     assert balance.balance_sen == 228_000_00
     assert statement is not None and statement.years[-1].closing_sen == 228_000_00
     assert posted.result is PostResult.POSTED
     assert after.balance_sen == 456_000_00
+
+
+# -- one schema, the same rules on both engines ---------------------------------------
+
+_CONTRIBUTION = ("INSERT INTO contributions (kpj, period, wage_sen, employer_sen, worker_sen, "
+                 "paid_on, posted_on) VALUES (?, ?, ?, ?, ?, ?, ?)")
+# A month before the demo histories begin, so that the good row is new.
+_GOOD = (BUDI.kpj, "1980-01", 100, 4, 2, "1980-02-10", "1980-02-12")
+# Each row differs from a good one in one value that the ledger must never hold.
+_BAD_CONTRIBUTIONS = {
+    "month 00": {1: "1980-00"},
+    "month 13": {1: "1980-13"},
+    "month 19": {1: "1980-19"},
+    "period without dash": {1: "1980/02"},
+    "day 30 of February": {5: "2021-02-30"},
+    "month 13 in a date": {6: "2020-13-01"},
+    "negative money": {3: -4},
+    "unknown participant": {0: "19999999999"},
+}
+
+
+def _bad_row(changes: dict[int, object]) -> tuple[object, ...]:
+    return tuple(changes.get(i, v) for i, v in enumerate(_GOOD))
+
+
+def _refusals(db_target: Path | str) -> dict[str, bool]:
+    """For each bad row: whether the database refused it."""
+    from bpjs_ledger.db import ConstraintViolation, StorageError
+
+    refused = {}
+    with LedgerStore(db_target, demo_as_of=AS_OF) as store:
+        with store.db.transaction():
+            store.db.execute(_CONTRIBUTION, _GOOD)  # the good one goes in
+        for name, changes in _BAD_CONTRIBUTIONS.items():
+            try:
+                with store.db.transaction():
+                    store.db.execute(_CONTRIBUTION, _bad_row(changes))
+            except (ConstraintViolation, StorageError):
+                refused[name] = True
+            else:
+                refused[name] = False
+    return refused
+
+
+def test_both_engines_refuse_the_same_bad_rows(db_target: Path | str) -> None:
+    assert _refusals(db_target) == dict.fromkeys(_BAD_CONTRIBUTIONS, True)
+
+
+def test_an_upgraded_version_1_file_refuses_them_too(tmp_path: Path) -> None:
+    # Version 1 files were made with CHECKs that let months 00 and 13-19 through.
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(gzip.decompress(V1_DUMP.read_bytes()).decode())
+        conn.execute(_CONTRIBUTION, _bad_row({1: "1980-13"}))  # what version 1 let in
+        conn.execute("DELETE FROM contributions WHERE period = '1980-13'")
+
+    assert _refusals(path) == dict.fromkeys(_BAD_CONTRIBUTIONS, True)
+    with LedgerStore(path) as store:  # and the rows came through the copy
+        balances = {p.kpj: store.balance(p.nik, p.kpj).balance_sen for p in DEMO_PARTICIPANTS}
+        wayan = store.account_statement(WAYAN.kpj)
+    assert balances == PINNED
+    assert wayan is not None and wayan.years[-1].closing_sen == PINNED[WAYAN.kpj]
