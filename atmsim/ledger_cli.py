@@ -103,9 +103,9 @@ def add_parser(subparsers: Any) -> None:
 
     seed = sub.add_parser(
         "seed", help="fill the ledger with the demo participants and N synthetic ones",
-        description="Fill an empty ledger with the DESIGN.md demo participants (and their "
-        "cards in the data directory) plus N reproducible synthetic participants: the same "
-        "--participants, --seed and --as-of give the same ledger.")
+        description="Fill an empty ledger with the demo participants of docs/demo-data.md "
+        "(and their cards in the data directory) plus N reproducible synthetic "
+        "participants: the same --participants, --seed and --as-of give the same ledger.")
     _options(seed, suppress=True)
     seed.add_argument("--participants", type=int, default=_DEFAULT_PARTICIPANTS,
                       help=f"synthetic participants besides the demo ones "
