@@ -62,7 +62,10 @@ DEFAULT_FRAME_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 2000
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_RETRY = 0.1  # seconds between accept attempts while descriptors are short
-_FD_HEADROOM = 256  # descriptors beyond the connections: HSM, broker, databases, logs
+# Descriptors kept for the switch's own use (HSM link, broker, databases, log file, the
+# event loop, a spare): ATM connections beyond the limit minus these are refused at once,
+# so that ATMs alone can never leave the switch unable to reach its HSM or its ledger.
+_FD_RESERVE = 64
 
 # A handler answers one decoded request: the response (None: no answer) and a reason
 # for the log and the event.
@@ -126,7 +129,11 @@ class SwitchServer:
         self._sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []  # accept loops and the housekeeping
         self._spare_fd: int | None = None
+        self._fd_cap = max_connections  # connections the descriptor limit leaves room for
         self._open: set[_Connection] = set()
+        # Connections accepted and not yet ended, counted at accept: a connection's own
+        # task starts a loop round later, too late for the next accept's cap check.
+        self._admitted = 0
         self._connections: set[asyncio.Task[None]] = set()
         self._duplicates = _DuplicateGuard(_DUPLICATE_WINDOW)
         self._warn = RateLimitedLog(log, repeat_interval)
@@ -144,7 +151,7 @@ class SwitchServer:
 
     @property
     def open_connections(self) -> int:
-        return len(self._open)
+        return self._admitted
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -196,7 +203,7 @@ class SwitchServer:
         except ImportError:  # not on this platform: the operator's limit stands
             return
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        needed = self.max_connections + _FD_HEADROOM
+        needed = self.max_connections + _FD_RESERVE
         if soft != resource.RLIM_INFINITY and soft < needed:
             target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
             if target > soft:
@@ -204,9 +211,11 @@ class SwitchServer:
                     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
                     soft = target
             if soft < needed:
+                self._fd_cap = max(1, soft - _FD_RESERVE)
                 log.warning("the file descriptor limit (%d) is below what %d connections "
-                            "need (%d): raise it (ulimit -n) or lower switch.max_connections",
-                            soft, self.max_connections, needed)
+                            "need (%d): at most %d ATM connections; raise the limit "
+                            "(ulimit -n) or lower switch.max_connections",
+                            soft, self.max_connections, needed, self._fd_cap)
 
     # -- connections ------------------------------------------------------------------
 
@@ -222,12 +231,13 @@ class SwitchServer:
                     self._warn.warning("accept", "cannot accept a connection: %s", exc)
                 await asyncio.sleep(_ACCEPT_RETRY)
                 continue
-            if len(self._open) >= self.max_connections:
+            if self._admitted >= min(self.max_connections, self._fd_cap):
                 self.refused += 1
                 conn.close()
                 self._warn.warning("connection cap", "refused a connection from %s: %d "
-                                   "connections open (switch.max_connections)",
-                                   _peer(address), len(self._open))
+                                   "connections open (%s)", _peer(address), self._admitted,
+                                   "switch.max_connections" if self._fd_cap >=
+                                   self.max_connections else "the file descriptor limit")
                 continue
             await self._admit(conn, loop)
 
@@ -235,9 +245,11 @@ class SwitchServer:
         conn.setblocking(False)
         reader = asyncio.StreamReader(limit=self.framing.max_frame * 2)
         protocol = asyncio.StreamReaderProtocol(reader, self._accept)
+        self._admitted += 1
         try:
             await loop.connect_accepted_socket(lambda: protocol, conn)
         except OSError as exc:
+            self._admitted -= 1
             conn.close()
             self._warn.warning("accept", "cannot take a connection: %s", exc)
 
@@ -261,13 +273,13 @@ class SwitchServer:
         self._warn.warning("out of descriptors", "cannot accept new connections: %s; still "
                            "serving the %d open connections, refusing new ones until "
                            "descriptors are free (refused %d now)",
-                           os.strerror(exc.errno or 0), len(self._open), refused)
+                           os.strerror(exc.errno or 0), self._admitted, refused)
 
     async def _housekeeping(self) -> None:
         """Close idle and stalled connections; report suppressed warnings."""
-        tick = max(0.05, min(1.0, self.idle_timeout / 4, self.frame_timeout / 4))
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(max(0.05, min(1.0, self.idle_timeout / 4,
+                                              self.frame_timeout / 4)))
             now = time.monotonic()
             for conn in list(self._open):
                 if now >= conn.deadline and (conn.in_frame or not conn.in_flight):
@@ -297,6 +309,7 @@ class SwitchServer:
             pass
         finally:
             self._connections.discard(task)
+            self._admitted -= 1
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
