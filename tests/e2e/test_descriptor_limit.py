@@ -56,7 +56,8 @@ async def test_a_low_descriptor_limit_caps_connections_and_keeps_the_hsm_reachab
         amqtt_stack: Stack, tmp_path: Path) -> None:
     stderr = tmp_path / "switch.err"
     async with switch_process(amqtt_stack, "", stderr, preexec_fn=_limit_128) as (port, _):
-        async with AtmHostLink("127.0.0.1", port, terminal_id="BNI00001") as existing:
+        existing = AtmHostLink("127.0.0.1", port, terminal_id="BNI00001")
+        async with existing:
             assert (await existing.sign_on())["39"] == "00"
             held, refused = await _flood(port, existing)  # the HSM link opens only now
             assert held == 128 - 64 - 1 and refused == FLOOD - held  # 64 kept in reserve
