@@ -20,10 +20,11 @@ from tests.conftest import free_port
 
 @asynccontextmanager
 async def switch_process(stack: Stack, config: str, stderr: Path,
-                         preexec_fn: Callable[[], None] | None = None
-                         ) -> AsyncIterator[tuple[int, int]]:
-    """Run ``atmsim switch`` with ``config`` (TOML); yield its port and process ID once it
-    listens."""
+                         preexec_fn: Callable[[], None] | None = None,
+                         log: Path | None = None) -> AsyncIterator[tuple[int, int]]:
+    """Run ``atmsim switch`` with ``config`` (TOML, at INFO or below); yield its port and
+    process ID once it listens and has reached the broker (as its log, stderr unless
+    ``log`` is given, says)."""
     assert stack.hsm is not None and stack.endpoint is not None
     port = free_port()
     path = stderr.with_suffix(".toml")
@@ -40,6 +41,9 @@ async def switch_process(stack: Stack, config: str, stderr: Path,
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         assert b"switch listening" in line, (line, stderr.read_text())
+        # It listens before its MQTT session is up: an inquiry now would get 91.
+        assert "connected to MQTT broker" in await wait_for_text(
+            log or stderr, "connected to MQTT broker", 15)
         yield port, proc.pid
     finally:
         if proc.returncode is None:

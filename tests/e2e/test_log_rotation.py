@@ -57,7 +57,8 @@ async def test_bad_frame_flood_stays_within_the_log_bound(amqtt_stack: Stack,
     logs = tmp_path / "logs"
     config = (f"[log]\nfile = {str(logs / 'switch.log')!r}\nmax_bytes = {MAX_BYTES}\n"
               f"backups = {BACKUPS}\nrepeat_interval = 1.0\n")
-    async with switch_process(amqtt_stack, config, tmp_path / "switch.err") as (port, _):
+    async with switch_process(amqtt_stack, config, tmp_path / "switch.err",
+                              log=logs / "switch.log") as (port, _):
         answered = await asyncio.gather(*(_flood_one_connection(port)
                                           for _ in range(CONNECTIONS)))
         assert sum(answered) == CONNECTIONS * PER_CONNECTION * 3 // 4
