@@ -423,7 +423,11 @@ async def cmd_switch(args: argparse.Namespace) -> int:
         framing = Framing(s.switch.framing, s.switch.max_frame)
         server = SwitchServer(deps, default_profile(), framing, host=s.switch.host,
                               port=s.switch.port, max_in_flight=s.switch.max_in_flight,
-                              max_pending=s.switch.max_pending)
+                              max_pending=s.switch.max_pending,
+                              idle_timeout=s.switch.idle_timeout,
+                              frame_timeout=s.switch.frame_timeout,
+                              max_connections=s.switch.max_connections,
+                              repeat_interval=s.log.repeat_interval)
         try:
             await server.start()
         except OSError as exc:
@@ -473,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
                                               and not args.web)
     try:
-        setup_logging(level, log_file=log_file(settings) if full_screen else None)
+        chosen = Path(settings.log.file).expanduser() if settings.log.file else None
+        setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
+                      max_bytes=settings.log.max_bytes, backups=settings.log.backups)
     except ValueError:
         print(f"atmsim: --log-level {level!r}: use DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
         return 2

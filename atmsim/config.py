@@ -26,7 +26,7 @@ from typing import Any
 import platformdirs
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
-           "AtmSettings",
+           "AtmSettings", "LogSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport"]
 
 
@@ -63,6 +63,9 @@ class SwitchSettings:
     max_pending: int = 1000  # inquiries in progress switch-wide; one more is answered 91
     pin_tries: int = 3  # consecutive wrong PINs that block a card
     framing: str = "2be"  # 2-byte big-endian length; also "2be-incl" and "4ascii"
+    idle_timeout: float = 300.0  # seconds without a new frame, then the connection is closed
+    frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
+    max_connections: int = 2000  # ATM connections at once; one more is closed at once
 
 
 @dataclass
@@ -101,6 +104,16 @@ class AtmSettings:
 
 
 @dataclass
+class LogSettings:
+    # A file every command logs to. Empty: the full-screen ATM and demo log to
+    # <data dir>/logs/atmsim.log, the other commands to stderr.
+    file: str = ""
+    max_bytes: int = 10 * 1024 * 1024  # a log file is rotated when it reaches this size
+    backups: int = 5  # rotated files kept next to it (atmsim.log.1 ... .5)
+    repeat_interval: float = 60.0  # seconds one kind of warning is logged at most once per
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "INFO"
@@ -109,13 +122,14 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     atm: AtmSettings = field(default_factory=AtmSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
         return not self.mqtt.url
 
 
-_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm")
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log")
 
 
 def _coerce(value: Any, current: Any, name: str) -> Any:
@@ -166,7 +180,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
-                 "ledger": LedgerSettings, "atm": AtmSettings}
+                 "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,

@@ -106,7 +106,11 @@ class Stack:
                                    Framing(s.switch.framing, s.switch.max_frame),
                                    host=s.switch.host, port=s.switch.port,
                                    max_in_flight=s.switch.max_in_flight,
-                                   max_pending=s.switch.max_pending)
+                                   max_pending=s.switch.max_pending,
+                                   idle_timeout=s.switch.idle_timeout,
+                                   frame_timeout=s.switch.frame_timeout,
+                                   max_connections=s.switch.max_connections,
+                                   repeat_interval=s.log.repeat_interval)
         try:
             await self.switch.start()
         except OSError as exc:

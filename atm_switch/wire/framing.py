@@ -1,7 +1,8 @@
 """Frame boundaries on a TCP stream: a length header, then one message.
 
 ``2be`` (the default): 2-byte unsigned big-endian length of what follows.
-``2be-incl``: the same, counting its own 2 bytes. ``4ascii``: 4 ASCII digits.
+``2be-incl``: the same, counting its own 2 bytes. ``4ascii``: 4 ASCII digits, and
+nothing else (no space, sign or tab).
 A frame longer than the bound, or a header that cannot be read, is refused with
 ``FrameError``: a stream cannot be resynchronised after a bad length, so the caller closes
 that one connection and nothing else.
@@ -10,6 +11,7 @@ that one connection and nothing else.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["Framing", "FrameError", "read_frame"]
@@ -61,16 +63,26 @@ class Framing:
         return size
 
 
-async def read_frame(reader: asyncio.StreamReader, framing: Framing) -> bytes | None:
+async def read_frame(reader: asyncio.StreamReader, framing: Framing,
+                     on_start: Callable[[], object] | None = None) -> bytes | None:
     """Read one frame body; ``None`` on a clean end of stream between frames.
+
+    ``on_start`` is called when the first byte of the frame has arrived: the switch
+    starts the frame-completion clock there, not when it began waiting.
 
     Raises ``FrameError`` for a refused length, ``asyncio.IncompleteReadError`` when the
     peer closes in the middle of a frame.
     """
     try:
-        header = await reader.readexactly(framing.header_len)
+        if on_start is None:
+            header = await reader.readexactly(framing.header_len)
+        else:
+            header = await reader.readexactly(1)
     except asyncio.IncompleteReadError as exc:
         if not exc.partial:
             return None
         raise
+    if on_start is not None:
+        on_start()
+        header += await reader.readexactly(framing.header_len - 1)
     return await reader.readexactly(framing.body_length(header))

@@ -3,8 +3,9 @@
 pyiso8583 knows lengths and bitmaps; this module adds what it leaves to its user: the type
 of every field (``n``, ``an``, ``ans``, ``z``, ``b``), fixed-length padding rules, and
 errors that name the field. ``decode`` either returns a message whose every field is valid
-or raises ``WireError`` saying which field failed and why; the error keeps what was
-decoded before the failure so the switch can still answer with response code 30.
+or raises ``WireError`` saying which field failed and why; the error keeps what can still
+be read of the message (``salvage``) so the switch can answer with response code 30.
+Length prefixes are digits only, on both paths.
 
 Speed: a well-formed message takes a direct path (one pass over the ASCII text, checks
 precompiled per field), about four times faster than pyiso8583 plus the checks; every
@@ -186,18 +187,97 @@ class WireProfile:
         fast = self._decode_fast(raw)
         if fast is not None:
             return fast
+        try:
+            return self._decode_full(raw)
+        except WireError as exc:
+            # What the error keeps is what can be trusted of the message, read past the
+            # culprit where its extent is known; the switch addresses its 30 with it.
+            exc.partial = self.salvage(raw)
+            raise
+
+    def _decode_full(self, raw: bytes) -> IsoMessage:
         if len(raw) < 4:
             raise WireError("t", f"message of {len(raw)} bytes is too short for an MTI")
         try:
-            decoded, _ = iso8583.decode(bytearray(raw), self.spec)
+            decoded, encoded = iso8583.decode(bytearray(raw), self.spec)
         except iso8583.DecodeError as exc:
-            partial = {k: v for k, v in exc.doc_dec.items() if isinstance(v, str)}
-            raise WireError(str(exc.field or ""), _plain(exc.msg), partial, exc.pos) from None
+            # A length prefix pyiso8583 let through (below) may have misaligned the rest:
+            # then that prefix is the fault to name, not what it led to.
+            self._check_length_prefixes(exc.doc_enc)
+            raise WireError(str(exc.field or ""), _plain(exc.msg), {}, exc.pos) from None
         except UnicodeDecodeError as exc:
             raise WireError("", "bytes that are not ASCII", {}, exc.start) from None
+        self._check_length_prefixes(encoded)
         message = {k: v for k, v in decoded.items() if k not in ("p", "1", "h")}
         self.check(message)
         return message
+
+    def _check_length_prefixes(self, encoded: dict[str, Any]) -> None:
+        """Every LL/LLL prefix is digits only. pyiso8583 reads a prefix with ``int()``,
+        which takes " 3", "+3", "3 " and a tab as 3: on the wire those are format errors."""
+        for key, parts in encoded.items():
+            prefix = parts.get("len", b"") if isinstance(parts, dict) else b""
+            if prefix and not (prefix.isdigit() and prefix.isascii()):
+                raise WireError(key, f"length prefix {bytes(prefix)!r} is not "
+                                     f"{len(prefix)} ASCII digits")
+
+    def salvage(self, raw: bytes) -> IsoMessage:
+        """What can be read of a message that does not decode, to address an answer.
+
+        The MTI, and every field that passes its own check and whose place is known: a
+        field with bad content (a letter in an ``n`` field, a byte that is not ASCII) is
+        left out and reading goes on after it; it stops where a field's extent cannot be
+        known (an unreadable bitmap, a length prefix that is not all digits or above the
+        field's maximum, a field the profile does not define, the end of the message).
+        Guessing a prefix such as "1 " as 1 would read the STAN from the wrong place and
+        could address the answer to another request of the same ATM.
+        """
+        found: IsoMessage = {}
+        try:
+            mti = raw[:4].decode("ascii")
+            primary = raw[4:20].decode("ascii")
+        except UnicodeDecodeError:
+            return found
+        if not _MTI.fullmatch(mti):
+            return found
+        found["t"] = mti
+        if not _BITMAP.fullmatch(primary):
+            return found
+        bits, width, position = int(primary, 16), 64, 20
+        if bits >> 63:
+            try:
+                secondary = raw[20:36].decode("ascii")
+            except UnicodeDecodeError:
+                return found
+            if not _BITMAP.fullmatch(secondary):
+                return found
+            bits, width, position = bits << 64 | int(secondary, 16), 128, 36
+        for bit in range(2, width + 1):
+            if not bits >> (width - bit) & 1:
+                continue
+            fdef = self.fields.get(bit)
+            if fdef is None:
+                return found
+            size = fdef.wire_len
+            if fdef.prefix:
+                prefix = raw[position:position + fdef.prefix]
+                if len(prefix) != fdef.prefix or not prefix.isdigit():
+                    return found
+                size = int(prefix)
+                if size > fdef.wire_len:
+                    return found
+                position += fdef.prefix
+            chunk = raw[position:position + size]
+            if len(chunk) != size:
+                return found
+            position += size
+            try:
+                value = chunk.decode("ascii")
+                self.check_field(str(bit), value)
+            except (UnicodeDecodeError, WireError):
+                continue
+            found[str(bit)] = value
+        return found
 
 
     # -- the direct path for well-formed messages ----------------------------------------
