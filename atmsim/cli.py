@@ -1,8 +1,13 @@
 """The ``atmsim`` command line (DESIGN.md "Command line").
 
 Every command accepts ``--data-dir`` and ``--config``; ports and addresses are flags and
-config values. Errors a user can fix are one line on stderr and exit status 2; nothing
-prints a traceback for them.
+config values. Errors a user can fix (``atmsim.errors.UserError``, argparse's usage errors)
+are one line on stderr and exit status 2; nothing prints a traceback for them.
+
+The commands that run until stopped (``up``, ``demo``, ``switch``, ``hsm``, ``broker``)
+stop in order on the first SIGINT, SIGTERM or SIGHUP, also during start-up; a second one,
+or an orderly stop that has not ended within ``FORCE_EXIT_AFTER`` seconds, ends the
+process at once (after killing the broker child).
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from atm_switch.response_codes import ResponseCode
 from atm_switch.wire import IsoMessage, default_profile
 from atmsim.config import ConfigError, Settings, load_settings, parse_hostport
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.errors import UserError
 from atmsim.logs import setup_logging
 from atmsim.masking import mask_pan
 from terminal_ui.formatting import format_date, format_rupiah
@@ -35,14 +42,31 @@ from terminal_ui.transactions import (
 )
 from terminal_ui.wire_view import field_lines
 
+if TYPE_CHECKING:
+    from atmsim.stack import Stack
+
 __all__ = ["main"]
 
+# Seconds from the first Ctrl-C to a forced exit if the orderly stop has not ended.
+FORCE_EXIT_AFTER = 2.5
 
-class UsageError(Exception):
+
+class UsageError(UserError):
     """A mistake on the command line or in the environment the user can fix."""
 
 
+class Interrupted(Exception):
+    """Stopped by a signal before the command was up."""
+
+
 # -- argument parsing ------------------------------------------------------------------
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line ``atmsim <command>: error: ...``, exit 2
+    (not a usage block and then the error): the same shape as every other atmsim error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where all state lives "
@@ -67,10 +91,11 @@ def _ports(parser: argparse.ArgumentParser, *, switch: bool = True, hsm: bool = 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="atmsim", description="ATM balance-inquiry channel simulator: BNI ATM, ISO 8583 "
         "switch, payShield-style HSM and BPJS Ketenagakerjaan JHT ledger.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
 
     demo = sub.add_parser("demo", help="the whole stack on loopback plus the ATM")
     _common(demo)
@@ -125,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The flag behind each setting, so that a bad value is reported as the user typed it.
+FLAG_NAMES = {"data_dir": "--data-dir", "log_level": "--log-level",
+              "switch.port": "--switch-port", "hsm.port": "--hsm-port", "hsm.host": "--hsm-host",
+              "mqtt.url": "--mqtt", "mqtt.port": "--mqtt-port", "mqtt.broker": "--broker",
+              "ledger.workers": "--workers", "atm.terminal_id": "--terminal",
+              "atm.web_port": "--web-port"}
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     get = lambda name: getattr(args, name, None)  # noqa: E731
     overrides: dict[str, Any] = {
@@ -138,7 +171,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                 "web_port": get("web_port")},
     }
     try:
-        return load_settings(get("config"), overrides)
+        return load_settings(get("config"), overrides, override_names=FLAG_NAMES)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -177,6 +210,10 @@ def _parse_hostport(text: str) -> tuple[str, int]:
         raise UsageError(str(exc)) from None
 
 
+def _valid_expiry(text: str) -> bool:
+    return len(text) == 4 and text.isdigit() and 1 <= int(text[2:]) <= 12
+
+
 async def cmd_inquire(args: argparse.Namespace) -> int:
     if not (args.pan.isdigit() and 12 <= len(args.pan) <= 19):
         raise UsageError("--pan: a card number is 12 to 19 digits")
@@ -184,6 +221,13 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
         raise UsageError("--kpj: a KPJ is 11 digits")
     if not (args.pin.isdigit() and 4 <= len(args.pin) <= 12):
         raise UsageError("--pin: a PIN is 4 to 12 digits")
+    if not _valid_expiry(args.expiry):
+        raise UsageError(f"--expiry {args.expiry!r}: the expiry is YYMM, e.g. 3012")
+    if not (len(args.terminal) == 8 and args.terminal.isascii() and args.terminal.isprintable()):
+        raise UsageError(f"--terminal {args.terminal!r}: a terminal ID (field 41) is "
+                         "8 characters, e.g. BNI00001")
+    if not args.timeout > 0:  # also NaN
+        raise UsageError(f"--timeout {args.timeout}: must be above 0 seconds")
     settings = settings_from(args)
     host, port = _parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
     pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
@@ -212,12 +256,133 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
 
 # -- stack commands --------------------------------------------------------------------
 
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP for a command that runs until stopped.
+
+    The first signal sets ``stop`` (an orderly stop) and arms a timer: if the process has
+    not ended ``FORCE_EXIT_AFTER`` seconds later, or a second signal comes, ``on_force``
+    runs (it kills child processes) and the process exits at once with status 130.
+    """
+
+    def __init__(self, stop: asyncio.Event | None = None) -> None:
+        self.stop = stop or asyncio.Event()
+        self.on_force: list[Callable[[], None]] = []
+        self._timer: threading.Timer | None = None
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._signalled)
+
+    def _signalled(self) -> None:
+        if self.stop.is_set():
+            self._force("stopped at once (second signal)")
+            return
+        self.stop.set()
+        self._timer = threading.Timer(FORCE_EXIT_AFTER, self._force,
+                                      args=(f"not stopped within {FORCE_EXIT_AFTER:g}s; "
+                                            "stopped at once",))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _force(self, why: str) -> None:
+        for kill in self.on_force:
+            with contextlib.suppress(Exception):
+                kill()
+        with contextlib.suppress(OSError):
+            os.write(2, f"atmsim: {why}\n".encode())
+        os._exit(130)
+
+
 async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    signals = StopSignals()
+    signals.install()
+    await signals.stop.wait()
+
+
+class _HeldRecords(logging.Handler):
+    def __init__(self, limit: int = 10_000) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.limit = limit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.limit:
+            self.records.append(record)
+
+
+@contextlib.contextmanager
+def held_logs() -> Iterator[None]:
+    """Hold the log lines meant for the terminal during start-up: shown once the stack is
+    up, dropped when it fails (unless at DEBUG), so that a failed start is the one line
+    of its error. A log file gets every record as usual."""
+    root = logging.getLogger()
+    terminal = [h for h in root.handlers
+                if type(h) is logging.StreamHandler]  # not FileHandler, a subclass
+    if not terminal:
+        yield
+        return
+    held = _HeldRecords()
+    for handler in terminal:
+        root.removeHandler(handler)
+    root.addHandler(held)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        root.removeHandler(held)
+        for handler in terminal:
+            root.addHandler(handler)
+        if ok or root.getEffectiveLevel() <= logging.DEBUG:
+            for record in held.records:
+                for handler in terminal:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
+
+
+async def _start_unless_stopped(stack: Stack, stop: asyncio.Event) -> bool:
+    """Start ``stack``; False (start-up abandoned) if ``stop`` is set first."""
+    starting = asyncio.ensure_future(stack.start())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if starting.done():
+        starting.result()  # a StackError goes up from here
+        return True
+    while not starting.done():  # cancelled until it has ended: see bus._cancel_and_wait
+        starting.cancel()
+        await asyncio.wait([starting], timeout=0.1)
+    if not starting.cancelled() and starting.exception() is not None:
+        log_stack.debug("start-up interrupted: %s", starting.exception())
+    return False
+
+
+log_stack = logging.getLogger("atmsim.cli")
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings,
+                        signals: StopSignals | None = None) -> AsyncIterator[Stack]:
+    """The stack started (its start-up logs held back until it is up) and closed again;
+    a signal during start-up raises ``Interrupted`` after closing what had started.
+    ``signals`` is installed on this loop unless it is None (then a fresh one is)."""
+    from atmsim.stack import Stack
+
+    if signals is None:
+        signals = StopSignals()
+        signals.install()
+    stack = Stack(settings)
+    signals.on_force.append(stack.kill_children)
+    try:
+        with held_logs():
+            if not await _start_unless_stopped(stack, signals.stop):
+                raise Interrupted
+        yield stack
+    finally:
+        await stack.close()
 
 
 def _print_addresses(stack: Any) -> None:
@@ -232,13 +397,29 @@ def _print_addresses(stack: Any) -> None:
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
-    from atmsim.stack import Stack
-
-    async with Stack(settings_from(args)) as stack:
+    signals = StopSignals()
+    signals.install()
+    async with running_stack(settings_from(args), signals) as stack:
         _print_addresses(stack)
-        await _wait_for_signal()
+        await signals.stop.wait()
         print("stopping")
+        sys.stdout.flush()
     return 0
+
+
+async def _until_stopped(work: Coroutine[Any, Any, int], stop: asyncio.Event) -> int:
+    """Run ``work`` to its end, or until ``stop`` (then 130)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait([task], timeout=1)
+    return 130
 
 
 # The scripted demo: each DESIGN.md situation once, plus the two decline paths a user asks
@@ -294,23 +475,36 @@ async def cmd_atm(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from atmsim.stack import Stack
-
     settings = settings_from(args)
+    signals = StopSignals()
+    signals.install()
     if not args.headless:
         from terminal_ui.app import AtmApp
 
-        async with Stack(settings) as stack:
+        async with running_stack(settings, signals) as stack:
             assert stack.switch is not None
             app = AtmApp(atm_config(settings, stack.switch.host, stack.switch.port))
-            await app.run_async()
+
+            async def run_app() -> int:
+                try:
+                    await app.run_async()
+                finally:
+                    signals.stop.set()
+                return 0
+
+            running = asyncio.ensure_future(run_app())
+            await signals.stop.wait()
+            if not running.done():
+                app.exit()  # a signal from outside: the ATM restores the terminal first
+                await asyncio.wait([running], timeout=1.5)
         return 0
-    async with Stack(settings) as stack:
+    async with running_stack(settings, signals) as stack:
         a = stack.addresses()
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
         assert stack.switch is not None
-        return await run_headless_demo(stack.switch.host, stack.switch.port)
+        return await _until_stopped(run_headless_demo(stack.switch.host, stack.switch.port),
+                                    signals.stop)
 
 
 def serve_web_demo(settings: Settings) -> int:
@@ -318,49 +512,67 @@ def serve_web_demo(settings: Settings) -> int:
     ``atmsim atm`` per visitor, a Textual app spoken to over a websocket (no shell is
     exposed). textual-serve wants the main thread for its own loop and Ctrl-C."""
     import shlex
-    import threading
 
     from textual_serve.server import Server
 
-    from atmsim.stack import Stack
+    from atmsim.stack import ensure_can_listen
 
+    # Before the stack starts: a web port in use is one line, not a stack to tear down.
+    ensure_can_listen("web ATM", "127.0.0.1", settings.atm.web_port)
     ready = threading.Event()
     state: dict[str, Any] = {}
+    signals_box: list[StopSignals] = []
 
     async def run_stack() -> None:
+        # No signal handlers here (not the main thread): the main thread sets stop.
+        signals = StopSignals()
+        signals_box.append(signals)
+        state["loop"] = asyncio.get_running_loop()
         try:
-            async with Stack(settings) as stack:
+            async with running_stack(settings, signals) as stack:
                 assert stack.switch is not None
                 state["switch"] = f"{stack.switch.host}:{stack.switch.port}"
-                state["stop"] = asyncio.Event()
-                state["loop"] = asyncio.get_running_loop()
                 ready.set()
-                await state["stop"].wait()
-        except Exception as exc:  # reported on the main thread
+                await signals.stop.wait()
+        except BaseException as exc:  # reported on the main thread
             state["error"] = exc
+        finally:
             ready.set()
+
+    def stop_stack() -> None:
+        loop = state.get("loop")
+        if signals_box and loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(signals_box[0].stop.set)
 
     thread = threading.Thread(target=asyncio.run, args=(run_stack(),), daemon=True)
     thread.start()
-    ready.wait()
-    if "error" in state:
-        raise state["error"]
-    command = shlex.join([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
-                          state["switch"], "--data-dir", str(settings.data_dir)])
-    print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  (switch {state['switch']}); "
-          "Ctrl-C stops")
-    sys.stdout.flush()
     try:
+        while not ready.wait(0.1):  # short waits: Ctrl-C is seen here during start-up
+            pass
+        if "error" in state:
+            raise state["error"]
+        command = shlex.join([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
+                              state["switch"], "--data-dir", str(settings.data_dir)])
+        print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  "
+              f"(switch {state['switch']}); Ctrl-C stops")
+        sys.stdout.flush()
         Server(command, host="127.0.0.1", port=settings.atm.web_port,
                title="BNI ATM (atmsim)").serve()
     finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(15)
+        stop_stack()
+        thread.join(FORCE_EXIT_AFTER)
+        if thread.is_alive():
+            for signals in signals_box:
+                for kill in signals.on_force:
+                    with contextlib.suppress(Exception):
+                        kill()
     return 0
 
 
 async def cmd_hsm(args: argparse.Namespace) -> int:
     from atmsim.provisioning import load_lmk
+    from atmsim.stack import listen_error
     from hsm_mock.server import HsmServer
 
     s = settings_from(args)
@@ -369,8 +581,7 @@ async def cmd_hsm(args: argparse.Namespace) -> int:
     try:
         await server.start()
     except OSError as exc:
-        raise UsageError(f"HSM cannot listen on {s.hsm.host}:{s.hsm.port}: "
-                         f"{exc.strerror}") from None
+        raise listen_error("HSM", s.hsm.host, s.hsm.port, exc) from None
     print(f"HSM listening on {s.hsm.host}:{server.port}")
     sys.stdout.flush()
     try:
@@ -382,9 +593,10 @@ async def cmd_hsm(args: argparse.Namespace) -> int:
 
 async def cmd_broker(args: argparse.Namespace) -> int:
     from atmsim.broker import BrokerError, EmbeddedBroker
+    from atmsim.stack import ensure_can_listen
 
     s = settings_from(args)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_can_listen("broker", s.mqtt.host, s.mqtt.port)
     try:
         broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, s.data_dir, s.mqtt.broker)
         await broker.start()
@@ -407,12 +619,12 @@ async def cmd_switch(args: argparse.Namespace) -> int:
     from atm_switch.wire import Framing
     from atmsim.bus import MqttBus
     from atmsim.provisioning import load_lmk, provision_switch, switch_db_path
-    from atmsim.stack import mqtt_endpoint
+    from atmsim.stack import ensure_can_listen, listen_error, mqtt_endpoint
 
     s = settings_from(args)
     if not s.mqtt.url:
         s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_can_listen("switch", s.switch.host, s.switch.port)
     provision_switch(s.data_dir, load_lmk(s.hsm.lmk_file))
     cards = CardStore(switch_db_path(s.data_dir))
     hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
@@ -427,8 +639,7 @@ async def cmd_switch(args: argparse.Namespace) -> int:
         try:
             await server.start()
         except OSError as exc:
-            raise UsageError(f"switch cannot listen on {s.switch.host}:{s.switch.port}: "
-                             f"{exc.strerror}") from None
+            raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
         print(f"switch listening on {s.switch.host}:{server.port} "
               f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {s.mqtt.url})")
         sys.stdout.flush()
@@ -460,27 +671,27 @@ def run_loop(coroutine: Coroutine[Any, Any, int], full_screen: bool) -> int:
     return asyncio.run(coroutine)
 
 
+# Commands that keep state in the data directory: it is created (or refused in one line)
+# before anything else happens.
+_DATA_DIR_COMMANDS = ("demo", "up", "switch", "broker", "atm")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
+    debug = False
     try:
         settings = settings_from(args)
-    except UsageError as exc:
-        print(f"atmsim: {exc}", file=sys.stderr)
-        return 2
-    configured = settings.log_level if settings.log_level != "INFO" else default_level
-    level = getattr(args, "log_level", None) or configured
-    full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
-                                              and not args.web)
-    try:
-        setup_logging(level, log_file=log_file(settings) if full_screen else None)
-    except ValueError:
-        print(f"atmsim: --log-level {level!r}: use DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
-        return 2
-    from atmsim.broker import BrokerError
-    from atmsim.stack import StackError
+        if args.command in _DATA_DIR_COMMANDS:
+            from atmsim.stack import prepare_data_dir
 
-    try:
+            prepare_data_dir(settings.data_dir)
+        configured = settings.log_level if settings.log_level != "INFO" else default_level
+        level = getattr(args, "log_level", None) or configured
+        debug = str(level).upper() == "DEBUG"
+        full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
+                                                  and not args.web)
+        setup_logging(level, log_file=log_file(settings) if full_screen else None)
         if args.command == "demo" and args.web:
             return serve_web_demo(settings)
         if args.command == "keys":
@@ -496,14 +707,21 @@ def main(argv: list[str] | None = None) -> int:
 
             return load_cli.run(args)
         return run_loop(COMMANDS[args.command](args), full_screen)
-    except (UsageError, StackError, BrokerError) as exc:
+    except UserError as exc:
         print(f"atmsim: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         return 130
     except BrokenPipeError:
         # The reader went away (``atmsim inquire ... | head``): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        # A fault of atmsim's, not the user's: still one line, the traceback on request.
+        if debug:
+            raise
+        print(f"atmsim: unexpected error: {type(exc).__name__}: {exc} "
+              "(--log-level DEBUG shows where)", file=sys.stderr)
         return 1
     finally:
         with contextlib.suppress(Exception):
