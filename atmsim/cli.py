@@ -378,11 +378,17 @@ async def running_stack(settings: Settings,
     signals.on_force.append(stack.kill_children)
     try:
         with held_logs():
-            if not await _start_unless_stopped(stack, signals.stop):
+            try:
+                started = await _start_unless_stopped(stack, signals.stop)
+            except BaseException:
+                await stack.close()  # its log lines are held too: the error is the one line
+                raise
+            if not started:
+                await stack.close()
                 raise Interrupted
         yield stack
     finally:
-        await stack.close()
+        await stack.close()  # a no-op when already closed
 
 
 def _print_addresses(stack: Any) -> None:
