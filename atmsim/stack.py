@@ -161,11 +161,13 @@ class Stack:
         """Register ``close`` to run when the stack closes (last registered, first run)."""
 
         async def guarded() -> None:
+            began = asyncio.get_running_loop().time()
             try:
                 async with asyncio.timeout(PART_CLOSE_LIMIT):
                     result = close()
                     if result is not None:
                         await result
+                log.debug("%s closed in %.3fs", part, asyncio.get_running_loop().time() - began)
             except TimeoutError:
                 log.warning("%s did not close within %.1fs; going on without it", part,
                             PART_CLOSE_LIMIT)
