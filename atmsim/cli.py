@@ -683,10 +683,10 @@ _DATA_DIR_COMMANDS = ("demo", "up", "switch", "broker", "atm")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
     debug = False
     try:
+        args = build_parser().parse_args(argv)  # imports the subcommands: Ctrl-C may land here
+        default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
         settings = settings_from(args)
         if args.command in _DATA_DIR_COMMANDS:
             from atmsim.stack import prepare_data_dir
