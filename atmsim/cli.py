@@ -524,7 +524,12 @@ def serve_web_demo(settings: Settings) -> int:
     from atmsim.stack import ensure_can_listen
 
     # Before the stack starts: a web port in use is one line, not a stack to tear down.
-    ensure_can_listen("web ATM", "127.0.0.1", settings.atm.web_port)
+    web_port = settings.atm.web_port
+    for part, port in (("switch", settings.switch.port), ("HSM", settings.hsm.port),
+                       ("broker", settings.mqtt.port if settings.mqtt_is_embedded else None)):
+        if port == web_port:
+            raise UsageError(f"{part} and web ATM are both set to port {web_port}")
+    ensure_can_listen("web ATM", "127.0.0.1", web_port)
     ready = threading.Event()
     state: dict[str, Any] = {}
     signals_box: list[StopSignals] = []

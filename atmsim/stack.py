@@ -259,12 +259,13 @@ class Stack:
             cards.close()
 
     async def _stop_broker_for_good(self) -> None:
-        broker, self.broker = self.broker, None
+        broker = self.broker
         if broker is not None:
             try:
                 await broker.stop(timeout=PART_CLOSE_LIMIT - 0.3)
             finally:
                 broker.kill()  # a no-op unless the wait above was cut short
+                self.broker = None  # only now: kill_children must still find it meanwhile
 
     def addresses(self) -> Addresses:
         assert self.switch and self.endpoint
