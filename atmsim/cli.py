@@ -17,18 +17,32 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from atm_switch.response_codes import ResponseCode
 from atm_switch.wire import IsoMessage, default_profile
-from atmsim.config import ConfigError, Settings, load_settings, parse_hostport
+from atmsim.config import (
+    AtmSettings,
+    ConfigError,
+    Settings,
+    check_value,
+    load_settings,
+    parse_hostport,
+)
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.errors import UserError
+from atmsim.lifecycle import (
+    FORCE_EXIT_AFTER,
+    Interrupted,
+    StopSignals,
+    running_stack,
+    until_stopped,
+    wait_for_signal,
+)
 from atmsim.logs import setup_logging
 from atmsim.masking import mask_pan
 from terminal_ui.formatting import format_date, format_rupiah
@@ -42,21 +56,11 @@ from terminal_ui.transactions import (
 )
 from terminal_ui.wire_view import field_lines
 
-if TYPE_CHECKING:
-    from atmsim.stack import Stack
-
 __all__ = ["main"]
-
-# Seconds from the first Ctrl-C to a forced exit if the orderly stop has not ended.
-FORCE_EXIT_AFTER = 2.5
 
 
 class UsageError(UserError):
     """A mistake on the command line or in the environment the user can fix."""
-
-
-class Interrupted(Exception):
-    """Stopped by a signal before the command was up."""
 
 
 # -- argument parsing ------------------------------------------------------------------
@@ -67,6 +71,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where all state lives "
@@ -223,9 +228,9 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
         raise UsageError("--pin: a PIN is 4 to 12 digits")
     if not _valid_expiry(args.expiry):
         raise UsageError(f"--expiry {args.expiry!r}: the expiry is YYMM, e.g. 3012")
-    if not (len(args.terminal) == 8 and args.terminal.isascii() and args.terminal.isprintable()):
-        raise UsageError(f"--terminal {args.terminal!r}: a terminal ID (field 41) is "
-                         "8 characters, e.g. BNI00001")
+    why = check_value(AtmSettings, "terminal_id", args.terminal)  # the setting's own rule
+    if why is not None:
+        raise UsageError(f"--terminal {why}")
     if not args.timeout > 0:  # also NaN
         raise UsageError(f"--timeout {args.timeout}: must be above 0 seconds")
     settings = settings_from(args)
@@ -256,141 +261,6 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
 
 # -- stack commands --------------------------------------------------------------------
 
-class StopSignals:
-    """SIGINT, SIGTERM and SIGHUP for a command that runs until stopped.
-
-    The first signal sets ``stop`` (an orderly stop) and arms a timer: if the process has
-    not ended ``FORCE_EXIT_AFTER`` seconds later, or a second signal comes, ``on_force``
-    runs (it kills child processes) and the process exits at once with status 130.
-    """
-
-    def __init__(self, stop: asyncio.Event | None = None) -> None:
-        self.stop = stop or asyncio.Event()
-        self.on_force: list[Callable[[], None]] = []
-        self._timer: threading.Timer | None = None
-
-    def install(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, self._signalled)
-
-    def _signalled(self) -> None:
-        if self.stop.is_set():
-            self._force("stopped at once (second signal)")
-            return
-        self.stop.set()
-        self._timer = threading.Timer(FORCE_EXIT_AFTER, self._force,
-                                      args=(f"not stopped within {FORCE_EXIT_AFTER:g}s; "
-                                            "stopped at once",))
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _force(self, why: str) -> None:
-        for kill in self.on_force:
-            with contextlib.suppress(Exception):
-                kill()
-        with contextlib.suppress(OSError):
-            os.write(2, f"atmsim: {why}\n".encode())
-        os._exit(130)
-
-
-async def _wait_for_signal() -> None:
-    signals = StopSignals()
-    signals.install()
-    await signals.stop.wait()
-
-
-class _HeldRecords(logging.Handler):
-    def __init__(self, limit: int = 10_000) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self.limit = limit
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if len(self.records) < self.limit:
-            self.records.append(record)
-
-
-@contextlib.contextmanager
-def held_logs() -> Iterator[None]:
-    """Hold the log lines meant for the terminal during start-up: shown once the stack is
-    up, dropped when it fails (unless at DEBUG), so that a failed start is the one line
-    of its error. A log file gets every record as usual."""
-    root = logging.getLogger()
-    terminal = [h for h in root.handlers
-                if type(h) is logging.StreamHandler]  # not FileHandler, a subclass
-    if not terminal:
-        yield
-        return
-    held = _HeldRecords()
-    for handler in terminal:
-        root.removeHandler(handler)
-    root.addHandler(held)
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        root.removeHandler(held)
-        for handler in terminal:
-            root.addHandler(handler)
-        if ok or root.getEffectiveLevel() <= logging.DEBUG:
-            for record in held.records:
-                for handler in terminal:
-                    if record.levelno >= handler.level:
-                        handler.handle(record)
-
-
-async def _start_unless_stopped(stack: Stack, stop: asyncio.Event) -> bool:
-    """Start ``stack``; False (start-up abandoned) if ``stop`` is set first."""
-    starting = asyncio.ensure_future(stack.start())
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-    if starting.done():
-        starting.result()  # a StackError goes up from here
-        return True
-    while not starting.done():  # cancelled until it has ended: see bus._cancel_and_wait
-        starting.cancel()
-        await asyncio.wait([starting], timeout=0.1)
-    if not starting.cancelled() and starting.exception() is not None:
-        log_stack.debug("start-up interrupted: %s", starting.exception())
-    return False
-
-
-log_stack = logging.getLogger("atmsim.cli")
-
-
-@contextlib.asynccontextmanager
-async def running_stack(settings: Settings,
-                        signals: StopSignals | None = None) -> AsyncIterator[Stack]:
-    """The stack started (its start-up logs held back until it is up) and closed again;
-    a signal during start-up raises ``Interrupted`` after closing what had started.
-    ``signals`` is installed on this loop unless it is None (then a fresh one is)."""
-    from atmsim.stack import Stack
-
-    if signals is None:
-        signals = StopSignals()
-        signals.install()
-    stack = Stack(settings)
-    signals.on_force.append(stack.kill_children)
-    try:
-        with held_logs():
-            try:
-                started = await _start_unless_stopped(stack, signals.stop)
-            except BaseException:
-                await stack.close()  # its log lines are held too: the error is the one line
-                raise
-            if not started:
-                await stack.close()
-                raise Interrupted
-        yield stack
-    finally:
-        await stack.close()  # a no-op when already closed
-
-
 def _print_addresses(stack: Any) -> None:
     a = stack.addresses()
     print(f"atmsim back end up (data directory {a.data_dir})")
@@ -411,21 +281,6 @@ async def cmd_up(args: argparse.Namespace) -> int:
         print("stopping")
         sys.stdout.flush()
     return 0
-
-
-async def _until_stopped(work: Coroutine[Any, Any, int], stop: asyncio.Event) -> int:
-    """Run ``work`` to its end, or until ``stop`` (then 130)."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.wait([task], timeout=1)
-    return 130
 
 
 # The scripted demo: each DESIGN.md situation once, plus the two decline paths a user asks
@@ -509,7 +364,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
         assert stack.switch is not None
-        return await _until_stopped(run_headless_demo(stack.switch.host, stack.switch.port),
+        return await until_stopped(run_headless_demo(stack.switch.host, stack.switch.port),
                                     signals.stop)
 
 
@@ -596,7 +451,7 @@ async def cmd_hsm(args: argparse.Namespace) -> int:
     print(f"HSM listening on {s.hsm.host}:{server.port}")
     sys.stdout.flush()
     try:
-        await _wait_for_signal()
+        await wait_for_signal()
     finally:
         await server.close()
     return 0
@@ -616,7 +471,7 @@ async def cmd_broker(args: argparse.Namespace) -> int:
     print(f"{broker.kind} broker listening on {broker.endpoint.url}")
     sys.stdout.flush()
     try:
-        await _wait_for_signal()
+        await wait_for_signal()
     finally:
         await broker.stop()
     return 0
@@ -655,7 +510,7 @@ async def cmd_switch(args: argparse.Namespace) -> int:
               f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {s.mqtt.url})")
         sys.stdout.flush()
         try:
-            await _wait_for_signal()
+            await wait_for_signal()
         finally:
             await server.close()
             await hsm.close()
