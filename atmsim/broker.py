@@ -119,17 +119,30 @@ class EmbeddedBroker:
         raise BrokerError(f"{self.kind} did not listen on {self.host}:{self.port} "
                           f"within {timeout:.0f}s; see {log_path}")
 
-    async def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+    async def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` s. The process stays known until it has
+        ended, so that ``kill`` still reaches it if this wait is cut short."""
+        process = self._process
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
-        for _ in range(100):
-            if process.poll() is not None:
-                return
-            await asyncio.sleep(0.05)
-        process.kill()
-        process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            for _ in range(max(1, int(timeout / 0.02))):
+                if process.poll() is not None:
+                    break
+                await asyncio.sleep(0.02)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if self._process is process:
+            self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker now, without waiting on the event loop (a forced exit)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     async def __aenter__(self) -> EmbeddedBroker:
         await self.start()

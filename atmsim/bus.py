@@ -118,6 +118,21 @@ def parse_mqtt_url(url: str) -> tuple[str, int]:
     return parsed.hostname, port
 
 
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` until it has ended; the caller's own cancellation still propagates.
+
+    One ``cancel()`` is not enough on Python 3.11: ``asyncio.wait_for`` returns its result
+    and drops the cancellation when its inner future completes in the same loop round (a
+    CONNACK arriving just as ``close`` cancels the connect), and the runner then went on to
+    wait for a session nobody would end: ``atmsim up`` hung when a later part failed.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("MQTT runner ended with %r", task.exception())
+
+
 def _expire(future: asyncio.Future[dict[str, Any]], message: str) -> None:
     if not future.done():
         future.set_exception(BusTimeout(message))
@@ -158,11 +173,7 @@ class MqttBus:
         for task in list(self._handler_tasks):
             task.cancel()
         if self._runner:
-            self._runner.cancel()
-            try:
-                await self._runner
-            except asyncio.CancelledError:
-                pass
+            await _cancel_and_wait(self._runner)
             self._runner = None
         self._fail_pending(BusUnavailable("bus closed"))
 

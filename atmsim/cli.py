@@ -1,8 +1,13 @@
 """The ``atmsim`` command line (DESIGN.md "Command line").
 
 Every command accepts ``--data-dir`` and ``--config``; ports and addresses are flags and
-config values. Errors a user can fix are one line on stderr and exit status 2; nothing
-prints a traceback for them.
+config values. Errors a user can fix (``atmsim.errors.UserError``, argparse's usage errors)
+are one line on stderr and exit status 2; nothing prints a traceback for them.
+
+The commands that run until stopped (``up``, ``demo``, ``switch``, ``hsm``, ``broker``)
+stop in order on the first SIGINT, SIGTERM or SIGHUP, also during start-up; a second one,
+or an orderly stop that has not ended within ``FORCE_EXIT_AFTER`` seconds, ends the
+process at once (after killing the broker child).
 """
 
 from __future__ import annotations
@@ -12,16 +17,32 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from atm_switch.response_codes import ResponseCode
 from atm_switch.wire import IsoMessage, default_profile
-from atmsim.config import ConfigError, Settings, load_settings, parse_hostport
+from atmsim.config import (
+    AtmSettings,
+    ConfigError,
+    Settings,
+    check_value,
+    load_settings,
+    parse_hostport,
+)
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.errors import UserError
+from atmsim.lifecycle import (
+    FORCE_EXIT_AFTER,
+    Interrupted,
+    StopSignals,
+    running_stack,
+    until_stopped,
+    wait_for_signal,
+)
 from atmsim.logs import setup_logging
 from atmsim.masking import mask_pan
 from terminal_ui.formatting import format_date, format_rupiah
@@ -38,11 +59,19 @@ from terminal_ui.wire_view import field_lines
 __all__ = ["main"]
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A mistake on the command line or in the environment the user can fix."""
 
 
 # -- argument parsing ------------------------------------------------------------------
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line ``atmsim <command>: error: ...``, exit 2
+    (not a usage block and then the error): the same shape as every other atmsim error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where all state lives "
@@ -67,10 +96,11 @@ def _ports(parser: argparse.ArgumentParser, *, switch: bool = True, hsm: bool = 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="atmsim", description="ATM balance-inquiry channel simulator: BNI ATM, ISO 8583 "
         "switch, payShield-style HSM and BPJS Ketenagakerjaan JHT ledger.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
 
     demo = sub.add_parser("demo", help="the whole stack on loopback plus the ATM")
     _common(demo)
@@ -125,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The flag behind each setting, so that a bad value is reported as the user typed it.
+FLAG_NAMES = {"data_dir": "--data-dir", "log_level": "--log-level",
+              "switch.port": "--switch-port", "hsm.port": "--hsm-port", "hsm.host": "--hsm-host",
+              "mqtt.url": "--mqtt", "mqtt.port": "--mqtt-port", "mqtt.broker": "--broker",
+              "ledger.workers": "--workers", "atm.terminal_id": "--terminal",
+              "atm.web_port": "--web-port"}
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     get = lambda name: getattr(args, name, None)  # noqa: E731
     overrides: dict[str, Any] = {
@@ -138,7 +176,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                 "web_port": get("web_port")},
     }
     try:
-        return load_settings(get("config"), overrides)
+        return load_settings(get("config"), overrides, override_names=FLAG_NAMES)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -177,6 +215,10 @@ def _parse_hostport(text: str) -> tuple[str, int]:
         raise UsageError(str(exc)) from None
 
 
+def _valid_expiry(text: str) -> bool:
+    return len(text) == 4 and text.isdigit() and 1 <= int(text[2:]) <= 12
+
+
 async def cmd_inquire(args: argparse.Namespace) -> int:
     if not (args.pan.isdigit() and 12 <= len(args.pan) <= 19):
         raise UsageError("--pan: a card number is 12 to 19 digits")
@@ -184,6 +226,13 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
         raise UsageError("--kpj: a KPJ is 11 digits")
     if not (args.pin.isdigit() and 4 <= len(args.pin) <= 12):
         raise UsageError("--pin: a PIN is 4 to 12 digits")
+    if not _valid_expiry(args.expiry):
+        raise UsageError(f"--expiry {args.expiry!r}: the expiry is YYMM, e.g. 3012")
+    why = check_value(AtmSettings, "terminal_id", args.terminal)  # the setting's own rule
+    if why is not None:
+        raise UsageError(f"--terminal {why}")
+    if not args.timeout > 0:  # also NaN
+        raise UsageError(f"--timeout {args.timeout}: must be above 0 seconds")
     settings = settings_from(args)
     host, port = _parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
     pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
@@ -212,14 +261,6 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
 
 # -- stack commands --------------------------------------------------------------------
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
 def _print_addresses(stack: Any) -> None:
     a = stack.addresses()
     print(f"atmsim back end up (data directory {a.data_dir})")
@@ -232,12 +273,13 @@ def _print_addresses(stack: Any) -> None:
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
-    from atmsim.stack import Stack
-
-    async with Stack(settings_from(args)) as stack:
+    signals = StopSignals()
+    signals.install()
+    async with running_stack(settings_from(args), signals) as stack:
         _print_addresses(stack)
-        await _wait_for_signal()
+        await signals.stop.wait()
         print("stopping")
+        sys.stdout.flush()
     return 0
 
 
@@ -294,23 +336,36 @@ async def cmd_atm(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from atmsim.stack import Stack
-
     settings = settings_from(args)
+    signals = StopSignals()
+    signals.install()
     if not args.headless:
         from terminal_ui.app import AtmApp
 
-        async with Stack(settings) as stack:
+        async with running_stack(settings, signals) as stack:
             assert stack.switch is not None
             app = AtmApp(atm_config(settings, stack.switch.host, stack.switch.port))
-            await app.run_async()
+
+            async def run_app() -> int:
+                try:
+                    await app.run_async()
+                finally:
+                    signals.stop.set()
+                return 0
+
+            running = asyncio.ensure_future(run_app())
+            await signals.stop.wait()
+            if not running.done():
+                app.exit()  # a signal from outside: the ATM restores the terminal first
+                await asyncio.wait([running], timeout=1.5)
         return 0
-    async with Stack(settings) as stack:
+    async with running_stack(settings, signals) as stack:
         a = stack.addresses()
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
         assert stack.switch is not None
-        return await run_headless_demo(stack.switch.host, stack.switch.port)
+        return await until_stopped(run_headless_demo(stack.switch.host, stack.switch.port),
+                                    signals.stop)
 
 
 def serve_web_demo(settings: Settings) -> int:
@@ -318,49 +373,72 @@ def serve_web_demo(settings: Settings) -> int:
     ``atmsim atm`` per visitor, a Textual app spoken to over a websocket (no shell is
     exposed). textual-serve wants the main thread for its own loop and Ctrl-C."""
     import shlex
-    import threading
 
     from textual_serve.server import Server
 
-    from atmsim.stack import Stack
+    from atmsim.stack import ensure_can_listen
 
+    # Before the stack starts: a web port in use is one line, not a stack to tear down.
+    web_port = settings.atm.web_port
+    for part, port in (("switch", settings.switch.port), ("HSM", settings.hsm.port),
+                       ("broker", settings.mqtt.port if settings.mqtt_is_embedded else None)):
+        if port == web_port:
+            raise UsageError(f"{part} and web ATM are both set to port {web_port}")
+    ensure_can_listen("web ATM", "127.0.0.1", web_port)
     ready = threading.Event()
     state: dict[str, Any] = {}
+    signals_box: list[StopSignals] = []
 
     async def run_stack() -> None:
+        # No signal handlers here (not the main thread): the main thread sets stop.
+        signals = StopSignals()
+        signals_box.append(signals)
+        state["loop"] = asyncio.get_running_loop()
         try:
-            async with Stack(settings) as stack:
+            async with running_stack(settings, signals) as stack:
                 assert stack.switch is not None
                 state["switch"] = f"{stack.switch.host}:{stack.switch.port}"
-                state["stop"] = asyncio.Event()
-                state["loop"] = asyncio.get_running_loop()
                 ready.set()
-                await state["stop"].wait()
-        except Exception as exc:  # reported on the main thread
+                await signals.stop.wait()
+        except BaseException as exc:  # reported on the main thread
             state["error"] = exc
+        finally:
             ready.set()
+
+    def stop_stack() -> None:
+        loop = state.get("loop")
+        if signals_box and loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(signals_box[0].stop.set)
 
     thread = threading.Thread(target=asyncio.run, args=(run_stack(),), daemon=True)
     thread.start()
-    ready.wait()
-    if "error" in state:
-        raise state["error"]
-    command = shlex.join([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
-                          state["switch"], "--data-dir", str(settings.data_dir)])
-    print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  (switch {state['switch']}); "
-          "Ctrl-C stops")
-    sys.stdout.flush()
     try:
+        while not ready.wait(0.1):  # short waits: Ctrl-C is seen here during start-up
+            pass
+        if "error" in state:
+            raise state["error"]
+        command = shlex.join([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
+                              state["switch"], "--data-dir", str(settings.data_dir)])
+        print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  "
+              f"(switch {state['switch']}); Ctrl-C stops")
+        sys.stdout.flush()
         Server(command, host="127.0.0.1", port=settings.atm.web_port,
                title="BNI ATM (atmsim)").serve()
     finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(15)
+        stop_stack()
+        thread.join(FORCE_EXIT_AFTER)
+        if thread.is_alive():
+            for signals in signals_box:
+                for kill in signals.on_force:
+                    with contextlib.suppress(Exception):
+                        kill()
     return 0
 
 
 async def cmd_hsm(args: argparse.Namespace) -> int:
     from atmsim.provisioning import load_lmk
+    from atmsim.stack import listen_error
     from hsm_mock.server import HsmServer
 
     s = settings_from(args)
@@ -369,12 +447,11 @@ async def cmd_hsm(args: argparse.Namespace) -> int:
     try:
         await server.start()
     except OSError as exc:
-        raise UsageError(f"HSM cannot listen on {s.hsm.host}:{s.hsm.port}: "
-                         f"{exc.strerror}") from None
+        raise listen_error("HSM", s.hsm.host, s.hsm.port, exc) from None
     print(f"HSM listening on {s.hsm.host}:{server.port}")
     sys.stdout.flush()
     try:
-        await _wait_for_signal()
+        await wait_for_signal()
     finally:
         await server.close()
     return 0
@@ -382,9 +459,10 @@ async def cmd_hsm(args: argparse.Namespace) -> int:
 
 async def cmd_broker(args: argparse.Namespace) -> int:
     from atmsim.broker import BrokerError, EmbeddedBroker
+    from atmsim.stack import ensure_can_listen
 
     s = settings_from(args)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_can_listen("broker", s.mqtt.host, s.mqtt.port)
     try:
         broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, s.data_dir, s.mqtt.broker)
         await broker.start()
@@ -393,7 +471,7 @@ async def cmd_broker(args: argparse.Namespace) -> int:
     print(f"{broker.kind} broker listening on {broker.endpoint.url}")
     sys.stdout.flush()
     try:
-        await _wait_for_signal()
+        await wait_for_signal()
     finally:
         await broker.stop()
     return 0
@@ -407,12 +485,12 @@ async def cmd_switch(args: argparse.Namespace) -> int:
     from atm_switch.wire import Framing
     from atmsim.bus import MqttBus
     from atmsim.provisioning import load_lmk, provision_switch, switch_db_path
-    from atmsim.stack import mqtt_endpoint
+    from atmsim.stack import ensure_can_listen, listen_error, mqtt_endpoint
 
     s = settings_from(args)
     if not s.mqtt.url:
         s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_can_listen("switch", s.switch.host, s.switch.port)
     provision_switch(s.data_dir, load_lmk(s.hsm.lmk_file))
     cards = CardStore(switch_db_path(s.data_dir))
     hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
@@ -431,13 +509,12 @@ async def cmd_switch(args: argparse.Namespace) -> int:
         try:
             await server.start()
         except OSError as exc:
-            raise UsageError(f"switch cannot listen on {s.switch.host}:{s.switch.port}: "
-                             f"{exc.strerror}") from None
+            raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
         print(f"switch listening on {s.switch.host}:{server.port} "
               f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {s.mqtt.url})")
         sys.stdout.flush()
         try:
-            await _wait_for_signal()
+            await wait_for_signal()
         finally:
             await server.close()
             await hsm.close()
@@ -464,29 +541,29 @@ def run_loop(coroutine: Coroutine[Any, Any, int], full_screen: bool) -> int:
     return asyncio.run(coroutine)
 
 
+# Commands that keep state in the data directory: it is created (or refused in one line)
+# before anything else happens.
+_DATA_DIR_COMMANDS = ("demo", "up", "switch", "broker", "atm")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
+    debug = False
     try:
+        args = build_parser().parse_args(argv)  # imports the subcommands: Ctrl-C may land here
+        default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
         settings = settings_from(args)
-    except UsageError as exc:
-        print(f"atmsim: {exc}", file=sys.stderr)
-        return 2
-    configured = settings.log_level if settings.log_level != "INFO" else default_level
-    level = getattr(args, "log_level", None) or configured
-    full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
-                                              and not args.web)
-    try:
+        if args.command in _DATA_DIR_COMMANDS:
+            from atmsim.stack import prepare_data_dir
+
+            prepare_data_dir(settings.data_dir)
+        configured = settings.log_level if settings.log_level != "INFO" else default_level
+        level = getattr(args, "log_level", None) or configured
+        debug = str(level).upper() == "DEBUG"
+        full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
+                                                  and not args.web)
         chosen = Path(settings.log.file).expanduser() if settings.log.file else None
         setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
                       max_bytes=settings.log.max_bytes, backups=settings.log.backups)
-    except ValueError:
-        print(f"atmsim: --log-level {level!r}: use DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
-        return 2
-    from atmsim.broker import BrokerError
-    from atmsim.stack import StackError
-
-    try:
         if args.command == "demo" and args.web:
             return serve_web_demo(settings)
         if args.command == "keys":
@@ -502,14 +579,21 @@ def main(argv: list[str] | None = None) -> int:
 
             return load_cli.run(args)
         return run_loop(COMMANDS[args.command](args), full_screen)
-    except (UsageError, StackError, BrokerError) as exc:
+    except UserError as exc:
         print(f"atmsim: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         return 130
     except BrokenPipeError:
         # The reader went away (``atmsim inquire ... | head``): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        # A fault of atmsim's, not the user's: still one line, the traceback on request.
+        if debug:
+            raise
+        print(f"atmsim: unexpected error: {type(exc).__name__}: {exc} "
+              "(--log-level DEBUG shows where)", file=sys.stderr)
         return 1
     finally:
         with contextlib.suppress(Exception):

@@ -3,13 +3,25 @@
 ``Stack`` is what ``atmsim up`` and ``atmsim demo`` run and what the integration tests
 start. It owns every part and closes them in reverse order. Each part can also be stopped
 and started again on the same address, which is how the fault drills take one away.
+
+A start that fails raises ``StackError`` with one line naming the part and its address
+("switch cannot listen on 127.0.0.1:8583: address already in use") and leaves nothing
+running: every part is registered with one ``AsyncExitStack`` as soon as it exists, and
+closing one part that fails or hangs (each gets ``PART_CLOSE_LIMIT`` s) never stops the
+others from closing. The ports are tried before anything starts, so a port in use is
+reported before a broker child is spawned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,20 +30,81 @@ from atm_switch.hsm_link import HsmLink
 from atm_switch.inquiry import SwitchDeps
 from atm_switch.server import SwitchServer
 from atm_switch.wire import Framing, default_profile
-from atmsim.broker import EmbeddedBroker
+from atmsim.broker import BrokerError, EmbeddedBroker
 from atmsim.bus import MqttBus, MqttEndpoint, parse_mqtt_url
 from atmsim.config import Settings
+from atmsim.errors import UserError
 from atmsim.provisioning import ledger_db_path, load_lmk, provision_switch, switch_db_path
 from bpjs_ledger.service import run_ledger
 from hsm_mock.server import HsmServer
 
-__all__ = ["Stack", "StackError", "mqtt_endpoint"]
+__all__ = ["Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
+           "prepare_data_dir"]
 
 log = logging.getLogger("atmsim.stack")
 
+# Seconds one part may take to close before the rest go on without it: the whole stack
+# then closes within the 3 s a user waits after Ctrl-C.
+PART_CLOSE_LIMIT = 1.5
 
-class StackError(RuntimeError):
+
+class StackError(UserError, RuntimeError):
     """A part of the stack could not start; the message says which and why."""
+
+
+def _reason(exc: OSError) -> str:
+    # asyncio's bind error text repeats the address; the errno's own words are enough.
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return str(exc)
+
+
+def listen_error(part: str, host: str, port: int, exc: OSError) -> StackError:
+    return StackError(f"{part} cannot listen on {host}:{port}: {_reason(exc)}")
+
+
+def ensure_can_listen(part: str, host: str, port: int) -> None:
+    """``StackError`` unless ``host:port`` can be bound now (as the servers bind it, with
+    SO_REUSEADDR); the socket is closed again at once."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StackError(f"{part} cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise listen_error(part, host, port, exc) from None
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory; ``StackError`` in one line when it cannot be used."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "a file is in the way" if exc.errno in (errno.EEXIST, errno.ENOTDIR) \
+            else _reason(exc)
+        raise StackError(f"data directory {path} cannot be created: {reason}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StackError(f"data directory {path} is not writable")
+
+
+def _check_ports(settings: Settings) -> None:
+    """Every port the stack will listen on, free and distinct, before any part starts."""
+    wanted = [("switch", settings.switch.host, settings.switch.port),
+              ("HSM", settings.hsm.host, settings.hsm.port)]
+    if settings.mqtt_is_embedded:
+        wanted.append(("broker", settings.mqtt.host, settings.mqtt.port))
+    seen: dict[int, str] = {}
+    for part, _, port in wanted:
+        if port in seen:
+            raise StackError(f"{seen[port]} and {part} are both set to port {port}")
+        seen[port] = part
+    for part, host, port in wanted:
+        ensure_can_listen(part, host, port)
 
 
 def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None) -> MqttEndpoint:
@@ -69,6 +142,7 @@ class Stack:
         self._switch_bus: MqttBus | None = None
         self._hsm_link: HsmLink | None = None
         self._cards: CardStore | None = None
+        self._parts = AsyncExitStack()
 
     # -- whole stack ----------------------------------------------------------------
 
@@ -83,60 +157,119 @@ class Stack:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _on_close(self, part: str, close: Callable[[], Awaitable[None] | None]) -> None:
+        """Register ``close`` to run when the stack closes (last registered, first run)."""
+
+        async def guarded() -> None:
+            began = asyncio.get_running_loop().time()
+            try:
+                async with asyncio.timeout(PART_CLOSE_LIMIT):
+                    result = close()
+                    if result is not None:
+                        await result
+                log.debug("%s closed in %.3fs", part, asyncio.get_running_loop().time() - began)
+            except TimeoutError:
+                log.warning("%s did not close within %.1fs; going on without it", part,
+                            PART_CLOSE_LIMIT)
+            except Exception as exc:  # one part's failure must not keep the rest open
+                log.warning("%s did not close cleanly: %s", part, exc)
+
+        self._parts.push_async_callback(guarded)
+
     async def start(self) -> None:
         s = self.settings
-        ledger_db_path(self.data_dir).parent.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.data_dir)
+        _check_ports(s)
+        try:
+            ledger_db_path(self.data_dir).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
         if provision_switch(self.data_dir, self._lmk):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
         if s.mqtt_is_embedded:
-            self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir, s.mqtt.broker)
-            await self.broker.start()
-        self.endpoint = mqtt_endpoint(s, self.broker)
+            try:
+                self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir,
+                                             s.mqtt.broker)
+                self._on_close("broker", self._stop_broker_for_good)
+                await self.broker.start()
+            except BrokerError as exc:
+                raise StackError(f"broker: {exc}") from None
+        try:
+            self.endpoint = mqtt_endpoint(s, self.broker)
+        except ValueError as exc:
+            raise StackError(f"--mqtt {s.mqtt.url}: {exc}") from None
+        self._on_close("HSM", self.stop_hsm)
         await self.start_hsm()
+        self._on_close("ledger", self.stop_ledger)
         await self.start_ledger()
         self._cards = CardStore(switch_db_path(self.data_dir))
+        self._on_close("card store", self._close_cards)
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
                                  header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
+        self._on_close("HSM link", self._close_hsm_link)
         self._switch_bus = MqttBus(self.endpoint, "switch")
+        self._on_close("switch MQTT client", self._close_switch_bus)
         await self._switch_bus.__aenter__()
         deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
                           hsm_deadline=s.switch.hsm_deadline,
                           ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries)
-        self.switch = SwitchServer(deps, default_profile(),
-                                   Framing(s.switch.framing, s.switch.max_frame),
-                                   host=s.switch.host, port=s.switch.port,
-                                   max_in_flight=s.switch.max_in_flight,
-                                   max_pending=s.switch.max_pending,
-                                   idle_timeout=s.switch.idle_timeout,
-                                   frame_timeout=s.switch.frame_timeout,
-                                   max_connections=s.switch.max_connections,
-                                   repeat_interval=s.log.repeat_interval)
+        switch = SwitchServer(deps, default_profile(),
+                              Framing(s.switch.framing, s.switch.max_frame),
+                              host=s.switch.host, port=s.switch.port,
+                              max_in_flight=s.switch.max_in_flight,
+                              max_pending=s.switch.max_pending,
+                              idle_timeout=s.switch.idle_timeout,
+                              frame_timeout=s.switch.frame_timeout,
+                              max_connections=s.switch.max_connections,
+                              repeat_interval=s.log.repeat_interval)
         try:
-            await self.switch.start()
+            await switch.start()
         except OSError as exc:
-            raise StackError(f"switch cannot listen on {s.switch.host}:{s.switch.port}: "
-                             f"{exc.strerror}") from None
+            raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
+        self.switch = switch
+        self._on_close("switch", self._close_switch)
         if not await self._switch_bus.wait_connected(10):
             raise StackError(f"switch cannot reach the MQTT broker at {self.endpoint.url}")
 
     async def close(self) -> None:
-        if self.switch:
-            await self.switch.close()
-            self.switch = None
-        if self._switch_bus:
-            await self._switch_bus.close()
-            self._switch_bus = None
-        if self._hsm_link:
-            await self._hsm_link.close()
-            self._hsm_link = None
-        if self._cards:
-            self._cards.close()
-            self._cards = None
-        await self.stop_ledger()
-        await self.stop_hsm()
-        if self.broker:
-            await self.broker.stop()
-            self.broker = None
+        """Close every part that was started, in reverse order; never raises for a part
+        that fails to close (it is logged) and takes at most ``PART_CLOSE_LIMIT`` s a part."""
+        parts, self._parts = self._parts, AsyncExitStack()
+        await parts.aclose()
+
+    def kill_children(self) -> None:
+        """The last resort of a forced exit: SIGKILL the broker child, without the loop."""
+        if self.broker is not None:
+            self.broker.kill()
+
+    async def _close_switch(self) -> None:
+        switch, self.switch = self.switch, None
+        if switch is not None:
+            await switch.close()
+
+    async def _close_switch_bus(self) -> None:
+        bus, self._switch_bus = self._switch_bus, None
+        if bus is not None:
+            await bus.close()
+
+    async def _close_hsm_link(self) -> None:
+        link, self._hsm_link = self._hsm_link, None
+        if link is not None:
+            await link.close()
+
+    def _close_cards(self) -> None:
+        cards, self._cards = self._cards, None
+        if cards is not None:
+            cards.close()
+
+    async def _stop_broker_for_good(self) -> None:
+        broker = self.broker
+        if broker is not None:
+            try:
+                await broker.stop(timeout=PART_CLOSE_LIMIT - 0.3)
+            finally:
+                broker.kill()  # a no-op unless the wait above was cut short
+                self.broker = None  # only now: kill_children must still find it meanwhile
 
     def addresses(self) -> Addresses:
         assert self.switch and self.endpoint
@@ -155,7 +288,7 @@ class Stack:
             await self.hsm.start()
         except OSError as exc:
             self.hsm = None
-            raise StackError(f"HSM cannot listen on {s.host}:{s.port}: {exc.strerror}") from None
+            raise listen_error("HSM", s.host, s.port, exc) from None
         s.port = self.hsm.port  # keep an ephemeral port across a restart
 
     async def stop_hsm(self) -> None:
@@ -171,23 +304,32 @@ class Stack:
             self.settings.ledger.db or ledger_db_path(self.data_dir), self.endpoint,
             workers=self.settings.ledger.workers,
             stop=self._ledger_stop, ready=ready))
-        done, _ = await asyncio.wait([self._ledger_task, asyncio.ensure_future(ready.wait())],
-                                     timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        ready_wait = asyncio.ensure_future(ready.wait())
+        try:
+            done, _ = await asyncio.wait([self._ledger_task, ready_wait], timeout=60,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready_wait.cancel()
         if self._ledger_task in done:
-            self._ledger_task.result()  # raises what stopped it
-            raise StackError("the ledger stopped during start-up")
+            task, self._ledger_task = self._ledger_task, None
+            failure = None if task.cancelled() else task.exception()
+            if isinstance(failure, UserError):
+                raise failure
+            raise StackError(f"the ledger stopped during start-up: {failure or 'cancelled'}")
 
     async def stop_ledger(self) -> None:
-        if self._ledger_task:
-            assert self._ledger_stop is not None
-            self._ledger_stop.set()
-            try:
-                await asyncio.wait_for(self._ledger_task, 10)
-            except (TimeoutError, asyncio.CancelledError):
-                self._ledger_task.cancel()
-            except Exception:
-                log.exception("ledger stopped with an error")
-            self._ledger_task = None
+        task, self._ledger_task = self._ledger_task, None
+        if task is None:
+            return
+        assert self._ledger_stop is not None
+        self._ledger_stop.set()
+        # Not wait_for: it would swallow the cancellation of a close that ran out of time.
+        await asyncio.wait([task], timeout=PART_CLOSE_LIMIT - 0.3)
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("ledger stopped with an error: %s", task.exception())
 
     async def stop_broker(self) -> None:
         if self.broker:

@@ -24,10 +24,19 @@ if TYPE_CHECKING:
     from atmsim.stack import Stack
 
 
+_ISSUED_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    # Never the same port twice in a session: the kernel may hand a just-released port out
+    # again, and a test that asked for two ports would then get one (seen: switch = HSM).
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _ISSUED_PORTS:
+            _ISSUED_PORTS.add(port)
+            return port
 
 
 def _require(kind: str) -> None:

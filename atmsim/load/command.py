@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 from atmsim.config import ConfigError, load_settings
 from atmsim.config import parse_hostport as config_hostport
 from atmsim.demo_data import DEMO_KEYS
+from atmsim.errors import UserError
 from atmsim.load.cards import CardFileError, LoadCard, demo_cards, distinct, read_card_file
 from atmsim.load.mix import MixSettings
 from atmsim.load.runner import LoadError, LoadSettings, run_load
@@ -31,7 +33,7 @@ __all__ = ["add_parser", "run", "main", "parse_share", "parse_hostport"]
 _T = TypeVar("_T")
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A mistake on the command line the user can fix."""
 
 
@@ -141,6 +143,7 @@ def settings_from(args: argparse.Namespace) -> LoadSettings:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     host, port = parse_hostport(args.switch or f"{config.switch.host}:{config.switch.port}")
+    _check_counts(args)
     concurrency = args.concurrency
     if args.rate is None and concurrency is None:
         concurrency = args.atms or 10
@@ -161,10 +164,29 @@ def settings_from(args: argparse.Namespace) -> LoadSettings:
         raise UsageError(str(exc)) from None
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    # Checked here, by flag: "--atms 0" must not read as "--atms not given".
+    for option, value in (("--atms", args.atms), ("--concurrency", args.concurrency),
+                          ("--count", args.count), ("--pin-tries", args.pin_tries)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} {value}: must be at least 1")
+    for option, number in (("--duration", args.duration), ("--timeout", args.timeout)):
+        if number is not None and not number > 0:  # also NaN
+            raise UsageError(f"{option} {number}: must be above 0 seconds")
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     for option, path in (("--json", args.json), ("--plot", args.plot)):
-        if path is not None and not path.parent.is_dir():
+        if path is None:
+            continue
+        # Before the run, not after a minute of load: the report must be writable.
+        if not path.parent.is_dir():
             raise UsageError(f"{option} {path}: directory {path.parent} does not exist")
+        if path.is_dir():
+            raise UsageError(f"{option} {path}: is a directory")
+        if not os.access(path.parent, os.W_OK) or (path.exists()
+                                                   and not os.access(path, os.W_OK)):
+            raise UsageError(f"{option} {path}: not writable")
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot {args.plot}: the picture is written as .png or .svg")
     if args.plot is not None and importlib.util.find_spec("matplotlib") is None:

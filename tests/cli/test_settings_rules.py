@@ -1,0 +1,92 @@
+"""Settings are checked where they are declared, and a setting added later is covered by
+the rule its name implies (``port`` / ``*_port``, ``*timeout`` / ``*deadline``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from atmsim.config import (
+    SECTION_TYPES,
+    ConfigError,
+    Settings,
+    check_value,
+    choices,
+    load_settings,
+)
+
+
+@dataclass
+class _LaterSection:
+    """What another change might add: no rule of its own on any field."""
+
+    admin_port: int = 9000
+    port: int = 1
+    idle_timeout: float = 300.0
+    frame_deadline: float = 30.0
+    max_connections: int = 2000
+    mode: str = field(default="a", metadata=choices("a", "b"))
+
+
+@pytest.mark.parametrize("name, bad, good", [
+    ("admin_port", 0, 65535), ("admin_port", 65536, 1), ("port", -1, 1883),
+    ("idle_timeout", 0.0, 0.5), ("idle_timeout", -1.0, 300.0), ("frame_deadline", -2.0, 1.0),
+    ("mode", "c", "b"),
+])
+def test_rules_by_name_and_declared(name: str, bad: object, good: object) -> None:
+    assert check_value(_LaterSection, name, bad) is not None
+    assert check_value(_LaterSection, name, good) is None
+
+
+def test_a_setting_without_a_rule_is_not_refused() -> None:
+    assert check_value(_LaterSection, "max_connections", 0) is None
+
+
+def test_every_declared_port_and_timeout_is_checked() -> None:
+    """Every port and timeout the settings have today refuses 0 and accepts its default."""
+    names = 0
+    for section, kind in SECTION_TYPES.items():
+        defaults = kind()
+        for f in dataclasses.fields(kind):
+            if f.name.endswith("port") or f.name.endswith(("timeout", "deadline")):
+                names += 1
+                assert check_value(kind, f.name, 0) is not None, f"{section}.{f.name}"
+                assert check_value(kind, f.name, getattr(defaults, f.name)) is None
+    assert names >= 8
+
+
+def test_defaults_pass_their_own_rules() -> None:
+    settings = Settings()
+    for section, kind in SECTION_TYPES.items():
+        for f in dataclasses.fields(kind):
+            value = getattr(getattr(settings, section), f.name)
+            assert check_value(kind, f.name, value) is None, f"{section}.{f.name}"
+
+
+@pytest.mark.parametrize("toml, words", [
+    ("[switch]\nport = 1.5\n", "switch.port in "),
+    ("[switch]\nmax_pending = true\n", "is not a whole number"),
+    ("[switch]\nhsm_deadline = -0.5\n", "must be above 0"),
+    ("[switch]\npin_tries = 0\n", "switch.pin_tries"),
+    ("[hsm]\nhost = ''\n", "hsm.host"),
+    ("[mqtt]\nprotocol = '4'\n", "mqtt.protocol"),
+    ("[atm]\nterminal_id = 'BNI0000123'\n", "atm.terminal_id"),
+    ("[atm]\nmore_time_timeout = 0\n", "atm.more_time_timeout"),
+    ("[switch]\nport = [1]\n", "switch.port"),
+])
+def test_bad_toml_values_name_the_setting_and_the_file(tmp_path: Path, toml: str,
+                                                        words: str) -> None:
+    config = tmp_path / "atmsim.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError, match=str(config).replace(".", r"\.")) as caught:
+        load_settings(config, env={})
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_flag_is_named_as_typed() -> None:
+    with pytest.raises(ConfigError, match=r"^switch\.port from --switch-port: 70000 is not"):
+        load_settings(env={}, overrides={"switch": {"port": 70000}},
+                      override_names={"switch.port": "--switch-port"})
