@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.geometry import Size
 
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.masking import mask_pan
@@ -100,6 +101,7 @@ class AtmApp(App[None]):
         self._pinpad = PinPad(self.config.tpk_hex)
         self._more_time_open = False
         self.zone: ZoneInfo = terminal_zone(self.config.time_zone)
+        self.window_size = Size(*MIN_SIZE)
 
     def local_now(self) -> datetime:
         """Now in the terminal's time zone: the screen clock, the 0200, the receipt."""
@@ -109,14 +111,16 @@ class AtmApp(App[None]):
 
     @property
     def too_small(self) -> bool:
-        return self.size.width < MIN_SIZE[0] or self.size.height < MIN_SIZE[1]
+        return self.has_class("-too-small")
 
     def on_resize(self, event: events.Resize) -> None:
-        self._check_size()
+        # Runs before App's own handler has stored the new size: use the event's.
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
+    def _check_size(self, size: Size) -> None:
         # The class switches every screen (CSS in atm.tcss) to the "enlarge" notice.
-        self.set_class(self.too_small, "-too-small")
+        self.window_size = size
+        self.set_class(size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1], "-too-small")
         from terminal_ui.screens.base import TooSmallNotice
 
         for screen in self.screen_stack:
@@ -126,7 +130,7 @@ class AtmApp(App[None]):
     # -- start-up and the link to the switch --------------------------------------------
 
     def on_mount(self) -> None:
-        self._check_size()
+        self._check_size(self.size)
         if self._connect:
             self.push_screen(OfflineScreen())
             self.keep_link()

@@ -51,10 +51,11 @@ class TooSmallNotice(Static):
         self.show_size()
 
     def show_size(self) -> None:
-        from terminal_ui.app import MIN_SIZE
+        from terminal_ui.app import MIN_SIZE, AtmApp
 
         width, height = MIN_SIZE
-        now = self.app.size
+        app = self.app
+        now = app.window_size if isinstance(app, AtmApp) else app.size
         self.update(f"[b]{t('too_small', 'id', w=width, h=height)}[/b]\n"
                     f"[i]{t('too_small', 'en', w=width, h=height)}[/i]\n\n"
                     f"({now.width}×{now.height})")  # noqa: RUF001
