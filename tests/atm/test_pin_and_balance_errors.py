@@ -23,7 +23,8 @@ from terminal_ui.screens.kpj import KpjSourceScreen
 from terminal_ui.screens.menus import BpjsMenuScreen, MainMenuScreen, OtherMenuScreen
 from terminal_ui.screens.outcome import AnotherTransactionScreen, DeclineScreen, ResultScreen
 from terminal_ui.screens.pin import PinScreen
-from tests.atm.fake_switch import NO_54, VALID_54, fake_switch
+from terminal_ui.transactions import CardData, balance_inquiry_request, read_inquiry_response
+from tests.atm.fake_switch import NO_54, VALID_54, FakeSwitch, fake_switch
 from tests.atm.pilot import atm_config, on_screen, press, screen_text, text_of
 from tests.load.helpers import atmsim_load
 
@@ -91,24 +92,36 @@ async def test_a_short_pin_in_english_gets_the_hint_in_english(tmp_path: Path) -
             assert switch.requests == []
 
 
-@pytest.mark.parametrize("field54", [NO_54, *MALFORMED_54.values()],
-                         ids=["missing", *MALFORMED_54])
+@pytest.mark.parametrize("field54", list(MALFORMED_54.values()), ids=list(MALFORMED_54))
+def test_every_malformed_field_54_is_a_protocol_error_not_a_balance(field54: str) -> None:
+    response = FakeSwitch(field54).answer(balance_inquiry_request(
+        CardData("5264220000100010", "3012", "5264220000100010=3012101"), "0" * 16,
+        terminal_id="BNI00001", stan="000001"))
+    result = read_inquiry_response(response)
+    assert result.response_code == "00" and not result.approved
+    assert result.balance_sen is None and result.protocol_error
+    assert result.protocol_error.startswith("field 54")
+
+
 async def test_approval_without_a_valid_field_54_shows_balance_unavailable(
-        tmp_path: Path, field54: str | None) -> None:
-    async with fake_switch(field54) as switch:
+        tmp_path: Path) -> None:
+    async with fake_switch(NO_54) as switch:
         app = AtmApp(atm_config(switch.port, tmp_path))
         async with app.run_test(size=(80, 24)) as pilot:
             await _pin_screen(pilot)
             await press(pilot, *"123456", "enter")
-            await _linked_inquiry(pilot)
-            await on_screen(pilot, DeclineScreen)
-            assert "Saldo tidak tersedia" in text_of(app, "#decline-headline")
-            shown = screen_text(app)
-            assert "Rp0,00" not in shown and "Rp12" not in shown
-            assert app.session is not None and app.session.receipt is None
-            assert len(switch.requests) == 1
-            await press(pilot, "enter")
-            await on_screen(pilot, AnotherTransactionScreen)
+            for field54 in (NO_54, MALFORMED_54["short"], MALFORMED_54["currency"]):
+                switch.field54 = field54
+                await _linked_inquiry(pilot)
+                await on_screen(pilot, DeclineScreen)
+                assert "Saldo tidak tersedia" in text_of(app, "#decline-headline"), field54
+                shown = screen_text(app)
+                assert "Rp0,00" not in shown and "Rp12" not in shown
+                assert app.session is not None and app.session.receipt is None
+                await press(pilot, "enter")
+                await on_screen(pilot, AnotherTransactionScreen)
+                await press(pilot, "i")  # another transaction
+            assert len(switch.requests) == 3
 
 
 async def test_balance_unavailable_in_english(tmp_path: Path) -> None:
