@@ -13,9 +13,8 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from textual import events, work
 from textual.app import App
@@ -100,7 +99,7 @@ class AtmApp(App[None]):
         self._connect = connect
         self._pinpad = PinPad(self.config.tpk_hex)
         self._more_time_open = False
-        self.zone: ZoneInfo = terminal_zone(self.config.time_zone)
+        self.zone: tzinfo = terminal_zone(self.config.time_zone)
         self.window_size = Size(*MIN_SIZE)
 
     def local_now(self) -> datetime:

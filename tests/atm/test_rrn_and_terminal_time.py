@@ -8,9 +8,14 @@ screen clock shows.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from terminal_ui.app import AtmApp
 from terminal_ui.host_link import AtmHostLink
@@ -125,3 +130,27 @@ async def test_a_configured_terminal_time_zone_is_used_everywhere(tmp_path: Path
     assert shown.startswith("02/12/2026 07:30 WIT")  # UTC+9
     assert (request["13"], request["12"]) == ("1202", "073005")
     assert "07:30:05 WIT" in shown and request["37"].startswith("633607")
+
+
+def test_jakarta_time_without_a_zone_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    from terminal_ui import clock
+
+    def no_database(name: str) -> None:
+        raise clock.ZoneInfoNotFoundError(name)
+
+    monkeypatch.setattr(clock, "ZoneInfo", no_database)
+    zone = clock.terminal_zone("Asia/Jakarta")
+    moment = LATE_EVENING_UTC.astimezone(zone)
+    assert (moment.hour, clock.zone_label(moment)) == (5, "WIB")
+    with pytest.raises(ValueError, match="not a known time zone"):
+        clock.terminal_zone("Asia/Makassar")
+
+
+def test_an_unknown_terminal_time_zone_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATMSIM_")}
+    env.update(ATMSIM_DATA_DIR=str(tmp_path), ATMSIM_ATM_TIME_ZONE="Mars/Olympus_Mons")
+    run = subprocess.run([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
+                          "127.0.0.1:9"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0, run.stderr
+    assert "'Mars/Olympus_Mons' is not a known time zone" in run.stderr
