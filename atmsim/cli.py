@@ -189,9 +189,13 @@ def field_dump(title: str, message: IsoMessage) -> list[str]:
 
 def result_line(pan: str, result: InquiryResult) -> str:
     head = f"{mask_pan(pan)}  {result.response_code} {result.meaning}"
-    if not result.approved:
+    if result.protocol_error is not None:
+        # 39 = 00 without a usable balance: an error of the switch, never shown as Rp0,00.
+        return (f"{mask_pan(pan)}  balance unavailable: the switch answered 00 but "
+                f"{result.protocol_error} (protocol error)")
+    if not result.approved or result.balance_sen is None:
         return head
-    balance = format_rupiah(result.balance_sen or 0)
+    balance = format_rupiah(result.balance_sen)
     as_of = format_date(result.as_of) if result.as_of else "?"
     return (f"{head}\n    KPJ {result.kpj}  {result.masked_name}  {result.status}  "
             f"Saldo JHT {balance}  per {as_of}")
@@ -314,12 +318,17 @@ async def run_headless_demo(switch_host: str, switch_port: int) -> int:
 
 def atm_config(settings: Settings, host: str, port: int) -> Any:
     from terminal_ui.app import AtmConfig
+    from terminal_ui.clock import terminal_zone
 
     a = settings.atm
+    try:
+        terminal_zone(a.time_zone)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return AtmConfig(host=host, port=port, terminal_id=a.terminal_id,
                      idle_timeout=a.idle_timeout, more_time_timeout=a.more_time_timeout,
                      take_card_timeout=a.take_card_timeout, host_timeout=a.host_timeout,
-                     receipts_dir=settings.data_dir / "receipts")
+                     receipts_dir=settings.data_dir / "receipts", time_zone=a.time_zone)
 
 
 def log_file(settings: Settings) -> Path:

@@ -198,6 +198,7 @@ class AtmSettings:
     take_card_timeout: float = 30.0  # seconds before a card not taken is retained
     host_timeout: float = 30.0  # seconds the ATM waits for the switch
     web_port: int = 8000  # atmsim demo --web
+    time_zone: str = "Asia/Jakarta"  # IANA zone of fields 12/13, the receipt and the clock
 
 
 @dataclass

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.geometry import Size
 
 from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.masking import mask_pan
+from terminal_ui.clock import DEFAULT_TIME_ZONE, Clock, terminal_zone, utc_now
 from terminal_ui.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.i18n import t
 from terminal_ui.pinpad import PinEntryError, PinPad
@@ -45,7 +48,11 @@ from terminal_ui.transactions import (
 )
 from terminal_ui.widgets.wire_panel import WireExchange
 
-__all__ = ["AtmApp", "AtmConfig"]
+__all__ = ["AtmApp", "AtmConfig", "MIN_SIZE"]
+
+log = logging.getLogger("atmsim.atm")
+
+MIN_SIZE = (80, 24)  # the ATM's display; smaller windows get a notice, not a clipped screen
 
 # Response codes after which the card itself is the problem: the session ends.
 _CARD_PROBLEMS = ("14", "54", "62")
@@ -68,6 +75,8 @@ class AtmConfig:
     receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
     cards: tuple[DemoCard, ...] = DEMO_CARDS
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
+    time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
+    clock: Clock = utc_now  # the current time; tests and snapshots pin it
 
 
 class AtmApp(App[None]):
@@ -90,10 +99,37 @@ class AtmApp(App[None]):
         self._connect = connect
         self._pinpad = PinPad(self.config.tpk_hex)
         self._more_time_open = False
+        self.zone: tzinfo = terminal_zone(self.config.time_zone)
+        self.window_size = Size(*MIN_SIZE)
+
+    def local_now(self) -> datetime:
+        """Now in the terminal's time zone: the screen clock, the 0200, the receipt."""
+        return self.config.clock().astimezone(self.zone)
+
+    # -- the window ----------------------------------------------------------------------
+
+    @property
+    def too_small(self) -> bool:
+        return self.has_class("-too-small")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Runs before App's own handler has stored the new size: use the event's.
+        self._check_size(event.size)
+
+    def _check_size(self, size: Size) -> None:
+        # The class switches every screen (CSS in atm.tcss) to the "enlarge" notice.
+        self.window_size = size
+        self.set_class(size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1], "-too-small")
+        from terminal_ui.screens.base import TooSmallNotice
+
+        for screen in self.screen_stack:
+            for notice in screen.query(TooSmallNotice):
+                notice.show_size()
 
     # -- start-up and the link to the switch --------------------------------------------
 
     def on_mount(self) -> None:
+        self._check_size(self.size)
         if self._connect:
             self.push_screen(OfflineScreen())
             self.keep_link()
@@ -180,11 +216,13 @@ class AtmApp(App[None]):
         if link is None or not link.connected or session.pin_block is None:
             self._show_decline("lost")
             return
+        sent_at = self.local_now()
         request = balance_inquiry_request(session.card, session.pin_block,
                                           terminal_id=self.config.terminal_id,
                                           stan=link.next_stan(),
-                                          acquirer_id=self.config.acquirer_id, kpj=session.kpj)
-        sent_at, started = datetime.now(), time.perf_counter()
+                                          acquirer_id=self.config.acquirer_id, kpj=session.kpj,
+                                          now=sent_at, zone=self.zone)
+        started = time.perf_counter()
         self.last_exchange = WireExchange(request, None, sent_at, None)
         try:
             response = await link.exchange(request, timeout=self.config.host_timeout)
@@ -196,9 +234,10 @@ class AtmApp(App[None]):
             return
         self.last_exchange = WireExchange(request, response, sent_at,
                                           (time.perf_counter() - started) * 1000)
-        self.show_outcome(read_inquiry_response(response), request)
+        self.show_outcome(read_inquiry_response(response), request, sent_at)
 
-    def show_outcome(self, result: InquiryResult, request: dict[str, str]) -> None:
+    def show_outcome(self, result: InquiryResult, request: dict[str, str],
+                     sent_at: datetime) -> None:
         session = self.session
         if session is None:
             return
@@ -210,10 +249,18 @@ class AtmApp(App[None]):
             return
         session.kpj_pending = False
         if code == "00":
-            session.wrong_pins = 0
+            session.wrong_pins = 0  # the PIN was right, whatever else the answer lacks
+        if code == "00" and result.protocol_error is not None:
+            # An approval without a valid balance (field 54): never shown as Rp0,00.
+            log.warning("switch approved STAN %s without a valid balance: %s",
+                        request.get("11"), result.protocol_error)
+            self._show_decline("no_balance",
+                               lambda: self.switch_screen(AnotherTransactionScreen()))
+        elif code == "00":
             session.result = result
+            # The receipt prints the moment of fields 12/13 of the 0200 it answers.
             session.receipt = ReceiptData(self.config.terminal_id, request.get("11", ""),
-                                          request.get("37", ""), datetime.now(),
+                                          request.get("37", ""), sent_at,
                                           mask_pan(session.card.pan), result)
             self.switch_screen(ResultScreen(result))
         elif code == "75":

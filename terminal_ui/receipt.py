@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
+from terminal_ui.clock import zone_label
 from terminal_ui.formatting import format_date, format_rupiah
 from terminal_ui.i18n import t
 from terminal_ui.session import ReceiptData
@@ -17,15 +19,21 @@ def _row(left: str, right: str) -> str:
     return f"{left}{right:>{RECEIPT_WIDTH - len(left)}}"
 
 
+def _time(at: datetime) -> str:
+    """The time of the 0200 (its fields 12/13), with the terminal's zone: ``09:30:00 WIB``."""
+    return f"{at:%H:%M:%S} {zone_label(at)}" if at.tzinfo else f"{at:%H:%M:%S}"
+
+
 def receipt_text(data: ReceiptData, language: str = "id") -> str:
     """A 32-column receipt; the PAN masked, the name as the bank sent it (masked)."""
     r = data.result
+    balance = format_rupiah(r.balance_sen, language) if r.balance_sen is not None else "-"
     lines = [
         "BNI".center(RECEIPT_WIDTH),
         "BNI ATM KCP SUDIRMAN".center(RECEIPT_WIDTH),
         "JAKARTA".center(RECEIPT_WIDTH),
         "-" * RECEIPT_WIDTH,
-        _row(data.at.strftime("%d/%m/%Y"), data.at.strftime("%H:%M:%S")),
+        _row(data.at.strftime("%d/%m/%Y"), _time(data.at)),
         _row("TERMINAL", data.terminal_id),
         _row("STAN", data.stan),
         _row("REF", data.rrn),
@@ -37,7 +45,7 @@ def receipt_text(data: ReceiptData, language: str = "id") -> str:
         _row(t("status", language).upper(), r.status or "-"),
         _row(t("as_of", language).upper(), format_date(r.as_of) if r.as_of else "-"),
         t("jht_balance", language).upper(),
-        f"{format_rupiah(r.balance_sen or 0, language):>{RECEIPT_WIDTH}}",
+        f"{balance:>{RECEIPT_WIDTH}}",
         "-" * RECEIPT_WIDTH,
         t("thank_you", language).upper().center(RECEIPT_WIDTH),
         "BNI Call 1500046".center(RECEIPT_WIDTH),

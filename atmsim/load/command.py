@@ -3,7 +3,8 @@
 ``add_parser`` adds the ``load`` subcommand to the ``atmsim`` parser and ``run`` carries
 it out; ``main`` runs it alone (``python -m atmsim.load``). Mistakes a user can fix are
 one line ``atmsim: ...`` on stderr and exit status 2. The exit status is 0 when every
-inquiry was answered (whatever its response code) and 1 when some timed out or failed.
+inquiry was answered (whatever its response code) and 1 when some timed out or failed
+(a lost connection, or a protocol error such as an approval without a valid field 54).
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0 if report.timeouts == 0 and report.errors == 0 else 1
+    clean = report.timeouts == 0 and report.errors == 0 and report.protocol_errors == 0
+    return 0 if clean else 1
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -31,7 +31,7 @@ from atmsim.load.stats import LoadReport, LoadStats
 from atmsim.masking import mask_pan
 from terminal_ui.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.pinpad import PinPad
-from terminal_ui.transactions import CardData, balance_inquiry_request
+from terminal_ui.transactions import CardData, approval_problem, balance_inquiry_request
 
 __all__ = ["LoadSettings", "LoadError", "Progress", "run_load", "terminal_id"]
 
@@ -244,7 +244,13 @@ class _Run:
             code = response.get("39", "")
             if record:
                 at = self.now()
-                self.stats.record(at, at - start, code)
+                # An approval without a valid balance (field 54) is the switch breaking
+                # the wire profile: a protocol error, not a 00.
+                problem = approval_problem(response) if code == "00" else None
+                if problem is None:
+                    self.stats.record(at, at - start, code)
+                else:
+                    self.stats.record_protocol_error(at, problem)
         self.planner.answered(plan, code)
         return code
 
@@ -268,7 +274,7 @@ class _Run:
         st = self.stats
         self.on_progress(Progress(self.now(), st.sent, st.answered, st.last_second_rate(),
                                   st.percentile_ms(50), st.percentile_ms(99), st.timeouts,
-                                  st.errors))
+                                  st.errors + st.protocol_errors))
 
     def notes(self) -> list[str]:
         notes = []
@@ -283,6 +289,10 @@ class _Run:
         if self.settled:
             notes.append(f"{self.settled} cards got one right PIN after the run to cancel "
                          f"its wrong PINs (not counted above)")
+        if self.stats.protocol_errors:
+            notes.append(f"{self.stats.protocol_errors} answers broke the wire profile and "
+                         f"are not counted as answered (first: 00 but "
+                         f"{self.stats.first_protocol_error})")
         if self.lost_links:
             notes.append(f"{len(self.lost_links)} ATMs lost their connection to the switch")
         if self.lag_max > 0.05:

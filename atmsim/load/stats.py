@@ -62,6 +62,9 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=dict)
     generator_cpu_s: float = 0.0  # CPU the generator itself used while the clock ran
+    # answers that break the wire profile (39 = 00 without a valid field 54): neither
+    # answered nor counted under their response code
+    protocol_errors: int = 0
 
     @property
     def throughput(self) -> float:
@@ -77,6 +80,8 @@ class LoadStats:
         self.answered = 0
         self.timeouts = 0
         self.errors = 0
+        self.protocol_errors = 0
+        self.first_protocol_error = ""
         self.codes: Counter[str] = Counter()
         self._total = _histogram()
         self._second = 0
@@ -105,6 +110,12 @@ class LoadStats:
         self.errors += 1
         self._roll(at)
 
+    def record_protocol_error(self, at: float, problem: str) -> None:
+        """An answer the ATM could not use (e.g. 00 without a valid field 54)."""
+        self.protocol_errors += 1
+        self.first_protocol_error = self.first_protocol_error or problem
+        self._roll(at)
+
     def percentile_ms(self, percentile: float) -> float:
         if self._total.get_total_count() == 0:
             return 0.0
@@ -131,7 +142,7 @@ class LoadStats:
             latency_ms=self._latency_summary(), per_second=list(self.per_second),
             scatter=sorted(self._scatter), histogram_ms=self._histogram_buckets(),
             notes=list(notes or []), machine=machine_description(),
-            generator_cpu_s=round(generator_cpu_s, 3))
+            generator_cpu_s=round(generator_cpu_s, 3), protocol_errors=self.protocol_errors)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -212,6 +223,8 @@ def format_report(report: LoadReport) -> str:
         f"  answered    {report.answered}",
         f"  timeouts    {report.timeouts}",
         f"  errors      {report.errors}",
+        f"  protocol    {report.protocol_errors} errors (approvals without a valid "
+        f"balance, field 54)",
         f"  throughput  {report.throughput:.1f} answers/s",
     ]
     if report.answered and report.elapsed_s > 0:

@@ -16,7 +16,7 @@ class TakeCardScreen(AtmScreen):
     """The card sticks out of the slot; not taken in time, the ATM pulls it back in."""
 
     waits_for_customer = False
-    hint = "Enter take card"
+    hint_key = "hint_take_card"
 
     def __init__(self, notice: str = "") -> None:
         super().__init__()
@@ -44,7 +44,7 @@ class TakeCardScreen(AtmScreen):
 
 class CardRetainedScreen(AtmScreen):
     waits_for_customer = False
-    hint = "Enter continue"
+    hint_key = "hint_enter_continue"
 
     def __init__(self, reason: str = "") -> None:
         super().__init__()

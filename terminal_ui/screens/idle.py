@@ -20,7 +20,7 @@ class IdleScreen(AtmScreen):
     """The attract screen; a digit inserts one of the demo cards, 0 another card."""
 
     waits_for_customer = False
-    hint = "1-9 insert card · 0 other card · F2 wire · Ctrl+Q quit"
+    hint_key = "hint_idle"
 
     def body(self) -> Iterable[Widget]:
         yield Static(f"{t('welcome', 'id')}\n[i]{t('welcome', 'en')}[/i]", classes="title")
@@ -49,7 +49,7 @@ class IdleScreen(AtmScreen):
 class CardEntryScreen(AtmScreen):
     """Another card: PAN and expiry typed in, for switches other than ours."""
 
-    hint = "Enter insert · Esc back"
+    hint_key = "hint_card_entry"
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("other_card"), classes="title")
@@ -88,6 +88,7 @@ class OfflineScreen(AtmScreen):
     """Out of service while the ATM has no connection to its host; it keeps trying."""
 
     waits_for_customer = False
+    hint_key = "hint_offline"
 
     def body(self) -> Iterable[Widget]:
         host = f"{self.atm.config.host}:{self.atm.config.port}"

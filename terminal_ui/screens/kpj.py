@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from terminal_ui.digit_entry import DigitEntry
 from terminal_ui.screens.base import AtmScreen, SideKeys
+from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 
 __all__ = ["KpjSourceScreen", "KpjEntryScreen", "KpjConfirmScreen", "KPJ_LENGTH"]
 
@@ -21,7 +22,7 @@ def _grouped(kpj: str) -> str:
 
 
 class KpjSourceScreen(AtmScreen):
-    hint = "A linked KPJ · B type a KPJ · I back"
+    hint_key = "hint_kpj_source"
 
     def side_keys(self) -> SideKeys:
         from terminal_ui.screens.menus import BpjsMenuScreen
@@ -36,16 +37,16 @@ class KpjSourceScreen(AtmScreen):
 
 
 class KpjEntryScreen(AtmScreen):
-    hint = "0-9 KPJ · Backspace clear · Enter correct · Esc cancel"
+    hint_key = "hint_kpj_entry"
 
     def __init__(self, typed: str = "") -> None:
         super().__init__()
         self._entry = DigitEntry(KPJ_LENGTH, typed)
 
     def side_keys(self) -> SideKeys:
-        return {"D": (self.tr("clear"), self._clear),
-                "H": (self.tr("cancel"), lambda: self.atm.switch_screen(KpjSourceScreen())),
-                "I": (self.tr("correct"), self._submit)}
+        return {NO_KEY: (self.tr("cancel"), lambda: self.atm.switch_screen(KpjSourceScreen())),
+                "H": (self.tr("clear"), self._clear),
+                YES_KEY: (self.tr("correct"), self._submit)}
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("enter_kpj"), classes="title")
@@ -76,16 +77,16 @@ class KpjEntryScreen(AtmScreen):
 
 
 class KpjConfirmScreen(AtmScreen):
-    hint = "D correct · I wrong"
+    hint_key = "hint_kpj_confirm"
 
     def __init__(self, kpj: str) -> None:
         super().__init__()
         self.kpj = kpj
 
     def side_keys(self) -> SideKeys:
-        return {"D": (self.tr("yes_correct"), lambda: self.atm.start_inquiry(kpj=self.kpj)),
-                "I": (self.tr("no_wrong"),
-                      lambda: self.atm.switch_screen(KpjEntryScreen()))}
+        return {YES_KEY: (self.tr("yes_correct"), lambda: self.atm.start_inquiry(kpj=self.kpj)),
+                NO_KEY: (self.tr("no_wrong"),
+                         lambda: self.atm.switch_screen(KpjEntryScreen()))}
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("confirm_kpj"), classes="title")

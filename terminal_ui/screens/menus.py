@@ -17,7 +17,7 @@ _FAST_CASH = ("Rp100.000", "Rp300.000", "Rp500.000", "Rp1.000.000", "Rp1.500.000
 class MainMenuScreen(AtmScreen):
     """Penarikan Cepat style: cash amounts (not offered by the simulator) and Menu Lainnya."""
 
-    hint = "A-D F-I side keys · Esc cancel · F2 wire"
+    hint_key = "hint_menu"
 
     def side_keys(self) -> SideKeys:
         na = lambda: self.atm.switch_screen(NotAvailableScreen(MainMenuScreen))  # noqa: E731
@@ -37,7 +37,7 @@ class MainMenuScreen(AtmScreen):
 
 
 class OtherMenuScreen(AtmScreen):
-    hint = "A-D F-I side keys · Esc back · F2 wire"
+    hint_key = "hint_menu_back"
 
     def side_keys(self) -> SideKeys:
         na = lambda: self.atm.switch_screen(NotAvailableScreen(OtherMenuScreen))  # noqa: E731
@@ -60,7 +60,7 @@ class OtherMenuScreen(AtmScreen):
 
 
 class BpjsMenuScreen(AtmScreen):
-    hint = "A-D F-I side keys · Esc back · F2 wire"
+    hint_key = "hint_menu_back"
 
     def side_keys(self) -> SideKeys:
         from terminal_ui.screens.kpj import KpjSourceScreen
@@ -83,7 +83,7 @@ class BpjsMenuScreen(AtmScreen):
 class NotAvailableScreen(AtmScreen):
     """A menu item the simulator does not offer (cash, transfers…): say so, go back."""
 
-    hint = "I back · Enter back"
+    hint_key = "hint_back"
 
     def __init__(self, back_to: type[AtmScreen]) -> None:
         super().__init__()

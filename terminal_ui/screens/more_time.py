@@ -9,12 +9,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from terminal_ui.i18n import t
+from terminal_ui.screens.base import TooSmallNotice
+from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 
 __all__ = ["MoreTimeScreen"]
 
 
 class MoreTimeScreen(ModalScreen[bool]):
-    """Dismissed with True for "yes"; False for "no" or when the countdown runs out."""
+    """Dismissed with True for "yes"; False for "no" or when the countdown runs out.
+
+    Yes and no sit where they do on every other screen: YA bottom right (I, Enter),
+    TIDAK bottom left (D, Escape).
+    """
 
     def __init__(self, seconds: int, language: str) -> None:
         super().__init__()
@@ -25,8 +31,10 @@ class MoreTimeScreen(ModalScreen[bool]):
         with Vertical(id="more-time"):
             yield Static(f"[b]{t('more_time', self.language)}[/b]", classes="big")
             yield Static(self._countdown(), id="countdown", classes="note")
-            yield Static(f"A ▸ {t('yes', self.language)}        "
-                         f"{t('no', self.language)} ◂ F", classes="line")
+            yield Static(f"{NO_KEY} ▸ {t('no', self.language)}        "
+                         f"{t('yes', self.language)} ◂ {YES_KEY}", id="more-time-keys",
+                         classes="line")
+        yield TooSmallNotice()
 
     def _countdown(self) -> str:
         return t("seconds_left", self.language, n=self.remaining)
@@ -43,7 +51,9 @@ class MoreTimeScreen(ModalScreen[bool]):
 
     def on_key(self, event: events.Key) -> None:
         event.stop()
-        if event.key in ("a", "y", "enter"):
+        if getattr(self.app, "too_small", False):
+            return  # the question is not visible
+        if event.key in (YES_KEY.lower(), "enter"):
             self.dismiss(True)
-        elif event.key in ("f", "n", "escape"):
+        elif event.key in (NO_KEY.lower(), "escape"):
             self.dismiss(False)

@@ -11,6 +11,7 @@ from terminal_ui.formatting import format_date, format_rupiah
 from terminal_ui.receipt import receipt_text, save_receipt
 from terminal_ui.screens.base import AtmScreen, SideKeys
 from terminal_ui.transactions import InquiryResult
+from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 
 __all__ = ["ProcessingScreen", "ResultScreen", "DeclineScreen", "ReceiptScreen",
            "AnotherTransactionScreen", "decline_texts"]
@@ -20,7 +21,7 @@ class ProcessingScreen(AtmScreen):
     """Shown while the 0200 is out; keys do nothing (as on a real ATM)."""
 
     waits_for_customer = False
-    hint = " "
+    hint_key = "hint_none"
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("processing"), classes="title")
@@ -29,17 +30,26 @@ class ProcessingScreen(AtmScreen):
 
 
 class ResultScreen(AtmScreen):
-    hint = "D print receipt · I no receipt · F2 wire"
+    """The balance, and the question "do you need a receipt?" (yes: I / Enter)."""
+
+    hint_key = "hint_result"
 
     def __init__(self, result: InquiryResult) -> None:
         super().__init__()
         self.result = result
 
     def side_keys(self) -> SideKeys:
-        return {"D": (self.tr("print_receipt"),
-                      lambda: self.atm.switch_screen(ReceiptScreen())),
-                "I": (self.tr("no_receipt"),
-                      lambda: self.atm.switch_screen(AnotherTransactionScreen()))}
+        return {YES_KEY: (self.tr("print_receipt"), self._receipt),
+                NO_KEY: (self.tr("no_receipt"), self._no_receipt)}
+
+    def _receipt(self) -> None:
+        self.atm.switch_screen(ReceiptScreen())
+
+    def _no_receipt(self) -> None:
+        self.atm.switch_screen(AnotherTransactionScreen())
+
+    enter = _receipt
+    escape = _no_receipt
 
     def body(self) -> Iterable[Widget]:
         r = self.result
@@ -53,20 +63,30 @@ class ResultScreen(AtmScreen):
         yield Static(self.tr("jht_title"), classes="title")
         yield Static("\n".join(f"{label:<{width}} : {value}" for label, value in rows),
                      id="result-details", classes="line")
-        balance = format_rupiah(r.balance_sen or 0, self.language)
+        if r.balance_sen is None:  # never reached: an approval without 54 is an error
+            raise ValueError("a result screen needs a balance")
+        balance = format_rupiah(r.balance_sen, self.language)
         yield Static(f"{self.tr('jht_balance')}\n[b]{balance}[/b]", id="result-balance",
                      classes="big")
         yield Static(self.tr("receipt_question"), classes="note")
 
 
-def decline_texts(code: str, language: str) -> tuple[str, str]:
-    """Headline and help line for a response code (or "timeout"/"lost")."""
+def decline_texts(code: str, language: str, *, linked_kpj: bool = False) -> tuple[str, str]:
+    """Headline and help line for a response code (or "timeout", "lost", "no_balance").
+
+    ``linked_kpj``: the inquiry was for the KPJ linked to the card (none typed), so a 25
+    means the cardholder is no participant, not that a typed number is wrong.
+    """
     from terminal_ui.i18n import STRINGS, t
 
     if code == "timeout":
         return t("timeout", language), t("rc_91_help", language)
     if code == "lost":
         return t("connection_lost", language), t("rc_91_help", language)
+    if code == "no_balance":
+        return t("no_balance", language), t("no_balance_help", language)
+    if code == "25" and linked_kpj:
+        return t("rc_25_linked", language), t("rc_25_linked_help", language)
     headline_key = f"rc_{code}"
     if headline_key not in STRINGS:
         return t("rc_other", language, code=code), ""
@@ -79,7 +99,7 @@ def decline_texts(code: str, language: str) -> tuple[str, str]:
 class DeclineScreen(AtmScreen):
     """One clear screen per response code; then on to whatever ``after`` says."""
 
-    hint = "Enter continue"
+    hint_key = "hint_continue"
 
     def __init__(self, code: str, after: object) -> None:
         super().__init__()
@@ -93,7 +113,9 @@ class DeclineScreen(AtmScreen):
         self.after()  # type: ignore[operator]
 
     def body(self) -> Iterable[Widget]:
-        headline, help_text = decline_texts(self.code, self.language)
+        session = self.atm.session
+        linked = session is not None and session.kpj is None
+        headline, help_text = decline_texts(self.code, self.language, linked_kpj=linked)
         yield Static(f"[b]{headline}[/b]", id="decline-headline", classes="big warning")
         if self.code == "55" and self.atm.session:
             help_text = self.tr("tries_left", n=self.atm.session.tries_left)
@@ -108,12 +130,16 @@ class DeclineScreen(AtmScreen):
 
 
 class ReceiptScreen(AtmScreen):
-    hint = "A save receipt · I continue"
+    hint_key = "hint_receipt"
 
     def side_keys(self) -> SideKeys:
         return {"A": (self.tr("save_receipt"), self._save),
-                "I": (self.tr("continue"),
-                      lambda: self.atm.switch_screen(AnotherTransactionScreen()))}
+                "I": (self.tr("continue"), self._continue)}
+
+    def _continue(self) -> None:
+        self.atm.switch_screen(AnotherTransactionScreen())
+
+    enter = _continue
 
     def _text(self) -> str:
         session = self.atm.session
@@ -137,13 +163,21 @@ class ReceiptScreen(AtmScreen):
 
 
 class AnotherTransactionScreen(AtmScreen):
-    hint = "D yes · I no"
+    hint_key = "hint_yes_no"
 
     def side_keys(self) -> SideKeys:
+        return {YES_KEY: (self.tr("yes"), self._yes), NO_KEY: (self.tr("no"), self._no)}
+
+    def _yes(self) -> None:
         from terminal_ui.screens.menus import MainMenuScreen
 
-        return {"D": (self.tr("yes"), lambda: self.atm.switch_screen(MainMenuScreen())),
-                "I": (self.tr("no"), self.atm.end_session)}
+        self.atm.switch_screen(MainMenuScreen())
+
+    def _no(self) -> None:
+        self.atm.end_session()
+
+    enter = _yes
+    escape = _no
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("another"), classes="big")

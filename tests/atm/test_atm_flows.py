@@ -58,7 +58,7 @@ async def test_approval_shows_the_ledger_balance_and_saves_a_receipt(
         assert re.search(r"Rp\d{1,3}(\.\d{3})+,\d{2}", balance)
         details = text_of(app, "#result-details")
         assert "10012345678" in details and "B**i S*****o" in details and "AKTIF" in details
-        await press(pilot, "d")
+        await press(pilot, "i")  # yes, a receipt
         await on_screen(pilot, ReceiptScreen)
         await press(pilot, "a")
         await until(pilot, lambda: app.last_receipt_path is not None)
@@ -68,7 +68,7 @@ async def test_approval_shows_the_ledger_balance_and_saves_a_receipt(
         assert "5264220000100010" not in receipt
         await press(pilot, "i")
         await on_screen(pilot, AnotherTransactionScreen)
-        await press(pilot, "i")
+        await press(pilot, "d")  # no other transaction
         await on_screen(pilot, TakeCardScreen)
         await press(pilot, "enter")
         await on_screen(pilot, ThankYouScreen)
@@ -121,17 +121,17 @@ async def test_typed_kpj_and_someone_elses_kpj(amqtt_stack: Stack, tmp_path: Pat
         await press(pilot, "1", "enter")
         await on_screen(pilot, KpjConfirmScreen)
         assert "130 5550 0011" in text_of(app, "#kpj-confirm")
-        await press(pilot, "d")
+        await press(pilot, "i")  # BENAR
         await on_screen(pilot, ResultScreen)
         assert "13055500011" in text_of(app, "#result-details")
         # Another transaction: Budi's KPJ with Andi's card is refused (privacy).
-        await press(pilot, "i")
+        await press(pilot, "d")  # no receipt
         await on_screen(pilot, AnotherTransactionScreen)
-        await press(pilot, "d")
+        await press(pilot, "i")  # yes, another one
         await on_screen(pilot, MainMenuScreen)
         await press(pilot, "i", "g", "a", "b")
         await on_screen(pilot, KpjEntryScreen)
-        await press(pilot, *"10012345678", "enter", "d")
+        await press(pilot, *"10012345678", "enter", "i")
         await on_screen(pilot, DeclineScreen)
         assert "bukan milik Anda" in text_of(app, "#decline-headline")
         assert app.last_exchange is not None and app.last_exchange.response is not None
@@ -170,7 +170,7 @@ async def test_inactivity_asks_for_more_time_then_ends_the_session(
         await press(pilot, "1", "a")
         await on_screen(pilot, PinScreen)
         await on_screen(pilot, MoreTimeScreen, within=5)
-        await press(pilot, "a")  # yes, more time
+        await press(pilot, "i")  # yes, more time
         await on_screen(pilot, PinScreen)
         await on_screen(pilot, MoreTimeScreen, within=5)  # asked again after another wait
         await on_screen(pilot, TakeCardScreen, within=5)  # no answer: session over

@@ -7,7 +7,7 @@ at the new SVGs before committing them.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from textual.pilot import Pilot
@@ -26,10 +26,12 @@ RESULT = InquiryResult("00", "approved", kpj="10012345678", masked_name="B**i S*
                        status="AKTIF", balance_sen=12_220_953_025, as_of=date(2026, 10, 31),
                        segment="PU")
 CARD = CardData("5264220000100010", "3012", "5264220000100010=3012101")
+# The screen clock is pinned: 09:30 WIB on 21 November 2026.
+AT = datetime(2026, 11, 21, 2, 30, 0, tzinfo=UTC)
 
 
 def _app() -> AtmApp:
-    return AtmApp(AtmConfig(idle_timeout=0), connect=False)
+    return AtmApp(AtmConfig(idle_timeout=0, clock=lambda: AT), connect=False)
 
 
 def _show(screen_factory, language: str, *, wrong_pins: int = 0):  # type: ignore[no-untyped-def]
@@ -37,9 +39,9 @@ def _show(screen_factory, language: str, *, wrong_pins: int = 0):  # type: ignor
         app = pilot.app
         assert isinstance(app, AtmApp)
         app.session = AtmSession(CARD, language=language, wrong_pins=wrong_pins, result=RESULT)
-        app.session.receipt = ReceiptData("BNI00001", "000123", "263251000123",
-                                          datetime(2026, 11, 21, 9, 30, 0),
-                                          "526422******0010", RESULT)
+        app.session.receipt = ReceiptData("BNI00001", "000123", "632509000123",
+                                          AT.astimezone(app.zone), "526422******0010",
+                                          RESULT)
         screen: AtmScreen = screen_factory()
         await app.switch_screen(screen)
         await pilot.pause()
@@ -57,12 +59,18 @@ SCREENS = {
     "wrong_pin": lambda: DeclineScreen("55", None),
     "not_your_kpj": lambda: DeclineScreen("57", None),
     "unavailable": lambda: DeclineScreen("91", None),
+    "no_balance": lambda: DeclineScreen("no_balance", None),
+    "not_a_participant": lambda: DeclineScreen("25", None),  # the card's linked KPJ
     "take_card": TakeCardScreen,
 }
 
 
 def test_idle_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(_app(), terminal_size=(80, 24))
+
+
+def test_too_small_window(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(_app(), terminal_size=(60, 20))
 
 
 @pytest.mark.parametrize("language", ["id", "en"])
