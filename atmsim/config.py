@@ -82,6 +82,11 @@ class MqttSettings:
     protocol: str = "auto"  # "5", "3.1.1" or auto (5, falling back to 3.1.1)
     shared_subscriptions: str = "auto"  # "yes", "no", auto (no on amqtt)
     client: str = "atmsim"  # MQTT client: "atmsim" (lean, the default) or "aiomqtt"
+    # The account on a broker given by url, when the URL names none (a URL's user:password
+    # wins). Empty: the data directory's own embedded broker's accounts, if url is it.
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""  # mqtts:// only: a PEM CA to trust instead of the system's
 
 
 @dataclass

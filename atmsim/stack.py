@@ -19,7 +19,8 @@ from atm_switch.inquiry import SwitchDeps
 from atm_switch.server import SwitchServer
 from atm_switch.wire import Framing, default_profile
 from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus, MqttEndpoint, parse_mqtt_url
+from atmsim.broker_auth import CredentialsError, load_credentials, read_listener
+from atmsim.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.config import Settings
 from atmsim.provisioning import ledger_db_path, load_lmk, provision_switch, switch_db_path
 from bpjs_ledger.service import run_ledger
@@ -34,16 +35,71 @@ class StackError(RuntimeError):
     """A part of the stack could not start; the message says which and why."""
 
 
-def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None) -> MqttEndpoint:
-    client = settings.mqtt.client
-    if client not in ("atmsim", "aiomqtt"):
-        raise StackError(f"mqtt.client {client!r}: use atmsim or aiomqtt")
+# A separately started part with an --mqtt URL that names no account must learn within
+# this that the broker is not there (a closed port, a wrong host), not after a minute.
+CONNECT_TIMEOUT = 4.0
+
+
+def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
+                  component: str = "switch") -> MqttEndpoint:
+    """Where and as whom ``component`` (switch, ledger...) reaches the broker.
+
+    The embedded broker: the component's own account. A URL: its ``user:password`` if it
+    has one, else ``[mqtt] username`` / ``password``, else, when the URL is the address
+    the data directory's own embedded broker listens on, the component's account from
+    ``broker/credentials.json`` there (so ``atmsim ledger --mqtt URL`` next to
+    ``atmsim broker`` just works). Raises ``StackError`` (one line, no password)."""
+    m = settings.mqtt
+    if m.client not in ("atmsim", "aiomqtt"):
+        raise StackError(f"mqtt.client {m.client!r}: use atmsim or aiomqtt")
+    if m.shared_subscriptions not in ("auto", "yes", "no"):
+        raise StackError(f"mqtt.shared_subscriptions {m.shared_subscriptions!r}: "
+                         "use auto, yes or no")
+    shared = {"yes": True, "no": False}.get(m.shared_subscriptions)
     if broker is not None:
-        return dataclasses.replace(broker.endpoint, client=client)
-    host, port = parse_mqtt_url(settings.mqtt.url)
-    shared = settings.mqtt.shared_subscriptions != "no"
-    return MqttEndpoint(host, port, protocol=settings.mqtt.protocol, shared_subscriptions=shared,
-                        client=client)
+        try:
+            endpoint = broker.endpoint_for(component)
+        except Exception as exc:  # BrokerError
+            raise StackError(str(exc)) from None
+        return dataclasses.replace(endpoint, client=m.client)
+    try:
+        url = parse_mqtt_url_full(m.url)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    if m.ca_file and not url.tls:
+        raise StackError("mqtt.ca_file (--mqtt-ca) is for TLS: use an mqtts:// URL")
+    username, password = url.username, url.password
+    if username is None and m.username:
+        username, password = m.username, m.password or None
+    if username is None:
+        username, password = _data_dir_account(settings, url.host, url.port, component)
+    endpoint = MqttEndpoint(url.host, url.port, protocol=m.protocol, shared_subscriptions=shared,
+                            client=m.client, username=username, password=password, tls=url.tls,
+                            ca_file=m.ca_file or None)
+    try:
+        endpoint.ssl_context()
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    return endpoint
+
+
+def _data_dir_account(settings: Settings, host: str, port: int,
+                      component: str) -> tuple[str | None, str | None]:
+    listener = read_listener(settings.data_dir)
+    if listener is None or listener.get("port") != port or not _same_host(
+            str(listener.get("host")), host):
+        return None, None  # not our broker: never send it our passwords
+    try:
+        accounts = load_credentials(settings.data_dir) or {}
+    except CredentialsError as exc:
+        raise StackError(str(exc)) from None
+    account = accounts.get(component)
+    return (account.username, account.password) if account else (None, None)
+
+
+def _same_host(a: str, b: str) -> bool:
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    return a == b or (a in loopback and b in loopback)
 
 
 @dataclass
@@ -62,7 +118,8 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.hsm: HsmServer | None = None
         self.switch: SwitchServer | None = None
-        self.endpoint: MqttEndpoint | None = None
+        self.endpoint: MqttEndpoint | None = None  # the switch's
+        self.ledger_endpoint: MqttEndpoint | None = None
         self._lmk = load_lmk(settings.hsm.lmk_file)
         self._ledger_task: asyncio.Task[None] | None = None
         self._ledger_stop: asyncio.Event | None = None
@@ -91,14 +148,20 @@ class Stack:
         if s.mqtt_is_embedded:
             self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir, s.mqtt.broker)
             await self.broker.start()
-        self.endpoint = mqtt_endpoint(s, self.broker)
+        self.endpoint = mqtt_endpoint(s, self.broker, "switch")
+        self.ledger_endpoint = mqtt_endpoint(s, self.broker, "ledger")
+        # The switch's bus first: a broker that is not there is one line within seconds.
+        self._switch_bus = MqttBus(self.endpoint, "switch")
+        await self._switch_bus.__aenter__()
+        try:
+            await self._switch_bus.established(CONNECT_TIMEOUT)
+        except BusUnavailable as exc:
+            raise StackError(str(exc)) from None
         await self.start_hsm()
         await self.start_ledger()
         self._cards = CardStore(switch_db_path(self.data_dir))
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
                                  header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
-        self._switch_bus = MqttBus(self.endpoint, "switch")
-        await self._switch_bus.__aenter__()
         deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
                           hsm_deadline=s.switch.hsm_deadline,
                           ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries)
@@ -113,7 +176,7 @@ class Stack:
             raise StackError(f"switch cannot listen on {s.switch.host}:{s.switch.port}: "
                              f"{exc.strerror}") from None
         if not await self._switch_bus.wait_connected(10):
-            raise StackError(f"switch cannot reach the MQTT broker at {self.endpoint.url}")
+            raise StackError(f"switch cannot reach the MQTT broker {self.endpoint.url}")
 
     async def close(self) -> None:
         if self.switch:
@@ -160,11 +223,11 @@ class Stack:
             self.hsm = None
 
     async def start_ledger(self) -> None:
-        assert self.endpoint is not None
+        assert self.ledger_endpoint is not None
         self._ledger_stop = asyncio.Event()
         ready = asyncio.Event()
         self._ledger_task = asyncio.create_task(run_ledger(
-            self.settings.ledger.db or ledger_db_path(self.data_dir), self.endpoint,
+            self.settings.ledger.db or ledger_db_path(self.data_dir), self.ledger_endpoint,
             workers=self.settings.ledger.workers,
             stop=self._ledger_stop, ready=ready))
         done, _ = await asyncio.wait([self._ledger_task, asyncio.ensure_future(ready.wait())],
