@@ -271,6 +271,7 @@ class MqttBus:
         self._subscribed: dict[str, str] = {}  # topic -> the filter subscribed with
         self.shared_subscriptions: bool | None = None  # as the broker said; None: unknown
         self._attempted = asyncio.Event()  # the first connection attempt has ended
+        self._caller_reports_first_failure = False  # established() says it in one line
         self.last_error = ""
         self._warn_reply_to = _RateLimitedWarning()
         self._warn_dropped = _RateLimitedWarning()
@@ -322,6 +323,7 @@ class MqttBus:
         """Return once connected; raise ``BusUnavailable`` (one line, password masked)
         when the first attempt to reach the broker failed or ``timeout`` passed. The bus
         goes on retrying in the background either way."""
+        self._caller_reports_first_failure = True
         waiter = asyncio.ensure_future(self._connected.wait())
         attempted = asyncio.ensure_future(self._attempted.wait())
         try:
@@ -411,12 +413,17 @@ class MqttBus:
                 try:
                     connection = await self._connect(
                         self.endpoint.host, self.endpoint.port, client_id=self.client_id,
-                        protocol=protocol, on_message=self._dispatch, keepalive=10, timeout=4,
+                        protocol=protocol, on_message=self._dispatch, keepalive=10,
+                        # amqtt never answers an MQTT 5 CONNECT: do not wait long for it
+                        # when 3.1.1 is the next thing to try.
+                        timeout=2 if index < len(protocols) - 1 else 4,
                         username=self.endpoint.username, password=self.endpoint.password,
                         ssl_context=self.endpoint.ssl_context())
                 except MqttUnreachable as exc:
                     self.last_error = str(exc)
-                    if not announced_down:
+                    if not self._attempted.is_set() and self._caller_reports_first_failure:
+                        log.debug("MQTT broker %s unavailable: %s", self.endpoint.url, exc)
+                    elif not announced_down:
                         log.warning("MQTT broker %s unavailable: %s", self.endpoint.url, exc)
                         announced_down = True
                     break
@@ -424,13 +431,15 @@ class MqttBus:
                     self.last_error = str(exc)
                     # A v3.1.1-only broker refuses an MQTT 5 CONNECT (or just hangs up on
                     # it): try the next protocol.
-                    if isinstance(exc, MqttRefused) and not exc.wrong_protocol:
-                        log.warning("MQTT broker %s refused us: %s", self.endpoint.url, exc)
-                        if exc.not_authorized:
-                            break  # the other protocol would be refused the same way
-                    elif index == len(protocols) - 1:
-                        log.warning("MQTT broker %s: %s", self.endpoint.url, exc)
+                    quiet = not self._attempted.is_set() and self._caller_reports_first_failure
+                    refused = isinstance(exc, MqttRefused) and not exc.wrong_protocol
                     log.debug("MQTT %s refused by %s: %s", protocol, self.endpoint.url, exc)
+                    if refused and not quiet:
+                        log.warning("MQTT broker %s refused us: %s", self.endpoint.url, exc)
+                    elif index == len(protocols) - 1 and not quiet:
+                        log.warning("MQTT broker %s: %s", self.endpoint.url, exc)
+                    if isinstance(exc, MqttRefused) and exc.not_authorized:
+                        break  # the other protocol would be refused the same way
                     continue
                 self._protocol = protocol
                 self.shared_subscriptions = connection.shared_subscriptions

@@ -71,9 +71,12 @@ def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
     username, password = url.username, url.password
     if username is None and m.username:
         username, password = m.username, m.password or None
+    protocol = m.protocol
     if username is None:
-        username, password = _data_dir_account(settings, url.host, url.port, component)
-    endpoint = MqttEndpoint(url.host, url.port, protocol=m.protocol, shared_subscriptions=shared,
+        username, password, kind = _data_dir_account(settings, url.host, url.port, component)
+        if kind == "amqtt" and protocol == "auto":
+            protocol = "3.1.1"  # all amqtt speaks; no MQTT 5 attempt to wait out
+    endpoint = MqttEndpoint(url.host, url.port, protocol=protocol, shared_subscriptions=shared,
                             client=m.client, username=username, password=password, tls=url.tls,
                             ca_file=m.ca_file or None)
     try:
@@ -84,17 +87,21 @@ def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
 
 
 def _data_dir_account(settings: Settings, host: str, port: int,
-                      component: str) -> tuple[str | None, str | None]:
+                      component: str) -> tuple[str | None, str | None, str | None]:
+    """The component's account on the data directory's own broker, and that broker's
+    kind, when ``host:port`` is where it listens."""
     listener = read_listener(settings.data_dir)
     if listener is None or listener.get("port") != port or not _same_host(
             str(listener.get("host")), host):
-        return None, None  # not our broker: never send it our passwords
+        return None, None, None  # not our broker: never send it our passwords
     try:
         accounts = load_credentials(settings.data_dir) or {}
     except CredentialsError as exc:
         raise StackError(str(exc)) from None
     account = accounts.get(component)
-    return (account.username, account.password) if account else (None, None)
+    if account is None:
+        return None, None, None
+    return account.username, account.password, str(listener.get("kind"))
 
 
 def _same_host(a: str, b: str) -> bool:
