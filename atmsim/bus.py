@@ -214,7 +214,7 @@ def check_reply_topic(topic: object) -> str | None:
     no empty level.
 
     >>> check_reply_topic("atmsim/v1/reply/switch/atmsim-switch-1a2b"), check_reply_topic("#")
-    (None, 'not under atmsim/v1/reply/')
+    (None, 'contains a wildcard')
     """
     if not isinstance(topic, str) or not topic:
         return "missing"

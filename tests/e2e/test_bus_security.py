@@ -8,6 +8,7 @@ the monitor's account, and as an insider with the switch's account.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import stat
@@ -164,3 +165,28 @@ async def test_credentials_never_reach_a_log(kind: str, data_dir: Path,
         assert account.password not in broker_out
         assert account.password not in shown
     assert ":***@" in shown
+
+
+@KINDS
+async def test_a_new_channel_account_asks_for_balances_but_posts_nothing(
+        kind: str, data_dir: Path) -> None:
+    from atmsim.bus import BusTimeout, MqttBus
+    from atmsim.demo_data import DEMO_PARTICIPANTS
+
+    async with secured_stack(kind, data_dir, {"portal": {"role": "channel"}}) as (
+            stack, accounts):
+        assert stack.broker is not None
+        portal = accounts["portal"]
+        endpoint = dataclasses.replace(stack.broker.address, username=portal.username,
+                                       password=portal.password)
+        budi = DEMO_PARTICIPANTS[0]
+        async with MqttBus(endpoint, "portal") as bus:
+            await bus.established(5)
+            assert bus.reply_topic.startswith("atmsim/v1/reply/portal/")
+            reply = await bus.request(BALANCE, {"nik": budi.nik, "kpj": budi.kpj,
+                                                "channel": "PORTAL", "terminal_id": "WEB00001",
+                                                "requested_at": "2026-11-02T09:00:00+07:00"},
+                                      timeout=5)
+            assert reply["result"] == "OK" and reply["kpj"] == budi.kpj
+            with pytest.raises(BusTimeout):  # the broker never passes it to the ledger
+                await bus.request("bpjs/jht/v1/contribution/post", {"key": "k"}, timeout=1.5)
