@@ -176,3 +176,39 @@ def test_atmsim_up_over_mqtts_answers_an_inquiry(tls_broker: tuple[MqttEndpoint,
     assert result.returncode == 0, result.stdout + result.stderr + text
     assert f"broker  mqtts://tester:***@127.0.0.1:{endpoint.port}" in text
     assert endpoint.password is not None and endpoint.password not in text
+
+
+async def test_oversize_messages_cost_a_server_nothing_on_either_protocol(
+        tls_broker: tuple[MqttEndpoint, Path]) -> None:
+    """This broker has no max_packet_size of its own: an MQTT 5 server is spared oversize
+    messages by the limit it announced in CONNECT, an MQTT 3.1.1 one reads past them."""
+    import aiomqtt
+
+    endpoint = tls_broker[0]
+
+    async def echo(body: dict[str, object]) -> dict[str, object]:
+        return {"id": body.get("id"), "result": "OK"}
+
+    servers = {protocol: MqttBus(dataclasses.replace(endpoint, protocol=protocol), "big")
+               for protocol in ("5", "3.1.1")}
+    async with servers["5"], servers["3.1.1"], MqttBus(endpoint, "asker") as asker:
+        for protocol, bus in servers.items():
+            bus.serve(f"test/v1/big/{protocol}", echo)
+            await bus.established(5)
+        await asker.established(5)
+        connections = {p: b._connection for p, b in servers.items()}
+        context = endpoint.ssl_context()
+        async with aiomqtt.Client(endpoint.host, endpoint.port, username=endpoint.username,
+                                  password=endpoint.password, tls_context=context) as sender:
+            for n in range(10):
+                for protocol in servers:
+                    await sender.publish(f"test/v1/big/{protocol}", b"x" * (3 << 19) + bytes([n]),
+                                         qos=1)
+        for protocol in servers:
+            reply = await asker.request(f"test/v1/big/{protocol}", {}, timeout=10)
+            assert reply["result"] == "OK"
+        assert {p: b._connection for p, b in servers.items()} == connections  # no reconnect
+        v311_connection, v5_connection = connections["3.1.1"], connections["5"]
+        assert v311_connection is not None and v5_connection is not None
+        assert v311_connection.dropped_oversize == 10  # type: ignore[attr-defined]
+        assert v5_connection.dropped_oversize == 0  # type: ignore[attr-defined]
