@@ -151,6 +151,8 @@ class EmbeddedBroker:
                               f"(another broker? use --mqtt URL to use it, or another port)")
         log_path = self.data_dir / "broker" / "broker.out"
         command = self._command()
+        # Before the port opens: a part started as soon as it does must find it.
+        write_listener(self.data_dir, self.host, self.port, self.kind)
         with open(log_path, "ab") as out:
             # Own session: Ctrl-C in the terminal reaches atmsim, which stops the broker in
             # order. Parent-death signal: if atmsim is killed outright, the broker goes too.
@@ -163,7 +165,6 @@ class EmbeddedBroker:
                 self._process = None
                 raise BrokerError(f"{self.kind} exited during start-up; see {log_path}")
             if await _port_open(self.host, self.port):
-                write_listener(self.data_dir, self.host, self.port, self.kind)
                 log.info("%s broker listening on %s:%d", self.kind, self.host, self.port)
                 return
             await asyncio.sleep(0.05)
