@@ -208,7 +208,8 @@ class Stack:
         assert self.switch and self.endpoint
         hsm = f"{self.settings.hsm.host}:{self.hsm.port if self.hsm else self.settings.hsm.port}"
         return Addresses(
-            switch=f"{self.switch.host}:{self.switch.port}", hsm=hsm, mqtt=self.endpoint.url,
+            switch=f"{self.switch.host}:{self.switch.port}", hsm=hsm,
+            mqtt=self.broker.address.url if self.broker else self.endpoint.url,  # masked
             broker_kind=self.broker.kind if self.broker else "external",
             data_dir=self.data_dir)
 
