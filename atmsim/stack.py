@@ -149,6 +149,8 @@ class Stack:
 
     async def start(self) -> None:
         s = self.settings
+        if not s.mqtt_is_embedded:
+            mqtt_endpoint(s, None, "switch")  # a bad URL is one line before anything is made
         ledger_db_path(self.data_dir).parent.mkdir(parents=True, exist_ok=True)
         if provision_switch(self.data_dir, self._lmk):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
@@ -237,11 +239,15 @@ class Stack:
         self._ledger_task = asyncio.create_task(run_ledger(
             self.settings.ledger.db or ledger_db_path(self.data_dir), self.ledger_endpoint,
             workers=self.settings.ledger.workers,
-            stop=self._ledger_stop, ready=ready))
+            stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT))
         done, _ = await asyncio.wait([self._ledger_task, asyncio.ensure_future(ready.wait())],
                                      timeout=60, return_when=asyncio.FIRST_COMPLETED)
         if self._ledger_task in done:
-            self._ledger_task.result()  # raises what stopped it
+            task, self._ledger_task = self._ledger_task, None
+            try:
+                task.result()  # raises what stopped it
+            except BusUnavailable as exc:
+                raise StackError(f"ledger: {exc}") from None
             raise StackError("the ledger stopped during start-up")
 
     async def stop_ledger(self) -> None:
