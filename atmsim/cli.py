@@ -88,7 +88,10 @@ def _ports(parser: argparse.ArgumentParser, *, switch: bool = True, hsm: bool = 
         parser.add_argument("--hsm-port", type=int, help="HSM TCP port (default 1500)")
     if mqtt:
         parser.add_argument("--mqtt", metavar="URL",
-                            help="an MQTT broker (mqtt://host:port) instead of the embedded one")
+                            help="an MQTT broker (mqtt://[user:password@]host:port, or "
+                            "mqtts:// for TLS) instead of the embedded one")
+        parser.add_argument("--mqtt-ca", metavar="FILE",
+                            help="CA certificate (PEM) to trust for an mqtts:// broker")
         parser.add_argument("--mqtt-port", type=int,
                             help="port of the embedded broker (default 1883)")
         parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"],
@@ -160,7 +163,7 @@ FLAG_NAMES = {"data_dir": "--data-dir", "log_level": "--log-level",
               "switch.port": "--switch-port", "hsm.port": "--hsm-port", "hsm.host": "--hsm-host",
               "mqtt.url": "--mqtt", "mqtt.port": "--mqtt-port", "mqtt.broker": "--broker",
               "ledger.workers": "--workers", "atm.terminal_id": "--terminal",
-              "atm.web_port": "--web-port"}
+              "atm.web_port": "--web-port", "mqtt.ca_file": "--mqtt-ca"}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -170,7 +173,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "log_level": get("log_level"),
         "switch": {"port": get("switch_port")},
         "hsm": {"port": get("hsm_port"), "host": get("hsm_host")},
-        "mqtt": {"url": get("mqtt"), "port": get("mqtt_port"), "broker": get("broker")},
+        "mqtt": {"url": get("mqtt"), "port": get("mqtt_port"), "broker": get("broker"),
+                 "ca_file": get("mqtt_ca")},
         "ledger": {"workers": get("workers")},
         "atm": {"terminal_id": get("terminal") if get("command") == "atm" else None,
                 "web_port": get("web_port")},
@@ -477,7 +481,8 @@ async def cmd_broker(args: argparse.Namespace) -> int:
         await broker.start()
     except BrokerError as exc:
         raise UsageError(str(exc)) from None
-    print(f"{broker.kind} broker listening on {broker.endpoint.url}")
+    print(f"{broker.kind} broker listening on {broker.address.url} (accounts in "
+          f"{s.data_dir / 'broker' / 'credentials.json'})")
     sys.stdout.flush()
     try:
         await wait_for_signal()
@@ -492,19 +497,24 @@ async def cmd_switch(args: argparse.Namespace) -> int:
     from atm_switch.inquiry import SwitchDeps
     from atm_switch.server import SwitchServer
     from atm_switch.wire import Framing
-    from atmsim.bus import MqttBus
+    from atmsim.bus import BusUnavailable, MqttBus
     from atmsim.provisioning import load_lmk, provision_switch, switch_db_path
-    from atmsim.stack import ensure_can_listen, listen_error, mqtt_endpoint
+    from atmsim.stack import CONNECT_TIMEOUT, ensure_can_listen, listen_error, mqtt_endpoint
 
     s = settings_from(args)
     if not s.mqtt.url:
         s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
     ensure_can_listen("switch", s.switch.host, s.switch.port)
+    endpoint = mqtt_endpoint(s, None, "switch")
     provision_switch(s.data_dir, load_lmk(s.hsm.lmk_file))
-    cards = CardStore(switch_db_path(s.data_dir))
-    hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
-                  deadline=s.switch.hsm_deadline)
-    async with MqttBus(mqtt_endpoint(s, None), "switch") as bus:
+    async with MqttBus(endpoint, "switch") as bus:
+        try:
+            await bus.established(CONNECT_TIMEOUT)
+        except BusUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        cards = CardStore(switch_db_path(s.data_dir))
+        hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
+                      deadline=s.switch.hsm_deadline)
         deps = SwitchDeps(cards, hsm, bus, s.switch.hsm_deadline, s.switch.ledger_deadline,
                           s.switch.pin_tries)
         framing = Framing(s.switch.framing, s.switch.max_frame)
@@ -520,7 +530,7 @@ async def cmd_switch(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
         print(f"switch listening on {s.switch.host}:{server.port} "
-              f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {s.mqtt.url})")
+              f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {endpoint.url})")
         sys.stdout.flush()
         try:
             await wait_for_signal()

@@ -182,6 +182,11 @@ class MqttSettings:
     shared_subscriptions: str = field(default="auto", metadata=choices("auto", "yes", "no"))
     # MQTT client: "atmsim" (lean, the default) or "aiomqtt"
     client: str = field(default="atmsim", metadata=choices("atmsim", "aiomqtt"))
+    # The account on a broker given by url, when the URL names none (a URL's user:password
+    # wins). Empty: the data directory's own embedded broker's accounts, if url is it.
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""  # mqtts:// only: a PEM CA to trust instead of the system's
 
 
 @dataclass

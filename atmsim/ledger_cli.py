@@ -75,8 +75,10 @@ def _options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 def _serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--mqtt", metavar="URL", default=default,
-                        help="the MQTT broker (mqtt://host:port; default: the embedded "
-                        "broker's address, 127.0.0.1:1883)")
+                        help="the MQTT broker (mqtt://[user:password@]host:port or mqtts://; "
+                        "default: the embedded broker's address, 127.0.0.1:1883)")
+    parser.add_argument("--mqtt-ca", metavar="FILE", default=default,
+                        help="CA certificate (PEM) to trust for an mqtts:// broker")
     parser.add_argument("--mqtt-port", type=int, default=default,
                         help="port of the broker when no --mqtt URL is given (default 1883)")
     parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default=default,
@@ -166,7 +168,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {
         "data_dir": get("data_dir"),
         "log_level": get("log_level"),
-        "mqtt": {"url": get("mqtt"), "port": get("mqtt_port")},
+        "mqtt": {"url": get("mqtt"), "port": get("mqtt_port"), "ca_file": get("mqtt_ca")},
         "ledger": {"workers": get("workers"), "db": get("db")},
     }
     try:
@@ -206,14 +208,15 @@ def _kpj(args: argparse.Namespace) -> str:
 
 
 def _serve(args: argparse.Namespace, settings: Settings, target: Path | str) -> int:
-    from atmsim.stack import mqtt_endpoint
+    from atmsim.bus import BusUnavailable
+    from atmsim.stack import CONNECT_TIMEOUT, StackError, mqtt_endpoint
     from bpjs_ledger.service import run_ledger
 
     if not settings.mqtt.url:
         settings.mqtt.url = f"mqtt://{settings.mqtt.host}:{settings.mqtt.port}"
     try:
-        endpoint = mqtt_endpoint(settings, None)
-    except ValueError as exc:
+        endpoint = mqtt_endpoint(settings, None, "ledger")
+    except (ValueError, StackError) as exc:
         raise UsageError(str(exc)) from None
     if settings.ledger.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {settings.ledger.workers}")
@@ -233,11 +236,14 @@ def _serve(args: argparse.Namespace, settings: Settings, target: Path | str) -> 
         announcer = asyncio.create_task(announce())
         try:
             await run_ledger(target, endpoint, workers=settings.ledger.workers, stop=stop,
-                             ready=ready)
+                             ready=ready, connect_timeout=CONNECT_TIMEOUT)
         finally:
             announcer.cancel()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except BusUnavailable as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 

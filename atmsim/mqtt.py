@@ -9,6 +9,12 @@ outgoing one, and a scan of every pending call on every publish. Here one ``recv
 whatever has arrived, all packets in it are parsed from one buffer, and everything queued
 while the event loop runs one round (publishes, PUBACKs) goes out in a single write.
 
+A packet over ``max_packet`` bytes (1 MiB by default; announced to an MQTT 5 broker as the
+CONNECT Maximum Packet Size, so that a conforming broker never sends one) is read past
+and dropped, acknowledged if it was a QoS 1 PUBLISH, without holding it in memory and
+without giving up the connection: a hostile message costs its receiver nothing but the
+bytes on the wire. User name, password and TLS (an ``ssl.SSLContext``) are supported.
+
 Packets follow OASIS MQTT 3.1.1 and 5.0. QoS 1 messages are not stored for redelivery
 across reconnections (clean session / clean start): a request lost with its connection is
 answered 91 by the switch's deadline, which is the contract.
@@ -17,17 +23,24 @@ answered 91 by the switch's deadline, which is the contract.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import socket
+import ssl
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["MqttError", "MqttUnreachable", "MqttRefused", "MqttConnection", "IncomingMessage",
-           "connect", "encode_length", "topic_matches"]
+__all__ = ["MAX_PACKET", "MqttError", "MqttUnreachable", "MqttRefused", "MqttConnection",
+           "IncomingMessage", "connect", "encode_length", "topic_matches"]
+
+log = logging.getLogger("atmsim.bus")
 
 _CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
 _SUBSCRIBE, _SUBACK, _PINGREQ, _PINGRESP, _DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 _PROP_RESPONSE_TOPIC, _PROP_CORRELATION, _PROP_RECEIVE_MAXIMUM = 0x08, 0x09, 0x21
+_PROP_MAXIMUM_PACKET_SIZE, _PROP_SHARED_SUBSCRIPTIONS = 0x27, 0x2A
 # MQTT 5 property identifier -> how its value is encoded (to skip the ones we ignore).
 _PROPERTY_KINDS = {
     0x01: "byte", 0x17: "byte", 0x19: "byte", 0x24: "byte", 0x25: "byte", 0x28: "byte",
@@ -36,7 +49,9 @@ _PROPERTY_KINDS = {
     0x03: "string", 0x08: "string", 0x12: "string", 0x15: "string", 0x1A: "string",
     0x1C: "string", 0x1F: "string", 0x09: "binary", 0x16: "binary", 0x26: "pair",
 }
-_MAX_PACKET = 1 << 20  # a bus message is a small JSON document; refuse anything huge
+# A bus message is a small JSON document (a statement reply is a few KiB); anything over
+# this is dropped. Whole packet, fixed header included, as MQTT 5 counts it.
+MAX_PACKET = 1 << 20
 
 
 class MqttError(ConnectionError):
@@ -51,12 +66,21 @@ class MqttRefused(MqttError):
     """The broker answered CONNECT with a refusal (``code``); 1 / 0x84: wrong protocol."""
 
     def __init__(self, code: int) -> None:
-        super().__init__(f"broker refused the connection (code {code:#04x})")
+        reason = " (bad user name or password / not authorised)" if code in _AUTH_CODES else ""
+        super().__init__(f"broker refused the connection (code {code:#04x}){reason}")
         self.code = code
 
     @property
     def wrong_protocol(self) -> bool:
         return self.code in (0x01, 0x84)
+
+    @property
+    def not_authorized(self) -> bool:
+        return self.code in _AUTH_CODES
+
+
+# 3.1.1: 4 bad user name or password, 5 not authorised; 5.0: 0x86, 0x87, 0x8C.
+_AUTH_CODES = (0x04, 0x05, 0x86, 0x87, 0x8C)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +178,19 @@ def _parse_properties(data: bytes, at: int) -> tuple[dict[int, object], int]:
 class MqttConnection(asyncio.Protocol):
     """One connected session. Create it with :func:`connect`."""
 
-    def __init__(self, protocol: str, on_message: Callable[[IncomingMessage], None]) -> None:
+    def __init__(self, protocol: str, on_message: Callable[[IncomingMessage], None],
+                 max_packet: int = MAX_PACKET) -> None:
         self.v5 = protocol == "5"
         self._on_message = on_message
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._max_packet = max_packet
+        self._skip = 0  # bytes still to come of an oversize packet being dropped
+        self.dropped_oversize = 0
+        self._dropped_reported = 0.0
+        # MQTT 5 CONNACK "Shared Subscription Available" (absent means yes); on 3.1.1 a
+        # broker cannot say, so None.
+        self.shared_subscriptions: bool | None = None
         self._outgoing: list[bytes] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
@@ -183,6 +215,12 @@ class MqttConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_in = self._loop.time()
+        if self._skip:
+            # The rest of an oversize packet: counted off, never stored.
+            if len(data) <= self._skip:
+                self._skip -= len(data)
+                return
+            data, self._skip = data[self._skip:], 0
         buffer = self._buffer
         buffer += data
         at = 0
@@ -192,9 +230,16 @@ class MqttConnection(asyncio.Protocol):
                 if header is None:
                     break
                 length, start = header
-                if length > _MAX_PACKET:
-                    raise MqttError(f"packet of {length} bytes from the broker")
                 end = start + length
+                if end - at > self._max_packet:
+                    if not self._drop_oversize(buffer, at, start, length):
+                        break  # its topic and packet id are not all here yet
+                    if end <= len(buffer):
+                        at = end
+                        continue
+                    self._skip = end - len(buffer)
+                    at = len(buffer)
+                    break
                 if end > len(buffer):
                     break
                 self._handle(buffer[at], bytes(buffer[start:end]))
@@ -204,6 +249,32 @@ class MqttConnection(asyncio.Protocol):
             return
         if at:
             del buffer[:at]
+
+    def _drop_oversize(self, buffer: bytearray, at: int, start: int, length: int) -> bool:
+        """Drop the oversize packet at ``at``: acknowledge it if it is a QoS 1 PUBLISH
+        (the broker would otherwise hold it in flight for ever). False while the head
+        that names its packet id has not arrived."""
+        first_byte = buffer[at]
+        if first_byte & 0xF0 != _PUBLISH:
+            raise MqttError(f"a packet of {length} bytes (type {first_byte >> 4}) from the broker")
+        qos = (first_byte >> 1) & 0x03
+        if len(buffer) < start + 2:
+            return False
+        topic_end = start + 2 + int.from_bytes(buffer[start:start + 2], "big")
+        if qos and len(buffer) < topic_end + 2:
+            return False
+        if qos:
+            self._send(_packet(_PUBACK, bytes(buffer[topic_end:topic_end + 2])))
+        self.dropped_oversize += 1
+        now = time.monotonic()
+        if now - self._dropped_reported >= 60:
+            self._dropped_reported = now
+            topic = bytes(buffer[start + 2:min(topic_end, start + 82)]).decode("utf-8",
+                                                                                  "replace")
+            log.warning("dropped a message of %d bytes on %s (over the %d-byte limit; "
+                        "%d dropped so far)", length, topic, self._max_packet,
+                        self.dropped_oversize)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(MqttError(f"connection to the broker lost: {exc}" if exc
@@ -333,11 +404,12 @@ class MqttConnection(asyncio.Protocol):
                     waiter.set_result(None)
         elif kind == _CONNACK:
             code = body[1] if len(body) > 1 else 0xFF
-            if self.v5 and code == 0 and len(body) > 2:
-                properties, _ = _parse_properties(body, 2)
+            if self.v5 and code == 0:
+                properties, _ = _parse_properties(body, 2) if len(body) > 2 else ({}, 0)
                 quota = properties.get(_PROP_RECEIVE_MAXIMUM)
                 if isinstance(quota, int) and quota > 0:
                     self._receive_maximum = quota
+                self.shared_subscriptions = properties.get(_PROP_SHARED_SUBSCRIPTIONS, 1) != 0
             if not self._connack.done():
                 self._connack.set_result(code)
         elif kind == _DISCONNECT:
@@ -402,19 +474,39 @@ class MqttConnection(asyncio.Protocol):
 
 async def connect(host: str, port: int, *, client_id: str, protocol: str,
                   on_message: Callable[[IncomingMessage], None], keepalive: int = 10,
-                  timeout: float = 5.0) -> MqttConnection:
-    """Open a TCP connection and an MQTT session (clean start); raises ``MqttError``."""
+                  timeout: float = 5.0, username: str | None = None,
+                  password: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                  max_packet: int = MAX_PACKET) -> MqttConnection:
+    """Open a TCP (or TLS) connection and an MQTT session (clean start); raises
+    ``MqttError``. ``timeout`` bounds the connection and the CONNACK each."""
     loop = asyncio.get_running_loop()
     try:
         _, connection = await asyncio.wait_for(loop.create_connection(
-            lambda: MqttConnection(protocol, on_message), host, port), timeout)
-    except (OSError, TimeoutError) as exc:
-        raise MqttUnreachable(f"cannot reach {host}:{port}: {exc or 'timeout'}") from None
+            lambda: MqttConnection(protocol, on_message, max_packet), host, port,
+            ssl=ssl_context, server_hostname=host if ssl_context else None,
+            ssl_handshake_timeout=timeout if ssl_context else None), timeout)
+    except ssl.SSLError as exc:
+        raise MqttUnreachable(f"TLS with {host}:{port} failed: "
+                              f"{exc.reason or exc.strerror or exc}") from None
+    except TimeoutError:
+        raise MqttUnreachable(f"cannot reach {host}:{port}: no answer within "
+                              f"{timeout:g}s") from None
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise MqttUnreachable(f"cannot reach {host}:{port}: {reason}") from None
     level = 5 if protocol == "5" else 4
-    variable = _string("MQTT") + bytes((level, 0x02)) + struct.pack("!H", keepalive)
+    flags = 0x02 | (0x80 if username is not None else 0) | (
+        0x40 if username is not None and password is not None else 0)
+    variable = _string("MQTT") + bytes((level, flags)) + struct.pack("!H", keepalive)
     if level == 5:
-        variable += b"\x00"  # no CONNECT properties
-    connection._send(_packet(_CONNECT, variable + _string(client_id)))
+        props = bytes((_PROP_MAXIMUM_PACKET_SIZE,)) + max_packet.to_bytes(4, "big")
+        variable += encode_length(len(props)) + props
+    payload = _string(client_id)
+    if username is not None:
+        payload += _string(username)
+        if password is not None:
+            payload += _string(password)
+    connection._send(_packet(_CONNECT, variable + payload))
     try:
         code = await asyncio.wait_for(asyncio.shield(connection._connack), timeout)
     except TimeoutError:

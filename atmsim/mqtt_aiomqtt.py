@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from atmsim.mqtt import IncomingMessage, MqttError, MqttRefused, MqttUnreachable
+from atmsim.mqtt import MAX_PACKET, IncomingMessage, MqttError, MqttRefused, MqttUnreachable
 
 __all__ = ["AiomqttConnection", "connect_aiomqtt"]
 
@@ -48,6 +50,7 @@ class AiomqttConnection:
         self._closed = asyncio.Event()
         self._publishes: set[asyncio.Task[None]] = set()
         self._reader = asyncio.create_task(self._read())
+        self.shared_subscriptions: bool | None = None  # from the MQTT 5 CONNACK
 
     async def _read(self) -> None:
         try:
@@ -123,11 +126,33 @@ class AiomqttConnection:
 
 async def connect_aiomqtt(host: str, port: int, *, client_id: str, protocol: str,
                           on_message: Callable[[IncomingMessage], None], keepalive: int = 10,
-                          timeout: float = 5.0) -> AiomqttConnection:
-    """Open an aiomqtt session with TCP_NODELAY; raises the ``atmsim.mqtt`` errors."""
+                          timeout: float = 5.0, username: str | None = None,
+                          password: str | None = None,
+                          ssl_context: ssl.SSLContext | None = None,
+                          max_packet: int = MAX_PACKET) -> AiomqttConnection:
+    """Open an aiomqtt session with TCP_NODELAY; raises the ``atmsim.mqtt`` errors.
+
+    On MQTT 5 the broker is told the largest packet we take (CONNECT Maximum Packet
+    Size). On 3.1.1 paho has no such limit: it reads an oversize message whole (the
+    lean client, the default, skips it instead; docs/security.md)."""
+    properties = None
+    if protocol == "5":
+        properties = Properties(PacketTypes.CONNECT)
+        properties.MaximumPacketSize = max_packet
     client = aiomqtt.Client(host, port, identifier=client_id, protocol=_PROTOCOLS[protocol],
                             socket_options=_NODELAY, keepalive=keepalive, timeout=timeout,
-                            logger=_log)
+                            logger=_log, username=username, password=password,
+                            tls_context=ssl_context, properties=properties)
+    connack: dict[str, Any] = {}
+    paho = client._client
+    aiomqtt_on_connect = paho.on_connect
+
+    def on_connect(*args: Any) -> None:
+        # aiomqtt drops the CONNACK properties; "Shared Subscription Available" is there.
+        connack["properties"] = args[4] if len(args) > 4 else None
+        aiomqtt_on_connect(*args)  # type: ignore[misc]
+
+    paho.on_connect = on_connect
     try:
         await client.__aenter__()
     except aiomqtt.MqttCodeError as exc:
@@ -135,4 +160,8 @@ async def connect_aiomqtt(host: str, port: int, *, client_id: str, protocol: str
         raise MqttRefused(int(code)) from None
     except aiomqtt.MqttError as exc:
         raise MqttUnreachable(f"cannot reach {host}:{port}: {exc}") from None
-    return AiomqttConnection(client, protocol, on_message)
+    connection = AiomqttConnection(client, protocol, on_message)
+    if protocol == "5":
+        props = connack.get("properties")
+        connection.shared_subscriptions = getattr(props, "SharedSubscriptionAvailable", 1) != 0
+    return connection

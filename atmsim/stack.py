@@ -31,7 +31,8 @@ from atm_switch.inquiry import SwitchDeps
 from atm_switch.server import SwitchServer
 from atm_switch.wire import Framing, default_profile
 from atmsim.broker import BrokerError, EmbeddedBroker
-from atmsim.bus import MqttBus, MqttEndpoint, parse_mqtt_url
+from atmsim.broker_auth import CredentialsError, load_credentials, read_listener
+from atmsim.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.config import Settings
 from atmsim.errors import UserError
 from atmsim.provisioning import ledger_db_path, load_lmk, provision_switch, switch_db_path
@@ -107,16 +108,78 @@ def _check_ports(settings: Settings) -> None:
         ensure_can_listen(part, host, port)
 
 
-def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None) -> MqttEndpoint:
-    client = settings.mqtt.client
-    if client not in ("atmsim", "aiomqtt"):
-        raise StackError(f"mqtt.client {client!r}: use atmsim or aiomqtt")
+# A separately started part with an --mqtt URL that names no account must learn within
+# this that the broker is not there (a closed port, a wrong host), not after a minute.
+CONNECT_TIMEOUT = 4.0
+
+
+def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
+                  component: str = "switch") -> MqttEndpoint:
+    """Where and as whom ``component`` (switch, ledger...) reaches the broker.
+
+    The embedded broker: the component's own account. A URL: its ``user:password`` if it
+    has one, else ``[mqtt] username`` / ``password``, else, when the URL is the address
+    the data directory's own embedded broker listens on, the component's account from
+    ``broker/credentials.json`` there (so ``atmsim ledger --mqtt URL`` next to
+    ``atmsim broker`` just works). Raises ``StackError`` (one line, no password)."""
+    m = settings.mqtt
+    if m.client not in ("atmsim", "aiomqtt"):
+        raise StackError(f"mqtt.client {m.client!r}: use atmsim or aiomqtt")
+    if m.shared_subscriptions not in ("auto", "yes", "no"):
+        raise StackError(f"mqtt.shared_subscriptions {m.shared_subscriptions!r}: "
+                         "use auto, yes or no")
+    shared = {"yes": True, "no": False}.get(m.shared_subscriptions)
     if broker is not None:
-        return dataclasses.replace(broker.endpoint, client=client)
-    host, port = parse_mqtt_url(settings.mqtt.url)
-    shared = settings.mqtt.shared_subscriptions != "no"
-    return MqttEndpoint(host, port, protocol=settings.mqtt.protocol, shared_subscriptions=shared,
-                        client=client)
+        try:
+            endpoint = broker.endpoint_for(component)
+        except Exception as exc:  # BrokerError
+            raise StackError(str(exc)) from None
+        return dataclasses.replace(endpoint, client=m.client)
+    try:
+        url = parse_mqtt_url_full(m.url)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    if m.ca_file and not url.tls:
+        raise StackError("mqtt.ca_file (--mqtt-ca) is for TLS: use an mqtts:// URL")
+    username, password = url.username, url.password
+    if username is None and m.username:
+        username, password = m.username, m.password or None
+    protocol = m.protocol
+    if username is None:
+        username, password, kind = _data_dir_account(settings, url.host, url.port, component)
+        if kind == "amqtt" and protocol == "auto":
+            protocol = "3.1.1"  # all amqtt speaks; no MQTT 5 attempt to wait out
+    endpoint = MqttEndpoint(url.host, url.port, protocol=protocol, shared_subscriptions=shared,
+                            client=m.client, username=username, password=password, tls=url.tls,
+                            ca_file=m.ca_file or None)
+    try:
+        endpoint.ssl_context()
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    return endpoint
+
+
+def _data_dir_account(settings: Settings, host: str, port: int,
+                      component: str) -> tuple[str | None, str | None, str | None]:
+    """The component's account on the data directory's own broker, and that broker's
+    kind, when ``host:port`` is where it listens."""
+    listener = read_listener(settings.data_dir)
+    if listener is None or listener.get("port") != port or not _same_host(
+            str(listener.get("host")), host):
+        return None, None, None  # not our broker: never send it our passwords
+    try:
+        accounts = load_credentials(settings.data_dir) or {}
+    except CredentialsError as exc:
+        raise StackError(str(exc)) from None
+    account = accounts.get(component)
+    if account is None:
+        return None, None, None
+    return account.username, account.password, str(listener.get("kind"))
+
+
+def _same_host(a: str, b: str) -> bool:
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    return a == b or (a in loopback and b in loopback)
 
 
 @dataclass
@@ -135,7 +198,8 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.hsm: HsmServer | None = None
         self.switch: SwitchServer | None = None
-        self.endpoint: MqttEndpoint | None = None
+        self.endpoint: MqttEndpoint | None = None  # the switch's
+        self.ledger_endpoint: MqttEndpoint | None = None
         self._lmk = load_lmk(settings.hsm.lmk_file)
         self._ledger_task: asyncio.Task[None] | None = None
         self._ledger_stop: asyncio.Event | None = None
@@ -180,6 +244,8 @@ class Stack:
         s = self.settings
         prepare_data_dir(self.data_dir)
         _check_ports(s)
+        if not s.mqtt_is_embedded:
+            mqtt_endpoint(s, None, "switch")  # a bad URL is one line before anything is made
         try:
             ledger_db_path(self.data_dir).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -194,10 +260,16 @@ class Stack:
                 await self.broker.start()
             except BrokerError as exc:
                 raise StackError(f"broker: {exc}") from None
+        self.endpoint = mqtt_endpoint(s, self.broker, "switch")
+        self.ledger_endpoint = mqtt_endpoint(s, self.broker, "ledger")
+        # The switch's bus first: a broker that is not there is one line within seconds.
+        self._switch_bus = MqttBus(self.endpoint, "switch")
+        self._on_close("switch MQTT client", self._close_switch_bus)
+        await self._switch_bus.__aenter__()
         try:
-            self.endpoint = mqtt_endpoint(s, self.broker)
-        except ValueError as exc:
-            raise StackError(f"--mqtt {s.mqtt.url}: {exc}") from None
+            await self._switch_bus.established(CONNECT_TIMEOUT)
+        except BusUnavailable as exc:
+            raise StackError(str(exc)) from None
         self._on_close("HSM", self.stop_hsm)
         await self.start_hsm()
         self._on_close("ledger", self.stop_ledger)
@@ -207,9 +279,6 @@ class Stack:
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
                                  header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
         self._on_close("HSM link", self._close_hsm_link)
-        self._switch_bus = MqttBus(self.endpoint, "switch")
-        self._on_close("switch MQTT client", self._close_switch_bus)
-        await self._switch_bus.__aenter__()
         deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
                           hsm_deadline=s.switch.hsm_deadline,
                           ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries)
@@ -229,7 +298,7 @@ class Stack:
         self.switch = switch
         self._on_close("switch", self._close_switch)
         if not await self._switch_bus.wait_connected(10):
-            raise StackError(f"switch cannot reach the MQTT broker at {self.endpoint.url}")
+            raise StackError(f"switch cannot reach the MQTT broker {self.endpoint.url}")
 
     async def close(self) -> None:
         """Close every part that was started, in reverse order; never raises for a part
@@ -275,7 +344,8 @@ class Stack:
         assert self.switch and self.endpoint
         hsm = f"{self.settings.hsm.host}:{self.hsm.port if self.hsm else self.settings.hsm.port}"
         return Addresses(
-            switch=f"{self.switch.host}:{self.switch.port}", hsm=hsm, mqtt=self.endpoint.url,
+            switch=f"{self.switch.host}:{self.switch.port}", hsm=hsm,
+            mqtt=self.broker.address.url if self.broker else self.endpoint.url,  # masked
             broker_kind=self.broker.kind if self.broker else "external",
             data_dir=self.data_dir)
 
@@ -297,13 +367,13 @@ class Stack:
             self.hsm = None
 
     async def start_ledger(self) -> None:
-        assert self.endpoint is not None
+        assert self.ledger_endpoint is not None
         self._ledger_stop = asyncio.Event()
         ready = asyncio.Event()
         self._ledger_task = asyncio.create_task(run_ledger(
-            self.settings.ledger.db or ledger_db_path(self.data_dir), self.endpoint,
+            self.settings.ledger.db or ledger_db_path(self.data_dir), self.ledger_endpoint,
             workers=self.settings.ledger.workers,
-            stop=self._ledger_stop, ready=ready))
+            stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT))
         ready_wait = asyncio.ensure_future(ready.wait())
         try:
             done, _ = await asyncio.wait([self._ledger_task, ready_wait], timeout=60,
@@ -315,6 +385,8 @@ class Stack:
             failure = None if task.cancelled() else task.exception()
             if isinstance(failure, UserError):
                 raise failure
+            if isinstance(failure, BusUnavailable):
+                raise StackError(f"ledger: {failure}") from None
             raise StackError(f"the ledger stopped during start-up: {failure or 'cancelled'}")
 
     async def stop_ledger(self) -> None:

@@ -187,9 +187,9 @@ def benchmark(name: str, target: str, args: argparse.Namespace,
     seeded = "reused" if seconds is None else f"{seconds:.0f} s"
     asks = sample(target, args.participants)
     direct_rounds = [direct(target, asks, args.lookups) for _ in range(args.rounds)]
-    ledger = start_ledger(target, broker.endpoint, args.workers)
+    ledger = start_ledger(target, broker.endpoint_for("ledger"), args.workers)
     try:
-        mqtt_rounds = [asyncio.run(over_mqtt(broker.endpoint, asks, args.lookups,
+        mqtt_rounds = [asyncio.run(over_mqtt(broker.endpoint_for("switch"), asks, args.lookups,
                                              args.concurrency)) for _ in range(args.rounds)]
     finally:
         stop(ledger)

@@ -12,6 +12,10 @@ A request that cannot be understood gets an ERROR reply saying why, never a trac
 and the service keeps answering; a database that fails gets an ERROR reply too ("internal
 error: ..."), and the worker carries on with the next request. Messages that are not
 JSON objects, or have no ``reply_to``, cannot be answered; the bus drops and logs them.
+So does a request whose ``reply_to`` is not a concrete topic under the requester's
+``atmsim/v1/reply/`` prefix (``atmsim.bus.check_reply_topic``: no wildcard, NUL, empty
+level, nothing over 256 bytes): the ledger never publishes a participant's data to a topic
+a requester merely named, and never sends the broker a topic that makes it drop us.
 A post is answered only after its transaction has committed.
 """
 
@@ -167,20 +171,24 @@ def _request_id(body: dict[str, Any]) -> str | None:
 async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1,
                      stop: asyncio.Event | None = None, demo_as_of: date | None = None,
                      ready: asyncio.Event | None = None,
-                     today: Callable[[], date] | None = None) -> None:
+                     today: Callable[[], date] | None = None,
+                     connect_timeout: float | None = None) -> None:
     """Serve the ledger in ``db`` (a SQLite file or a ``postgresql://`` URL) on
     ``endpoint`` until ``stop`` is set (or the task is cancelled). Migrates and seeds a
     fresh database first.
 
     Each worker has its own bus client and its own database connection; the broker's
-    shared subscription splits requests among them. Without shared subscriptions (amqtt)
-    every worker would answer every request, so only one runs. ``ready`` is set once every
+    shared subscription splits requests among them. Without shared subscriptions (amqtt;
+    any MQTT 3.1.1 broker, which cannot say whether it has them) every worker would answer
+    every request, so only one runs, with a one-line warning. ``ready`` is set once every
     worker is connected and subscribed. ``today`` dates postings (default: the clock).
+    With ``connect_timeout``, a broker that cannot be reached at the start raises
+    ``BusUnavailable`` within it (later outages are retried for ever).
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers > 1 and not endpoint.shared_subscriptions:
-        log.warning("broker %s has no shared subscriptions: running 1 ledger worker, not %d",
+    if workers > 1 and endpoint.shared_subscriptions is False:
+        log.warning("shared subscriptions are off for %s: running 1 ledger worker, not %d",
                     endpoint.url, workers)
         workers = 1
     # Creating the schema and seeding is the one long write: keep it off the event loop.
@@ -199,6 +207,18 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
             # connected, so "connected" means "answering".
             service.start()
             buses.append(await stack.enter_async_context(bus))
+            if number == 1 and connect_timeout is not None:
+                await bus.established(connect_timeout)
+            if number == 1 and workers > 1 and endpoint.shared_subscriptions is None:
+                # Only the broker's CONNACK says whether it splits a shared subscription.
+                while not await bus.wait_connected(timeout=60):
+                    pass
+                if not bus.shared_subscriptions:
+                    log.warning("broker %s does not offer shared subscriptions (or, on "
+                                "MQTT 3.1.1, cannot say so): running 1 ledger worker, not %d",
+                                endpoint.url, workers)
+                    workers = 1
+                    break
         log.info("ledger serving %s with %d worker(s) on %s", describe_target(db), workers,
                  endpoint.url)
         if ready is not None:

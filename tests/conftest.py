@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from atmsim.broker import EmbeddedBroker
+from atmsim.bus import MqttEndpoint
 from atmsim.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -54,11 +55,24 @@ def broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         asyncio.run(broker.stop())
 
 
+# The session brokers have, besides the components' accounts, one that may use every
+# topic: the tests of the bus's own plumbing (test/v1/... topics, both ends of a request)
+# use it as ``broker.endpoint``; the security tests use ``endpoint_for(component)``.
+TEST_ACCOUNT = {"tester": {"role": "custom", "read": ["#"], "write": ["#"]}}
+
+
+class SessionBroker(EmbeddedBroker):
+    @property
+    def endpoint(self) -> MqttEndpoint:
+        return self.endpoint_for("tester")
+
+
 def _session_broker(kind: str, factory: dict[str, EmbeddedBroker],
                     tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
     _require(kind)
     if kind not in factory:
-        broker = EmbeddedBroker("127.0.0.1", free_port(), tmp_path_factory.mktemp(kind), kind)
+        broker = SessionBroker("127.0.0.1", free_port(), tmp_path_factory.mktemp(kind), kind,
+                               extra_accounts=TEST_ACCOUNT)
         asyncio.run(broker.start())
         factory[kind] = broker
     return factory[kind]
@@ -108,7 +122,7 @@ def stack_settings(data_dir: Path, mqtt_url: str = "", *, broker_kind: str = "au
 @pytest.fixture
 async def stack(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Stack]:
     """The back end against the session broker of each kind (amqtt and Mosquitto)."""
-    settings = stack_settings(data_dir, broker.endpoint.url)
+    settings = stack_settings(data_dir, broker.endpoint.secret_url)
     settings.mqtt.protocol = broker.endpoint.protocol
     settings.mqtt.shared_subscriptions = "yes" if broker.endpoint.shared_subscriptions else "no"
     from atmsim.stack import Stack
@@ -119,7 +133,7 @@ async def stack(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Stack]:
 
 @pytest.fixture
 async def amqtt_stack(amqtt_broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Stack]:
-    settings = stack_settings(data_dir, amqtt_broker.endpoint.url)
+    settings = stack_settings(data_dir, amqtt_broker.endpoint.secret_url)
     settings.mqtt.protocol = "3.1.1"
     settings.mqtt.shared_subscriptions = "no"
     from atmsim.stack import Stack

@@ -27,12 +27,13 @@ async def test_mqtt5_requester_gets_its_correlation_data_back(
     async with MqttBus(endpoint, "replier") as replier:
         replier.serve("test/v1/echo", echo, shared_group="echoers")
         assert await replier.wait_connected(10)
-        async with aiomqtt.Client(endpoint.host, endpoint.port,
+        async with aiomqtt.Client(endpoint.host, endpoint.port, username=endpoint.username,
+                                  password=endpoint.password,
                                   protocol=aiomqtt.ProtocolVersion.V5) as client:
-            await client.subscribe("test/v1/answers", qos=1)
+            await client.subscribe("atmsim/v1/reply/tester/answers", qos=1)
             await asyncio.sleep(0.3)  # the replier's subscription is in place
             props = Properties(PacketTypes.PUBLISH)
-            props.ResponseTopic = "test/v1/answers"
+            props.ResponseTopic = "atmsim/v1/reply/tester/answers"
             props.CorrelationData = b"corr-42"
             await client.publish("test/v1/echo", json.dumps({"id": "r1", "x": 7}), qos=1,
                                  properties=props)

@@ -19,7 +19,9 @@ async def _echo(body: dict[str, object]) -> dict[str, object]:
 async def test_auto_protocol_falls_back_to_311_on_a_311_only_broker(
         amqtt_broker: EmbeddedBroker) -> None:
     endpoint = MqttEndpoint(amqtt_broker.host, amqtt_broker.port, protocol="auto",
-                            shared_subscriptions=False)
+                            shared_subscriptions=False,
+                            username=amqtt_broker.endpoint.username,
+                            password=amqtt_broker.endpoint.password)
     async with MqttBus(endpoint, "replier") as replier, MqttBus(endpoint, "asker") as asker:
         replier.serve("test/v1/fallback", _echo)
         assert await replier.wait_connected(10) and await asker.wait_connected(10)
@@ -41,7 +43,8 @@ async def test_many_requests_in_flight_each_get_their_own_reply(
 
 async def test_queued_events_reach_a_subscriber(broker: EmbeddedBroker) -> None:
     endpoint = broker.endpoint
-    async with aiomqtt.Client(endpoint.host, endpoint.port) as watcher:
+    async with aiomqtt.Client(endpoint.host, endpoint.port, username=endpoint.username,
+                              password=endpoint.password) as watcher:
         await watcher.subscribe("test/v1/events", qos=1)
         async with MqttBus(endpoint, "switch") as bus:
             assert await bus.wait_connected(10)

@@ -21,6 +21,8 @@ async def test_each_finished_transaction_is_published_masked(stack: Stack) -> No
     protocol = (aiomqtt.ProtocolVersion.V311 if stack.endpoint.protocol == "3.1.1"
                 else aiomqtt.ProtocolVersion.V5)
     async with aiomqtt.Client(stack.endpoint.host, stack.endpoint.port, protocol=protocol,
+                              username=stack.endpoint.username,
+                              password=stack.endpoint.password,
                               socket_options=nodelay) as monitor:
         await monitor.subscribe("atmsim/v1/events/tx", qos=1)
         async with link_to(stack) as link:

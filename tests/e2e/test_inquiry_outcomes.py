@@ -93,7 +93,7 @@ async def test_network_management_sign_on_echo_sign_off(amqtt_stack: Stack) -> N
 
 async def test_the_stack_on_the_aiomqtt_client(mosquitto_broker: EmbeddedBroker,
                                                data_dir: Path) -> None:
-    settings = stack_settings(data_dir, mosquitto_broker.endpoint.url)
+    settings = stack_settings(data_dir, mosquitto_broker.endpoint.secret_url)
     settings.mqtt.client = "aiomqtt"
     async with Stack(settings) as running, link_to(running) as link:
         _, budi = await inquire(link, card("Budi"))

@@ -15,7 +15,7 @@ from tests.e2e.atm import card, inquire, link_to
 
 async def test_requests_lost_in_a_silent_worker_are_answered_by_another(
         mosquitto_broker: EmbeddedBroker, data_dir: Path) -> None:
-    settings = stack_settings(data_dir, mosquitto_broker.endpoint.url)
+    settings = stack_settings(data_dir, mosquitto_broker.endpoint.secret_url)
     settings.mqtt.protocol = "5"
     taken: list[str] = []
     async with Stack(settings) as stack:

@@ -1,6 +1,6 @@
 """A ledger worker in a process of its own, for the tests that kill one with SIGKILL:
 
-    python -m tests.ledger.ledger_worker --db DB --mqtt HOST:PORT --log FILE [--today DATE]
+    python -m tests.ledger.ledger_worker --db DB --mqtt URL --log FILE [--today DATE]
 
 It prints ``ready`` once it is subscribed, and logs at DEBUG to ``--log`` (so a test can
 tell which worker answered what). SIGTERM stops it cleanly.
@@ -15,7 +15,7 @@ import signal
 import sys
 from datetime import date
 
-from atmsim.bus import MqttEndpoint
+from atmsim.bus import MqttEndpoint, parse_mqtt_url_full
 from bpjs_ledger.service import run_ledger
 
 AS_OF = date(2026, 10, 31)
@@ -24,14 +24,16 @@ AS_OF = date(2026, 10, 31)
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
-    parser.add_argument("--mqtt", required=True, help="HOST:PORT of an MQTT 5 broker")
+    parser.add_argument("--mqtt", required=True,
+                        help="mqtt://user:password@host:port of an MQTT 5 broker")
     parser.add_argument("--log", required=True)
     parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 11, 12))
     args = parser.parse_args()
     logging.basicConfig(filename=args.log, level=logging.DEBUG,
                         format="%(asctime)s %(name)s %(message)s")
-    host, port = args.mqtt.rsplit(":", 1)
-    endpoint = MqttEndpoint(host, int(port), protocol="5", shared_subscriptions=True)
+    url = parse_mqtt_url_full(args.mqtt)
+    endpoint = MqttEndpoint(url.host, url.port, protocol="5", shared_subscriptions=True,
+                            username=url.username, password=url.password)
 
     async def serve() -> None:
         stop, ready = asyncio.Event(), asyncio.Event()

@@ -147,7 +147,7 @@ async def test_ledger_without_a_subcommand_serves_until_told_to_stop(
     env["PYTHONPATH"] = str(ROOT)
     serve = subprocess.Popen(
         [sys.executable, "-c", driver, "ledger", "--data-dir", str(tmp_path / "data"),
-         "--mqtt", mosquitto_broker.endpoint.url], cwd=ROOT, env=env,
+         "--mqtt", mosquitto_broker.endpoint.secret_url], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert serve.stdout is not None

@@ -123,6 +123,8 @@ async def test_malformed_request_gets_an_error_reply(ask, nik, kpj, extra,
 
 async def test_service_keeps_answering_after_garbage(ask, broker: EmbeddedBroker) -> None:
     async with aiomqtt.Client(broker.endpoint.host, broker.endpoint.port,
+                              username=broker.endpoint.username,
+                              password=broker.endpoint.password,
                               protocol=aiomqtt.ProtocolVersion.V311) as raw:
         await raw.publish(BALANCE_REQUEST_TOPIC, b"not json {", qos=1)
         await raw.publish(BALANCE_REQUEST_TOPIC, b"[1, 2, 3]", qos=1)
@@ -144,11 +146,13 @@ async def test_several_workers_answer_each_request_once(broker: EmbeddedBroker,
     await asyncio.wait_for(ready.wait(), 15)
     replies: list[dict[str, Any]] = []
     async with aiomqtt.Client(broker.endpoint.host, broker.endpoint.port,
+                              username=broker.endpoint.username,
+                              password=broker.endpoint.password,
                               protocol=aiomqtt.ProtocolVersion.V311) as raw:
-        await raw.subscribe("test/ledger/replies", qos=1)
+        await raw.subscribe("atmsim/v1/reply/tester/ledger-test", qos=1)
         for n in range(20):
             await raw.publish(BALANCE_REQUEST_TOPIC, json.dumps({
-                "id": f"r{n}", "reply_to": "test/ledger/replies", "nik": BUDI_NIK,
+                "id": f"r{n}", "reply_to": "atmsim/v1/reply/tester/ledger-test", "nik": BUDI_NIK,
                 "kpj": BUDI_KPJ, "channel": "ATM", "terminal_id": "BNI00002",
                 "requested_at": "2026-11-02T09:00:00+07:00"}), qos=1)
         async with asyncio.timeout(10):

@@ -48,7 +48,7 @@ class Worker:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.ledger.ledger_worker", "--db", str(db),
-             "--mqtt", f"{broker.host}:{broker.port}", "--log", str(log)],
+             "--mqtt", broker.endpoint.secret_url, "--log", str(log)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     async def ready(self, timeout: float = 30) -> None:
@@ -87,7 +87,7 @@ class Requester:
 
     def __init__(self, bus: MqttBus) -> None:
         self.bus = bus
-        self.reply_topic = f"test/ledger/replies/{uuid.uuid4().hex[:8]}"
+        self.reply_topic = f"atmsim/v1/reply/tester/{uuid.uuid4().hex[:8]}"
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.published: dict[str, int] = defaultdict(int)
         self._arrived: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
