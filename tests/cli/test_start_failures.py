@@ -176,13 +176,20 @@ async def test_ctrl_c_while_the_embedded_broker_starts(tmp_path: Path) -> None:
     assert await wait_port_free(mqtt), "the broker child was left running"
 
 
-async def test_ctrl_c_while_waiting_for_an_unreachable_broker(tmp_path: Path) -> None:
+async def test_ctrl_c_while_waiting_for_a_broker_that_does_not_answer(tmp_path: Path) -> None:
+    # A closed port is reported at once (one line, exit 2); a broker that accepts the TCP
+    # connection and never answers CONNECT is waited for, and Ctrl-C must end that wait.
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
     switch, hsm = free_port(), free_port()
-    process = await start_atmsim("up", "--data-dir", str(tmp_path), "--switch-port",
-                                 str(switch), "--hsm-port", str(hsm), "--mqtt",
-                                 f"mqtt://127.0.0.1:{free_port()}")
-    await asyncio.sleep(1.5)  # the ledger is waiting for a broker nobody runs
-    assert process.returncode is None
-    run = await _interrupt(process)
+    try:
+        process = await start_atmsim("up", "--data-dir", str(tmp_path), "--switch-port",
+                                     str(switch), "--hsm-port", str(hsm), "--mqtt",
+                                     f"mqtt://127.0.0.1:{port}")
+        await asyncio.sleep(1.5)  # the switch's bus is waiting for a CONNACK
+        assert process.returncode is None
+        run = await _interrupt(process)
+    finally:
+        silent.close()
     assert run.code == 130, (run.code, run.stderr)
     assert port_is_free(hsm) and port_is_free(switch)

@@ -30,7 +30,7 @@ async def switch_process(stack: Stack, config: str, stderr: Path,
     path = stderr.with_suffix(".toml")
     path.write_text(f"data_dir = {str(stack.data_dir)!r}\n{config}\n")
     env = dict(os.environ, ATMSIM_SWITCH_PORT=str(port), ATMSIM_HSM_PORT=str(stack.hsm.port),
-               ATMSIM_MQTT_URL=stack.endpoint.url, ATMSIM_MQTT_PROTOCOL="3.1.1",
+               ATMSIM_MQTT_URL=stack.endpoint.secret_url, ATMSIM_MQTT_PROTOCOL="3.1.1",
                ATMSIM_MQTT_SHARED_SUBSCRIPTIONS="no")
     atmsim = str(Path(sys.executable).with_name("atmsim"))
     with open(stderr, "wb") as err:

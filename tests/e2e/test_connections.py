@@ -22,7 +22,7 @@ from tests.e2e.conftest import LEDGER_DEADLINE, stack_settings
 @asynccontextmanager
 async def _stack(broker: EmbeddedBroker, data_dir: Path, *, repeat_interval: float = 60.0,
                  **switch: Any) -> AsyncIterator[Stack]:
-    settings = stack_settings(data_dir, broker.endpoint.url)
+    settings = stack_settings(data_dir, broker.endpoint.secret_url)
     settings.mqtt.protocol = "3.1.1"
     settings.mqtt.shared_subscriptions = "no"
     for name, value in switch.items():

@@ -215,7 +215,7 @@ async def test_a_response_or_notification_is_dropped_and_logged(
 @pytest.mark.parametrize("header", [b" 123", b"+123", b"012 ", b"\t123", b"0x12", b"\xd9123"])
 async def test_4ascii_length_header_must_be_four_digits(
         amqtt_broker: EmbeddedBroker, data_dir: Path, header: bytes) -> None:
-    settings = stack_settings(data_dir, amqtt_broker.endpoint.url)
+    settings = stack_settings(data_dir, amqtt_broker.endpoint.secret_url)
     settings.mqtt.protocol, settings.mqtt.shared_subscriptions = "3.1.1", "no"
     settings.switch.framing = "4ascii"
     echo = default_profile().encode({"t": "0800", "7": "1121060000", "11": "000001",
