@@ -332,6 +332,7 @@ def atm_config(settings: Settings, host: str, port: int) -> Any:
     return AtmConfig(host=host, port=port, terminal_id=a.terminal_id,
                      idle_timeout=a.idle_timeout, more_time_timeout=a.more_time_timeout,
                      take_card_timeout=a.take_card_timeout, host_timeout=a.host_timeout,
+                     echo_interval=a.echo_interval,
                      receipts_dir=settings.data_dir / "receipts", time_zone=a.time_zone)
 
 

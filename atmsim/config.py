@@ -202,6 +202,8 @@ class AtmSettings:
     more_time_timeout: int = 15  # seconds the question waits for an answer
     take_card_timeout: float = 30.0  # seconds before a card not taken is retained
     host_timeout: float = 30.0  # seconds the ATM waits for the switch
+    # seconds between echo tests (0800, 301) on a quiet link to the switch
+    echo_interval: float = field(default=60.0, metadata=between(1, 3600))
     web_port: int = 8000  # atmsim demo --web
     time_zone: str = "Asia/Jakarta"  # IANA zone of fields 12/13, the receipt and the clock
 

@@ -72,6 +72,9 @@ class AtmConfig:
     host_timeout: float = 30.0
     message_time: float = 3.0  # "thank you" and "card retained" before idle
     reconnect_interval: float = 2.0
+    # An 0800 echo (301) this often keeps a quiet link open: switches close connections
+    # that send nothing for minutes (ours after 5), and it shows a dead link early.
+    echo_interval: float = 60.0
     receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
     cards: tuple[DemoCard, ...] = DEMO_CARDS
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
@@ -139,11 +142,28 @@ class AtmApp(App[None]):
 
     @work(exclusive=True, group="link", exit_on_error=False)
     async def keep_link(self) -> None:
+        last_echo = time.monotonic()
         while True:
             if self.link is None or not self.link.connected:
                 self.connected = False
                 await self._open_link()
-            await asyncio.sleep(self.config.reconnect_interval)
+                last_echo = time.monotonic()
+            elif time.monotonic() - last_echo >= self.config.echo_interval:
+                last_echo = time.monotonic()
+                await self._echo(self.link)
+            await asyncio.sleep(min(self.config.reconnect_interval, self.config.echo_interval))
+
+    async def _echo(self, link: AtmHostLink) -> None:
+        """One echo test; a link that does not answer it is closed, to be opened again."""
+        try:
+            reply = await link.echo()
+            if reply.get("39") == "00":
+                return
+        except (HostUnavailable, HostTimeout):
+            pass
+        if link is self.link:
+            self.link = None
+        await link.close()
 
     async def _open_link(self) -> None:
         if self.link is not None:
