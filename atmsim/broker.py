@@ -32,6 +32,7 @@ from atmsim.broker_auth import (
     CredentialsError,
     amqtt_acls,
     ensure_credentials,
+    forget_listener,
     mosquitto_acl,
     mosquitto_password_line,
     write_listener,
@@ -189,6 +190,7 @@ class EmbeddedBroker:
                 process.wait()
         if self._process is process:
             self._process = None
+        forget_listener(self.data_dir)
 
     def kill(self) -> None:
         """SIGKILL the broker now, without waiting on the event loop (a forced exit)."""
@@ -196,6 +198,7 @@ class EmbeddedBroker:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+        forget_listener(self.data_dir)
 
     async def __aenter__(self) -> EmbeddedBroker:
         await self.start()

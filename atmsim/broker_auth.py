@@ -35,7 +35,8 @@ from typing import Any
 
 __all__ = ["Account", "CredentialsError", "DEFAULT_ACCOUNTS", "ROLES", "REPLY_PREFIX",
            "amqtt_acls", "credentials_path", "ensure_credentials", "load_credentials",
-           "mosquitto_acl", "mosquitto_password_line", "read_listener", "write_listener"]
+           "mosquitto_acl", "mosquitto_password_line", "read_listener", "write_listener",
+           "forget_listener"]
 
 REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
@@ -198,14 +199,39 @@ def amqtt_acls(accounts: Mapping[str, Account]) -> dict[str, dict[str, list[str]
 
 def write_listener(data_dir: Path, host: str, port: int, kind: str) -> None:
     """Where the embedded broker listens, so that separately started parts know that an
-    ``--mqtt`` URL without credentials points at this data directory's broker."""
+    ``--mqtt`` URL without credentials points at this data directory's broker. The file
+    names the atmsim process that owns the broker (the broker dies with it)."""
     path = data_dir / "broker" / "listener.json"
-    path.write_text(json.dumps({"host": host, "port": port, "kind": kind}) + "\n")
+    path.write_text(json.dumps({"host": host, "port": port, "kind": kind,
+                                "owner_pid": os.getpid()}) + "\n")
+
+
+def forget_listener(data_dir: Path) -> None:
+    """The broker stopped: nothing listens for this data directory any more."""
+    (data_dir / "broker" / "listener.json").unlink(missing_ok=True)
 
 
 def read_listener(data_dir: Path) -> dict[str, Any] | None:
+    """The listener of this data directory's running broker, or None. A file left behind
+    by an owner that is gone is ignored: another broker may have the port by now, and it
+    must not be sent our passwords."""
     try:
         raw = json.loads((data_dir / "broker" / "listener.json").read_text())
     except (OSError, ValueError):
         return None
-    return raw if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    owner = raw.get("owner_pid")
+    if not isinstance(owner, int) or not _alive(owner):
+        return None
+    return raw
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,11 @@ from atmsim.broker_auth import (
     amqtt_acls,
     credentials_path,
     ensure_credentials,
+    forget_listener,
     mosquitto_acl,
     mosquitto_password_line,
+    read_listener,
+    write_listener,
 )
 from atmsim.bus import check_reply_topic, mask_url, parse_mqtt_url_full
 
@@ -103,3 +108,18 @@ def test_urls_never_show_a_password() -> None:
     with pytest.raises(ValueError) as bad:
         parse_mqtt_url_full("foo://u:topsecret@h:1")
     assert "topsecret" not in str(bad.value) and "u:***@h" in str(bad.value)
+
+
+def test_a_listener_file_left_by_a_dead_owner_names_no_broker(tmp_path: Path) -> None:
+    (tmp_path / "broker").mkdir()
+    write_listener(tmp_path, "127.0.0.1", 1883, "mosquitto")
+    assert read_listener(tmp_path) == {"host": "127.0.0.1", "port": 1883, "kind": "mosquitto",
+                                       "owner_pid": os.getpid()}
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    path = tmp_path / "broker" / "listener.json"
+    stale = json.loads(path.read_text()) | {"owner_pid": int(gone.stdout)}
+    path.write_text(json.dumps(stale))
+    assert read_listener(tmp_path) is None  # its passwords must not go to whoever is there now
+    forget_listener(tmp_path)
+    assert not path.exists() and read_listener(tmp_path) is None
