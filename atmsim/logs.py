@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from atmsim.masking import mask_digits_in_text
+from atmsim.masking import mask_digits_in_text, mask_url_passwords
 
 __all__ = ["MaskingFilter", "RateLimitedLog", "setup_logging"]
 
@@ -29,11 +29,11 @@ DEFAULT_BACKUPS = 5
 
 
 class MaskingFilter(logging.Filter):
-    """Rewrites the formatted message with long digit runs masked."""
+    """Rewrites the formatted message with long digit runs and URL passwords masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_digits_in_text(message)
+        masked = mask_url_passwords(mask_digits_in_text(message))
         if masked != message:
             record.msg = masked
             record.args = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_pan", "mask_name", "mask_track2", "mask_digits_in_text"]
+__all__ = ["mask_pan", "mask_name", "mask_track2", "mask_digits_in_text", "mask_url_passwords"]
 
 _LONG_DIGIT_RUN = re.compile(r"(?<!\d)(\d{6})(\d{3,9})(\d{4})(?!\d)")
 
@@ -57,3 +57,16 @@ def mask_digits_in_text(text: str) -> str:
     'pan=526422******0010 ok'
     """
     return _LONG_DIGIT_RUN.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+
+# user:password@ in a URL (mqtt://, mqtts://, postgresql://...): the password goes.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@", re.IGNORECASE)
+
+
+def mask_url_passwords(text: str) -> str:
+    """Replace the password of every ``scheme://user:password@`` in free text.
+
+    >>> mask_url_passwords("cannot reach mqtt://switch:s3cr3t@10.0.0.5:1883")
+    'cannot reach mqtt://switch:***@10.0.0.5:1883'
+    """
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***@", text)
