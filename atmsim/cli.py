@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Coroutine
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -49,6 +50,7 @@ from terminal_ui.formatting import format_date, format_rupiah
 from terminal_ui.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.pinpad import PinEntryError, PinPad
 from terminal_ui.transactions import (
+    JAKARTA,
     CardData,
     InquiryResult,
     balance_inquiry_request,
@@ -208,10 +210,11 @@ def result_line(pan: str, result: InquiryResult) -> str:
 # -- the ATM side of one inquiry -------------------------------------------------------
 
 async def one_inquiry(link: AtmHostLink, pinpad: PinPad, card: CardData, pin: str,
-                      kpj: str | None) -> tuple[IsoMessage, IsoMessage, InquiryResult]:
+                      kpj: str | None, zone: tzinfo = JAKARTA,
+                      ) -> tuple[IsoMessage, IsoMessage, InquiryResult]:
     request = balance_inquiry_request(card, pinpad.encrypt_pin(pin, card.pan),
                                       terminal_id=link.terminal_id, stan=link.next_stan(),
-                                      acquirer_id=link.acquirer_id, kpj=kpj)
+                                      acquirer_id=link.acquirer_id, kpj=kpj, zone=zone)
     response = await link.exchange(request)
     return request, response, read_inquiry_response(response)
 
@@ -243,6 +246,7 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout {args.timeout}: must be above 0 seconds")
     settings = settings_from(args)
     host, port = _parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
+    zone = _terminal_zone(settings)
     pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
     card = CardData(args.pan, args.expiry, f"{args.pan}={args.expiry}101")
     try:
@@ -252,7 +256,8 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
             if sign_on.get("39") != "00":
                 print(f"sign-on refused: {sign_on.get('39')} "
                       f"{ResponseCode.describe(sign_on.get('39', ''))}")
-            request, response, result = await one_inquiry(link, pinpad, card, args.pin, args.kpj)
+            request, response, result = await one_inquiry(link, pinpad, card, args.pin,
+                                                           args.kpj, zone)
     except PinEntryError as exc:
         raise UsageError(f"--pin: {exc}") from None
     except HostUnavailable as exc:
@@ -312,7 +317,8 @@ async def run_headless_demo(switch_host: str, switch_port: int) -> int:
             _, _, result = await one_inquiry(link, pinpad, data, pin, kpj)
             print(f"{label}")
             print("  " + result_line(card.pan, result).replace("\n", "\n  "))
-            failures += result.response_code in ("91", "96", "30")
+            failures += (result.response_code in ("91", "96", "30")
+                         or result.protocol_error is not None)
         unknown = CardData("5264229999999999", "3012", "5264229999999999=3012101")
         _, _, result = await one_inquiry(link, pinpad, unknown, "123456", None)
         print("Unknown card")
@@ -320,15 +326,21 @@ async def run_headless_demo(switch_host: str, switch_port: int) -> int:
     return 1 if failures else 0
 
 
-def atm_config(settings: Settings, host: str, port: int) -> Any:
-    from terminal_ui.app import AtmConfig
+def _terminal_zone(settings: Settings) -> tzinfo:
+    """``atm.time_zone`` as a zone (fields 12/13 and 37 are the terminal's local time)."""
     from terminal_ui.clock import terminal_zone
 
-    a = settings.atm
     try:
-        terminal_zone(a.time_zone)
+        return terminal_zone(settings.atm.time_zone)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def atm_config(settings: Settings, host: str, port: int) -> Any:
+    from terminal_ui.app import AtmConfig
+
+    a = settings.atm
+    _terminal_zone(settings)
     return AtmConfig(host=host, port=port, terminal_id=a.terminal_id,
                      idle_timeout=a.idle_timeout, more_time_timeout=a.more_time_timeout,
                      take_card_timeout=a.take_card_timeout, host_timeout=a.host_timeout,

@@ -220,3 +220,14 @@ async def test_load_counts_malformed_54_as_protocol_errors(tmp_path: Path) -> No
     assert run.code == 1, run.stderr
     doc = json.loads(report.read_text())
     assert doc["protocol_errors"] == 10 and "00" not in doc["response_codes"]
+
+
+async def test_the_headless_demo_fails_when_approvals_carry_no_balance() -> None:
+    from atmsim.cli import run_headless_demo
+
+    async with fake_switch(NO_54) as switch:
+        broken = await run_headless_demo("127.0.0.1", switch.port)
+    async with fake_switch(VALID_54) as switch:
+        sound = await run_headless_demo("127.0.0.1", switch.port)
+
+    assert (broken, sound) == (1, 0)
