@@ -112,11 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(hsm)
     _ports(hsm, switch=False, mqtt=False)
 
-    from atmsim import keys_cli, ledger_cli
+    from atmsim import cards_cli, keys_cli, ledger_cli
     from atmsim.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
+    cards_cli.add_parser(sub)
     load_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
@@ -400,21 +401,21 @@ async def cmd_broker(args: argparse.Namespace) -> int:
 
 
 async def cmd_switch(args: argparse.Namespace) -> int:
-    from atm_switch.card_store import CardStore
     from atm_switch.hsm_link import HsmLink
     from atm_switch.inquiry import SwitchDeps
     from atm_switch.server import SwitchServer
     from atm_switch.wire import Framing
     from atmsim.bus import MqttBus
-    from atmsim.provisioning import load_lmk, provision_switch, switch_db_path
+    from atmsim.provisioning import load_lmk, open_card_store, provision_switch
     from atmsim.stack import mqtt_endpoint
 
     s = settings_from(args)
     if not s.mqtt.url:
         s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
     s.data_dir.mkdir(parents=True, exist_ok=True)
-    provision_switch(s.data_dir, load_lmk(s.hsm.lmk_file))
-    cards = CardStore(switch_db_path(s.data_dir))
+    lmk = load_lmk(s.hsm.lmk_file)
+    provision_switch(s.data_dir, lmk)
+    cards = open_card_store(s.data_dir, lmk)
     hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
                   deadline=s.switch.hsm_deadline)
     async with MqttBus(mqtt_endpoint(s, None), "switch") as bus:
@@ -462,7 +463,7 @@ def run_loop(coroutine: Coroutine[Any, Any, int], full_screen: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
+    default_level = "WARNING" if args.command in ("demo", "inquire", "cards") else "INFO"
     try:
         settings = settings_from(args)
     except UsageError as exc:
@@ -487,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
             from atmsim import keys_cli
 
             return keys_cli.run(args)
+        if args.command == "cards":
+            from atmsim import cards_cli
+
+            return cards_cli.run(args)
         if args.command == "ledger":
             from atmsim import ledger_cli
 

@@ -21,7 +21,7 @@ from atm_switch.wire import Framing, default_profile
 from atmsim.broker import EmbeddedBroker
 from atmsim.bus import MqttBus, MqttEndpoint, parse_mqtt_url
 from atmsim.config import Settings
-from atmsim.provisioning import ledger_db_path, load_lmk, provision_switch, switch_db_path
+from atmsim.provisioning import ledger_db_path, load_lmk, open_card_store, provision_switch
 from bpjs_ledger.service import run_ledger
 from hsm_mock.server import HsmServer
 
@@ -94,7 +94,7 @@ class Stack:
         self.endpoint = mqtt_endpoint(s, self.broker)
         await self.start_hsm()
         await self.start_ledger()
-        self._cards = CardStore(switch_db_path(self.data_dir))
+        self._cards = open_card_store(self.data_dir, self._lmk)
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
                                  header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
         self._switch_bus = MqttBus(self.endpoint, "switch")
