@@ -220,8 +220,6 @@ class CardStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
-            # Freed pages are zeroed: a PAN deleted or migrated does not linger in the file.
-            self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_TABLES)
             version = self._ensure_cards_table()
             self._keys = unlock(self)
@@ -267,6 +265,8 @@ class CardStore:
         Afterwards the file is rebuilt (VACUUM) and the WAL emptied, so that no page of the
         file still holds a clear PAN.
         """
+        # Freed space is zeroed: the clear PANs of the old rows do not linger in the file.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             version = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
@@ -294,6 +294,7 @@ class CardStore:
             raise
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("PRAGMA secure_delete=OFF")  # per-inquiry writes need not pay for it
 
     def _pan_columns(self, pan: str) -> dict[str, str]:
         pan_hash = self._keys.lookup_hash(pan)

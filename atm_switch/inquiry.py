@@ -10,6 +10,7 @@ replaceable in ``BALANCE_INQUIRY_STEPS``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -52,28 +53,61 @@ class Decline(Exception):
 
 
 class PinTrySignals:
-    """Wakes inquiries waiting for a PIN try of a card when a verification of it ends.
+    """This switch's PIN verifications in flight per card, and the inquiries waiting.
 
-    Within one switch process the wake-up is immediate; a verification that another
-    process (sharing the card database) finishes is seen at the next poll.
+    The database holds the authoritative count (shared by every switch process); this
+    copy only saves statements that cannot succeed: an inquiry for a card whose tries are
+    all held by this process waits without asking the database. A waiter is woken when a
+    try is given back (a right PIN, or a verification that did not happen), one waiter
+    per try, the longest waiting first; a wrong PIN keeps its try and wakes nobody, unless
+    it blocked the card: then the waiters learn it one after the other. Tries held by
+    another process are seen at the next poll.
     """
 
     POLL = 0.05  # seconds between looks at the database while waiting
 
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self._held: dict[str, int] = {}
+        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
 
-    def notify(self, pan_hash: str) -> None:
-        event = self._events.pop(pan_hash, None)
-        if event is not None:
-            event.set()
+    def held(self, pan_hash: str) -> int:
+        return self._held.get(pan_hash, 0)
+
+    def taken(self, pan_hash: str) -> None:
+        self._held[pan_hash] = self._held.get(pan_hash, 0) + 1
+
+    def settled(self, pan_hash: str, *, wake: bool) -> None:
+        left = self._held.get(pan_hash, 0) - 1
+        if left > 0:
+            self._held[pan_hash] = left
+        else:
+            self._held.pop(pan_hash, None)
+        if wake:
+            self.wake(pan_hash)
+
+    def wake(self, pan_hash: str) -> None:
+        queue = self._waiters.get(pan_hash)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        if queue is not None and not queue:
+            del self._waiters[pan_hash]
 
     async def wait(self, pan_hash: str, timeout: float) -> None:
-        event = self._events.get(pan_hash)
-        if event is None:
-            event = self._events[pan_hash] = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), min(timeout, self.POLL))
+        waiter = asyncio.get_running_loop().create_future()
+        queue = self._waiters.setdefault(pan_hash, collections.deque())
+        queue.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, min(timeout, self.POLL))
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                queue.remove(waiter)
+            if not queue and self._waiters.get(pan_hash) is queue:
+                del self._waiters[pan_hash]
 
 
 @dataclass
@@ -159,32 +193,45 @@ async def check_card(ctx: InquiryContext, deps: SwitchDeps) -> None:
     expiry = _card_expiry(ctx.request)
     ctx.pan_hash = pan_hash = deps.cards.pan_hash(pan)
     give_up = time.monotonic() + deps.hsm_deadline
+    waited = False
+    gate = deps.pin_settled
     while True:
-        card = deps.cards.reserve_pin_try(pan_hash, limit=deps.pin_tries, expiry=expiry,
-                                          current_yymm=_current_yymm())
-        if card is not None:
-            ctx.card = card
-            return
-        card = deps.cards.card_by_hash(pan_hash)
-        if card is None:
-            raise Decline(ResponseCode.UNKNOWN_CARD, "PAN not on file")
-        if card.status == CardStatus.PIN_BLOCKED:
-            raise Decline(ResponseCode.PIN_TRIES_EXCEEDED, "card blocked after wrong PINs")
-        if card.status != CardStatus.ACTIVE:
-            raise Decline(ResponseCode.RESTRICTED_CARD, f"card status {card.status}")
-        if expiry is not None and expiry != card.expiry:
-            raise Decline(ResponseCode.EXPIRED_CARD, "expiry date does not match the card")
-        if card.expiry < _current_yymm():
-            raise Decline(ResponseCode.EXPIRED_CARD, "card expired")
-        if card.pin_tries >= deps.pin_tries:
-            raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
-                          f"{card.pin_tries} wrong PINs in a row")
+        if gate.held(pan_hash) < deps.pin_tries:
+            card = deps.cards.reserve_pin_try(pan_hash, limit=deps.pin_tries, expiry=expiry,
+                                              current_yymm=_current_yymm())
+            if card is not None:
+                gate.taken(pan_hash)
+                ctx.card = card
+                return
+            try:
+                _why_no_try(deps.cards.card_by_hash(pan_hash), expiry, deps.pin_tries)
+            except Decline:
+                if waited:  # the next waiter learns it too
+                    gate.wake(pan_hash)
+                raise
         # Every try left is taken by a verification in flight.
         remaining = give_up - time.monotonic()
         if remaining <= 0:
             raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
                           "all PIN tries taken by verifications in progress")
-        await deps.pin_settled.wait(pan_hash, remaining)
+        await gate.wait(pan_hash, remaining)
+        waited = True
+
+
+def _why_no_try(card: Card | None, expiry: str | None, limit: int) -> None:
+    """The decline for a card that got no PIN try; returns if its tries are only in use."""
+    if card is None:
+        raise Decline(ResponseCode.UNKNOWN_CARD, "PAN not on file")
+    if card.status == CardStatus.PIN_BLOCKED:
+        raise Decline(ResponseCode.PIN_TRIES_EXCEEDED, "card blocked after wrong PINs")
+    if card.status != CardStatus.ACTIVE:
+        raise Decline(ResponseCode.RESTRICTED_CARD, f"card status {card.status}")
+    if expiry is not None and expiry != card.expiry:
+        raise Decline(ResponseCode.EXPIRED_CARD, "expiry date does not match the card")
+    if card.expiry < _current_yymm():
+        raise Decline(ResponseCode.EXPIRED_CARD, "card expired")
+    if card.pin_tries >= limit:
+        raise Decline(ResponseCode.PIN_TRIES_EXCEEDED, f"{card.pin_tries} wrong PINs in a row")
 
 
 _yymm_cache: tuple[float, str] = (0.0, "")
@@ -216,6 +263,7 @@ async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
     assert card is not None and terminal is not None and pan_hash is not None
     pan = ctx.request["2"]
     settled = False
+    keeps_try = False  # a wrong PIN that did not block: no try comes free
     try:
         try:
             if card.pin_method == "VISA_PVV":
@@ -240,6 +288,7 @@ async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
         if code is ResponseCode.WRONG_PIN:
             outcome = deps.cards.record_wrong_pin(pan_hash, deps.pin_tries)
             settled = True
+            keeps_try = not outcome.blocked
             if outcome.blocked:
                 raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
                               f"wrong PIN {outcome.tries} times in a row: card blocked")
@@ -248,7 +297,7 @@ async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
     finally:
         if not settled:
             deps.cards.release_pin_try(pan_hash)
-        deps.pin_settled.notify(pan_hash)
+        deps.pin_settled.settled(pan_hash, wake=not keeps_try)
 
 
 async def query_ledger(ctx: InquiryContext, deps: SwitchDeps) -> None:
