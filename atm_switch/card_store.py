@@ -176,7 +176,7 @@ class PanKeys:
     '5264220000100010'
     """
 
-    __slots__ = ("_lookup_key", "_aead")
+    __slots__ = ("_aead", "_lookup_key")
 
     def __init__(self, lookup_key: bytes, data_key: bytes) -> None:
         self._lookup_key = bytes(lookup_key)
@@ -294,7 +294,6 @@ class CardStore:
             raise
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.execute("PRAGMA secure_delete=OFF")  # per-inquiry writes need not pay for it
 
     def _pan_columns(self, pan: str) -> dict[str, str]:
         pan_hash = self._keys.lookup_hash(pan)

@@ -120,7 +120,7 @@ class SwitchDeps:
     hsm_deadline: float
     ledger_deadline: float
     pin_tries: int = 3
-    pin_settled: PinTrySignals = field(default_factory=lambda: PinTrySignals())
+    pin_settled: PinTrySignals = field(default_factory=PinTrySignals)
 
 
 @dataclass
