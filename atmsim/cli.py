@@ -478,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"atmsim: --log-level {level!r}: use DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
         return 2
+    from atm_switch.card_store import CardStoreError
     from atmsim.broker import BrokerError
     from atmsim.stack import StackError
 
@@ -501,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return load_cli.run(args)
         return run_loop(COMMANDS[args.command](args), full_screen)
-    except (UsageError, StackError, BrokerError) as exc:
+    except (UsageError, StackError, BrokerError, CardStoreError) as exc:
         print(f"atmsim: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,10 +6,14 @@ switch afterwards.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from atmsim.broker import EmbeddedBroker
+from atmsim.cli import main
 from atmsim.demo_data import ACQUIRER_ID, DEMO_CARDS, DEMO_KEYS
 from atmsim.provisioning import (
     PAN_DATA_KEY,
@@ -20,7 +24,7 @@ from atmsim.provisioning import (
 )
 from atmsim.stack import Stack
 from hsm_mock.keys import kcv
-from hsm_mock.lmk import VariantLmk
+from hsm_mock.lmk import PAIR_NAMES, VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.conftest import stack_settings
@@ -153,3 +157,19 @@ async def test_opening_a_migrated_database_again_changes_nothing(data_dir: Path)
         assert all(again.pan(c) == d.pan for c, d in zip(again.cards(), DEMO_CARDS, strict=True))
     finally:
         again.close()
+
+
+def test_a_card_database_opened_with_another_lmk_is_refused_in_one_line(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cards", "list", "--data-dir", str(data_dir)]) == 0  # keys under the test LMK
+    other = {name: VariantLmk.test().pair(name).hex() for name in PAIR_NAMES}
+    other["32-33"] = "0123456789ABCDEFFEDCBA9876543210"
+    lmk_file = tmp_path / "other.lmk"
+    lmk_file.write_text(json.dumps(other))
+    config = tmp_path / "atmsim.toml"
+    config.write_text(f'[hsm]\nlmk_file = "{lmk_file}"\n')
+    capsys.readouterr()
+    code = main(["cards", "list", "--data-dir", str(data_dir), "--config", str(config)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1 and "does not decrypt under this LMK" in err
