@@ -1,43 +1,54 @@
 """The issuer's card and terminal database (SQLite under the data directory).
 
-Holds what a BNI issuer host keeps per card: PAN, expiry, status, the PIN verification
-data (IBM 3624 offset or Visa PVV, with the PVK under the LMK, never a PIN), the
-consecutive wrong-PIN counter, the cardholder's NIK and the KPJ linked to the card; and per
-terminal its TPK under the LMK. Keys are stored only as LMK cryptograms plus check values.
+Holds what a BNI issuer host keeps per card: expiry, status, the PIN verification data
+(IBM 3624 offset or Visa PVV, with the PVK under the LMK, never a PIN), the wrong-PIN
+counter, the cardholder's NIK and the KPJ linked to the card; and per terminal its TPK
+under the LMK. Keys are stored only as LMK cryptograms plus check values.
 
-Queries are single-row lookups by primary key that take microseconds, so they run on the
-event loop; the counter updates are single atomic statements.
+The PAN is never stored in clear (PCI DSS 3.5): a card row is found by the HMAC-SHA-256
+of its PAN under the PAN lookup key, carries the PAN encrypted under the PAN data key
+(AES-GCM) and the first-6/last-4 masked PAN for display. Both keys are kept under the
+LMK in the ``keys`` table and held in clear only in memory (:class:`PanKeys`); whoever
+opens the store supplies them (``atmsim.provisioning.open_card_store``). Schema version 1
+(clear PANs) is migrated to version 2 in place, in one transaction, when first opened.
+
+The PIN-try counter is a reservation: a verification takes a try in one atomic statement
+*before* the HSM is asked (:meth:`CardStore.reserve_pin_try`), so that at most
+``pin_tries`` verifications of one card are ever outstanding or wrong in a row, however
+many inquiries race for it and however many switch processes share the file.
+
+Queries are single-row statements by primary key that take microseconds, so they run on
+the event loop.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-__all__ = ["Card", "Terminal", "CardStore", "CardStatus", "PinTryOutcome"]
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-SCHEMA_VERSION = 1
+from atmsim.masking import mask_pan
 
-_SCHEMA = """
+__all__ = ["Card", "Terminal", "CardStore", "CardStatus", "CardStoreError", "PanKeys",
+           "PinTryOutcome", "StoredKey", "SCHEMA_VERSION", "PAN_DIGIT"]
+
+SCHEMA_VERSION = 2
+
+# In stored PIN validation data, each PAN_DIGIT stands for the next digit of the PAN: IBM
+# 3624 validation data is usually the first 11 PAN digits + "N", and storing those digits
+# next to the masked PAN (first 6, last 4) would give the PAN away through its check digit.
+PAN_DIGIT = "P"
+
+_TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS cards (
-    pan TEXT PRIMARY KEY,
-    expiry TEXT NOT NULL,                 -- YYMM
-    status TEXT NOT NULL DEFAULT 'ACTIVE',-- ACTIVE | BLOCKED | PIN_BLOCKED
-    holder_name TEXT NOT NULL,
-    nik TEXT NOT NULL,
-    kpj TEXT,                             -- KPJ linked to the card, or NULL
-    pin_method TEXT NOT NULL,             -- IBM3624 | VISA_PVV
-    pvk_lmk TEXT NOT NULL,                -- PVK under the LMK (Thales key scheme + hex)
-    pin_check_length INTEGER,             -- IBM 3624: digits checked
-    pin_offset TEXT,                      -- IBM 3624: offset, F-padded to 12
-    dec_table TEXT,                       -- IBM 3624: decimalisation table
-    pin_validation_data TEXT,             -- IBM 3624: 12 chars, N = last 5 account digits
-    pvki INTEGER,                         -- Visa PVV key index
-    pvv TEXT,                             -- Visa PVV
-    pin_tries INTEGER NOT NULL DEFAULT 0  -- consecutive wrong PINs
-);
 CREATE TABLE IF NOT EXISTS terminals (
     terminal_id TEXT PRIMARY KEY,
     acquirer_id TEXT NOT NULL,
@@ -52,6 +63,34 @@ CREATE TABLE IF NOT EXISTS keys (
 );
 """
 
+_CARDS_V2 = """
+CREATE TABLE cards (
+    pan_hash TEXT PRIMARY KEY,            -- HMAC-SHA-256 of the PAN, PAN lookup key (hex)
+    pan_encrypted TEXT NOT NULL,          -- AES-GCM, PAN data key: nonce|ciphertext|tag (hex)
+    pan_masked TEXT NOT NULL,             -- first 6 and last 4 digits, for display
+    expiry TEXT NOT NULL,                 -- YYMM
+    status TEXT NOT NULL DEFAULT 'ACTIVE',-- ACTIVE | BLOCKED | PIN_BLOCKED
+    holder_name TEXT NOT NULL,
+    nik TEXT NOT NULL,
+    kpj TEXT,                             -- KPJ linked to the card, or NULL
+    pin_method TEXT NOT NULL,             -- IBM3624 | VISA_PVV
+    pvk_lmk TEXT NOT NULL,                -- PVK under the LMK (Thales key scheme + hex)
+    pin_check_length INTEGER,             -- IBM 3624: digits checked
+    pin_offset TEXT,                      -- IBM 3624: offset, F-padded to 12
+    dec_table TEXT,                       -- IBM 3624: decimalisation table
+    pin_validation_data TEXT,             -- IBM 3624: 12 chars, P = next PAN digit
+    pvki INTEGER,                         -- Visa PVV key index
+    pvv TEXT,                             -- Visa PVV
+    pin_tries INTEGER NOT NULL DEFAULT 0, -- consecutive wrong PINs
+    pin_in_flight INTEGER NOT NULL DEFAULT 0,   -- tries reserved, HSM not answered yet
+    pin_reserved_at REAL NOT NULL DEFAULT 0     -- Unix time of the latest reservation
+)
+"""
+
+# A reservation older than this is an orphan: its switch stopped (crashed) before the HSM
+# answered. Every verification ends within the HSM deadline (2 s), so the margin is wide.
+RESERVATION_STALE_AFTER = 30.0
+
 
 class CardStatus:
     ACTIVE = "ACTIVE"
@@ -59,9 +98,14 @@ class CardStatus:
     PIN_BLOCKED = "PIN_BLOCKED"
 
 
+class CardStoreError(RuntimeError):
+    """The card database cannot be used as it is; the message says why (one line)."""
+
+
 @dataclass(frozen=True)
 class Card:
-    pan: str
+    pan_hash: str
+    pan_masked: str
     expiry: str
     status: str
     holder_name: str
@@ -76,9 +120,26 @@ class Card:
     pvki: int | None
     pvv: str | None
     pin_tries: int
+    pin_in_flight: int
+    pin_reserved_at: float
+
+    def validation_data(self, pan: str) -> str:
+        """The IBM 3624 validation data for this card's ``pan`` (the PAN digits filled in).
+
+        >>> card = Card("h", "m", "3012", "ACTIVE", "x", "1", None, "IBM3624", "U", 6, None,
+        ...             None, "PPPPPPPPPPPN", None, None, 0, 0, 0.0)
+        >>> card.validation_data("5264220000100010")
+        '52642200001N'
+        """
+        template = self.pin_validation_data or ""
+        digits = iter(pan)
+        return "".join(next(digits, "0") if c == PAN_DIGIT else c for c in template)
 
     def __repr__(self) -> str:  # verification data stays out of logs and tracebacks
-        return f"<Card {self.pan[:6]}******{self.pan[-4:]} {self.status} tries={self.pin_tries}>"
+        return f"<Card {self.pan_masked} {self.status} tries={self.pin_tries}>"
+
+
+_CARD_COLUMNS = ", ".join(f.name for f in fields(Card))
 
 
 @dataclass(frozen=True)
@@ -93,28 +154,151 @@ class Terminal:
 
 
 @dataclass(frozen=True)
+class StoredKey:
+    name: str
+    key_type: str
+    key_lmk: str  # under the LMK
+    kcv: str
+
+
+@dataclass(frozen=True)
 class PinTryOutcome:
     tries: int
     blocked: bool
 
 
-class CardStore:
-    """``CardStore(path)`` opens (and creates) the database; ``close()`` releases it."""
+class PanKeys:
+    """The two PAN keys in clear, in memory only: lookup (HMAC-SHA-256) and data (AES).
 
-    def __init__(self, path: Path) -> None:
+    >>> keys = PanKeys(bytes(24), bytes(24))
+    >>> h = keys.lookup_hash("5264220000100010")
+    >>> keys.decrypt(keys.encrypt("5264220000100010", h), h)
+    '5264220000100010'
+    """
+
+    __slots__ = ("_aead", "_lookup_key")
+
+    def __init__(self, lookup_key: bytes, data_key: bytes) -> None:
+        self._lookup_key = bytes(lookup_key)
+        self._aead = AESGCM(data_key)  # 16, 24 or 32 bytes: AES-128/192/256
+
+    def lookup_hash(self, pan: str) -> str:
+        return hmac.new(self._lookup_key, pan.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def encrypt(self, pan: str, pan_hash: str) -> str:
+        # The row's hash is authenticated with the ciphertext: a PAN moved to another row
+        # does not decrypt.
+        nonce = os.urandom(12)
+        return (nonce + self._aead.encrypt(nonce, pan.encode("ascii"),
+                                           pan_hash.encode("ascii"))).hex()
+
+    def decrypt(self, encrypted: str, pan_hash: str) -> str:
+        raw = bytes.fromhex(encrypted)
+        try:
+            return self._aead.decrypt(raw[:12], raw[12:], pan_hash.encode("ascii")).decode()
+        except InvalidTag:
+            raise CardStoreError("a stored PAN does not decrypt under the PAN data key") from None
+
+    def __repr__(self) -> str:
+        return "<PanKeys>"
+
+
+class CardStore:
+    """``CardStore(path, unlock)`` opens (and creates or migrates) the database.
+
+    ``unlock`` is called once with the open store, before any card is read, and returns
+    the clear PAN keys; it may create them (:meth:`put_key`) in a new database.
+    ``close()`` releases the file.
+    """
+
+    def __init__(self, path: Path, unlock: Callable[[CardStore], PanKeys]) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        if self._db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
-            self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_TABLES)
+            version = self._ensure_cards_table()
+            self._keys = unlock(self)
+            if version == 1:
+                self._migrate_v1()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise CardStoreError(f"card database {path}: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
+
+    def _ensure_cards_table(self) -> int:
+        """The schema version found (a new file becomes version 2 at once)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = row[0]
+            has_cards = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cards'").fetchone()
+            if not has_cards:
+                self._db.execute(_CARDS_V2)
+                self._db.execute("DELETE FROM schema_version")
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                version = SCHEMA_VERSION
+            elif version is None:
+                version = 1  # the first release wrote its version only on creation
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if version > SCHEMA_VERSION:
+            raise CardStoreError(f"card database {self.path} has schema version {version}; "
+                                 f"this atmsim knows up to {SCHEMA_VERSION}")
+        return int(version)
+
+    def _migrate_v1(self) -> None:
+        """Schema 1 -> 2: every clear PAN hashed, encrypted and masked, in one transaction.
+
+        Afterwards the file is rebuilt (VACUUM) and the WAL emptied, so that no page of the
+        file still holds a clear PAN.
+        """
+        # Freed space is zeroed: the clear PANs of the old rows do not linger in the file.
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+            if version is not None and version >= 2:  # another process got there first
+                self._db.execute("COMMIT")
+                return
+            self._db.execute("ALTER TABLE cards RENAME TO cards_v1")
+            self._db.execute(_CARDS_V2)
+            columns = [f.name for f in fields(Card)] + ["pan_encrypted"]
+            insert = (f"INSERT INTO cards ({', '.join(columns)}) "
+                      f"VALUES ({', '.join('?' for _ in columns)})")
+            for old in self._db.execute("SELECT * FROM cards_v1").fetchall():
+                row = dict(old)
+                pan = row.pop("pan")
+                row.update(self._pan_columns(pan))
+                row["pin_validation_data"] = _validation_template(row["pin_validation_data"], pan)
+                row["pin_in_flight"], row["pin_reserved_at"] = 0, 0.0
+                self._db.execute(insert, tuple(row[c] for c in columns))
+            self._db.execute("DROP TABLE cards_v1")
+            self._db.execute("DELETE FROM schema_version")
+            self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _pan_columns(self, pan: str) -> dict[str, str]:
+        pan_hash = self._keys.lookup_hash(pan)
+        return {"pan_hash": pan_hash, "pan_encrypted": self._keys.encrypt(pan, pan_hash),
+                "pan_masked": mask_pan(pan)}
 
     @property
     def is_empty(self) -> bool:
@@ -122,43 +306,115 @@ class CardStore:
 
     # -- reads ----------------------------------------------------------------------
 
+    def pan_hash(self, pan: str) -> str:
+        """The key a card is found by: HMAC-SHA-256 of the PAN under the lookup key."""
+        return self._keys.lookup_hash(pan)
+
     def card(self, pan: str) -> Card | None:
-        row = self._db.execute("SELECT * FROM cards WHERE pan = ?", (pan,)).fetchone()
-        return Card(**dict(row)) if row else None
+        return self.card_by_hash(self.pan_hash(pan))
+
+    def card_by_hash(self, pan_hash: str) -> Card | None:
+        row = self._db.execute(f"SELECT {_CARD_COLUMNS} FROM cards WHERE pan_hash = ?",
+                               (pan_hash,)).fetchone()
+        return Card(*row) if row else None
+
+    def cards(self) -> Iterator[Card]:
+        """Every card, in the order they were issued."""
+        for row in self._db.execute(f"SELECT {_CARD_COLUMNS} FROM cards ORDER BY rowid"):
+            yield Card(*row)
+
+    def pan(self, card: Card) -> str:
+        """The card's full PAN, decrypted: for issuer processes that need it, never shown."""
+        row = self._db.execute("SELECT pan_encrypted FROM cards WHERE pan_hash = ?",
+                               (card.pan_hash,)).fetchone()
+        if row is None:
+            raise CardStoreError(f"card {card.pan_masked} is no longer on file")
+        return self._keys.decrypt(row[0], card.pan_hash)
 
     def terminal(self, terminal_id: str) -> Terminal | None:
         row = self._db.execute("SELECT * FROM terminals WHERE terminal_id = ?",
                                (terminal_id,)).fetchone()
         return Terminal(**dict(row)) if row else None
 
+    def key(self, name: str) -> StoredKey | None:
+        row = self._db.execute("SELECT * FROM keys WHERE name = ?", (name,)).fetchone()
+        return StoredKey(**dict(row)) if row else None
+
     # -- the PIN-try counter ----------------------------------------------------------
 
-    def record_wrong_pin(self, pan: str, limit: int) -> PinTryOutcome:
-        """Count one more consecutive wrong PIN; the ``limit``-th blocks the card."""
+    def reserve_pin_try(self, pan_hash: str, *, limit: int, expiry: str | None,
+                        current_yymm: str, now: float | None = None) -> Card | None:
+        """Read a usable card and take one PIN try for it, in one atomic statement.
+
+        Returns the card (its ``pin_in_flight`` includes this try) when it is on file,
+        ACTIVE, not expired, ``expiry`` (the one the ATM read, if any) matches, and its
+        wrong PINs plus verifications in flight are below ``limit``; otherwise None and
+        nothing is changed (:meth:`card_by_hash` then tells why). A reservation left by
+        a switch that stopped mid-verification lapses after ``RESERVATION_STALE_AFTER``.
+        """
+        now = time.time() if now is None else now
         row = self._db.execute(
-            "UPDATE cards SET pin_tries = pin_tries + 1, "
-            "status = CASE WHEN pin_tries + 1 >= ? THEN 'PIN_BLOCKED' ELSE status END "
-            "WHERE pan = ? RETURNING pin_tries, status", (limit, pan)).fetchone()
+            "UPDATE cards SET "
+            "pin_in_flight = (CASE WHEN pin_reserved_at < :stale THEN 0 ELSE pin_in_flight END)"
+            " + 1, pin_reserved_at = :now "
+            "WHERE pan_hash = :h AND status = 'ACTIVE' AND expiry >= :yymm "
+            "AND (:expiry IS NULL OR expiry = :expiry) AND pin_tries + "
+            "(CASE WHEN pin_reserved_at < :stale THEN 0 ELSE pin_in_flight END) < :limit "
+            f"RETURNING {_CARD_COLUMNS}",
+            {"h": pan_hash, "now": now, "stale": now - RESERVATION_STALE_AFTER,
+             "yymm": current_yymm, "expiry": expiry, "limit": limit}).fetchone()
+        return Card(*row) if row else None
+
+    def record_right_pin(self, pan_hash: str) -> None:
+        """The reserved try verified right: it is returned and the wrong-PIN count reset."""
+        self._db.execute(
+            "UPDATE cards SET pin_in_flight = MAX(pin_in_flight - 1, 0), pin_tries = 0 "
+            "WHERE pan_hash = ?", (pan_hash,))
+
+    def record_wrong_pin(self, pan_hash: str, limit: int) -> PinTryOutcome:
+        """The reserved try verified wrong: it is kept; the ``limit``-th in a row blocks."""
+        row = self._db.execute(
+            "UPDATE cards SET pin_in_flight = MAX(pin_in_flight - 1, 0), "
+            "pin_tries = pin_tries + 1, "
+            "status = CASE WHEN pin_tries + 1 >= ? AND status = 'ACTIVE' THEN 'PIN_BLOCKED' "
+            "ELSE status END WHERE pan_hash = ? RETURNING pin_tries, status",
+            (limit, pan_hash)).fetchone()
         if row is None:
             return PinTryOutcome(0, False)
         return PinTryOutcome(row["pin_tries"], row["status"] == CardStatus.PIN_BLOCKED)
 
-    def reset_pin_tries(self, pan: str) -> None:
-        self._db.execute("UPDATE cards SET pin_tries = 0 WHERE pan = ? AND pin_tries > 0", (pan,))
+    def release_pin_try(self, pan_hash: str) -> None:
+        """The PIN was not verified (HSM unavailable or failing): the try is given back."""
+        self._db.execute(
+            "UPDATE cards SET pin_in_flight = MAX(pin_in_flight - 1, 0) WHERE pan_hash = ?",
+            (pan_hash,))
 
     def set_status(self, pan: str, status: str, *, reset_tries: bool = False) -> bool:
         """Administrative change of a card's status (unblocking resets the counter)."""
-        sql = "UPDATE cards SET status = ?" + (", pin_tries = 0" if reset_tries else "")
-        return self._db.execute(sql + " WHERE pan = ?", (status, pan)).rowcount == 1
+        sql = "UPDATE cards SET status = ?"
+        if reset_tries:
+            sql += ", pin_tries = 0, pin_in_flight = 0"
+        return self._db.execute(sql + " WHERE pan_hash = ?",
+                                (status, self.pan_hash(pan))).rowcount == 1
 
     # -- provisioning -----------------------------------------------------------------
 
-    def put_card(self, card: Card) -> None:
-        values = card.__dict__
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        self._db.execute(f"INSERT OR REPLACE INTO cards ({columns}) VALUES ({marks})",
-                         tuple(values.values()))
+    def put_card(self, pan: str, *, expiry: str, holder_name: str, nik: str, kpj: str | None,
+                 pin_method: str, pvk_lmk: str, pin_check_length: int | None = None,
+                 pin_offset: str | None = None, dec_table: str | None = None,
+                 pin_validation_data: str | None = None, pvki: int | None = None,
+                 pvv: str | None = None, status: str = CardStatus.ACTIVE) -> None:
+        """Issue (or re-issue, replacing) the card with this PAN, its counter at 0."""
+        values = {
+            **self._pan_columns(pan), "expiry": expiry, "status": status,
+            "holder_name": holder_name, "nik": nik, "kpj": kpj, "pin_method": pin_method,
+            "pvk_lmk": pvk_lmk, "pin_check_length": pin_check_length, "pin_offset": pin_offset,
+            "dec_table": dec_table,
+            "pin_validation_data": _validation_template(pin_validation_data, pan),
+            "pvki": pvki, "pvv": pvv, "pin_tries": 0, "pin_in_flight": 0, "pin_reserved_at": 0.0,
+        }
+        self._db.execute(f"INSERT OR REPLACE INTO cards ({', '.join(values)}) "
+                         f"VALUES ({', '.join('?' for _ in values)})", tuple(values.values()))
 
     def put_terminals(self, terminals: list[Terminal]) -> None:
         with self._db:
@@ -167,6 +423,26 @@ class CardStore:
                 "INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?)",
                 [(t.terminal_id, t.acquirer_id, t.tpk_lmk, t.tpk_kcv) for t in terminals])
 
-    def put_key(self, name: str, key_type: str, key_lmk: str, kcv: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)",
-                         (name, key_type, key_lmk, kcv))
+    def put_key(self, name: str, key_type: str, key_lmk: str, kcv: str, *,
+                replace: bool = True) -> None:
+        """Store a key under the LMK; ``replace=False`` keeps a key of that name already there
+        (two processes creating the same key: the first one wins, both then use it)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        self._db.execute(f"{verb} INTO keys VALUES (?, ?, ?, ?)", (name, key_type, key_lmk, kcv))
+
+
+def _validation_template(validation_data: str | None, pan: str) -> str | None:
+    """Validation data with the leading PAN digits it repeats replaced by ``PAN_DIGIT``.
+
+    >>> _validation_template("52642200001N", "5264220000100010")
+    'PPPPPPPPPPPN'
+    >>> _validation_template("0123456789AB", "5264220000100010")  # not from the PAN
+    '0123456789AB'
+    """
+    if validation_data is None:
+        return None
+    shared = 0
+    while (shared < len(validation_data) and shared < len(pan)
+           and validation_data[shared] == pan[shared]):
+        shared += 1
+    return PAN_DIGIT * shared + validation_data[shared:]

@@ -9,6 +9,9 @@ replaceable in ``BALANCE_INQUIRY_STEPS``.
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
 import re
 import secrets
@@ -26,7 +29,7 @@ from atm_switch.wire import IsoMessage
 from atmsim.bus import Bus, BusError
 from atmsim.masking import mask_name, mask_pan
 
-__all__ = ["Decline", "InquiryContext", "SwitchDeps", "BALANCE_INQUIRY_STEPS",
+__all__ = ["Decline", "InquiryContext", "SwitchDeps", "PinTrySignals", "BALANCE_INQUIRY_STEPS",
            "run_balance_inquiry", "build_response", "ECHOED_FIELDS"]
 
 log = logging.getLogger("atmsim.switch")
@@ -49,6 +52,64 @@ class Decline(Exception):
         self.reason = reason
 
 
+class PinTrySignals:
+    """This switch's PIN verifications in flight per card, and the inquiries waiting.
+
+    The database holds the authoritative count (shared by every switch process); this
+    copy only saves statements that cannot succeed: an inquiry for a card whose tries are
+    all held by this process waits without asking the database. A waiter is woken when a
+    try is given back (a right PIN, or a verification that did not happen), one waiter
+    per try, the longest waiting first; a wrong PIN keeps its try and wakes nobody, unless
+    it blocked the card: then the waiters learn it one after the other. Tries held by
+    another process are seen at the next poll.
+    """
+
+    POLL = 0.05  # seconds between looks at the database while waiting
+
+    def __init__(self) -> None:
+        self._held: dict[str, int] = {}
+        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+
+    def held(self, pan_hash: str) -> int:
+        return self._held.get(pan_hash, 0)
+
+    def taken(self, pan_hash: str) -> None:
+        self._held[pan_hash] = self._held.get(pan_hash, 0) + 1
+
+    def settled(self, pan_hash: str, *, wake: bool) -> None:
+        left = self._held.get(pan_hash, 0) - 1
+        if left > 0:
+            self._held[pan_hash] = left
+        else:
+            self._held.pop(pan_hash, None)
+        if wake:
+            self.wake(pan_hash)
+
+    def wake(self, pan_hash: str) -> None:
+        queue = self._waiters.get(pan_hash)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        if queue is not None and not queue:
+            del self._waiters[pan_hash]
+
+    async def wait(self, pan_hash: str, timeout: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        queue = self._waiters.setdefault(pan_hash, collections.deque())
+        queue.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, min(timeout, self.POLL))
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                queue.remove(waiter)
+            if not queue and self._waiters.get(pan_hash) is queue:
+                del self._waiters[pan_hash]
+
+
 @dataclass
 class SwitchDeps:
     """What the steps need from outside: stores, links and limits."""
@@ -59,6 +120,7 @@ class SwitchDeps:
     hsm_deadline: float
     ledger_deadline: float
     pin_tries: int = 3
+    pin_settled: PinTrySignals = field(default_factory=PinTrySignals)
 
 
 @dataclass
@@ -67,6 +129,7 @@ class InquiryContext:
     started: float = field(default_factory=time.perf_counter)
     terminal: Terminal | None = None
     card: Card | None = None
+    pan_hash: str | None = None
     kpj: str | None = None
     ledger: LedgerReply | None = None
     code: ResponseCode = ResponseCode.APPROVED
@@ -115,23 +178,60 @@ def _card_expiry(request: IsoMessage) -> str | None:
 
 
 async def check_card(ctx: InquiryContext, deps: SwitchDeps) -> None:
-    """The card exists, is not blocked, is not expired, and the ATM read the right one."""
-    card = deps.cards.card(ctx.request["2"])
+    """The card exists, is usable, the ATM read the right one, and a PIN try is reserved.
+
+    The card is read and its try taken in one atomic statement, before the HSM is asked:
+    verifications in flight count against the limit, so racing inquiries (many
+    connections, or pipelined on one) cannot have more than ``pin_tries`` PINs checked.
+    When the limit is taken only by verifications still in flight, the inquiry waits (up
+    to the HSM deadline) for one of them to finish: they may be right PINs.
+    """
+    pan = ctx.request["2"]
+    track2 = ctx.request.get("35")
+    if track2 is not None and _TRACK2_SEPARATOR.split(track2, maxsplit=1)[0] != pan:
+        raise Decline(ResponseCode.FORMAT_ERROR, "field 35 PAN differs from field 2")
+    expiry = _card_expiry(ctx.request)
+    ctx.pan_hash = pan_hash = deps.cards.pan_hash(pan)
+    give_up = time.monotonic() + deps.hsm_deadline
+    waited = False
+    gate = deps.pin_settled
+    while True:
+        if gate.held(pan_hash) < deps.pin_tries:
+            card = deps.cards.reserve_pin_try(pan_hash, limit=deps.pin_tries, expiry=expiry,
+                                              current_yymm=_current_yymm())
+            if card is not None:
+                gate.taken(pan_hash)
+                ctx.card = card
+                return
+            try:
+                _why_no_try(deps.cards.card_by_hash(pan_hash), expiry, deps.pin_tries)
+            except Decline:
+                if waited:  # the next waiter learns it too
+                    gate.wake(pan_hash)
+                raise
+        # Every try left is taken by a verification in flight.
+        remaining = give_up - time.monotonic()
+        if remaining <= 0:
+            raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
+                          "all PIN tries taken by verifications in progress")
+        await gate.wait(pan_hash, remaining)
+        waited = True
+
+
+def _why_no_try(card: Card | None, expiry: str | None, limit: int) -> None:
+    """The decline for a card that got no PIN try; returns if its tries are only in use."""
     if card is None:
         raise Decline(ResponseCode.UNKNOWN_CARD, "PAN not on file")
-    ctx.card = card
     if card.status == CardStatus.PIN_BLOCKED:
         raise Decline(ResponseCode.PIN_TRIES_EXCEEDED, "card blocked after wrong PINs")
     if card.status != CardStatus.ACTIVE:
         raise Decline(ResponseCode.RESTRICTED_CARD, f"card status {card.status}")
-    track2 = ctx.request.get("35")
-    if track2 is not None and _TRACK2_SEPARATOR.split(track2, maxsplit=1)[0] != card.pan:
-        raise Decline(ResponseCode.FORMAT_ERROR, "field 35 PAN differs from field 2")
-    expiry = _card_expiry(ctx.request)
     if expiry is not None and expiry != card.expiry:
         raise Decline(ResponseCode.EXPIRED_CARD, "expiry date does not match the card")
     if card.expiry < _current_yymm():
         raise Decline(ResponseCode.EXPIRED_CARD, "card expired")
+    if card.pin_tries >= limit:
+        raise Decline(ResponseCode.PIN_TRIES_EXCEEDED, f"{card.pin_tries} wrong PINs in a row")
 
 
 _yymm_cache: tuple[float, str] = (0.0, "")
@@ -156,38 +256,48 @@ def account_number_12(pan: str) -> str:
 
 
 async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
-    """Ask the HSM; count wrong PINs; the ``pin_tries``-th in a row blocks the card."""
-    card, terminal = ctx.card, ctx.terminal
-    assert card is not None and terminal is not None
+    """Ask the HSM with the try ``check_card`` reserved, then settle the try: a right PIN
+    resets the count, a wrong one keeps it (the ``pin_tries``-th in a row blocks the card),
+    and a verification that did not happen (HSM unavailable or failing) gives it back."""
+    card, terminal, pan_hash = ctx.card, ctx.terminal, ctx.pan_hash
+    assert card is not None and terminal is not None and pan_hash is not None
+    pan = ctx.request["2"]
+    settled = False
+    keeps_try = False  # a wrong PIN that did not block: no try comes free
     try:
-        if card.pin_method == "VISA_PVV":
-            error = await deps.hsm.verify_pin_pvv(
-                tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk, pin_block_hex=ctx.request["52"],
-                pin_block_format="01", account12=account_number_12(card.pan),
-                pvki=card.pvki or 0, pvv=card.pvv or "")
-        else:
-            error = await deps.hsm.verify_pin_ibm3624(
-                tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk, pin_block_hex=ctx.request["52"],
-                pin_block_format="01", account12=account_number_12(card.pan),
-                check_length=card.pin_check_length or 6, dec_table=card.dec_table or "",
-                validation_data=card.pin_validation_data or "", offset=card.pin_offset or "")
-    except HsmUnavailable as exc:
-        raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
-    code = from_hsm_error(error)
-    if code is ResponseCode.APPROVED:
-        # A counter this inquiry read as 0 needs no write (a database write per inquiry
-        # otherwise). A wrong PIN counted meanwhile came from an inquiry running at the
-        # same time, and "that one after this one" is as true an order as the reverse.
-        if card.pin_tries:
-            deps.cards.reset_pin_tries(card.pan)
-        return
-    if code is ResponseCode.WRONG_PIN:
-        outcome = deps.cards.record_wrong_pin(card.pan, deps.pin_tries)
-        if outcome.blocked:
-            raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
-                          f"wrong PIN {outcome.tries} times in a row: card blocked")
-        raise Decline(ResponseCode.WRONG_PIN, f"wrong PIN ({outcome.tries} in a row)")
-    raise Decline(code, f"HSM error {error}")
+        try:
+            if card.pin_method == "VISA_PVV":
+                error = await deps.hsm.verify_pin_pvv(
+                    tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk,
+                    pin_block_hex=ctx.request["52"], pin_block_format="01",
+                    account12=account_number_12(pan), pvki=card.pvki or 0, pvv=card.pvv or "")
+            else:
+                error = await deps.hsm.verify_pin_ibm3624(
+                    tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk,
+                    pin_block_hex=ctx.request["52"], pin_block_format="01",
+                    account12=account_number_12(pan), check_length=card.pin_check_length or 6,
+                    dec_table=card.dec_table or "", validation_data=card.validation_data(pan),
+                    offset=card.pin_offset or "")
+        except HsmUnavailable as exc:
+            raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
+        code = from_hsm_error(error)
+        if code is ResponseCode.APPROVED:
+            deps.cards.record_right_pin(pan_hash)
+            settled = True
+            return
+        if code is ResponseCode.WRONG_PIN:
+            outcome = deps.cards.record_wrong_pin(pan_hash, deps.pin_tries)
+            settled = True
+            keeps_try = not outcome.blocked
+            if outcome.blocked:
+                raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
+                              f"wrong PIN {outcome.tries} times in a row: card blocked")
+            raise Decline(ResponseCode.WRONG_PIN, f"wrong PIN ({outcome.tries} in a row)")
+        raise Decline(code, f"HSM error {error}")
+    finally:
+        if not settled:
+            deps.cards.release_pin_try(pan_hash)
+        deps.pin_settled.settled(pan_hash, wake=not keeps_try)
 
 
 async def query_ledger(ctx: InquiryContext, deps: SwitchDeps) -> None:

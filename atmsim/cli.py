@@ -147,11 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(hsm)
     _ports(hsm, switch=False, mqtt=False)
 
-    from atmsim import keys_cli, ledger_cli
+    from atmsim import cards_cli, keys_cli, ledger_cli
     from atmsim.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
+    cards_cli.add_parser(sub)
     load_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
@@ -505,13 +506,12 @@ async def cmd_broker(args: argparse.Namespace) -> int:
 
 
 async def cmd_switch(args: argparse.Namespace) -> int:
-    from atm_switch.card_store import CardStore
     from atm_switch.hsm_link import HsmLink
     from atm_switch.inquiry import SwitchDeps
     from atm_switch.server import SwitchServer
     from atm_switch.wire import Framing
     from atmsim.bus import BusUnavailable, MqttBus
-    from atmsim.provisioning import load_lmk, provision_switch, switch_db_path
+    from atmsim.provisioning import load_lmk, open_card_store, provision_switch
     from atmsim.stack import CONNECT_TIMEOUT, ensure_can_listen, listen_error, mqtt_endpoint
 
     s = settings_from(args)
@@ -519,13 +519,14 @@ async def cmd_switch(args: argparse.Namespace) -> int:
         s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
     ensure_can_listen("switch", s.switch.host, s.switch.port)
     endpoint = mqtt_endpoint(s, None, "switch")
-    provision_switch(s.data_dir, load_lmk(s.hsm.lmk_file))
+    lmk = load_lmk(s.hsm.lmk_file)
+    provision_switch(s.data_dir, lmk)
     async with MqttBus(endpoint, "switch") as bus:
         try:
             await bus.established(CONNECT_TIMEOUT)
         except BusUnavailable as exc:
             raise UsageError(str(exc)) from None
-        cards = CardStore(switch_db_path(s.data_dir))
+        cards = open_card_store(s.data_dir, lmk)
         hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
                       deadline=s.switch.hsm_deadline)
         deps = SwitchDeps(cards, hsm, bus, s.switch.hsm_deadline, s.switch.ledger_deadline,
@@ -579,10 +580,12 @@ _DATA_DIR_COMMANDS = ("demo", "up", "switch", "broker", "atm")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from atm_switch.card_store import CardStoreError  # a card database under another LMK
+
     debug = False
     try:
         args = build_parser().parse_args(argv)  # imports the subcommands: Ctrl-C may land here
-        default_level = "WARNING" if args.command in ("demo", "inquire") else "INFO"
+        default_level = "WARNING" if args.command in ("demo", "inquire", "cards") else "INFO"
         settings = settings_from(args)
         if args.command in _DATA_DIR_COMMANDS:
             from atmsim.stack import prepare_data_dir
@@ -602,6 +605,10 @@ def main(argv: list[str] | None = None) -> int:
             from atmsim import keys_cli
 
             return keys_cli.run(args)
+        if args.command == "cards":
+            from atmsim import cards_cli
+
+            return cards_cli.run(args)
         if args.command == "ledger":
             from atmsim import ledger_cli
 
@@ -611,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return load_cli.run(args)
         return run_loop(COMMANDS[args.command](args), full_screen)
-    except UserError as exc:
+    except (UserError, CardStoreError) as exc:
         print(f"atmsim: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Interrupted):

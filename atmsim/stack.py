@@ -35,7 +35,7 @@ from atmsim.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.config import Settings
 from atmsim.errors import UserError
-from atmsim.provisioning import ledger_db_path, load_lmk, provision_switch, switch_db_path
+from atmsim.provisioning import ledger_db_path, load_lmk, open_card_store, provision_switch
 from bpjs_ledger.service import run_ledger
 from hsm_mock.server import HsmServer
 
@@ -274,7 +274,7 @@ class Stack:
         await self.start_hsm()
         self._on_close("ledger", self.stop_ledger)
         await self.start_ledger()
-        self._cards = CardStore(switch_db_path(self.data_dir))
+        self._cards = open_card_store(self.data_dir, self._lmk)
         self._on_close("card store", self._close_cards)
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
                                  header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
