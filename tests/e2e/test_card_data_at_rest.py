@@ -91,7 +91,7 @@ def _write_v1_database(data_dir: Path, lmk: VariantLmk, tries: dict[str, int],
 
 async def test_a_fresh_card_database_holds_no_clear_pan_and_keys_only_under_the_lmk(
         amqtt_broker: EmbeddedBroker, data_dir: Path) -> None:
-    settings = stack_settings(data_dir, amqtt_broker.endpoint.url)
+    settings = stack_settings(data_dir, amqtt_broker.endpoint.secret_url)
     settings.mqtt.protocol, settings.mqtt.shared_subscriptions = "3.1.1", "no"
     async with Stack(settings) as stack, link_to(stack) as link:
         assert (await inquire(link, card("Budi")))[1].response_code == "00"
@@ -123,7 +123,7 @@ async def test_a_schema_1_database_is_migrated_in_place(
                        status={dewi.pan: "BLOCKED"})
     assert siti.pan.encode() in _database_bytes(data_dir)  # the test really starts from v1
 
-    settings = stack_settings(data_dir, amqtt_broker.endpoint.url)
+    settings = stack_settings(data_dir, amqtt_broker.endpoint.secret_url)
     settings.mqtt.protocol, settings.mqtt.shared_subscriptions = "3.1.1", "no"
     async with Stack(settings) as stack, link_to(stack) as link:
         assert (await inquire(link, budi))[1].response_code == "00"  # PIN data intact

@@ -100,7 +100,7 @@ async def counted_stacks(broker: EmbeddedBroker, data_dir: Path,
     async with contextlib.AsyncExitStack() as stacks:
         counted = []
         for _ in range(switches):
-            settings = stack_settings(data_dir, broker.endpoint.url)
+            settings = stack_settings(data_dir, broker.endpoint.secret_url)
             settings.mqtt.protocol, settings.mqtt.shared_subscriptions = "3.1.1", "no"
             # A deadline no loaded machine reaches: a 91 would give its try back and let
             # one more guess through, which is right but not what this test counts.
