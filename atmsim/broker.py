@@ -36,6 +36,7 @@ from atmsim.broker_auth import (
     mosquitto_acl,
     mosquitto_password_line,
     write_listener,
+    write_private,
 )
 from atmsim.bus import MAX_PACKET, MqttEndpoint
 
@@ -128,19 +129,19 @@ class EmbeddedBroker:
         except CredentialsError as exc:
             raise BrokerError(str(exc)) from None
         if self.kind == "mosquitto":
-            _write_private(broker_dir / "mosquitto.passwd", "".join(
+            write_private(broker_dir / "mosquitto.passwd", "".join(
                 mosquitto_password_line(a.username, a.password) + "\n"
                 for a in self.accounts.values()))
-            _write_private(broker_dir / "mosquitto.acl", mosquitto_acl(self.accounts))
+            write_private(broker_dir / "mosquitto.acl", mosquitto_acl(self.accounts))
             conf = broker_dir / "mosquitto.conf"
             conf.write_text(_mosquitto_config(self.host, self.port, broker_dir))
             return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
         from pwdlib import PasswordHash
 
         hasher = PasswordHash.recommended()  # argon2, what amqtt's auth_file plugin reads
-        _write_private(broker_dir / "amqtt.passwd", "".join(
+        write_private(broker_dir / "amqtt.passwd", "".join(
             f"{a.username}:{hasher.hash(a.password)}\n" for a in self.accounts.values()))
-        _write_private(broker_dir / "amqtt.acl.json", json.dumps(amqtt_acls(self.accounts)))
+        write_private(broker_dir / "amqtt.acl.json", json.dumps(amqtt_acls(self.accounts)))
         return [sys.executable, "-m", "atmsim.amqtt_broker", "--host", self.host,
                 "--port", str(self.port), "--broker-dir", str(broker_dir)]
 
@@ -206,15 +207,6 @@ class EmbeddedBroker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _load_libc() -> Any:

@@ -36,7 +36,7 @@ from typing import Any
 __all__ = ["Account", "CredentialsError", "DEFAULT_ACCOUNTS", "ROLES", "REPLY_PREFIX",
            "amqtt_acls", "credentials_path", "ensure_credentials", "load_credentials",
            "mosquitto_acl", "mosquitto_password_line", "read_listener", "write_listener",
-           "forget_listener"]
+           "write_private", "forget_listener"]
 
 REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
@@ -126,7 +126,7 @@ def load_credentials(data_dir: Path) -> dict[str, Account] | None:
     return _parse(raw, path)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write ``text`` readable by its owner only: created 0600, then moved into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -165,7 +165,7 @@ def ensure_credentials(data_dir: Path,
                                           **({"read": list(a.read)} if a.read else {}),
                                           **({"write": list(a.write)} if a.write else {})}
                              for a in accounts.values()}}
-        _write_private(path, json.dumps(body, indent=2) + "\n")
+        write_private(path, json.dumps(body, indent=2) + "\n")
     else:
         os.chmod(path, 0o600)  # someone widened it: the file holds every password
     return accounts

@@ -51,3 +51,14 @@ async def press(pilot: Pilot[None], *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await pilot.pause()
+
+
+async def to_kpj_source(pilot: Pilot[None]) -> None:
+    """From the main menu to "which KPJ?": Menu Lainnya, BPJS Ketenagakerjaan, Cek Saldo JHT."""
+    from terminal_ui.screens.kpj import KpjSourceScreen
+    from terminal_ui.screens.menus import BpjsMenuScreen, MainMenuScreen, OtherMenuScreen
+
+    for screen, key in ((MainMenuScreen, "i"), (OtherMenuScreen, "g"), (BpjsMenuScreen, "a")):
+        await on_screen(pilot, screen)
+        await press(pilot, key)
+    await on_screen(pilot, KpjSourceScreen)

@@ -11,8 +11,8 @@ from terminal_ui.app import AtmApp
 from terminal_ui.formatting import format_rupiah
 from terminal_ui.screens.card_return import CardRetainedScreen, TakeCardScreen, ThankYouScreen
 from terminal_ui.screens.idle import IdleScreen, OfflineScreen
-from terminal_ui.screens.kpj import KpjConfirmScreen, KpjEntryScreen, KpjSourceScreen
-from terminal_ui.screens.menus import BpjsMenuScreen, MainMenuScreen, OtherMenuScreen
+from terminal_ui.screens.kpj import KpjConfirmScreen, KpjEntryScreen
+from terminal_ui.screens.menus import MainMenuScreen
 from terminal_ui.screens.more_time import MoreTimeScreen
 from terminal_ui.screens.outcome import (
     AnotherTransactionScreen,
@@ -21,7 +21,7 @@ from terminal_ui.screens.outcome import (
     ResultScreen,
 )
 from terminal_ui.screens.pin import LanguageScreen, PinScreen
-from tests.atm.pilot import atm_config, on_screen, press, screen_text, text_of, until
+from tests.atm.pilot import atm_config, on_screen, press, screen_text, text_of, to_kpj_source, until
 from tests.conftest import free_port
 from tests.e2e.conftest import stack_settings
 
@@ -35,13 +35,7 @@ async def _to_bpjs_menu(pilot, card: str, pin: str, language: str = "a") -> None
     await press(pilot, language)
     await on_screen(pilot, PinScreen)
     await press(pilot, *pin, "enter")
-    await on_screen(pilot, MainMenuScreen)
-    await press(pilot, "i")
-    await on_screen(pilot, OtherMenuScreen)
-    await press(pilot, "g")
-    await on_screen(pilot, BpjsMenuScreen)
-    await press(pilot, "a")
-    await on_screen(pilot, KpjSourceScreen)
+    await to_kpj_source(pilot)
 
 
 async def test_approval_shows_the_ledger_balance_and_saves_a_receipt(

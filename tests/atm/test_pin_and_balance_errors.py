@@ -19,13 +19,11 @@ import pytest
 from atmsim.stack import Stack
 from terminal_ui.app import AtmApp
 from terminal_ui.screens.idle import IdleScreen
-from terminal_ui.screens.kpj import KpjSourceScreen
-from terminal_ui.screens.menus import BpjsMenuScreen, MainMenuScreen, OtherMenuScreen
 from terminal_ui.screens.outcome import AnotherTransactionScreen, DeclineScreen, ResultScreen
 from terminal_ui.screens.pin import PinScreen
 from terminal_ui.transactions import CardData, balance_inquiry_request, read_inquiry_response
 from tests.atm.fake_switch import NO_54, VALID_54, FakeSwitch, fake_switch
-from tests.atm.pilot import atm_config, on_screen, press, screen_text, text_of
+from tests.atm.pilot import atm_config, on_screen, press, screen_text, text_of, to_kpj_source
 from tests.load.helpers import atmsim_load
 
 # Field 54 values that break docs/wire.md's layout (00 01 360 C + 12 digits).
@@ -48,13 +46,7 @@ async def _pin_screen(pilot, language: str = "a") -> None:  # type: ignore[no-un
 
 
 async def _linked_inquiry(pilot) -> None:  # type: ignore[no-untyped-def]
-    await on_screen(pilot, MainMenuScreen)
-    await press(pilot, "i")
-    await on_screen(pilot, OtherMenuScreen)
-    await press(pilot, "g")
-    await on_screen(pilot, BpjsMenuScreen)
-    await press(pilot, "a")
-    await on_screen(pilot, KpjSourceScreen)
+    await to_kpj_source(pilot)
     await press(pilot, "a")
 
 

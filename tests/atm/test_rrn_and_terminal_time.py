@@ -20,8 +20,6 @@ import pytest
 from terminal_ui.app import AtmApp
 from terminal_ui.host_link import AtmHostLink
 from terminal_ui.screens.idle import IdleScreen
-from terminal_ui.screens.kpj import KpjSourceScreen
-from terminal_ui.screens.menus import BpjsMenuScreen, MainMenuScreen, OtherMenuScreen
 from terminal_ui.screens.outcome import ReceiptScreen, ResultScreen
 from terminal_ui.screens.pin import PinScreen
 from terminal_ui.transactions import (
@@ -31,7 +29,7 @@ from terminal_ui.transactions import (
     retrieval_reference,
 )
 from tests.atm.fake_switch import VALID_54, fake_switch
-from tests.atm.pilot import atm_config, on_screen, press, text_of, until
+from tests.atm.pilot import atm_config, on_screen, press, text_of, to_kpj_source, until
 from tests.load.helpers import atmsim_load
 
 CARD = CardData("5264220000100010", "3012", "5264220000100010=3012101")
@@ -96,13 +94,7 @@ async def _receipt_for(tmp_path: Path, **config: object) -> tuple[AtmApp, dict[s
             await press(pilot, "1", "a")
             await on_screen(pilot, PinScreen)
             await press(pilot, *"123456", "enter")
-            await on_screen(pilot, MainMenuScreen)
-            await press(pilot, "i")
-            await on_screen(pilot, OtherMenuScreen)
-            await press(pilot, "g")
-            await on_screen(pilot, BpjsMenuScreen)
-            await press(pilot, "a")
-            await on_screen(pilot, KpjSourceScreen)
+            await to_kpj_source(pilot)
             await press(pilot, "a")
             await on_screen(pilot, ResultScreen)
             await press(pilot, "i")
