@@ -9,7 +9,7 @@ The PAN is never stored in clear (PCI DSS 3.5): a card row is found by the HMAC-
 of its PAN under the PAN lookup key, carries the PAN encrypted under the PAN data key
 (AES-GCM) and the first-6/last-4 masked PAN for display. Both keys are kept under the
 LMK in the ``keys`` table and held in clear only in memory (:class:`PanKeys`); whoever
-opens the store supplies them (``atmsim.provisioning.open_card_store``). Schema version 1
+opens the store supplies them (``atmsim.shell.provisioning.open_card_store``). Schema version 1
 (clear PANs) is migrated to version 2 in place, in one transaction, when first opened.
 
 The PIN-try counter is a reservation: a verification takes a try in one atomic statement
@@ -35,7 +35,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from atmsim.masking import mask_pan
+from atmsim.kernel.masking import mask_pan
 
 __all__ = ["Card", "Terminal", "CardStore", "CardStatus", "CardStoreError", "PanKeys",
            "PinTryOutcome", "StoredKey", "SCHEMA_VERSION", "PAN_DIGIT"]

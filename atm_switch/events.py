@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from atm_switch.wire import IsoMessage
-from atmsim.masking import mask_pan
+from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.wire import IsoMessage
 
 __all__ = ["EVENTS_TOPIC", "transaction_event"]
 

@@ -20,14 +20,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from atm_switch.additional_data import encode_balance_amount, encode_tlv
 from atm_switch.card_store import Card, CardStatus, CardStore, Terminal
 from atm_switch.hsm_link import HsmLink, HsmUnavailable
 from atm_switch.ledger_link import LedgerReply, LedgerReplyInvalid, request_balance
-from atm_switch.response_codes import ResponseCode, from_hsm_error, from_ledger_result
-from atm_switch.wire import IsoMessage
-from atmsim.bus import Bus, BusError
-from atmsim.masking import mask_name, mask_pan
+from atmsim.kernel.bus import Bus, BusError
+from atmsim.kernel.crypto.pin_blocks import account_number_12
+from atmsim.kernel.masking import mask_name, mask_pan
+from atmsim.kernel.response_codes import ResponseCode, from_hsm_error, from_ledger_result
+from atmsim.kernel.wire import IsoMessage
+from atmsim.kernel.wire.additional_data import encode_balance_amount, encode_tlv
 
 __all__ = ["Decline", "InquiryContext", "SwitchDeps", "PinTrySignals", "BALANCE_INQUIRY_STEPS",
            "run_balance_inquiry", "build_response", "ECHOED_FIELDS"]
@@ -244,15 +245,6 @@ def _current_yymm() -> str:
     if now - _yymm_cache[0] > 60:
         _yymm_cache = (now, datetime.now(UTC).strftime("%y%m"))
     return _yymm_cache[1]
-
-
-def account_number_12(pan: str) -> str:
-    """The 12 right-most PAN digits excluding the check digit (ISO 9564 / Thales).
-
-    >>> account_number_12("5264220000100010")
-    '422000010001'
-    """
-    return pan[:-1][-12:].rjust(12, "0")
 
 
 async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from atmsim.bus import Bus, BusTimeout
+from atmsim.kernel.bus import Bus, BusTimeout
 
 __all__ = ["BALANCE_TOPIC", "LedgerReply", "LedgerReplyInvalid", "request_balance"]
 

@@ -6,8 +6,8 @@ tries it learns at once instead of waiting.
 
 from __future__ import annotations
 
-from atm_switch.response_codes import ResponseCode
-from atm_switch.wire import IsoMessage
+from atmsim.kernel.response_codes import ResponseCode
+from atmsim.kernel.wire import IsoMessage
 
 __all__ = ["SIGN_ON", "SIGN_OFF", "ECHO_TEST", "KEY_CHANGE", "answer_network_management"]
 

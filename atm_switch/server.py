@@ -43,10 +43,10 @@ from atm_switch.events import EVENTS_TOPIC, transaction_event
 from atm_switch.inquiry import ECHOED_FIELDS, SwitchDeps, build_response, run_balance_inquiry
 from atm_switch.message_types import response_mti
 from atm_switch.network_management import answer_network_management
-from atm_switch.response_codes import ResponseCode
-from atm_switch.wire import FrameError, Framing, IsoMessage, WireError, WireProfile, read_frame
-from atmsim.logs import RateLimitedLog
-from atmsim.masking import mask_pan
+from atmsim.kernel.log_limits import RateLimitedLog
+from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.response_codes import ResponseCode
+from atmsim.kernel.wire import FrameError, Framing, IsoMessage, WireError, WireProfile, read_frame
 
 __all__ = ["SwitchServer", "Handler"]
 

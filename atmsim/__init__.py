@@ -1,2 +1,2 @@
-"""atmsim: the pieces every component shares (configuration, logging, the message bus,
-the embedded broker, demo data) and the `atmsim` command line."""
+"""atmsim: the shell (:mod:`atmsim.shell`: the command line and the composition of the
+parts) and the kernel every part shares (:mod:`atmsim.kernel`)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from atm_switch.wire import Framing, WireProfile, default_profile, read_frame
+from atmsim.kernel.wire import Framing, WireProfile, default_profile, read_frame
 from benchmarks.codec_cost import inquiry_messages
 
 __all__ = ["FixedAnswer", "serve", "main"]

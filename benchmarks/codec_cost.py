@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import iso8583
 
-from atm_switch.wire import IsoMessage, WireProfile, default_profile
-from atmsim.demo_data import DEMO_CARDS
-from terminal_ui.transactions import CardData, balance_inquiry_request
+from atmsim.kernel.demo_data import DEMO_CARDS
+from atmsim.kernel.wire import IsoMessage, WireProfile, default_profile
+from terminal_ui.device.transactions import CardData, balance_inquiry_request
 
 __all__ = ["inquiry_messages", "time_call", "main"]
 

@@ -31,10 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from atm_switch.hsm_link import HsmLink
-from atmsim.demo_data import DEMO_CARDS, DEMO_KEYS
-from atmsim.provisioning import DEC_TABLE
-from hsm_mock import VariantLmk, tdes
-from hsm_mock.pin_blocks import build_pin_block
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.pin_blocks import build_pin_block
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS
+from atmsim.shell.provisioning import DEC_TABLE
+from hsm_mock import VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
 
 __all__ = ["main"]

@@ -25,13 +25,13 @@ def main(argv: list[str]) -> int:
     if loop == "uvloop":
         import uvloop
 
-        # asyncio.run() in atmsim.cli picks the loop from the policy (Python 3.11).
+        # asyncio.run() in atmsim.shell.cli picks the loop from the policy (Python 3.11).
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     if argv[:1] == ["load"]:
-        from atmsim.load import main as load_main
+        from atmsim.shell.load import main as load_main
 
         return load_main(argv[1:])
-    from atmsim.cli import main as atmsim_main
+    from atmsim.shell.cli import main as atmsim_main
 
     return atmsim_main(argv)
 

@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from atmsim.broker import EmbeddedBroker  # noqa: E402
-from atmsim.bus import MqttBus, MqttEndpoint  # noqa: E402
+from atmsim.kernel.bus import MqttBus, MqttEndpoint  # noqa: E402
+from atmsim.shell.broker import EmbeddedBroker  # noqa: E402
 from bpjs_ledger.db import describe_target  # noqa: E402
 from bpjs_ledger.seed import seed_ledger  # noqa: E402
 from bpjs_ledger.service import BALANCE_REQUEST_TOPIC, run_ledger  # noqa: E402

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from atmsim.demo_data import DEMO_PARTICIPANTS, DemoParticipant
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS, DemoParticipant
 from bpjs_ledger.identity import parse_kpj, parse_nik
 from bpjs_ledger.jht import (
     Claim,
@@ -99,7 +99,7 @@ def wage_growth_percent(year: int) -> Decimal:
 def monthly_wage_sen(participant: DemoParticipant, year: int) -> int:
     """The participant's monthly wage in ``year`` (the raise is applied every January).
 
-    >>> from atmsim.demo_data import DEMO_PARTICIPANTS
+    >>> from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
     >>> wayan = DEMO_PARTICIPANTS[-1]
     >>> monthly_wage_sen(wayan, 1995), monthly_wage_sen(wayan, 1996)
     (45000000, 50400000)

@@ -13,7 +13,7 @@ and the service keeps answering; a database that fails gets an ERROR reply too (
 error: ..."), and the worker carries on with the next request. Messages that are not
 JSON objects, or have no ``reply_to``, cannot be answered; the bus drops and logs them.
 So does a request whose ``reply_to`` is not a concrete topic under the requester's
-``atmsim/v1/reply/`` prefix (``atmsim.bus.check_reply_topic``: no wildcard, NUL, empty
+``atmsim/v1/reply/`` prefix (``atmsim.kernel.bus.check_reply_topic``: no wildcard, NUL, empty
 level, nothing over 256 bytes): the ledger never publishes a participant's data to a topic
 a requester merely named, and never sends the broker a topic that makes it drop us.
 A post is answered only after its transaction has committed.
@@ -31,8 +31,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atmsim.bus import Bus, MqttBus, MqttEndpoint
-from atmsim.masking import mask_digits_in_text
+from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint
+from atmsim.kernel.masking import mask_digits_in_text
 from bpjs_ledger.answers import BalanceAnswer, StatementAnswer
 from bpjs_ledger.db import StorageError, describe_target, is_postgres_url
 from bpjs_ledger.messages import (

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from atmsim.masking import mask_digits_in_text
+from atmsim.kernel.masking import mask_digits_in_text
 from bpjs_ledger.answers import (
     BalanceAnswer,
     BalanceResult,

@@ -42,7 +42,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from atmsim.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
 from bpjs_ledger.demo import WAGE_STEP_SEN, round_to_step, wage_series_sen
 from bpjs_ledger.identity import PROVINCE_CODES, Kpj, Nik
 from bpjs_ledger.jht import (

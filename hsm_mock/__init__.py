@@ -5,17 +5,17 @@ Layout, following the data path of a PIN verification:
 * :mod:`hsm_mock.server` - the TCP/TLS server: frames in, replies out (I/O only);
 * :mod:`hsm_mock.protocol` - header echo, trailer, dispatch to a command;
 * :mod:`hsm_mock.commands` - the command table and one module per command family;
-* :mod:`hsm_mock.lmk`, :mod:`hsm_mock.keys`, :mod:`hsm_mock.tdes` - keys under the
+* :mod:`hsm_mock.lmk`, :mod:`hsm_mock.keys`, :mod:`atmsim.kernel.crypto.tdes` - keys under the
   variant LMK, key fields, parity and check values;
 * :mod:`hsm_mock.zmk` - keys under a zone master key (A0 mode 1, A6, A8);
-* :mod:`hsm_mock.pin_blocks`, :mod:`hsm_mock.pin_verification`,
+* :mod:`atmsim.kernel.crypto.pin_blocks`, :mod:`hsm_mock.pin_verification`,
   :mod:`hsm_mock.pin_under_lmk`, :mod:`hsm_mock.dukpt` - the PIN cryptography;
-* :mod:`hsm_mock.mac` - ISO 9797-1 MAC algorithms 1 and 3.
+* :mod:`atmsim.kernel.crypto.mac` - ISO 9797-1 MAC algorithms 1 and 3.
 
 All the cryptography is pure functions; docs/hsm.md lists the commands.
 """
 
-from hsm_mock.errors import HsmError
+from atmsim.kernel.crypto.errors import HsmError
 from hsm_mock.lmk import VariantLmk
 from hsm_mock.server import HsmServer
 

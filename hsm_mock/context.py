@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from hsm_mock.errors import KEY_LENGTH_ERROR, HsmError
+from atmsim.kernel.crypto.errors import KEY_LENGTH_ERROR, HsmError
 from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.keys import EncryptedKey, Key
 from hsm_mock.lmk import VariantLmk

@@ -24,8 +24,8 @@ the full 80 bits.
 
 from __future__ import annotations
 
-from hsm_mock import tdes
-from hsm_mock.errors import INVALID_INPUT, HsmError
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import INVALID_INPUT, HsmError
 from hsm_mock.keys import is_hex
 
 __all__ = [

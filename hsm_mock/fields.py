@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from hsm_mock.errors import (
+from atmsim.kernel.crypto.errors import (
     INVALID_INPUT,
     INVALID_LMK_IDENTIFIER,
     NO_KEYS_IN_USER_STORAGE,

@@ -17,8 +17,8 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hsm_mock import tdes
-from hsm_mock.errors import INVALID_INPUT, INVALID_KEY_SCHEME, HsmError
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import INVALID_INPUT, INVALID_KEY_SCHEME, HsmError
 
 __all__ = [
     "KCV_LEGACY",

@@ -22,8 +22,13 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hsm_mock import tdes
-from hsm_mock.errors import INVALID_KEY_SCHEME, INVALID_KEY_TYPE, KEY_LENGTH_ERROR, HsmError
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import (
+    INVALID_KEY_SCHEME,
+    INVALID_KEY_TYPE,
+    KEY_LENGTH_ERROR,
+    HsmError,
+)
 from hsm_mock.keys import EncryptedKey, Key, is_hex
 
 __all__ = [

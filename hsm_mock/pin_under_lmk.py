@@ -17,10 +17,10 @@ fit for a simulator.
 
 from __future__ import annotations
 
-from hsm_mock import tdes
-from hsm_mock.errors import INVALID_INPUT, INVALID_PIN_UNDER_LMK, HsmError
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import INVALID_INPUT, INVALID_PIN_UNDER_LMK, HsmError
+from atmsim.kernel.crypto.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, check_account, check_pin
 from hsm_mock.lmk import PIN_PAIR, VariantLmk
-from hsm_mock.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, check_account, check_pin
 
 __all__ = ["ENCRYPTED_PIN_LENGTH", "decrypt_pin", "encrypt_pin", "parse_clear_pin_field"]
 

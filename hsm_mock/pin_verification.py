@@ -19,15 +19,15 @@ import hmac
 from collections import Counter
 from functools import lru_cache
 
-from hsm_mock import tdes
-from hsm_mock.errors import (
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import (
     DEC_TABLE_ERROR,
     INVALID_INPUT,
     KEY_LENGTH_ERROR,
     HsmError,
 )
+from atmsim.kernel.crypto.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, check_account, check_pin
 from hsm_mock.keys import is_hex
-from hsm_mock.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, check_account, check_pin
 
 __all__ = [
     "check_dec_table",

@@ -20,9 +20,9 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from atmsim.kernel.crypto.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, Advice, HsmError
 from hsm_mock.commands import Command, CommandTable
 from hsm_mock.context import HsmContext
-from hsm_mock.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, Advice, HsmError
 from hsm_mock.fields import MAX_TRAILER, TRAILER_DELIMITER, FieldReader
 
 __all__ = [

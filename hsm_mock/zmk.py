@@ -17,8 +17,8 @@ A single-length ZMK is used as K||K, so the variant lands in a copy of K. Key-ty
 
 from __future__ import annotations
 
-from hsm_mock import tdes
-from hsm_mock.errors import INVALID_KEY_SCHEME, KEY_LENGTH_ERROR, HsmError
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import INVALID_KEY_SCHEME, KEY_LENGTH_ERROR, HsmError
 from hsm_mock.keys import EncryptedKey
 
 __all__ = ["SCHEMES_UNDER_ZMK", "decrypt_under_zmk", "encrypt_under_zmk"]

@@ -1,1 +1,2 @@
-"""terminal_ui"""
+"""terminal_ui: the BNI ATM. :mod:`terminal_ui.device` is the ATM without a screen; the
+Textual app (``app.py``, ``screens/``, ``widgets/``, ``atm.tcss``) puts a screen on it."""

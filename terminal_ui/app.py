@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
@@ -21,12 +20,19 @@ from textual.app import App
 from textual.binding import Binding
 from textual.geometry import Size
 
-from atmsim.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
-from atmsim.masking import mask_pan
-from terminal_ui.clock import DEFAULT_TIME_ZONE, Clock, terminal_zone, utc_now
-from terminal_ui.host_link import AtmHostLink, HostTimeout, HostUnavailable
-from terminal_ui.i18n import t
-from terminal_ui.pinpad import PinEntryError, PinPad
+from atmsim.kernel.masking import mask_pan
+from terminal_ui.device.clock import terminal_zone
+from terminal_ui.device.config import AtmConfig
+from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.i18n import t
+from terminal_ui.device.pinpad import PinEntryError, PinPad
+from terminal_ui.device.session import AtmSession, ReceiptData
+from terminal_ui.device.transactions import (
+    CardData,
+    InquiryResult,
+    balance_inquiry_request,
+    read_inquiry_response,
+)
 from terminal_ui.screens.base import AtmScreen
 from terminal_ui.screens.card_return import CardRetainedScreen, TakeCardScreen, ThankYouScreen
 from terminal_ui.screens.idle import IdleScreen, OfflineScreen
@@ -39,16 +45,9 @@ from terminal_ui.screens.outcome import (
     ResultScreen,
 )
 from terminal_ui.screens.pin import LanguageScreen, PinScreen
-from terminal_ui.session import AtmSession, ReceiptData
-from terminal_ui.transactions import (
-    CardData,
-    InquiryResult,
-    balance_inquiry_request,
-    read_inquiry_response,
-)
 from terminal_ui.widgets.wire_panel import WireExchange
 
-__all__ = ["AtmApp", "AtmConfig", "MIN_SIZE"]
+__all__ = ["AtmApp", "MIN_SIZE"]
 
 log = logging.getLogger("atmsim.atm")
 
@@ -56,30 +55,6 @@ MIN_SIZE = (80, 24)  # the ATM's display; smaller windows get a notice, not a cl
 
 # Response codes after which the card itself is the problem: the session ends.
 _CARD_PROBLEMS = ("14", "54", "62")
-
-
-@dataclass
-class AtmConfig:
-    """The ATM's settings; the timers are in seconds (DOMAIN_NOTES 5.1 defaults)."""
-
-    host: str = "127.0.0.1"
-    port: int = 8583
-    terminal_id: str = DEMO_ATM_TERMINAL
-    acquirer_id: str = "009"
-    idle_timeout: float = 30.0  # then "do you need more time?"
-    more_time_timeout: int = 15
-    take_card_timeout: float = 30.0  # then the card is retained
-    host_timeout: float = 30.0
-    message_time: float = 3.0  # "thank you" and "card retained" before idle
-    reconnect_interval: float = 2.0
-    # An 0800 echo (301) this often keeps a quiet link open: switches close connections
-    # that send nothing for minutes (ours after 5), and it shows a dead link early.
-    echo_interval: float = 60.0
-    receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
-    cards: tuple[DemoCard, ...] = DEMO_CARDS
-    tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
-    time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
-    clock: Clock = utc_now  # the current time; tests and snapshots pin it
 
 
 class AtmApp(App[None]):

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttEndpoint
-from atmsim.config import Settings, load_settings
+from atmsim.kernel.bus import MqttEndpoint
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from atmsim.stack import Stack
+    from atmsim.shell.stack import Stack
 
 
 _ISSUED_PORTS: set[int] = set()
@@ -125,7 +125,7 @@ async def stack(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Stack]:
     settings = stack_settings(data_dir, broker.endpoint.secret_url)
     settings.mqtt.protocol = broker.endpoint.protocol
     settings.mqtt.shared_subscriptions = "yes" if broker.endpoint.shared_subscriptions else "no"
-    from atmsim.stack import Stack
+    from atmsim.shell.stack import Stack
 
     async with Stack(settings) as running:
         yield running
@@ -136,7 +136,7 @@ async def amqtt_stack(amqtt_broker: EmbeddedBroker, data_dir: Path) -> AsyncIter
     settings = stack_settings(data_dir, amqtt_broker.endpoint.secret_url)
     settings.mqtt.protocol = "3.1.1"
     settings.mqtt.shared_subscriptions = "no"
-    from atmsim.stack import Stack
+    from atmsim.shell.stack import Stack
 
     async with Stack(settings) as running:
         yield running

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.broker_auth import (
+from atmsim.kernel.bus import check_reply_topic, mask_url, parse_mqtt_url_full
+from atmsim.shell.broker_auth import (
     amqtt_acls,
     credentials_path,
     ensure_credentials,
@@ -24,7 +25,6 @@ from atmsim.broker_auth import (
     read_listener,
     write_listener,
 )
-from atmsim.bus import check_reply_topic, mask_url, parse_mqtt_url_full
 
 
 def test_credentials_are_made_once_private_and_kept(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_a_new_channel_gets_a_password_and_its_rules(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("entry", [{"role": "root"}, {"role": "channel", "read": [5]}])
 def test_a_bad_account_is_a_clear_error(tmp_path: Path, entry: dict[str, object]) -> None:
-    from atmsim.broker_auth import CredentialsError
+    from atmsim.shell.broker_auth import CredentialsError
 
     path = credentials_path(tmp_path)
     path.parent.mkdir(parents=True)

@@ -12,8 +12,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import BusUnavailable, MqttBus, MqttEndpoint
+from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint
+from atmsim.shell.broker import EmbeddedBroker
 from tests.conftest import free_port
 
 

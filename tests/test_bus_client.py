@@ -8,8 +8,8 @@ import json
 
 import aiomqtt
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus, MqttEndpoint
+from atmsim.kernel.bus import MqttBus, MqttEndpoint
+from atmsim.shell.broker import EmbeddedBroker
 
 
 async def _echo(body: dict[str, object]) -> dict[str, object]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus
+from atmsim.kernel.bus import MqttBus
+from atmsim.shell.broker import EmbeddedBroker
 
 ROUNDS = 60
 

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from atmsim.demo_data import DEMO_CARDS
+from atmsim.kernel.demo_data import DEMO_CARDS
 from tests.conftest import free_port
 
-ATMSIM = [sys.executable, "-m", "atmsim.cli"]
+ATMSIM = [sys.executable, "-m", "atmsim.shell.cli"]
 
 
 def _env(data_dir: Path) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The code as CI sees it: ruff and mypy clean (STYLE.md: both run in CI).
+"""The code as CI sees it: ruff and mypy clean, and the layers held by import-linter
+(shell -> components -> kernel; components independent; the ATM device without a screen).
 
 They run inside the test suite because CI runs exactly the README's test command.
 """
@@ -29,4 +30,11 @@ def test_ruff_finds_nothing() -> None:
 def test_mypy_finds_nothing() -> None:
     pytest.importorskip("mypy")
     result = _run("mypy", *PACKAGES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_layers_hold() -> None:
+    pytest.importorskip("importlinter")
+    result = subprocess.run([str(Path(sys.executable).with_name("lint-imports"))], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.config import ConfigError, load_settings
+from atmsim.shell.config import ConfigError, load_settings
 
 
 def test_precedence(tmp_path: Path) -> None:

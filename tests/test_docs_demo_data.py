@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from atmsim.demo_data import DEMO_CARDS, DEMO_KEYS, DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS, DEMO_PARTICIPANTS
 from hsm_mock.lmk import VariantLmk
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "demo-data.md").read_text()

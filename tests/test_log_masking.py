@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from atmsim.logs import setup_logging
+from atmsim.shell.logs import setup_logging
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import string
 import iso8583
 import pytest
 
-from atm_switch.wire import WireError, default_profile
-from atm_switch.wire.fields import ISO8583_1987, FieldDef
+from atmsim.kernel.wire import WireError, default_profile
+from atmsim.kernel.wire.fields import ISO8583_1987, FieldDef
 
 PROFILE = default_profile()
 

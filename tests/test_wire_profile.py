@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atm_switch.wire import FrameError, Framing, WireError, default_profile
+from atmsim.kernel.wire import FrameError, Framing, WireError, default_profile
 
 PROFILE = default_profile()
 INQUIRY = {"t": "0200", "2": "5264220000100010", "3": "310000", "4": "000000000000",

@@ -3,9 +3,9 @@
 A handler is a pure function ``(FieldReader, HsmContext) -> bytes``: it reads its
 request fields, calls ``fields.finish()``, does the work, and returns the response
 fields after the error code. Failures are raised as
-:class:`~hsm_mock.errors.HsmError`; the dispatcher (:mod:`hsm_mock.protocol`) turns
+:class:`~atmsim.kernel.crypto.errors.HsmError`; the dispatcher (:mod:`hsm_mock.protocol`) turns
 them into the reply's error code. An advice-only error that still returns fields
-(A6's parity advice) is returned as :class:`~hsm_mock.errors.Advice`.
+(A6's parity advice) is returned as :class:`~atmsim.kernel.crypto.errors.Advice`.
 
 Each module in this package groups related commands and exports ``COMMANDS``.
 Adding a command means writing its handler in the module of its family (or a new
@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from atmsim.kernel.crypto.errors import Advice
 from hsm_mock.context import HsmContext
-from hsm_mock.errors import Advice
 from hsm_mock.fields import FieldReader
 
 __all__ = ["Command", "CommandTable", "Handler", "HsmContext", "default_command_table"]

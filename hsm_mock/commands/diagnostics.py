@@ -7,9 +7,9 @@ right LMK is loaded. B2 echoes data back, for link tests.
 
 from __future__ import annotations
 
+from atmsim.kernel.crypto.errors import DATA_LENGTH_ERROR
 from hsm_mock.commands import Command
 from hsm_mock.context import HsmContext
-from hsm_mock.errors import DATA_LENGTH_ERROR
 from hsm_mock.fields import FieldReader
 
 __all__ = ["COMMANDS", "diagnostics", "echo"]

@@ -8,9 +8,7 @@ the sender exports them from its LMK (A8), the receiver imports them into its ow
 
 from __future__ import annotations
 
-from hsm_mock.commands import Command
-from hsm_mock.context import HsmContext
-from hsm_mock.errors import (
+from atmsim.kernel.crypto.errors import (
     DESTINATION_KEY_PARITY,
     INVALID_KEY_SCHEME,
     KEY_LENGTH_ERROR,
@@ -19,6 +17,8 @@ from hsm_mock.errors import (
     Advice,
     HsmError,
 )
+from hsm_mock.commands import Command
+from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.keys import force_odd_parity, has_odd_parity, kcv
 from hsm_mock.lmk import KEY_TYPE_ZMK, pair_for_key_type

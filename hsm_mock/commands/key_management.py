@@ -8,15 +8,15 @@ ready to send to the other party.
 
 from __future__ import annotations
 
-from hsm_mock.commands import Command
-from hsm_mock.context import HsmContext
-from hsm_mock.errors import (
+from atmsim.kernel.crypto.errors import (
     INVALID_INPUT,
     INVALID_KEY_LENGTH_FLAG,
     INVALID_KEY_SCHEME,
     SOURCE_KEY_PARITY,
     HsmError,
 )
+from hsm_mock.commands import Command
+from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.keys import KCV_LEGACY, KCV_SIX, is_hex, kcv, random_key
 from hsm_mock.lmk import KEY_TYPE_TPK, KEY_TYPE_ZMK, pair_for_key_type

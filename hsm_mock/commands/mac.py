@@ -18,10 +18,8 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from hsm_mock import mac
-from hsm_mock.commands import Command
-from hsm_mock.context import HsmContext
-from hsm_mock.errors import (
+from atmsim.kernel.crypto import mac
+from atmsim.kernel.crypto.errors import (
     DATA_LENGTH_ERROR,
     INVALID_INPUT,
     INVALID_KEY_TYPE,
@@ -29,6 +27,8 @@ from hsm_mock.errors import (
     VERIFICATION_FAILURE,
     HsmError,
 )
+from hsm_mock.commands import Command
+from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.keys import is_hex
 

@@ -7,9 +7,9 @@ host holds PINs only encrypted under LMK pair 02-03 (see
 
 from __future__ import annotations
 
+from atmsim.kernel.crypto.errors import SOURCE_KEY_PARITY
 from hsm_mock.commands import Command
 from hsm_mock.context import HsmContext
-from hsm_mock.errors import SOURCE_KEY_PARITY
 from hsm_mock.fields import FieldReader
 from hsm_mock.lmk import KEY_TYPE_PVK
 from hsm_mock.pin_under_lmk import (

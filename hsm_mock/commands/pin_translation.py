@@ -13,10 +13,8 @@ variant LMK cannot hold: it answers 23 too.
 
 from __future__ import annotations
 
-from hsm_mock import dukpt, tdes
-from hsm_mock.commands import Command
-from hsm_mock.context import HsmContext
-from hsm_mock.errors import (
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import (
     DESTINATION_KEY_PARITY,
     INVALID_INPUT,
     INVALID_PIN_BLOCK_FORMAT,
@@ -24,10 +22,7 @@ from hsm_mock.errors import (
     SOURCE_KEY_PARITY,
     HsmError,
 )
-from hsm_mock.fields import FieldReader
-from hsm_mock.keys import Key
-from hsm_mock.lmk import KEY_TYPE_BDK, KEY_TYPE_TPK, KEY_TYPE_ZPK
-from hsm_mock.pin_blocks import (
+from atmsim.kernel.crypto.pin_blocks import (
     FORMAT_ISO0,
     MAX_PIN_LENGTH,
     MIN_PIN_LENGTH,
@@ -37,6 +32,12 @@ from hsm_mock.pin_blocks import (
     check_translation,
     extract_pin,
 )
+from hsm_mock import dukpt
+from hsm_mock.commands import Command
+from hsm_mock.context import HsmContext
+from hsm_mock.fields import FieldReader
+from hsm_mock.keys import Key
+from hsm_mock.lmk import KEY_TYPE_BDK, KEY_TYPE_TPK, KEY_TYPE_ZPK
 
 __all__ = [
     "COMMANDS",

@@ -9,10 +9,8 @@ extracted and checked here, and only the error code leaves: 00 verified, 01 not.
 
 from __future__ import annotations
 
-from hsm_mock import tdes
-from hsm_mock.commands import Command
-from hsm_mock.context import HsmContext
-from hsm_mock.errors import (
+from atmsim.kernel.crypto import tdes
+from atmsim.kernel.crypto.errors import (
     DESTINATION_KEY_PARITY,
     INVALID_INPUT,
     PIN_LENGTH_ERROR,
@@ -20,10 +18,12 @@ from hsm_mock.errors import (
     VERIFICATION_FAILURE,
     HsmError,
 )
+from atmsim.kernel.crypto.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, extract_pin
+from hsm_mock.commands import Command
+from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.keys import Key
 from hsm_mock.lmk import KEY_TYPE_PVK, KEY_TYPE_TPK, KEY_TYPE_ZPK
-from hsm_mock.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, extract_pin
 from hsm_mock.pin_verification import check_dec_table, ibm3624_verify, visa_pvv_verify
 
 __all__ = ["COMMANDS", "verify_ibm_tpk", "verify_ibm_zpk", "verify_pvv_tpk", "verify_pvv_zpk"]

@@ -23,8 +23,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from terminal_ui.clock import zone_label
-from terminal_ui.i18n import t
+from terminal_ui.device.clock import zone_label
+from terminal_ui.device.i18n import t
 from terminal_ui.widgets.side_key import LEFT_KEYS, RIGHT_KEYS, SideKey
 from terminal_ui.widgets.wire_panel import WirePanel
 

@@ -8,10 +8,10 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
-from atmsim.masking import mask_pan
-from terminal_ui.i18n import t
+from atmsim.kernel.masking import mask_pan
+from terminal_ui.device.i18n import t
+from terminal_ui.device.transactions import CardData
 from terminal_ui.screens.base import AtmScreen
-from terminal_ui.transactions import CardData
 
 __all__ = ["IdleScreen", "CardEntryScreen", "OfflineScreen"]
 

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from terminal_ui.i18n import t
+from terminal_ui.device.i18n import t
 from terminal_ui.screens.base import TooSmallNotice
 from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from textual.widget import Widget
 from textual.widgets import LoadingIndicator, Static
 
-from terminal_ui.formatting import format_date, format_rupiah
-from terminal_ui.receipt import receipt_text, save_receipt
+from terminal_ui.device.formatting import format_date, format_rupiah
+from terminal_ui.device.receipt import receipt_text, save_receipt
+from terminal_ui.device.transactions import InquiryResult
 from terminal_ui.screens.base import AtmScreen, SideKeys
-from terminal_ui.transactions import InquiryResult
 from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 
 __all__ = ["ProcessingScreen", "ResultScreen", "DeclineScreen", "ReceiptScreen",
@@ -77,7 +77,7 @@ def decline_texts(code: str, language: str, *, linked_kpj: bool = False) -> tupl
     ``linked_kpj``: the inquiry was for the KPJ linked to the card (none typed), so a 25
     means the cardholder is no participant, not that a typed number is wrong.
     """
-    from terminal_ui.i18n import STRINGS, t
+    from terminal_ui.device.i18n import STRINGS, t
 
     if code == "timeout":
         return t("timeout", language), t("rc_91_help", language)

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from textual.widget import Widget
 from textual.widgets import Static
 
+from terminal_ui.device.i18n import t
 from terminal_ui.digit_entry import DigitEntry
-from terminal_ui.i18n import t
 from terminal_ui.screens.base import AtmScreen, SideKeys
 from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 

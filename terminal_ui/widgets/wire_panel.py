@@ -11,9 +11,9 @@ from datetime import datetime
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from atm_switch.wire import IsoMessage
-from terminal_ui.i18n import t
-from terminal_ui.wire_view import field_lines
+from atmsim.kernel.wire import IsoMessage
+from terminal_ui.device.i18n import t
+from terminal_ui.device.wire_view import field_lines
 
 __all__ = ["WireExchange", "WirePanel"]
 

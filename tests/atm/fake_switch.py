@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from atm_switch.additional_data import encode_balance_amount, encode_tlv
-from atm_switch.wire import Framing, IsoMessage, default_profile, read_frame
+from atmsim.kernel.wire import Framing, IsoMessage, default_profile, read_frame
+from atmsim.kernel.wire.additional_data import encode_balance_amount, encode_tlv
 
 __all__ = ["FakeSwitch", "fake_switch", "NO_54", "VALID_54"]
 

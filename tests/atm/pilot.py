@@ -9,8 +9,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from atmsim.stack import Stack
-from terminal_ui.app import AtmApp, AtmConfig
+from atmsim.shell.stack import Stack
+from terminal_ui.app import AtmApp
+from terminal_ui.device.config import AtmConfig
 
 
 def atm_config(stack_or_port: Stack | int, tmp_path: Path, **overrides: object) -> AtmConfig:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from atm_switch.additional_data import decode_balance_amount
-from atmsim.stack import Stack
+from atmsim.kernel.wire.additional_data import decode_balance_amount
+from atmsim.shell.stack import Stack
 from terminal_ui.app import AtmApp
-from terminal_ui.formatting import format_rupiah
+from terminal_ui.device.formatting import format_rupiah
 from terminal_ui.screens.card_return import CardRetainedScreen, TakeCardScreen, ThankYouScreen
 from terminal_ui.screens.idle import IdleScreen, OfflineScreen
 from terminal_ui.screens.kpj import KpjConfirmScreen, KpjEntryScreen

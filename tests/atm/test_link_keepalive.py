@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.stack import Stack
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.stack import Stack
 from terminal_ui.app import AtmApp
 from terminal_ui.screens.idle import IdleScreen
 from tests.atm.pilot import atm_config, on_screen, until

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.stack import Stack
+from atmsim.shell.stack import Stack
 from terminal_ui.app import AtmApp
+from terminal_ui.device.transactions import CardData, balance_inquiry_request, read_inquiry_response
 from terminal_ui.screens.idle import IdleScreen
 from terminal_ui.screens.outcome import AnotherTransactionScreen, DeclineScreen, ResultScreen
 from terminal_ui.screens.pin import PinScreen
-from terminal_ui.transactions import CardData, balance_inquiry_request, read_inquiry_response
 from tests.atm.fake_switch import NO_54, VALID_54, FakeSwitch, fake_switch
 from tests.atm.pilot import atm_config, on_screen, press, screen_text, text_of, to_kpj_source
 from tests.load.helpers import atmsim_load
@@ -36,7 +36,7 @@ MALFORMED_54 = {
     "no_balance_block": "0002360C001234567800",  # amount type 02, no ledger balance
     "trailing": "0001360C001234567800000",
 }
-ATMSIM = [sys.executable, "-m", "atmsim.cli"]
+ATMSIM = [sys.executable, "-m", "atmsim.shell.cli"]
 
 
 async def _pin_screen(pilot, language: str = "a") -> None:  # type: ignore[no-untyped-def]
@@ -215,7 +215,7 @@ async def test_load_counts_malformed_54_as_protocol_errors(tmp_path: Path) -> No
 
 
 async def test_the_headless_demo_fails_when_approvals_carry_no_balance() -> None:
-    from atmsim.cli import run_headless_demo
+    from atmsim.shell.cli import run_headless_demo
 
     async with fake_switch(NO_54) as switch:
         broken = await run_headless_demo("127.0.0.1", switch.port)

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 
 from terminal_ui.app import AtmApp
-from terminal_ui.host_link import AtmHostLink
-from terminal_ui.screens.idle import IdleScreen
-from terminal_ui.screens.outcome import ReceiptScreen, ResultScreen
-from terminal_ui.screens.pin import PinScreen
-from terminal_ui.transactions import (
+from terminal_ui.device.host_link import AtmHostLink
+from terminal_ui.device.transactions import (
     JAKARTA,
     CardData,
     balance_inquiry_request,
     retrieval_reference,
 )
+from terminal_ui.screens.idle import IdleScreen
+from terminal_ui.screens.outcome import ReceiptScreen, ResultScreen
+from terminal_ui.screens.pin import PinScreen
 from tests.atm.fake_switch import VALID_54, fake_switch
 from tests.atm.pilot import atm_config, on_screen, press, text_of, to_kpj_source, until
 from tests.load.helpers import atmsim_load
@@ -125,7 +125,7 @@ async def test_a_configured_terminal_time_zone_is_used_everywhere(tmp_path: Path
 
 
 def test_jakarta_time_without_a_zone_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    from terminal_ui import clock
+    from terminal_ui.device import clock
 
     def no_database(name: str) -> None:
         raise clock.ZoneInfoNotFoundError(name)
@@ -141,7 +141,7 @@ def test_jakarta_time_without_a_zone_database(monkeypatch: pytest.MonkeyPatch) -
 def test_an_unknown_terminal_time_zone_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATMSIM_")}
     env.update(ATMSIM_DATA_DIR=str(tmp_path), ATMSIM_ATM_TIME_ZONE="Mars/Olympus_Mons")
-    run = subprocess.run([sys.executable, "-m", "atmsim.cli", "atm", "--switch",
+    run = subprocess.run([sys.executable, "-m", "atmsim.shell.cli", "atm", "--switch",
                           "127.0.0.1:9"], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0, run.stderr

@@ -10,7 +10,10 @@ from datetime import UTC, date, datetime
 import pytest
 from textual.widgets import Static
 
-from terminal_ui.app import AtmApp, AtmConfig
+from terminal_ui.app import AtmApp
+from terminal_ui.device.config import AtmConfig
+from terminal_ui.device.session import AtmSession, ReceiptData
+from terminal_ui.device.transactions import CardData, InquiryResult
 from terminal_ui.screens.base import AtmScreen
 from terminal_ui.screens.card_return import CardRetainedScreen, TakeCardScreen, ThankYouScreen
 from terminal_ui.screens.idle import CardEntryScreen, IdleScreen, OfflineScreen
@@ -30,8 +33,6 @@ from terminal_ui.screens.outcome import (
     ResultScreen,
 )
 from terminal_ui.screens.pin import LanguageScreen, PinScreen
-from terminal_ui.session import AtmSession, ReceiptData
-from terminal_ui.transactions import CardData, InquiryResult
 from tests.atm.pilot import on_screen, press
 
 RESULT = InquiryResult("00", "approved", kpj="10012345678", masked_name="B**i S*****o",

@@ -12,15 +12,16 @@ from datetime import UTC, date, datetime
 import pytest
 from textual.pilot import Pilot
 
-from terminal_ui.app import AtmApp, AtmConfig
+from terminal_ui.app import AtmApp
+from terminal_ui.device.config import AtmConfig
+from terminal_ui.device.session import AtmSession, ReceiptData
+from terminal_ui.device.transactions import CardData, InquiryResult
 from terminal_ui.screens.base import AtmScreen
 from terminal_ui.screens.card_return import TakeCardScreen
 from terminal_ui.screens.kpj import KpjConfirmScreen
 from terminal_ui.screens.menus import BpjsMenuScreen, MainMenuScreen
 from terminal_ui.screens.outcome import DeclineScreen, ReceiptScreen, ResultScreen
 from terminal_ui.screens.pin import LanguageScreen, PinScreen
-from terminal_ui.session import AtmSession, ReceiptData
-from terminal_ui.transactions import CardData, InquiryResult
 
 RESULT = InquiryResult("00", "approved", kpj="10012345678", masked_name="B**i S*****o",
                        status="AKTIF", balance_sen=12_220_953_025, as_of=date(2026, 10, 31),

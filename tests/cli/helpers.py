@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-ATMSIM = [sys.executable, "-m", "atmsim.cli"]
+ATMSIM = [sys.executable, "-m", "atmsim.shell.cli"]
 
 
 @dataclass(frozen=True)

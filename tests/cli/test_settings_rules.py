@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.config import (
+from atmsim.shell.config import (
     SECTION_TYPES,
     ConfigError,
     Settings,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.stack import Stack
+from atmsim.shell.stack import Stack
 from tests.cli.helpers import port_is_free, wait_port_free
 from tests.conftest import stack_settings
 

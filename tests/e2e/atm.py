@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from atm_switch.wire import IsoMessage
-from atmsim.demo_data import DEMO_CARDS, DEMO_KEYS, DemoCard
-from atmsim.stack import Stack
-from terminal_ui.host_link import AtmHostLink
-from terminal_ui.pinpad import PinPad
-from terminal_ui.transactions import (
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.kernel.wire import IsoMessage
+from atmsim.shell.stack import Stack
+from terminal_ui.device.host_link import AtmHostLink
+from terminal_ui.device.pinpad import PinPad
+from terminal_ui.device.transactions import (
     CardData,
     InquiryResult,
     balance_inquiry_request,

@@ -11,8 +11,8 @@ from typing import Any
 
 import aiomqtt
 
-from atmsim.broker_auth import Account, credentials_path, load_credentials
-from atmsim.stack import Stack
+from atmsim.shell.broker_auth import Account, credentials_path, load_credentials
+from atmsim.shell.stack import Stack
 from tests.conftest import _require
 from tests.e2e.conftest import stack_settings
 

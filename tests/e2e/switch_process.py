@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from atmsim.stack import Stack
+from atmsim.shell.stack import Stack
 from tests.conftest import free_port
 
 

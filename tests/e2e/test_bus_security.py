@@ -19,8 +19,8 @@ import aiomqtt
 import pytest
 
 from atm_switch import ledger_link
-from atmsim.broker_auth import credentials_path
-from atmsim.mqtt import MqttRefused, connect
+from atmsim.kernel.mqtt import MqttRefused, connect
+from atmsim.shell.broker_auth import credentials_path
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.secured import BALANCE, WATCHER, client, secured_stack
 
@@ -123,7 +123,7 @@ async def test_hostile_reply_to_gets_no_publish_and_the_ledger_stays(kind: str,
 
 async def test_a_reply_with_the_right_id_but_other_correlation_data_is_ignored(
         mosquitto_broker: Any) -> None:
-    from atmsim.bus import MqttBus
+    from atmsim.kernel.bus import MqttBus
 
     endpoint = mosquitto_broker.endpoint  # the test account: it may also play the impostor
     async with MqttBus(endpoint, "asker") as asker, aiomqtt.Client(
@@ -170,8 +170,8 @@ async def test_credentials_never_reach_a_log(kind: str, data_dir: Path,
 @KINDS
 async def test_a_new_channel_account_asks_for_balances_but_posts_nothing(
         kind: str, data_dir: Path) -> None:
-    from atmsim.bus import BusTimeout, MqttBus
-    from atmsim.demo_data import DEMO_PARTICIPANTS
+    from atmsim.kernel.bus import BusTimeout, MqttBus
+    from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
 
     async with secured_stack(kind, data_dir, {"portal": {"role": "channel"}}) as (
             stack, accounts):

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.cli import main
-from atmsim.demo_data import ACQUIRER_ID, DEMO_CARDS, DEMO_KEYS
-from atmsim.provisioning import (
+from atmsim.kernel.demo_data import ACQUIRER_ID, DEMO_CARDS, DEMO_KEYS
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.cli import main
+from atmsim.shell.provisioning import (
     PAN_DATA_KEY,
     PAN_DATA_KEY_TYPE,
     PAN_LOOKUP_KEY,
     PAN_LOOKUP_KEY_TYPE,
     open_card_store,
 )
-from atmsim.stack import Stack
+from atmsim.shell.stack import Stack
 from hsm_mock.keys import kcv
 from hsm_mock.lmk import PAIR_NAMES, VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.cli import main
-from atmsim.demo_data import DEMO_CARDS
-from atmsim.stack import Stack
+from atmsim.kernel.demo_data import DEMO_CARDS
+from atmsim.shell.cli import main
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 
-ATMSIM = [sys.executable, "-m", "atmsim.cli"]
+ATMSIM = [sys.executable, "-m", "atmsim.shell.cli"]
 FULL_PAN = re.compile(r"\d{12,19}")
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.stack import Stack
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.conftest import LEDGER_DEADLINE, stack_settings
 

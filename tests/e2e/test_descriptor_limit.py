@@ -9,8 +9,8 @@ import os
 import resource
 from pathlib import Path
 
-from atmsim.stack import Stack
-from terminal_ui.host_link import AtmHostLink
+from atmsim.shell.stack import Stack
+from terminal_ui.device.host_link import AtmHostLink
 from tests.e2e.atm import card, inquire
 from tests.e2e.switch_process import switch_process, wait_for_text
 

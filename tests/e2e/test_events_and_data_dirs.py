@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiomqtt
 
-from atmsim.demo_data import DEMO_KEYS
-from atmsim.stack import Stack
+from atmsim.kernel.demo_data import DEMO_KEYS
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import PINPAD, card, inquire, link_to
 from tests.e2e.conftest import stack_settings
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from atmsim.stack import Stack
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.conftest import HSM_DEADLINE, LEDGER_DEADLINE, stack_settings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from atm_switch.additional_data import decode_balance_amount, decode_tlv
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus
-from atmsim.demo_data import DEMO_CARDS, DemoCard
-from atmsim.stack import Stack
+from atmsim.kernel.bus import MqttBus
+from atmsim.kernel.demo_data import DEMO_CARDS, DemoCard
+from atmsim.kernel.wire.additional_data import decode_balance_amount, decode_tlv
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.stack import Stack
 from tests.conftest import stack_settings
 from tests.e2e.atm import card, inquire, link_to
 

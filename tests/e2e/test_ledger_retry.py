@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus
-from atmsim.stack import Stack
+from atmsim.kernel.bus import MqttBus
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.stack import Stack
 from tests.conftest import stack_settings
 from tests.e2e.atm import card, inquire, link_to
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from atmsim.demo_data import DEMO_CARDS, DEMO_KEYS
-from atmsim.stack import Stack
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import PINPAD, card, inquire, link_to
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import iso8583
 
-from atm_switch.wire import default_profile
-from atmsim.stack import Stack
-from terminal_ui.host_link import AtmHostLink
+from atmsim.kernel.wire import default_profile
+from atmsim.shell.stack import Stack
+from terminal_ui.device.host_link import AtmHostLink
 from tests.e2e.atm import card, inquire
 from tests.e2e.switch_process import switch_process
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import iso8583
 import pytest
 
-from atm_switch.wire import default_profile
-from atmsim.broker import EmbeddedBroker
-from atmsim.stack import Stack
+from atmsim.kernel.wire import default_profile
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.conftest import stack_settings
 

@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from atmsim.broker_auth import (
+from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
+from atmsim.shell.broker_auth import (
     ensure_credentials,
     mosquitto_acl,
     mosquitto_password_line,
 )
-from atmsim.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from tests.conftest import _require, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +154,7 @@ def test_atmsim_up_over_mqtts_answers_an_inquiry(tls_broker: tuple[MqttEndpoint,
     switch, hsm = free_port(), free_port()
     url = endpoint.secret_url
     assert parse_mqtt_url_full(url).tls
-    up = subprocess.Popen([sys.executable, "-m", "atmsim.cli", "up", "--data-dir", str(tmp_path),
+    up = subprocess.Popen([sys.executable, "-m", "atmsim.shell.cli", "up", "--data-dir", str(tmp_path),
                            "--switch-port", str(switch), "--hsm-port", str(hsm), "--mqtt", url,
                            "--mqtt-ca", str(ca_file)], cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
@@ -165,7 +165,7 @@ def test_atmsim_up_over_mqtts_answers_an_inquiry(tls_broker: tuple[MqttEndpoint,
             banner.append(line)
             if line.startswith("try:"):
                 break
-        result = subprocess.run([sys.executable, "-m", "atmsim.cli", "inquire", "--pan",
+        result = subprocess.run([sys.executable, "-m", "atmsim.shell.cli", "inquire", "--pan",
                                  "5264220000100010", "--pin", "123456", "--switch",
                                  f"127.0.0.1:{switch}", "--data-dir", str(tmp_path)], cwd=ROOT,
                                 capture_output=True, text=True, timeout=60, check=False)

@@ -30,7 +30,7 @@ def test_an_unreachable_broker_is_one_line_and_exit_2(command: list[str],
     argv = [a.format(switch=free_port(), hsm=free_port()) for a in command]
     env = {**os.environ, "ATMSIM_DATA_DIR": str(tmp_path / "data")}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "atmsim.cli", *argv, "--mqtt", url,
+    result = subprocess.run([sys.executable, "-m", "atmsim.shell.cli", *argv, "--mqtt", url,
                              "--log-level", "WARNING"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     elapsed = time.monotonic() - started
@@ -44,12 +44,12 @@ def test_an_unreachable_broker_is_one_line_and_exit_2(command: list[str],
 
 
 def test_wrong_credentials_are_one_line_too(tmp_path: Path, mosquitto_broker: object) -> None:
-    from atmsim.broker import EmbeddedBroker
+    from atmsim.shell.broker import EmbeddedBroker
 
     assert isinstance(mosquitto_broker, EmbeddedBroker)
     url = f"mqtt://switch:wrong-pw@127.0.0.1:{mosquitto_broker.port}"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "atmsim.cli", "switch", "--switch-port",
+    result = subprocess.run([sys.executable, "-m", "atmsim.shell.cli", "switch", "--switch-port",
                              str(free_port()), "--hsm-port", str(free_port()), "--mqtt", url,
                              "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=False)

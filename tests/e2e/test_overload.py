@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from atmsim.stack import Stack
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.conftest import LEDGER_DEADLINE
 

@@ -72,13 +72,13 @@ def test_the_readme_parts_alone_answer_an_inquiry(kind: str, tmp_path: Path,
     assert [c.split()[1] for c in commands] == ["broker", "hsm", "ledger", "switch", "inquire"]
     for command in commands[:-1]:
         argv = command.replace("1883", str(mqtt)).replace("1500", str(hsm)).split()
-        process = subprocess.Popen([sys.executable, "-m", "atmsim.cli", *argv[1:]], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "atmsim.shell.cli", *argv[1:]], cwd=ROOT,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True)
         processes.append(process)
         line = _wait_for(process, READY[argv[1]])
         assert "***" in line or argv[1] in ("broker", "hsm")  # the account, never its password
-    result = subprocess.run([sys.executable, "-m", "atmsim.cli", *commands[-1].split()[1:]],
+    result = subprocess.run([sys.executable, "-m", "atmsim.shell.cli", *commands[-1].split()[1:]],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atm_switch.card_store import CardStatus
-from atm_switch.wire import Framing, default_profile, read_frame
-from atmsim.broker import EmbeddedBroker
-from atmsim.demo_data import DemoCard
-from atmsim.provisioning import open_card_store
-from atmsim.stack import Stack
+from atmsim.kernel.demo_data import DemoCard
+from atmsim.kernel.wire import Framing, default_profile, read_frame
+from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.provisioning import open_card_store
+from atmsim.shell.stack import Stack
 from hsm_mock.lmk import VariantLmk
 from hsm_mock.server import HsmServer
-from terminal_ui.transactions import CardData, balance_inquiry_request
+from terminal_ui.device.transactions import CardData, balance_inquiry_request
 from tests.e2e.atm import PINPAD, card, inquire, link_to
 from tests.e2e.conftest import stack_settings
 from tests.e2e.hsm_proxy import CountingHsmProxy

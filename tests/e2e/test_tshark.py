@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.demo_data import DEMO_CARDS
-from atmsim.stack import Stack
+from atmsim.kernel.demo_data import DEMO_CARDS
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 
 

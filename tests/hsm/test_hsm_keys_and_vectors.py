@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from hsm_helpers import TEST_LMK, TPK_CLEAR, RawHsm
 
+from atmsim.kernel.crypto.pin_blocks import build_pin_block, extract_pin
 from hsm_mock import HsmError, HsmServer, VariantLmk
 from hsm_mock.keys import kcv
 from hsm_mock.lmk import PAIR_NAMES
-from hsm_mock.pin_blocks import build_pin_block, extract_pin
 from hsm_mock.pin_verification import visa_pvv
 
 

@@ -13,8 +13,8 @@ from hsm_helpers import TEST_LMK, RawHsm, account12
 from psec import pin as psec_pin
 from psec import pinblock
 
+from atmsim.kernel.crypto.pin_blocks import build_pin_block, extract_pin
 from hsm_mock.keys import force_odd_parity
-from hsm_mock.pin_blocks import build_pin_block, extract_pin
 from hsm_mock.pin_verification import ibm3624_natural_pin, ibm3624_offset, visa_pvv
 
 # psec encrypts with the deprecated TripleDES import; that is psec's business.
@@ -107,7 +107,7 @@ async def test_de_and_dg_over_tcp_match_psec(raw: RawHsm) -> None:
 
 
 def test_iso4_aes_blocks_match_psec_both_ways() -> None:
-    from hsm_mock.pin_blocks import decipher_iso4, encipher_iso4
+    from atmsim.kernel.crypto.pin_blocks import decipher_iso4, encipher_iso4
 
     rng = random.Random(6)
     for _ in range(ROUNDS):

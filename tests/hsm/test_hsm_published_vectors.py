@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hsm_helpers import TEST_LMK, RawHsm, encrypted_pin_block, tdes_encrypt
 
-from hsm_mock import tdes
+from atmsim.kernel.crypto import tdes
 
 # jPOS JCESecurityModuleTest keys "under standard LMK test key" with their check
 # values: clear 12345678 (parity adjusted: 13345779) repeated, and 87654321.

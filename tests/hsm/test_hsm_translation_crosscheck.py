@@ -14,7 +14,7 @@ from hsm_helpers import TEST_LMK, RawHsm, account12, tdes_encrypt
 from psec import mac as psec_mac
 from psec import pinblock
 
-from hsm_mock import tdes
+from atmsim.kernel.crypto import tdes
 from hsm_mock.keys import force_odd_parity
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")

@@ -9,7 +9,7 @@ import re
 import pytest
 from hsm_helpers import RawHsm
 
-from atmsim import keys_cli
+from atmsim.shell import keys_cli
 from hsm_mock.keys import combine_components, kcv
 
 

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus
+from atmsim.kernel.bus import MqttBus
+from atmsim.shell.broker import EmbeddedBroker
 from bpjs_ledger.service import BALANCE_REQUEST_TOPIC, run_ledger
 from bpjs_ledger.store import LedgerStore
 

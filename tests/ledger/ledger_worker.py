@@ -15,7 +15,7 @@ import signal
 import sys
 from datetime import date
 
-from atmsim.bus import MqttEndpoint, parse_mqtt_url_full
+from atmsim.kernel.bus import MqttEndpoint, parse_mqtt_url_full
 from bpjs_ledger.service import run_ledger
 
 AS_OF = date(2026, 10, 31)

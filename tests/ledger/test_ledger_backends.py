@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.demo_data import DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
 from bpjs_ledger.db import open_database
 from bpjs_ledger.identity import parse_kpj
 from bpjs_ledger.jht import Period, ReturnRate, yearly_return_sen

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from atm_switch.additional_data import decode_balance_amount
-from atmsim.bus import MqttBus
-from atmsim.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
-from atmsim.provisioning import ledger_db_path
-from atmsim.stack import Stack
+from atmsim.kernel.bus import MqttBus
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
+from atmsim.kernel.wire.additional_data import decode_balance_amount
+from atmsim.shell.provisioning import ledger_db_path
+from atmsim.shell.stack import Stack
 from bpjs_ledger.jht import Period
 from bpjs_ledger.service import (
     BALANCE_REQUEST_TOPIC,

@@ -1,5 +1,5 @@
 """``atmsim ledger seed|balance|statement|serve`` as a user runs them: the parser of
-``atmsim.ledger_cli`` under an ``atmsim`` parser, real files, a real PostgreSQL, and the
+``atmsim.shell.ledger_cli`` under an ``atmsim`` parser, real files, a real PostgreSQL, and the
 service in a process of its own."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from atmsim import ledger_cli
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus
-from atmsim.demo_data import DEMO_PARTICIPANTS
+from atmsim.kernel.bus import MqttBus
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
+from atmsim.shell import ledger_cli
+from atmsim.shell.broker import EmbeddedBroker
 from bpjs_ledger.service import BALANCE_REQUEST_TOPIC
 
 BUDI, SITI, ANDI, DEWI, WAYAN = DEMO_PARTICIPANTS
@@ -139,7 +139,7 @@ def test_options_before_and_after_the_subcommand_both_count(tmp_path: Path) -> N
 @pytest.mark.mosquitto
 async def test_ledger_without_a_subcommand_serves_until_told_to_stop(
         mosquitto_broker: EmbeddedBroker, tmp_path: Path) -> None:
-    driver = ("import sys, argparse; from atmsim import ledger_cli; "
+    driver = ("import sys, argparse; from atmsim.shell import ledger_cli; "
               "p = argparse.ArgumentParser(prog='atmsim'); "
               "ledger_cli.add_parser(p.add_subparsers(dest='command')); "
               "sys.exit(ledger_cli.run(p.parse_args(sys.argv[1:])))")

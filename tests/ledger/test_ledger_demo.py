@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.demo_data import DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
 from bpjs_ledger.demo import default_as_of, demo_history
 from bpjs_ledger.jht import (
     JHT_EMPLOYER_PERCENT,

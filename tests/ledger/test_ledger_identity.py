@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from atmsim.demo_data import DEMO_CARDS
+from atmsim.kernel.demo_data import DEMO_CARDS
 from bpjs_ledger.identity import IdentityError, InvalidKpj, InvalidNik, parse_kpj, parse_nik
 
 TODAY = date(2026, 11, 2)

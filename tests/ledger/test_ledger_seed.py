@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
 from bpjs_ledger.identity import parse_kpj, parse_nik
 from bpjs_ledger.jht import Period
 from bpjs_ledger.records import ContributionPost, Segment, Status

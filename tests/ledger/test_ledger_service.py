@@ -13,7 +13,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from atmsim.broker import EmbeddedBroker
+from atmsim.shell.broker import EmbeddedBroker
 from bpjs_ledger.service import BALANCE_REQUEST_TOPIC, BadRequest, parse_request, run_ledger
 
 BUDI_NIK, BUDI_KPJ = "3171011505850001", "10012345678"

@@ -13,8 +13,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.demo_data import DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
+from atmsim.shell.broker import EmbeddedBroker
 from bpjs_ledger.service import BALANCE_REQUEST_TOPIC, run_ledger
 from tests.ledger.conftest import AS_OF
 

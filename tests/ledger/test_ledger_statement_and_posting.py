@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from atmsim.broker import EmbeddedBroker
-from atmsim.bus import MqttBus
-from atmsim.demo_data import DEMO_PARTICIPANTS
+from atmsim.kernel.bus import MqttBus
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
+from atmsim.shell.broker import EmbeddedBroker
 from bpjs_ledger.db import open_database
 from bpjs_ledger.service import (
     BALANCE_REQUEST_TOPIC,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from atmsim.demo_data import DEMO_PARTICIPANTS
+from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
 from bpjs_ledger.demo import demo_history
 from bpjs_ledger.schema import MIGRATIONS, SchemaError, connect
 from bpjs_ledger.store import BalanceResult, LedgerError, LedgerStore

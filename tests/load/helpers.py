@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-LOAD = [sys.executable, "-m", "atmsim.load"]
+LOAD = [sys.executable, "-m", "atmsim.shell.load"]
 
 
 @dataclass(frozen=True)

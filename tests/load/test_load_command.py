@@ -7,8 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from atmsim.demo_data import DEMO_CARDS
-from atmsim.stack import Stack
+from atmsim.kernel.demo_data import DEMO_CARDS
+from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
 from tests.load.helpers import atmsim_load, switch_of
 
@@ -107,7 +107,7 @@ async def test_plot_is_a_png_picture(amqtt_stack: Stack, tmp_path: Path) -> None
 
 async def _silent_switch(*, hang_up: bool = False) -> tuple[asyncio.Server, int]:
     """Signs terminals on, then never answers an inquiry (or hangs up on it)."""
-    from atm_switch.wire import Framing, default_profile, read_frame
+    from atmsim.kernel.wire import Framing, default_profile, read_frame
 
     profile, framing = default_profile(), Framing()
 

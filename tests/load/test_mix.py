@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import random
 
-from atmsim.demo_data import DEMO_KEYS
-from atmsim.load.cards import UNKNOWN_KPJ, demo_cards, parse_card_rows, wrong_pin_for
-from atmsim.load.mix import (
+from atmsim.kernel.demo_data import DEMO_KEYS
+from atmsim.shell.load.cards import UNKNOWN_KPJ, demo_cards, parse_card_rows, wrong_pin_for
+from atmsim.shell.load.mix import (
     InquiryKind,
     InquiryPlanner,
     MixSettings,
     PinTryGuard,
     PlannedInquiry,
 )
-from terminal_ui.pinpad import PinPad
+from terminal_ui.device.pinpad import PinPad
 
 PINPAD = PinPad(DEMO_KEYS["TPK"].clear_hex)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from atmsim.load.stats import LoadStats, format_report, report_json
+from atmsim.shell.load.stats import LoadStats, format_report, report_json
 
 
 def test_percentiles_of_known_latencies() -> None:

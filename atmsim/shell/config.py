@@ -1,0 +1,371 @@
+"""The one configuration loader: defaults, then a TOML file, then ``ATMSIM_*`` variables,
+then command-line flags, each overriding the one before.
+
+Every default is written down here, where it is set. A TOML file uses the section and key
+names of the dataclasses below::
+
+    data_dir = "/var/lib/atmsim"
+    [switch]
+    port = 8583
+    hsm_deadline = 2.0
+
+Environment variables name a section and a key: ``ATMSIM_SWITCH_PORT=9583``,
+``ATMSIM_MQTT_URL=mqtt://broker:1883``; ``ATMSIM_DATA_DIR`` sets the data directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+__all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
+           "AtmSettings", "LogSettings",
+           "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
+           "choices", "at_least", "between", "rule"]
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message says which and why."""
+
+
+# -- rules ----------------------------------------------------------------------------
+# A setting's rule is declared with the setting, as dataclass field metadata
+# (``field(default=..., metadata=choices(...))``). Settings without one get the rule their
+# name implies (``GENERIC_RULES``), so a port or a timeout added later is checked too.
+
+Check = Callable[[Any], str | None]  # the reason a value is refused, or None
+
+
+def rule(check: Check) -> dict[str, Check]:
+    """Field metadata: ``check(value)`` returns why a value is refused, or None."""
+    return {"check": check}
+
+
+def choices(*allowed: str, fold_case: bool = False) -> dict[str, Check]:
+    def check(value: Any) -> str | None:
+        seen = str(value).upper() if fold_case else value
+        if seen in allowed:
+            return None
+        return f"{value!r} is not one of {', '.join(allowed)}"
+    return rule(check)
+
+
+def between(low: float, high: float, what: str = "") -> dict[str, Check]:
+    def check(value: Any) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"{value!r} is outside {low:g}-{high:g}" + (f" ({what})" if what else "")
+    return rule(check)
+
+
+def at_least(low: float) -> dict[str, Check]:
+    return between(low, math.inf)
+
+
+def _above_zero(value: Any) -> str | None:
+    return None if value > 0 else f"{value!r} must be above 0 (seconds)"
+
+
+def _port(value: Any) -> str | None:
+    return None if 1 <= value <= 65535 else f"{value!r} is not a TCP port (1-65535)"
+
+
+# By name, for settings that declare no rule of their own: (suffix or exact name, check).
+GENERIC_RULES: tuple[tuple[Callable[[str], bool], Check], ...] = (
+    (lambda name: name == "port" or name.endswith("_port"), _port),
+    (lambda name: name.endswith("timeout") or name.endswith("deadline"), _above_zero),
+)
+
+
+def _mqtt_url(value: Any) -> str | None:
+    if not value:
+        return None  # the embedded broker
+    from atmsim.kernel.bus import parse_mqtt_url
+
+    try:
+        parse_mqtt_url(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _terminal_id(value: Any) -> str | None:
+    # Field 41 is ans 8: exactly eight printable ASCII characters.
+    if len(value) == 8 and value.isascii() and value.isprintable():
+        return None
+    return f"{value!r}: a terminal ID (field 41) is 8 characters, e.g. BNI00001"
+
+
+def _not_empty(value: Any) -> str | None:
+    return None if str(value).strip() else "must not be empty"
+
+
+def check_value(section_type: type | None, name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be setting ``name`` (of the dataclass ``section_type``, or a
+    top-level setting when None), or None when it can."""
+    fields = {f.name: f for f in dataclasses.fields(section_type or Settings)}
+    declared = fields[name].metadata.get("check") if name in fields else None
+    if declared is not None:
+        return declared(value)  # type: ignore[no-any-return]
+    for matches, check in GENERIC_RULES:
+        if matches(name):
+            return check(value)
+    return None
+
+
+def parse_hostport(text: str, flag: str = "--switch") -> tuple[str, int]:
+    """``HOST:PORT`` to its parts (an empty host is loopback); ``ConfigError`` otherwise.
+
+    >>> parse_hostport("127.0.0.1:8583")
+    ('127.0.0.1', 8583)
+    >>> parse_hostport("[::1]:8583")
+    ('::1', 8583)
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{flag} {text!r}: expected HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("atmsim", appauthor=False))
+
+
+@dataclass
+class SwitchSettings:
+    host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    port: int = 8583
+    hsm_deadline: float = 2.0  # seconds the switch waits for the HSM before answering 91
+    ledger_deadline: float = 5.0  # seconds it waits for the ledger over MQTT before 91
+    # bytes; a longer length header closes that connection
+    max_frame: int = field(default=4096, metadata=between(1, 65535))
+    # requests processed at once per ATM connection
+    max_in_flight: int = field(default=256, metadata=at_least(1))
+    # inquiries in progress switch-wide; one more is answered 91
+    max_pending: int = field(default=1000, metadata=at_least(1))
+    pin_tries: int = field(default=3, metadata=between(1, 99))  # wrong PINs that block a card
+    # 2-byte big-endian length; also "2be-incl" and "4ascii"
+    framing: str = field(default="2be", metadata=choices("2be", "2be-incl", "4ascii"))
+    idle_timeout: float = 300.0  # seconds without a new frame, then the connection is closed
+    frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
+    # ATM connections at once; one more is closed at once
+    max_connections: int = field(default=2000, metadata=between(1, 1_000_000))
+
+
+@dataclass
+class HsmSettings:
+    host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    port: int = 1500
+    header_len: int = field(default=4, metadata=between(0, 255))
+    lmk_file: str = ""  # empty: the published Thales test LMK
+
+
+@dataclass
+class MqttSettings:
+    # empty: start the embedded broker on host:port below
+    url: str = field(default="", metadata=rule(_mqtt_url))
+    host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    port: int = 1883
+    # embedded broker: auto (mosquitto if on PATH, else amqtt)
+    broker: str = field(default="auto", metadata=choices("auto", "mosquitto", "amqtt"))
+    # "5", "3.1.1" or auto (5, falling back to 3.1.1)
+    protocol: str = field(default="auto", metadata=choices("auto", "5", "3.1.1"))
+    # "yes", "no", auto (no on amqtt)
+    shared_subscriptions: str = field(default="auto", metadata=choices("auto", "yes", "no"))
+    # MQTT client: "atmsim" (lean, the default) or "aiomqtt"
+    client: str = field(default="atmsim", metadata=choices("atmsim", "aiomqtt"))
+    # The account on a broker given by url, when the URL names none (a URL's user:password
+    # wins). Empty: the data directory's own embedded broker's accounts, if url is it.
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""  # mqtts:// only: a PEM CA to trust instead of the system's
+
+
+@dataclass
+class LedgerSettings:
+    workers: int = field(default=1, metadata=between(1, 256))
+    db: str = ""  # empty: SQLite file ledger.db in the data directory
+
+
+@dataclass
+class AtmSettings:
+    terminal_id: str = field(default="BNI00001", metadata=rule(_terminal_id))
+    idle_timeout: float = 30.0  # seconds without a key, then "do you need more time?"
+    more_time_timeout: int = 15  # seconds the question waits for an answer
+    take_card_timeout: float = 30.0  # seconds before a card not taken is retained
+    host_timeout: float = 30.0  # seconds the ATM waits for the switch
+    # seconds between echo tests (0800, 301) on a quiet link to the switch
+    echo_interval: float = field(default=60.0, metadata=between(1, 3600))
+    web_port: int = 8000  # atmsim demo --web
+    time_zone: str = "Asia/Jakarta"  # IANA zone of fields 12/13, the receipt and the clock
+
+
+@dataclass
+class LogSettings:
+    # A file every command logs to. Empty: the full-screen ATM and demo log to
+    # <data dir>/logs/atmsim.log, the other commands to stderr.
+    file: str = ""
+    # a log file is rotated when it reaches this size
+    max_bytes: int = field(default=10 * 1024 * 1024, metadata=at_least(4096))
+    # rotated files kept next to it (atmsim.log.1 ... .5)
+    backups: int = field(default=5, metadata=between(0, 1000))
+    # seconds one kind of warning is logged at most once per
+    repeat_interval: float = field(default=60.0, metadata=between(0.001, 86400))
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    log_level: str = field(default="INFO", metadata=choices(
+        "DEBUG", "INFO", "WARNING", "ERROR", fold_case=True))
+    switch: SwitchSettings = field(default_factory=SwitchSettings)
+    hsm: HsmSettings = field(default_factory=HsmSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    atm: AtmSettings = field(default_factory=AtmSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    @property
+    def mqtt_is_embedded(self) -> bool:
+        return not self.mqtt.url
+
+
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log")
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
+               str: "text", Path: "a path"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _coerce(value: Any, current: Any) -> Any:
+    """``value`` (TOML, environment text or a flag) as the type of the default ``current``;
+    ValueError when it is not one."""
+    kind = type(current)
+    if isinstance(current, Path):
+        return Path(str(value)).expanduser()
+    if kind is bool:
+        text = str(value).lower()
+        if isinstance(value, bool) or text in _TRUE + _FALSE:
+            return value if isinstance(value, bool) else text in _TRUE
+        raise ValueError
+    if kind is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError  # TOML true or 1.5 for a count: a mistake, not 1
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError
+        return number
+    if isinstance(value, (Mapping, list)):
+        raise ValueError
+    return str(value)
+
+
+def _set(target: Any, section_type: type | None, name: str, value: Any, where: str) -> None:
+    current = getattr(target, name)
+    try:
+        coerced = _coerce(value, current)
+    except (TypeError, ValueError):
+        kind = Path if isinstance(current, Path) else type(current)
+        raise ConfigError(f"{where}: {value!r} is not {_KIND_NAMES.get(kind, kind.__name__)}"
+                          ) from None
+    why = check_value(section_type, name, coerced)
+    if why is not None:
+        raise ConfigError(f"{where}: {why}")
+    setattr(target, name, coerced)
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], origin: str,
+           where: Callable[[str], str]) -> None:
+    """Set ``values`` (the TOML shape) on ``settings``; ``where("switch.port")`` names the
+    setting and where it came from, for the one-line error."""
+    for key, value in values.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{origin}: [{key}] must be a table")
+            section = getattr(settings, key)
+            for sub, subvalue in value.items():
+                if not hasattr(section, sub):
+                    raise ConfigError(f"{origin}: unknown setting {key}.{sub}")
+                _set(section, SECTION_TYPES[key], sub, subvalue, where(f"{key}.{sub}"))
+        elif key in ("data_dir", "log_level"):
+            _set(settings, None, key, value, where(key))
+        else:
+            raise ConfigError(f"{origin}: unknown setting {key}")
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``ATMSIM_*`` settings in the TOML shape, and each one's variable name."""
+    values: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for name, value in env.items():
+        if not name.startswith("ATMSIM_"):
+            continue
+        rest = name[len("ATMSIM_"):].lower()
+        if rest in ("data_dir", "log_level"):
+            values[rest] = value
+            names[rest] = name
+            continue
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                sub = rest[len(section) + 1:]
+                if sub in {f.name for f in dataclasses.fields(SECTION_TYPES[section])}:
+                    values.setdefault(section, {})[sub] = value
+                    names[f"{section}.{sub}"] = name
+    return values, names
+
+
+SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
+                 "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings}
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None,
+                  overrides: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None, *,
+                  override_names: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings: defaults < TOML file < environment < overrides (CLI flags).
+
+    ``overrides`` uses the TOML shape; ``None`` values are ignored so that unset flags
+    do not hide a file or an environment value. Every value is checked as it is applied
+    (``check_value``): a bad one is a ``ConfigError`` naming the setting and its source,
+    the flag in ``override_names`` (``{"switch.port": "--switch-port"}``) for an override.
+    """
+    env = os.environ if env is None else env
+    settings = Settings()
+    path = config_file or env.get("ATMSIM_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                document = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        _apply(settings, document, str(path), lambda key: f"{key} in {path}")
+    values, names = _from_env(env)
+    _apply(settings, values, "environment", lambda key: f"{key} from {names[key]}")
+    if overrides:
+        cleaned: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if isinstance(value, Mapping):
+                sub = {k: v for k, v in value.items() if v is not None}
+                if sub:
+                    cleaned[key] = sub
+            elif value is not None:
+                cleaned[key] = value
+        flags = override_names or {}
+        _apply(settings, cleaned, "command line",
+               lambda key: f"{key} from {flags.get(key, 'the command line')}")
+    return settings

@@ -1,0 +1,185 @@
+"""Running a command until it is stopped: signals, start-up logs, the stack's lifetime.
+
+``atmsim up`` and ``atmsim demo`` (and the parts run alone) stop in order on the first
+SIGINT, SIGTERM or SIGHUP, also during start-up; a second signal, or an orderly stop that
+has not ended the process within ``FORCE_EXIT_AFTER`` seconds, ends it at once after
+killing the broker child. While the stack starts, the log lines meant for the terminal are
+held back: shown once it is up, dropped when it fails, so that a failed start is the one
+line of its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
+
+from atmsim.shell.config import Settings
+
+if TYPE_CHECKING:
+    from atmsim.shell.stack import Stack
+
+__all__ = ["FORCE_EXIT_AFTER", "Interrupted", "StopSignals", "held_logs", "running_stack",
+           "until_stopped", "wait_for_signal"]
+
+log = logging.getLogger("atmsim.lifecycle")
+
+# Seconds from the first Ctrl-C to a forced exit if the orderly stop has not ended.
+FORCE_EXIT_AFTER = 2.5
+
+
+class Interrupted(Exception):
+    """Stopped by a signal before the command was up."""
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP for a command that runs until stopped.
+
+    The first signal sets ``stop`` (an orderly stop) and arms a timer: if the process has
+    not ended ``FORCE_EXIT_AFTER`` seconds later, or a second signal comes, ``on_force``
+    runs (it kills child processes) and the process exits at once with status 130.
+    """
+
+    def __init__(self, stop: asyncio.Event | None = None) -> None:
+        self.stop = stop or asyncio.Event()
+        self.on_force: list[Callable[[], None]] = []
+        self._timer: threading.Timer | None = None
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._signalled)
+
+    def _signalled(self) -> None:
+        if self.stop.is_set():
+            self._force("stopped at once (second signal)")
+            return
+        self.stop.set()
+        self._timer = threading.Timer(FORCE_EXIT_AFTER, self._force,
+                                      args=(f"not stopped within {FORCE_EXIT_AFTER:g}s; "
+                                            "stopped at once",))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _force(self, why: str) -> None:
+        for kill in self.on_force:
+            with contextlib.suppress(Exception):
+                kill()
+        with contextlib.suppress(OSError):
+            os.write(2, f"atmsim: {why}\n".encode())
+        os._exit(130)
+
+
+async def wait_for_signal() -> None:
+    """Until the first SIGINT, SIGTERM or SIGHUP (for the parts run alone)."""
+    signals = StopSignals()
+    signals.install()
+    await signals.stop.wait()
+
+
+class _HeldRecords(logging.Handler):
+    def __init__(self, limit: int = 10_000) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.limit = limit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.limit:
+            self.records.append(record)
+
+
+@contextlib.contextmanager
+def held_logs() -> Iterator[None]:
+    """Hold the log lines meant for the terminal during start-up: shown once the stack is
+    up, dropped when it fails (unless at DEBUG), so that a failed start is the one line
+    of its error. A log file gets every record as usual."""
+    root = logging.getLogger()
+    terminal = [h for h in root.handlers
+                if type(h) is logging.StreamHandler]  # not FileHandler, a subclass
+    if not terminal:
+        yield
+        return
+    held = _HeldRecords()
+    for handler in terminal:
+        root.removeHandler(handler)
+    root.addHandler(held)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        root.removeHandler(held)
+        for handler in terminal:
+            root.addHandler(handler)
+        if ok or root.getEffectiveLevel() <= logging.DEBUG:
+            for record in held.records:
+                for handler in terminal:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
+
+
+async def _start_unless_stopped(stack: Stack, stop: asyncio.Event) -> bool:
+    """Start ``stack``; False (start-up abandoned) if ``stop`` is set first."""
+    starting = asyncio.ensure_future(stack.start())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if starting.done():
+        starting.result()  # a StackError goes up from here
+        return True
+    while not starting.done():  # cancelled until it has ended: see bus._cancel_and_wait
+        starting.cancel()
+        await asyncio.wait([starting], timeout=0.1)
+    if not starting.cancelled() and starting.exception() is not None:
+        log.debug("start-up interrupted: %s", starting.exception())
+    return False
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings,
+                        signals: StopSignals | None = None) -> AsyncIterator[Stack]:
+    """The stack started (its start-up logs held back until it is up) and closed again;
+    a signal during start-up raises ``Interrupted`` after closing what had started.
+    ``signals`` is installed on this loop unless it is None (then a fresh one is)."""
+    from atmsim.shell.stack import Stack
+
+    if signals is None:
+        signals = StopSignals()
+        signals.install()
+    stack = Stack(settings)
+    signals.on_force.append(stack.kill_children)
+    try:
+        with held_logs():
+            try:
+                started = await _start_unless_stopped(stack, signals.stop)
+            except BaseException:
+                await stack.close()  # its log lines are held too: the error is the one line
+                raise
+            if not started:
+                await stack.close()
+                raise Interrupted
+        yield stack
+    finally:
+        await stack.close()  # a no-op when already closed
+
+
+async def until_stopped(work: Coroutine[Any, Any, int], stop: asyncio.Event) -> int:
+    """Run ``work`` to its end, or until ``stop`` (then 130)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait([task], timeout=1)
+    return 130

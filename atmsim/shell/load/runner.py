@@ -1,0 +1,319 @@
+"""A load run: N virtual ATMs against one switch, open loop at a rate or closed loop.
+
+Each virtual ATM is an ``AtmHostLink``: its own TCP connection, terminal ID (BNI00002
+onwards) and STAN sequence. All of them sign on (0800/001) before the clock starts, then
+send real 0200 balance inquiries with real PIN blocks as ``InquiryPlanner`` chooses them.
+
+- Open loop (``rate``): inquiries leave on a fixed schedule whatever the switch does, in
+  turn over the ATMs; an ATM may have several in flight (the switch matches by 41 + 11).
+  Latency is measured from the *scheduled* send time, so a stalled switch (or a saturated
+  generator) shows up in the figures instead of silently slowing the schedule down.
+- Closed loop (``concurrency``): that many inquiries in flight at all times, each sent
+  as soon as the one before it on its worker is answered.
+
+The run talks only to the one address it is given and stops by itself: at ``duration``
+seconds or after ``count`` inquiries, whichever comes first; then it waits at most
+``timeout`` for the answers still due. Afterwards every card that this run gave a wrong
+PIN gets one inquiry with its right PIN, so no card is left one wrong PIN from blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from atmsim.kernel.masking import mask_pan
+from atmsim.shell.load.cards import LoadCard
+from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
+from atmsim.shell.load.stats import LoadReport, LoadStats
+from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.pinpad import PinPad
+from terminal_ui.device.transactions import CardData, approval_problem, balance_inquiry_request
+
+__all__ = ["LoadSettings", "LoadError", "Progress", "run_load", "terminal_id"]
+
+_CONNECT_AT_ONCE = 32  # connections opened in parallel while the ATMs start
+_YIELD_EVERY = 64  # an open loop catching up still lets answers be read
+_LAST_TERMINAL = 999  # DESIGN.md: terminals BNI00001-BNI00999
+
+
+class LoadError(RuntimeError):
+    """The run could not start (switch unreachable, terminal refused); one line."""
+
+
+def terminal_id(number: int) -> str:
+    """The DESIGN.md terminal ID for a number.
+
+    >>> terminal_id(2)
+    'BNI00002'
+    """
+    return f"BNI{number:05d}"
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    host: str
+    port: int
+    cards: Sequence[LoadCard]
+    tpk_hex: str  # the ATMs' PIN pad key (test key)
+    atms: int = 1
+    rate: float | None = None  # inquiries per second: open loop
+    concurrency: int | None = None  # inquiries in flight: closed loop
+    duration: float | None = 10.0
+    count: int | None = None
+    timeout: float = 5.0  # seconds an ATM waits for one answer
+    first_terminal: int = 2  # BNI00001 is the demo ATM
+    mix: MixSettings = field(default_factory=MixSettings)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.rate is None) == (self.concurrency is None):
+            raise ValueError("give either a rate (open loop) or a concurrency (closed loop)")
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError("the rate must be above 0")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError("the concurrency must be at least 1")
+        if self.duration is None and self.count is None:
+            raise ValueError("give a duration or a count: the run must stop by itself")
+        if self.duration is not None and not self.duration > 0:
+            raise ValueError("the duration must be above 0")
+        if self.count is not None and self.count < 1:
+            raise ValueError("the count must be at least 1")
+        if self.atms < 1:
+            raise ValueError("at least 1 virtual ATM")
+        last = self.first_terminal + self.atms - 1
+        if self.first_terminal < 1 or last > _LAST_TERMINAL:
+            raise ValueError(f"{self.atms} ATMs from {terminal_id(self.first_terminal)} run past "
+                             f"{terminal_id(_LAST_TERMINAL)}, the last terminal the switch knows")
+        if not self.timeout > 0:
+            raise ValueError("the timeout must be above 0")
+
+    @property
+    def mode(self) -> str:
+        if self.rate is not None:
+            return f"open loop at {self.rate:g}/s"
+        return f"closed loop, {self.concurrency} in flight"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for the live display."""
+
+    elapsed_s: float
+    sent: int
+    answered: int
+    rate: int  # answers in the last complete second
+    p50_ms: float
+    p99_ms: float
+    timeouts: int
+    errors: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class _Run:
+    def __init__(self, settings: LoadSettings, on_progress: ProgressCallback | None) -> None:
+        self.s = settings
+        self.on_progress = on_progress
+        self.planner = InquiryPlanner(settings.cards, settings.mix, PinPad(settings.tpk_hex),
+                                      settings.seed)
+        self.cards = [CardData(c.pan, c.expiry, c.track2) for c in settings.cards]
+        self.stats = LoadStats(settings.seed)
+        self.links: list[AtmHostLink] = []
+        self.in_flight: set[asyncio.Task[str | None]] = set()
+        self.started = 0.0
+        self.lag_max = 0.0  # how far the open loop fell behind its schedule
+        self.lost_links: set[str] = set()
+        self.settled = 0
+        self.cpu_s = 0.0  # the generator's own CPU time while the clock ran
+
+    # -- lifetime -------------------------------------------------------------------
+
+    async def start_atms(self) -> None:
+        gate = asyncio.Semaphore(_CONNECT_AT_ONCE)
+        numbers = range(self.s.first_terminal, self.s.first_terminal + self.s.atms)
+        self.links = [AtmHostLink(self.s.host, self.s.port, terminal_id=terminal_id(n),
+                                  timeout=self.s.timeout, connect_timeout=self.s.timeout)
+                      for n in numbers]
+        await asyncio.gather(*(self._sign_on(link, gate) for link in self.links))
+
+    async def _sign_on(self, link: AtmHostLink, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            try:
+                await link.connect()
+                reply = await link.sign_on()
+            except HostUnavailable as exc:
+                raise LoadError(str(exc)) from None
+            except HostTimeout:
+                raise LoadError(f"the switch at {self.s.host}:{self.s.port} did not answer "
+                                f"the sign-on of {link.terminal_id} within "
+                                f"{self.s.timeout:g}s") from None
+        if reply.get("39") != "00":
+            raise LoadError(f"the switch refused the sign-on of {link.terminal_id} "
+                            f"(response code {reply.get('39')})")
+
+    async def close(self) -> None:
+        for task in list(self.in_flight):
+            task.cancel()
+        await asyncio.gather(*self.in_flight, return_exceptions=True)
+        await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
+
+    # -- the run ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
+        return time.perf_counter() - self.started
+
+    def _stop_due(self, sent: int, at: float) -> bool:
+        s = self.s
+        return (s.count is not None and sent >= s.count) or \
+            (s.duration is not None and at >= s.duration)
+
+    async def run(self) -> None:
+        self.started = time.perf_counter()
+        cpu_at_start = time.process_time()
+        reporter = asyncio.create_task(self._report_progress())
+        try:
+            if self.s.rate is not None:
+                await self._open_loop(self.s.rate)
+            else:
+                assert self.s.concurrency is not None
+                await asyncio.gather(*(self._closed_worker(k)
+                                       for k in range(self.s.concurrency)))
+            if self.in_flight:
+                await asyncio.wait(self.in_flight, timeout=self.s.timeout + 1)
+        finally:
+            reporter.cancel()
+            self.stats.finish(self.now())
+            self.cpu_s = time.process_time() - cpu_at_start
+        self._emit_progress()
+
+    async def _open_loop(self, rate: float) -> None:
+        interval = 1.0 / rate
+        atms = itertools.cycle(self.links)
+        for sent in itertools.count():
+            due = sent * interval
+            if self._stop_due(sent, due):
+                return
+            late = self.now() - due
+            if late < 0:
+                await asyncio.sleep(-late)
+            else:
+                self.lag_max = max(self.lag_max, late)
+                if sent % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            task = asyncio.create_task(self._inquire(next(atms), self.planner.next(), due))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def _closed_worker(self, number: int) -> None:
+        link = self.links[number % len(self.links)]
+        while not self._stop_due(self.stats.sent, self.now()):
+            if not link.connected:
+                # An ATM whose connection is gone is out of service; retrying at once
+                # would spin without ever giving the event loop back.
+                self.lost_links.add(link.terminal_id)
+                return
+            await self._inquire(link, self.planner.next(), self.now())
+
+    async def _inquire(self, link: AtmHostLink, plan: PlannedInquiry, due: float,
+                       record: bool = True) -> str | None:
+        request = balance_inquiry_request(self.cards[plan.card_index], plan.pin_block,
+                                          terminal_id=link.terminal_id, stan=link.next_stan(),
+                                          kpj=plan.kpj)
+        if record:
+            self.stats.sent += 1
+        # From the scheduled time when the send is late (a stall counts), from the real
+        # send when the loop woke early (uvloop's timers tick in whole milliseconds).
+        start = min(due, self.now())
+        code: str | None = None
+        try:
+            response = await link.exchange(request, self.s.timeout)
+        except HostTimeout:
+            if record:
+                self.stats.record_timeout(self.now())
+        except HostUnavailable:
+            self.lost_links.add(link.terminal_id)
+            if record:
+                self.stats.record_error(self.now())
+        else:
+            code = response.get("39", "")
+            if record:
+                at = self.now()
+                # An approval without a valid balance (field 54) is the switch breaking
+                # the wire profile: a protocol error, not a 00.
+                problem = approval_problem(response) if code == "00" else None
+                if problem is None:
+                    self.stats.record(at, at - start, code)
+                else:
+                    self.stats.record_protocol_error(at, problem)
+        self.planner.answered(plan, code)
+        return code
+
+    async def settle_cards(self) -> None:
+        """One right PIN for each card this run left with uncancelled wrong PINs."""
+        link = next((lk for lk in self.links if lk.connected), None)
+        if link is None:
+            return
+        for index in self.planner.cards_to_settle():
+            await self._inquire(link, self.planner.right_pin(index), self.now(), record=False)
+            self.settled += 1
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            self._emit_progress()
+
+    def _emit_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        st = self.stats
+        self.on_progress(Progress(self.now(), st.sent, st.answered, st.last_second_rate(),
+                                  st.percentile_ms(50), st.percentile_ms(99), st.timeouts,
+                                  st.errors + st.protocol_errors))
+
+    def notes(self) -> list[str]:
+        notes = []
+        planner = self.planner
+        if planner.owed_wrong_pins:
+            notes.append(f"{planner.owed_wrong_pins} wrong PINs of the mix were not sent: no "
+                         f"card could take one without risking its block (too few cards "
+                         f"for the rate)")
+        blocked = [mask_pan(planner.cards[i].pan) for i in planner.guard.blocked()]
+        if blocked:
+            notes.append(f"answered 75 (card blocked) for: {', '.join(blocked)}")
+        if self.settled:
+            notes.append(f"{self.settled} cards got one right PIN after the run to cancel "
+                         f"its wrong PINs (not counted above)")
+        if self.stats.protocol_errors:
+            notes.append(f"{self.stats.protocol_errors} answers broke the wire profile and "
+                         f"are not counted as answered (first: 00 but "
+                         f"{self.stats.first_protocol_error})")
+        if self.lost_links:
+            notes.append(f"{len(self.lost_links)} ATMs lost their connection to the switch")
+        if self.lag_max > 0.05:
+            notes.append(f"the generator fell behind its schedule by up to "
+                         f"{self.lag_max * 1000:.0f} ms (it is saturated; latencies include "
+                         f"that delay)")
+        return notes
+
+
+async def run_load(settings: LoadSettings,
+                   on_progress: ProgressCallback | None = None) -> LoadReport:
+    """Run the load described by ``settings``; raises ``LoadError`` if it cannot start."""
+    run = _Run(settings, on_progress)
+    try:
+        await run.start_atms()
+        await run.run()
+        elapsed = run.now()
+        kinds = {str(k): n for k, n in run.planner.planned.items()}
+        await run.settle_cards()
+    finally:
+        await run.close()
+    return run.stats.report(
+        target=f"{settings.host}:{settings.port}", mode=settings.mode, atms=settings.atms,
+        elapsed_s=elapsed, kinds=kinds, notes=run.notes(), generator_cpu_s=run.cpu_s)

@@ -1,0 +1,412 @@
+"""The whole back end in one process: broker, HSM, ledger and switch, on loopback.
+
+``Stack`` is what ``atmsim up`` and ``atmsim demo`` run and what the integration tests
+start. It owns every part and closes them in reverse order. Each part can also be stopped
+and started again on the same address, which is how the fault drills take one away.
+
+A start that fails raises ``StackError`` with one line naming the part and its address
+("switch cannot listen on 127.0.0.1:8583: address already in use") and leaves nothing
+running: every part is registered with one ``AsyncExitStack`` as soon as it exists, and
+closing one part that fails or hangs (each gets ``PART_CLOSE_LIMIT`` s) never stops the
+others from closing. The ports are tried before anything starts, so a port in use is
+reported before a broker child is spawned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import errno
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from atm_switch.card_store import CardStore
+from atm_switch.hsm_link import HsmLink
+from atm_switch.inquiry import SwitchDeps
+from atm_switch.server import SwitchServer
+from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
+from atmsim.kernel.wire import Framing, default_profile
+from atmsim.shell.broker import BrokerError, EmbeddedBroker
+from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
+from atmsim.shell.config import Settings
+from atmsim.shell.errors import UserError
+from atmsim.shell.provisioning import ledger_db_path, load_lmk, open_card_store, provision_switch
+from bpjs_ledger.service import run_ledger
+from hsm_mock.server import HsmServer
+
+__all__ = ["Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
+           "prepare_data_dir"]
+
+log = logging.getLogger("atmsim.stack")
+
+# Seconds one part may take to close before the rest go on without it: the whole stack
+# then closes within the 3 s a user waits after Ctrl-C.
+PART_CLOSE_LIMIT = 1.5
+
+
+class StackError(UserError, RuntimeError):
+    """A part of the stack could not start; the message says which and why."""
+
+
+def _reason(exc: OSError) -> str:
+    # asyncio's bind error text repeats the address; the errno's own words are enough.
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return str(exc)
+
+
+def listen_error(part: str, host: str, port: int, exc: OSError) -> StackError:
+    return StackError(f"{part} cannot listen on {host}:{port}: {_reason(exc)}")
+
+
+def ensure_can_listen(part: str, host: str, port: int) -> None:
+    """``StackError`` unless ``host:port`` can be bound now (as the servers bind it, with
+    SO_REUSEADDR); the socket is closed again at once."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StackError(f"{part} cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise listen_error(part, host, port, exc) from None
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory; ``StackError`` in one line when it cannot be used."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "a file is in the way" if exc.errno in (errno.EEXIST, errno.ENOTDIR) \
+            else _reason(exc)
+        raise StackError(f"data directory {path} cannot be created: {reason}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StackError(f"data directory {path} is not writable")
+
+
+def _check_ports(settings: Settings) -> None:
+    """Every port the stack will listen on, free and distinct, before any part starts."""
+    wanted = [("switch", settings.switch.host, settings.switch.port),
+              ("HSM", settings.hsm.host, settings.hsm.port)]
+    if settings.mqtt_is_embedded:
+        wanted.append(("broker", settings.mqtt.host, settings.mqtt.port))
+    seen: dict[int, str] = {}
+    for part, _, port in wanted:
+        if port in seen:
+            raise StackError(f"{seen[port]} and {part} are both set to port {port}")
+        seen[port] = part
+    for part, host, port in wanted:
+        ensure_can_listen(part, host, port)
+
+
+# A separately started part with an --mqtt URL that names no account must learn within
+# this that the broker is not there (a closed port, a wrong host), not after a minute.
+CONNECT_TIMEOUT = 4.0
+
+
+def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
+                  component: str = "switch") -> MqttEndpoint:
+    """Where and as whom ``component`` (switch, ledger...) reaches the broker.
+
+    The embedded broker: the component's own account. A URL: its ``user:password`` if it
+    has one, else ``[mqtt] username`` / ``password``, else, when the URL is the address
+    the data directory's own embedded broker listens on, the component's account from
+    ``broker/credentials.json`` there (so ``atmsim ledger --mqtt URL`` next to
+    ``atmsim broker`` just works). Raises ``StackError`` (one line, no password)."""
+    m = settings.mqtt
+    if m.client not in ("atmsim", "aiomqtt"):
+        raise StackError(f"mqtt.client {m.client!r}: use atmsim or aiomqtt")
+    if m.shared_subscriptions not in ("auto", "yes", "no"):
+        raise StackError(f"mqtt.shared_subscriptions {m.shared_subscriptions!r}: "
+                         "use auto, yes or no")
+    shared = {"yes": True, "no": False}.get(m.shared_subscriptions)
+    if broker is not None:
+        try:
+            endpoint = broker.endpoint_for(component)
+        except Exception as exc:  # BrokerError
+            raise StackError(str(exc)) from None
+        return dataclasses.replace(endpoint, client=m.client)
+    try:
+        url = parse_mqtt_url_full(m.url)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    if m.ca_file and not url.tls:
+        raise StackError("mqtt.ca_file (--mqtt-ca) is for TLS: use an mqtts:// URL")
+    username, password = url.username, url.password
+    if username is None and m.username:
+        username, password = m.username, m.password or None
+    protocol = m.protocol
+    if username is None:
+        username, password, kind = _data_dir_account(settings, url.host, url.port, component)
+        if kind == "amqtt" and protocol == "auto":
+            protocol = "3.1.1"  # all amqtt speaks; no MQTT 5 attempt to wait out
+    endpoint = MqttEndpoint(url.host, url.port, protocol=protocol, shared_subscriptions=shared,
+                            client=m.client, username=username, password=password, tls=url.tls,
+                            ca_file=m.ca_file or None)
+    try:
+        endpoint.ssl_context()
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    return endpoint
+
+
+def _data_dir_account(settings: Settings, host: str, port: int,
+                      component: str) -> tuple[str | None, str | None, str | None]:
+    """The component's account on the data directory's own broker, and that broker's
+    kind, when ``host:port`` is where it listens."""
+    listener = read_listener(settings.data_dir)
+    if listener is None or listener.get("port") != port or not _same_host(
+            str(listener.get("host")), host):
+        return None, None, None  # not our broker: never send it our passwords
+    try:
+        accounts = load_credentials(settings.data_dir) or {}
+    except CredentialsError as exc:
+        raise StackError(str(exc)) from None
+    account = accounts.get(component)
+    if account is None:
+        return None, None, None
+    return account.username, account.password, str(listener.get("kind"))
+
+
+def _same_host(a: str, b: str) -> bool:
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    return a == b or (a in loopback and b in loopback)
+
+
+@dataclass
+class Addresses:
+    switch: str
+    hsm: str
+    mqtt: str
+    broker_kind: str
+    data_dir: Path
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.broker: EmbeddedBroker | None = None
+        self.hsm: HsmServer | None = None
+        self.switch: SwitchServer | None = None
+        self.endpoint: MqttEndpoint | None = None  # the switch's
+        self.ledger_endpoint: MqttEndpoint | None = None
+        self._lmk = load_lmk(settings.hsm.lmk_file)
+        self._ledger_task: asyncio.Task[None] | None = None
+        self._ledger_stop: asyncio.Event | None = None
+        self._switch_bus: MqttBus | None = None
+        self._hsm_link: HsmLink | None = None
+        self._cards: CardStore | None = None
+        self._parts = AsyncExitStack()
+
+    # -- whole stack ----------------------------------------------------------------
+
+    async def __aenter__(self) -> Stack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _on_close(self, part: str, close: Callable[[], Awaitable[None] | None]) -> None:
+        """Register ``close`` to run when the stack closes (last registered, first run)."""
+
+        async def guarded() -> None:
+            began = asyncio.get_running_loop().time()
+            try:
+                async with asyncio.timeout(PART_CLOSE_LIMIT):
+                    result = close()
+                    if result is not None:
+                        await result
+                log.debug("%s closed in %.3fs", part, asyncio.get_running_loop().time() - began)
+            except TimeoutError:
+                log.warning("%s did not close within %.1fs; going on without it", part,
+                            PART_CLOSE_LIMIT)
+            except Exception as exc:  # one part's failure must not keep the rest open
+                log.warning("%s did not close cleanly: %s", part, exc)
+
+        self._parts.push_async_callback(guarded)
+
+    async def start(self) -> None:
+        s = self.settings
+        prepare_data_dir(self.data_dir)
+        _check_ports(s)
+        if not s.mqtt_is_embedded:
+            mqtt_endpoint(s, None, "switch")  # a bad URL is one line before anything is made
+        try:
+            ledger_db_path(self.data_dir).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
+        if provision_switch(self.data_dir, self._lmk):
+            log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
+        if s.mqtt_is_embedded:
+            try:
+                self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir,
+                                             s.mqtt.broker)
+                self._on_close("broker", self._stop_broker_for_good)
+                await self.broker.start()
+            except BrokerError as exc:
+                raise StackError(f"broker: {exc}") from None
+        self.endpoint = mqtt_endpoint(s, self.broker, "switch")
+        self.ledger_endpoint = mqtt_endpoint(s, self.broker, "ledger")
+        # The switch's bus first: a broker that is not there is one line within seconds.
+        self._switch_bus = MqttBus(self.endpoint, "switch")
+        self._on_close("switch MQTT client", self._close_switch_bus)
+        await self._switch_bus.__aenter__()
+        try:
+            await self._switch_bus.established(CONNECT_TIMEOUT)
+        except BusUnavailable as exc:
+            raise StackError(str(exc)) from None
+        self._on_close("HSM", self.stop_hsm)
+        await self.start_hsm()
+        self._on_close("ledger", self.stop_ledger)
+        await self.start_ledger()
+        self._cards = open_card_store(self.data_dir, self._lmk)
+        self._on_close("card store", self._close_cards)
+        self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
+                                 header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
+        self._on_close("HSM link", self._close_hsm_link)
+        deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
+                          hsm_deadline=s.switch.hsm_deadline,
+                          ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries)
+        switch = SwitchServer(deps, default_profile(),
+                              Framing(s.switch.framing, s.switch.max_frame),
+                              host=s.switch.host, port=s.switch.port,
+                              max_in_flight=s.switch.max_in_flight,
+                              max_pending=s.switch.max_pending,
+                              idle_timeout=s.switch.idle_timeout,
+                              frame_timeout=s.switch.frame_timeout,
+                              max_connections=s.switch.max_connections,
+                              repeat_interval=s.log.repeat_interval)
+        try:
+            await switch.start()
+        except OSError as exc:
+            raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
+        self.switch = switch
+        self._on_close("switch", self._close_switch)
+        if not await self._switch_bus.wait_connected(10):
+            raise StackError(f"switch cannot reach the MQTT broker {self.endpoint.url}")
+
+    async def close(self) -> None:
+        """Close every part that was started, in reverse order; never raises for a part
+        that fails to close (it is logged) and takes at most ``PART_CLOSE_LIMIT`` s a part."""
+        parts, self._parts = self._parts, AsyncExitStack()
+        await parts.aclose()
+
+    def kill_children(self) -> None:
+        """The last resort of a forced exit: SIGKILL the broker child, without the loop."""
+        if self.broker is not None:
+            self.broker.kill()
+
+    async def _close_switch(self) -> None:
+        switch, self.switch = self.switch, None
+        if switch is not None:
+            await switch.close()
+
+    async def _close_switch_bus(self) -> None:
+        bus, self._switch_bus = self._switch_bus, None
+        if bus is not None:
+            await bus.close()
+
+    async def _close_hsm_link(self) -> None:
+        link, self._hsm_link = self._hsm_link, None
+        if link is not None:
+            await link.close()
+
+    def _close_cards(self) -> None:
+        cards, self._cards = self._cards, None
+        if cards is not None:
+            cards.close()
+
+    async def _stop_broker_for_good(self) -> None:
+        broker = self.broker
+        if broker is not None:
+            try:
+                await broker.stop(timeout=PART_CLOSE_LIMIT - 0.3)
+            finally:
+                broker.kill()  # a no-op unless the wait above was cut short
+                self.broker = None  # only now: kill_children must still find it meanwhile
+
+    def addresses(self) -> Addresses:
+        assert self.switch and self.endpoint
+        hsm = f"{self.settings.hsm.host}:{self.hsm.port if self.hsm else self.settings.hsm.port}"
+        return Addresses(
+            switch=f"{self.switch.host}:{self.switch.port}", hsm=hsm,
+            mqtt=self.broker.address.url if self.broker else self.endpoint.url,  # masked
+            broker_kind=self.broker.kind if self.broker else "external",
+            data_dir=self.data_dir)
+
+    # -- parts, for fault drills ------------------------------------------------------
+
+    async def start_hsm(self) -> None:
+        s = self.settings.hsm
+        self.hsm = HsmServer(s.host, s.port, lmk=self._lmk, header_len=s.header_len)
+        try:
+            await self.hsm.start()
+        except OSError as exc:
+            self.hsm = None
+            raise listen_error("HSM", s.host, s.port, exc) from None
+        s.port = self.hsm.port  # keep an ephemeral port across a restart
+
+    async def stop_hsm(self) -> None:
+        if self.hsm:
+            await self.hsm.close()
+            self.hsm = None
+
+    async def start_ledger(self) -> None:
+        assert self.ledger_endpoint is not None
+        self._ledger_stop = asyncio.Event()
+        ready = asyncio.Event()
+        self._ledger_task = asyncio.create_task(run_ledger(
+            self.settings.ledger.db or ledger_db_path(self.data_dir), self.ledger_endpoint,
+            workers=self.settings.ledger.workers,
+            stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT))
+        ready_wait = asyncio.ensure_future(ready.wait())
+        try:
+            done, _ = await asyncio.wait([self._ledger_task, ready_wait], timeout=60,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready_wait.cancel()
+        if self._ledger_task in done:
+            task, self._ledger_task = self._ledger_task, None
+            failure = None if task.cancelled() else task.exception()
+            if isinstance(failure, UserError):
+                raise failure
+            if isinstance(failure, BusUnavailable):
+                raise StackError(f"ledger: {failure}") from None
+            raise StackError(f"the ledger stopped during start-up: {failure or 'cancelled'}")
+
+    async def stop_ledger(self) -> None:
+        task, self._ledger_task = self._ledger_task, None
+        if task is None:
+            return
+        assert self._ledger_stop is not None
+        self._ledger_stop.set()
+        # Not wait_for: it would swallow the cancellation of a close that ran out of time.
+        await asyncio.wait([task], timeout=PART_CLOSE_LIMIT - 0.3)
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("ledger stopped with an error: %s", task.exception())
+
+    async def stop_broker(self) -> None:
+        if self.broker:
+            await self.broker.stop()
+
+    async def start_broker(self) -> None:
+        if self.broker:
+            await self.broker.start()
