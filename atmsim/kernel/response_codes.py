@@ -28,6 +28,43 @@ class ResponseCode(StrEnum):
     def meaning(self) -> str:
         return _MEANINGS[self]
 
+    # The families a terminal decides on: what the cardholder sees next depends on them.
+
+    @property
+    def is_approved(self) -> bool:
+        return self is ResponseCode.APPROVED
+
+    @property
+    def is_card_problem(self) -> bool:
+        """The card itself cannot be used (unknown, expired, restricted): the session ends
+        and the card is returned.
+
+        >>> ResponseCode.EXPIRED_CARD.is_card_problem, ResponseCode.WRONG_PIN.is_card_problem
+        (True, False)
+        """
+        return self in _CARD_PROBLEMS
+
+    @property
+    def is_pin_problem(self) -> bool:
+        """A wrong PIN (the cardholder may try again) or tries exceeded (the card is kept)."""
+        return self in (ResponseCode.WRONG_PIN, ResponseCode.PIN_TRIES_EXCEEDED)
+
+    @property
+    def is_participant_problem(self) -> bool:
+        """The card is fine but the ledger has no answer for this KPJ (25) or refuses it
+        (57): another KPJ may be tried."""
+        return self in (ResponseCode.PARTICIPANT_NOT_FOUND, ResponseCode.NOT_PERMITTED)
+
+    @property
+    def is_system_problem(self) -> bool:
+        """Our side failed (format, terminal, unavailable, duplicate, internal): nothing
+        the cardholder did, and worth trying later.
+
+        >>> ResponseCode("91").is_system_problem
+        True
+        """
+        return self in _SYSTEM_PROBLEMS
+
     @classmethod
     def describe(cls, code: str) -> str:
         """The meaning of any code, including ones this switch never sends."""
@@ -36,6 +73,12 @@ class ResponseCode(StrEnum):
         except ValueError:
             return "unknown response code"
 
+
+_CARD_PROBLEMS = frozenset({ResponseCode.UNKNOWN_CARD, ResponseCode.EXPIRED_CARD,
+                            ResponseCode.RESTRICTED_CARD})
+_SYSTEM_PROBLEMS = frozenset({ResponseCode.UNSUPPORTED_TRANSACTION, ResponseCode.FORMAT_ERROR,
+                              ResponseCode.TERMINAL_NOT_PERMITTED, ResponseCode.UNAVAILABLE,
+                              ResponseCode.DUPLICATE, ResponseCode.INTERNAL_ERROR})
 
 _MEANINGS = {
     ResponseCode.APPROVED: "approved",
