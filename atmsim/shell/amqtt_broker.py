@@ -35,10 +35,40 @@ def broker_config(host: str, port: int, broker_dir: Path | None) -> dict[str, An
     return config
 
 
+class _SnapshotDict(dict):  # type: ignore[type-arg]
+    """A dict whose iteration works on a copy of its keys and items.
+
+    amqtt 0.12 broadcasts a message by looping over its subscriptions dict and awaiting for
+    each subscriber; a client that subscribes to a new topic or disconnects meanwhile
+    changes the dict, the loop dies with "dictionary changed size during iteration" and
+    the message is lost for every subscriber not yet served (an ATM then gets 91).
+    Iterating over a snapshot delivers it to the subscriptions that existed when the
+    broadcast began.
+    """
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(super().keys()))
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        return list(super().keys())
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return list(super().items())
+
+    def values(self):  # type: ignore[no-untyped-def]
+        return list(super().values())
+
+
+def iterate_subscriptions_on_a_copy(broker: Any) -> None:
+    """Make an amqtt ``Broker`` safe against subscription changes during a broadcast."""
+    broker._subscriptions = _SnapshotDict(broker._subscriptions)
+
+
 async def _serve(host: str, port: int, broker_dir: Path | None) -> None:
     from amqtt.broker import Broker
 
     broker = Broker(broker_config(host, port, broker_dir))
+    iterate_subscriptions_on_a_copy(broker)
     await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
