@@ -11,6 +11,9 @@ import pytest
 
 from atmsim.shell.amqtt_broker import broker_config, iterate_subscriptions_on_a_copy
 
+# amqtt 0.12 warns about its own configuration style when a Broker is made.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 def _broker():  # type: ignore[no-untyped-def]  # needs a running event loop
     from amqtt.broker import Broker

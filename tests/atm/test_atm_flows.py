@@ -157,19 +157,20 @@ async def test_switch_down_shows_out_of_service_then_reconnects(data_dir: Path,
 
 async def test_inactivity_asks_for_more_time_then_ends_the_session(
         amqtt_stack: Stack, tmp_path: Path) -> None:
-    app = AtmApp(atm_config(amqtt_stack, tmp_path, idle_timeout=0.5, more_time_timeout=1,
-                            take_card_timeout=0.5, message_time=30))
+    # Timers long enough that a loaded machine still sees each screen before the next.
+    app = AtmApp(atm_config(amqtt_stack, tmp_path, idle_timeout=1.5, more_time_timeout=2,
+                            take_card_timeout=1.5, message_time=30))
     async with app.run_test(size=(80, 24)) as pilot:
         await on_screen(pilot, IdleScreen)
         await press(pilot, "1", "a")
         await on_screen(pilot, PinScreen)
-        await on_screen(pilot, MoreTimeScreen, within=5)
+        await on_screen(pilot, MoreTimeScreen, within=8)
         await press(pilot, "i")  # yes, more time
         await on_screen(pilot, PinScreen)
-        await on_screen(pilot, MoreTimeScreen, within=5)  # asked again after another wait
-        await on_screen(pilot, TakeCardScreen, within=5)  # no answer: session over
+        await on_screen(pilot, MoreTimeScreen, within=8)  # asked again after another wait
+        await on_screen(pilot, TakeCardScreen, within=8)  # no answer: session over
         assert "Transaksi dibatalkan" in screen_text(app)
-        await on_screen(pilot, CardRetainedScreen, within=5)  # card not taken: kept
+        await on_screen(pilot, CardRetainedScreen, within=8)  # card not taken: kept
 
 
 async def test_wire_panel_shows_masked_fields(amqtt_stack: Stack, tmp_path: Path) -> None:
