@@ -26,14 +26,16 @@ from typing import Any
 
 import platformdirs
 
+from atmsim.shell.errors import UserError
+
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
            "AtmSettings", "LogSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule"]
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message says which and why."""
+class ConfigError(UserError, ValueError):
+    """A configuration value that cannot be used; the message says which and where from."""
 
 
 # -- rules ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from atmsim.shell.config import Settings
+from atmsim.shell.errors import Interrupted
 
 if TYPE_CHECKING:
     from atmsim.shell.stack import Stack
@@ -31,10 +32,6 @@ log = logging.getLogger("atmsim.lifecycle")
 
 # Seconds from the first Ctrl-C to a forced exit if the orderly stop has not ended.
 FORCE_EXIT_AFTER = 2.5
-
-
-class Interrupted(Exception):
-    """Stopped by a signal before the command was up."""
 
 
 class StopSignals:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from atmsim.kernel.masking import mask_pan
+from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
 from atmsim.shell.load.stats import LoadReport, LoadStats
@@ -40,8 +41,8 @@ _YIELD_EVERY = 64  # an open loop catching up still lets answers be read
 _LAST_TERMINAL = 999  # DESIGN.md: terminals BNI00001-BNI00999
 
 
-class LoadError(RuntimeError):
-    """The run could not start (switch unreachable, terminal refused); one line."""
+class LoadError(UserError):
+    """The run could not start (switch unreachable, terminal refused); one line, exit 2."""
 
 
 def terminal_id(number: int) -> str:
