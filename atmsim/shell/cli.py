@@ -22,20 +22,20 @@ import threading
 from collections.abc import Callable, Coroutine
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
-from atmsim.kernel.wire import IsoMessage, default_profile
+from atmsim.kernel.wire import IsoMessage
 from atmsim.shell.config import AtmSettings, Settings, check_value, parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.lifecycle import (
     FORCE_EXIT_AFTER,
     StopSignals,
     running_stack,
+    serve,
     until_stopped,
-    wait_for_signal,
 )
 from atmsim.shell.logs import setup_logging
 from atmsim.shell.options import COMMON, MQTT, add_options, settings_from
@@ -50,6 +50,9 @@ from terminal_ui.device.transactions import (
     read_inquiry_response,
 )
 from terminal_ui.device.wire_view import field_lines
+
+if TYPE_CHECKING:  # the stack and its parts are imported by the commands that run them
+    from atmsim.shell.stack import Stack
 
 __all__ = ["main"]
 
@@ -210,7 +213,7 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
 
 # -- stack commands --------------------------------------------------------------------
 
-def _print_addresses(stack: Any) -> None:
+def _print_addresses(stack: Stack) -> None:
     a = stack.addresses()
     print(f"atmsim back end up (data directory {a.data_dir})")
     print(f"  switch  ISO 8583 on {a.switch}  (terminals BNI00001-BNI00999, acquirer 009)")
@@ -218,18 +221,12 @@ def _print_addresses(stack: Any) -> None:
     print(f"  broker  {a.mqtt}  ({a.broker_kind})")
     print("  ledger  bpjs/jht/v1/balance/req  (events on atmsim/v1/events/tx)")
     print(f"try: atmsim inquire --pan 5264220000100010 --pin 123456 --switch {a.switch}")
-    sys.stdout.flush()
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
-    signals = StopSignals()
-    signals.install()
-    async with running_stack(settings_from(args), signals) as stack:
-        _print_addresses(stack)
-        await signals.stop.wait()
-        print("stopping")
-        sys.stdout.flush()
-    return 0
+    from atmsim.shell.stack import PARTS
+
+    return await serve(settings_from(args), PARTS, _print_addresses, farewell="stopping")
 
 
 # The scripted demo: each DESIGN.md situation once, plus the two decline paths a user asks
@@ -398,96 +395,37 @@ def serve_web_demo(settings: Settings) -> int:
     return 0
 
 
-async def cmd_hsm(args: argparse.Namespace) -> int:
-    from atmsim.shell.provisioning import load_lmk
-    from atmsim.shell.stack import listen_error
-    from hsm_mock.server import HsmServer
+def _hsm_up(stack: Stack) -> None:
+    assert stack.hsm is not None
+    print(f"HSM listening on {stack.settings.hsm.host}:{stack.hsm.port}")
 
-    s = settings_from(args)
-    server = HsmServer(s.hsm.host, s.hsm.port, lmk=load_lmk(s.hsm.lmk_file),
-                       header_len=s.hsm.header_len)
-    try:
-        await server.start()
-    except OSError as exc:
-        raise listen_error("HSM", s.hsm.host, s.hsm.port, exc) from None
-    print(f"HSM listening on {s.hsm.host}:{server.port}")
-    sys.stdout.flush()
-    try:
-        await wait_for_signal()
-    finally:
-        await server.close()
-    return 0
+
+def _broker_up(stack: Stack) -> None:
+    assert stack.broker is not None
+    print(f"{stack.broker.kind} broker listening on {stack.broker.address.url} (accounts in "
+          f"{stack.data_dir / 'broker' / 'credentials.json'})")
+
+
+def _switch_up(stack: Stack) -> None:
+    assert stack.switch is not None and stack.endpoint is not None
+    hsm = stack.settings.hsm
+    print(f"switch listening on {stack.switch.host}:{stack.switch.port} "
+          f"(HSM {hsm.host}:{hsm.port}, MQTT {stack.endpoint.url})")
+
+
+async def cmd_hsm(args: argparse.Namespace) -> int:
+    return await serve(settings_from(args), {"hsm"}, _hsm_up)
 
 
 async def cmd_broker(args: argparse.Namespace) -> int:
-    from atmsim.shell.broker import BrokerError, EmbeddedBroker
-    from atmsim.shell.stack import ensure_can_listen
-
-    s = settings_from(args)
-    ensure_can_listen("broker", s.mqtt.host, s.mqtt.port)
-    try:
-        broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, s.data_dir, s.mqtt.broker)
-        await broker.start()
-    except BrokerError as exc:
-        raise UserError(str(exc)) from None
-    print(f"{broker.kind} broker listening on {broker.address.url} (accounts in "
-          f"{s.data_dir / 'broker' / 'credentials.json'})")
-    sys.stdout.flush()
-    try:
-        await wait_for_signal()
-    finally:
-        await broker.stop()
-    return 0
+    settings = settings_from(args)
+    # The broker alone is the embedded broker, whatever --mqtt names (another broker).
+    settings.mqtt.url = ""
+    return await serve(settings, {"broker"}, _broker_up)
 
 
 async def cmd_switch(args: argparse.Namespace) -> int:
-    from atm_switch.hsm_link import HsmLink
-    from atm_switch.inquiry import SwitchDeps
-    from atm_switch.server import SwitchServer
-    from atmsim.kernel.bus import BusUnavailable, MqttBus
-    from atmsim.kernel.wire import Framing
-    from atmsim.shell.provisioning import load_lmk, open_card_store, provision_switch
-    from atmsim.shell.stack import CONNECT_TIMEOUT, ensure_can_listen, listen_error, mqtt_endpoint
-
-    s = settings_from(args)
-    if not s.mqtt.url:
-        s.mqtt.url = f"mqtt://{s.mqtt.host}:{s.mqtt.port}"
-    ensure_can_listen("switch", s.switch.host, s.switch.port)
-    endpoint = mqtt_endpoint(s, None, "switch")
-    lmk = load_lmk(s.hsm.lmk_file)
-    provision_switch(s.data_dir, lmk)
-    async with MqttBus(endpoint, "switch") as bus:
-        try:
-            await bus.established(CONNECT_TIMEOUT)
-        except BusUnavailable as exc:
-            raise UserError(str(exc)) from None
-        cards = open_card_store(s.data_dir, lmk)
-        hsm = HsmLink(s.hsm.host, s.hsm.port, header_len=s.hsm.header_len,
-                      deadline=s.switch.hsm_deadline)
-        deps = SwitchDeps(cards, hsm, bus, s.switch.hsm_deadline, s.switch.ledger_deadline,
-                          s.switch.pin_tries)
-        framing = Framing(s.switch.framing, s.switch.max_frame)
-        server = SwitchServer(deps, default_profile(), framing, host=s.switch.host,
-                              port=s.switch.port, max_in_flight=s.switch.max_in_flight,
-                              max_pending=s.switch.max_pending,
-                              idle_timeout=s.switch.idle_timeout,
-                              frame_timeout=s.switch.frame_timeout,
-                              max_connections=s.switch.max_connections,
-                              repeat_interval=s.log.repeat_interval)
-        try:
-            await server.start()
-        except OSError as exc:
-            raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
-        print(f"switch listening on {s.switch.host}:{server.port} "
-              f"(HSM {s.hsm.host}:{s.hsm.port}, MQTT {endpoint.url})")
-        sys.stdout.flush()
-        try:
-            await wait_for_signal()
-        finally:
-            await server.close()
-            await hsm.close()
-            cards.close()
-    return 0
+    return await serve(settings_from(args), {"switch"}, _switch_up)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
 from datetime import date
@@ -30,9 +29,9 @@ from atmsim.kernel.masking import mask_name
 from atmsim.shell.config import Settings
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.options import COMMON, add_options, settings_from
-from atmsim.shell.provisioning import ledger_db_path
+from atmsim.shell.provisioning import ledger_target
 from bpjs_ledger.answers import BalanceAnswer, BalanceResult
-from bpjs_ledger.db import describe_target, is_postgres_url
+from bpjs_ledger.db import describe_target
 from bpjs_ledger.identity import IdentityError, parse_kpj
 from bpjs_ledger.messages import balance_reply, statement_json
 from bpjs_ledger.records import JhtStatement
@@ -124,9 +123,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     command = getattr(args, "ledger_command", None) or "serve"
     settings = settings_from(args)
-    target = _target(args, settings)
     if command == "serve":
-        return _serve(args, settings, target)
+        return _serve(settings)
+    target = ledger_target(settings)
     if command == "seed":
         return _seed(args, settings, target)
     if command == "balance":
@@ -134,18 +133,6 @@ def _run(args: argparse.Namespace) -> int:
     if command == "statement":
         return _statement(args, target)
     raise UserError(f"unknown ledger command {command!r}")
-
-
-def _target(args: argparse.Namespace, settings: Settings) -> Path | str:
-    db = settings.ledger.db
-    if not db:
-        return ledger_db_path(settings.data_dir)
-    if is_postgres_url(db):
-        return db
-    if "://" in db and not db.startswith("sqlite://"):
-        raise UserError(f"--db {describe_target(db)}: use a file path, sqlite:///path or "
-                         "postgresql://user:password@host:port/database")
-    return Path(db.removeprefix("sqlite://")).expanduser()
 
 
 def _existing(target: Path | str) -> Path | str:
@@ -166,44 +153,18 @@ def _kpj(args: argparse.Namespace) -> str:
 # -- serve ----------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace, settings: Settings, target: Path | str) -> int:
-    from atmsim.kernel.bus import BusUnavailable
-    from atmsim.shell.stack import CONNECT_TIMEOUT, StackError, mqtt_endpoint
-    from bpjs_ledger.service import run_ledger
+def _serve(settings: Settings) -> int:
+    from atmsim.shell.lifecycle import serve
+    from atmsim.shell.stack import Stack
 
-    if not settings.mqtt.url:
-        settings.mqtt.url = f"mqtt://{settings.mqtt.host}:{settings.mqtt.port}"
-    try:
-        endpoint = mqtt_endpoint(settings, None, "ledger")
-    except (ValueError, StackError) as exc:
-        raise UserError(str(exc)) from None
-    if settings.ledger.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {settings.ledger.workers}")
+    def announce(stack: Stack) -> None:
+        # Only once subscribed (the stack waits for it): a request sent after this line is
+        # answered.
+        assert stack.ledger_target is not None and stack.ledger_endpoint is not None
+        print(f"ledger {describe_target(stack.ledger_target)} answering on "
+              f"{stack.ledger_endpoint.url}")
 
-    async def serve() -> None:
-        stop, ready = asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-
-        async def announce() -> None:
-            # Only once subscribed: a request sent after this line is answered.
-            await ready.wait()
-            print(f"ledger {describe_target(target)} answering on {endpoint.url}")
-            sys.stdout.flush()
-
-        announcer = asyncio.create_task(announce())
-        try:
-            await run_ledger(target, endpoint, workers=settings.ledger.workers, stop=stop,
-                             ready=ready, connect_timeout=CONNECT_TIMEOUT)
-        finally:
-            announcer.cancel()
-
-    try:
-        asyncio.run(serve())
-    except BusUnavailable as exc:
-        raise UserError(str(exc)) from None
-    return 0
+    return asyncio.run(serve(settings, {"ledger"}, announce))
 
 
 # -- seed -----------------------------------------------------------------------------
