@@ -39,6 +39,8 @@ from atmsim.shell.lifecycle import (
 )
 from atmsim.shell.logs import setup_logging
 from atmsim.shell.options import COMMON, MQTT, add_options, settings_from
+from terminal_ui.device.clock import terminal_zone
+from terminal_ui.device.config import AtmConfig
 from terminal_ui.device.formatting import format_date, format_rupiah
 from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.device.pinpad import PinEntryError, PinPad
@@ -185,7 +187,7 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
         raise UserError(f"--timeout {args.timeout}: must be above 0 seconds")
     settings = settings_from(args)
     host, port = parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
-    zone = _terminal_zone(settings)
+    zone = terminal_zone(settings.atm.time_zone)  # checked when the settings were loaded
     pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
     card = CardData(args.pan, args.expiry, f"{args.pan}={args.expiry}101")
     try:
@@ -259,26 +261,8 @@ async def run_headless_demo(switch_host: str, switch_port: int) -> int:
     return 1 if failures else 0
 
 
-def _terminal_zone(settings: Settings) -> tzinfo:
-    """``atm.time_zone`` as a zone (fields 12/13 and 37 are the terminal's local time)."""
-    from terminal_ui.device.clock import terminal_zone
-
-    try:
-        return terminal_zone(settings.atm.time_zone)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-def atm_config(settings: Settings, host: str, port: int) -> Any:
-    from terminal_ui.device.config import AtmConfig
-
-    a = settings.atm
-    _terminal_zone(settings)
-    return AtmConfig(host=host, port=port, terminal_id=a.terminal_id,
-                     idle_timeout=a.idle_timeout, more_time_timeout=a.more_time_timeout,
-                     take_card_timeout=a.take_card_timeout, host_timeout=a.host_timeout,
-                     echo_interval=a.echo_interval,
-                     receipts_dir=settings.data_dir / "receipts", time_zone=a.time_zone)
+def atm_config(settings: Settings, host: str, port: int) -> AtmConfig:
+    return settings.atm.device_config(host, port, settings.data_dir / "receipts")
 
 
 def log_file(settings: Settings) -> Path:
