@@ -1,4 +1,4 @@
-"""The ``atmsim`` command line (DESIGN.md "Command line").
+"""The ``atmsim`` command line (every command, flag and exit status: docs/cli.md).
 
 Every command accepts ``--data-dir`` and ``--config``; ports and addresses are flags and
 config values. Errors a user can fix (``atmsim.shell.errors.UserError``, argparse's usage errors)
@@ -231,8 +231,8 @@ async def cmd_up(args: argparse.Namespace) -> int:
     return await serve(settings_from(args), PARTS, _print_addresses, farewell="stopping")
 
 
-# The scripted demo: each DESIGN.md situation once, plus the two decline paths a user asks
-# about first (someone else's KPJ, a card the bank does not know).
+# The scripted demo: each demo card of docs/demo-data.md once, plus the two decline paths a
+# user asks about first (someone else's KPJ, a card the bank does not know).
 DEMO_SCRIPT: list[tuple[str, DemoCard | None, str, str | None]] = [
     *[(c.holder + (" (types own KPJ)" if c.holder.startswith("Andi") else ""), c, c.pin,
        "13055500011" if c.holder.startswith("Andi") else None) for c in DEMO_CARDS],

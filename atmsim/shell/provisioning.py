@@ -1,4 +1,4 @@
-"""Fresh data for a fresh data directory: the issuer's cards and terminals from DESIGN.md.
+"""Fresh data for a fresh data directory: the issuer's cards and terminals of docs/demo-data.md.
 
 This is the key-ceremony step of the demo: the published test keys are put under the HSM's
 LMK (the switch only ever holds LMK cryptograms and check values) and each demo card gets

@@ -38,7 +38,7 @@ __all__ = ["LoadSettings", "LoadError", "Progress", "run_load", "terminal_id"]
 
 _CONNECT_AT_ONCE = 32  # connections opened in parallel while the ATMs start
 _YIELD_EVERY = 64  # an open loop catching up still lets answers be read
-_LAST_TERMINAL = 999  # DESIGN.md: terminals BNI00001-BNI00999
+_LAST_TERMINAL = 999  # docs/demo-data.md: terminals BNI00001-BNI00999
 
 
 class LoadError(UserError):
@@ -46,7 +46,7 @@ class LoadError(UserError):
 
 
 def terminal_id(number: int) -> str:
-    """The DESIGN.md terminal ID for a number.
+    """The terminal ID (docs/demo-data.md) for a number.
 
     >>> terminal_id(2)
     'BNI00002'
