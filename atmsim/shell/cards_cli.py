@@ -16,19 +16,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TextIO
 
-from atm_switch.card_store import Card, CardStatus, CardStore, CardStoreError
+from atm_switch.card_store import Card, CardStatus, CardStore
 from atmsim.kernel.masking import mask_name, mask_pan
-from atmsim.shell.config import ConfigError, load_settings
+from atmsim.shell.errors import UserError, exit_status
+from atmsim.shell.options import COMMON, add_options, settings_from
 from atmsim.shell.provisioning import load_lmk, open_card_store, provision_switch, reset_demo_cards
 
 __all__ = ["add_parser", "run"]
-
-
-class CardsUsageError(Exception):
-    """A mistake the user can fix; printed as one ``atmsim:`` line, exit 2."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,10 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = cards.add_subparsers(dest="cards_command", required=True, metavar="ACTION")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--data-dir", type=Path, help="where all state lives "
-                            "(default: $ATMSIM_DATA_DIR or the per-user data directory)")
-        parser.add_argument("--config", help="TOML config file (default: $ATMSIM_CONFIG)")
-        parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (default WARNING)")
+        add_options(parser, *COMMON, helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
 
     common(actions.add_parser("list", help="every card: masked PAN, holder, status, wrong PINs"))
     unblock = actions.add_parser("unblock", help="status ACTIVE, wrong-PIN counter 0")
@@ -53,34 +46,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     common(actions.add_parser("reset-demo", help="the demo cards back to their fresh state"))
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run an ``atmsim cards`` action: 0, or 2 with one line on stderr for a user error."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    try:
-        _run(args, out)
-    except (CardsUsageError, CardStoreError, ConfigError) as exc:
-        print(f"atmsim: {exc}", file=err)
-        return 2
-    return 0
+    return exit_status(lambda: _run(args, out or sys.stdout))
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> None:
+def _run(args: argparse.Namespace, out: TextIO) -> int:
     pan = getattr(args, "pan", None)
     if pan is not None and not (pan.isdigit() and 12 <= len(pan) <= 19):
         # Even a mistyped card number is shown masked: it may be a real one.
-        raise CardsUsageError(f"{mask_pan(pan)!r} is not a card number (12 to 19 digits)")
-    overrides = {"data_dir": str(args.data_dir) if args.data_dir else None}
-    settings = load_settings(args.config, overrides)
+        raise UserError(f"{mask_pan(pan)!r} is not a card number (12 to 19 digits)")
+    settings = settings_from(args)
     try:
         lmk = load_lmk(settings.hsm.lmk_file)
     except (OSError, ValueError) as exc:
-        raise CardsUsageError(f"LMK file {settings.hsm.lmk_file}: {exc}") from None
+        raise UserError(f"LMK file {settings.hsm.lmk_file}: {exc}") from None
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         provision_switch(settings.data_dir, lmk)  # a fresh directory gets its demo cards
     except OSError as exc:
-        raise CardsUsageError(f"data directory {settings.data_dir}: {exc.strerror}") from None
+        raise UserError(f"data directory {settings.data_dir}: {exc.strerror}") from None
     store = open_card_store(settings.data_dir, lmk)
     try:
         if args.cards_command == "list":
@@ -92,12 +77,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
             assert pan is not None
             status = CardStatus.ACTIVE if args.cards_command == "unblock" else CardStatus.BLOCKED
             if not store.set_status(pan, status, reset_tries=status == CardStatus.ACTIVE):
-                raise CardsUsageError(f"card {mask_pan(pan)} is not on file")
+                raise UserError(f"card {mask_pan(pan)} is not on file")
             card = store.card(pan)
             assert card is not None
             print(_line(card), file=out)
     finally:
         store.close()
+    return 0
 
 
 _HEADER = f"{'PAN':<19}  {'holder':<24}  {'status':<11}  wrong PINs"

@@ -26,14 +26,18 @@ from typing import Any
 
 import platformdirs
 
+from atmsim.shell.errors import UserError
+from terminal_ui.device.clock import terminal_zone
+from terminal_ui.device.config import AtmConfig
+
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
            "AtmSettings", "LogSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule"]
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message says which and why."""
+class ConfigError(UserError, ValueError):
+    """A configuration value that cannot be used; the message says which and where from."""
 
 
 # -- rules ----------------------------------------------------------------------------
@@ -195,17 +199,40 @@ class LedgerSettings:
     db: str = ""  # empty: SQLite file ledger.db in the data directory
 
 
+# The ATM's own defaults: declared once, with the ATM (terminal_ui.device.config).
+_ATM = AtmConfig()
+
+
+def _time_zone(value: Any) -> str | None:
+    try:
+        terminal_zone(value)
+    except ValueError as exc:
+        return str(exc).removeprefix("atm.time_zone: ")  # the setting is named by _set
+    return None
+
+
 @dataclass
 class AtmSettings:
-    terminal_id: str = field(default="BNI00001", metadata=rule(_terminal_id))
-    idle_timeout: float = 30.0  # seconds without a key, then "do you need more time?"
-    more_time_timeout: int = 15  # seconds the question waits for an answer
-    take_card_timeout: float = 30.0  # seconds before a card not taken is retained
-    host_timeout: float = 30.0  # seconds the ATM waits for the switch
+    """The ``[atm]`` settings: the fields of ``AtmConfig`` a user may set, with its defaults
+    (``device_config`` makes the ATM's config of them), and the web ATM's port."""
+
+    terminal_id: str = field(default=_ATM.terminal_id, metadata=rule(_terminal_id))
+    idle_timeout: float = _ATM.idle_timeout  # seconds without a key, then "more time?"
+    more_time_timeout: int = _ATM.more_time_timeout  # seconds the question waits
+    take_card_timeout: float = _ATM.take_card_timeout  # seconds, then the card is retained
+    host_timeout: float = _ATM.host_timeout  # seconds the ATM waits for the switch
     # seconds between echo tests (0800, 301) on a quiet link to the switch
-    echo_interval: float = field(default=60.0, metadata=between(1, 3600))
-    web_port: int = 8000  # atmsim demo --web
-    time_zone: str = "Asia/Jakarta"  # IANA zone of fields 12/13, the receipt and the clock
+    echo_interval: float = field(default=_ATM.echo_interval, metadata=between(1, 3600))
+    web_port: int = 8000  # atmsim demo --web: the web server's, not the ATM's
+    # IANA zone of fields 12/13, the receipt and the clock
+    time_zone: str = field(default=_ATM.time_zone, metadata=rule(_time_zone))
+
+    def device_config(self, host: str, port: int, receipts_dir: Path) -> AtmConfig:
+        """The ATM's configuration: these settings, the switch at ``host:port``."""
+        mine = {f.name for f in dataclasses.fields(AtmConfig)}
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name in mine}
+        return AtmConfig(host=host, port=port, receipts_dir=receipts_dir, **shared)
 
 
 @dataclass

@@ -26,13 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from atmsim.shell.config import ConfigError, load_settings
+from atmsim.shell.errors import UserError, exit_status
+from atmsim.shell.options import add_options, settings_from
 from hsm_mock import HsmError, VariantLmk
 from hsm_mock.keys import combine_components as xor_components
 from hsm_mock.keys import has_odd_parity, is_hex, kcv, random_key
 from hsm_mock.lmk import pair_for_key_type
 
-__all__ = ["KEY_TYPES", "KeyUsageError", "add_parser", "combine_components", "run"]
+__all__ = ["KEY_TYPES", "add_parser", "combine_components", "run"]
 
 # Names a key custodian uses -> payShield key type code (variant LMK).
 KEY_TYPES: dict[str, str] = {
@@ -50,10 +51,6 @@ KEY_TYPES: dict[str, str] = {
 }
 _SCHEME_LENGTH = {"Z": 8, "U": 16, "T": 24}
 _SCHEME_BY_LENGTH = {length: scheme for scheme, length in _SCHEME_LENGTH.items()}
-
-
-class KeyUsageError(Exception):
-    """A mistake the user can fix; printed as one ``atmsim:`` line."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "--type", required=True, metavar="TYPE",
             help=f"{', '.join(sorted(KEY_TYPES))} or a 3-hex key type code",
         )
-        parser.add_argument("--lmk-file", help="LMK file (default: [hsm] lmk_file, else test LMK)")
-        parser.add_argument("--config", help="TOML config file (default: $ATMSIM_CONFIG)")
+        add_options(parser, "lmk_file", "config")
 
     generate = actions.add_parser("generate", help="a random key under the LMK, with its KCV")
     common(generate)
@@ -96,21 +92,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Run an ``atmsim keys`` action; 0 on success, 2 (with one stderr line) on a user error."""
-    io = _Output(sys.stdout, sys.stderr)
+    return exit_status(lambda: _run(args, _Output(sys.stdout, sys.stderr)))
+
+
+def _run(args: argparse.Namespace, io: _Output) -> int:
+    key_type, label = _key_type(args.type)
+    lmk, lmk_note = _load_lmk(args)
+    action: Callable[[argparse.Namespace, VariantLmk, str, str, _Output], None] = {
+        "generate": _generate,
+        "import": _import,
+        "check": _check,
+    }[args.keys_command]
     try:
-        key_type, label = _key_type(args.type)
-        lmk, lmk_note = _load_lmk(args)
-        action: Callable[[argparse.Namespace, VariantLmk, str, str, _Output], None] = {
-            "generate": _generate,
-            "import": _import,
-            "check": _check,
-        }[args.keys_command]
         action(args, lmk, key_type, label, io)
-        print(lmk_note, file=io.out)
-    except (KeyUsageError, HsmError) as exc:
-        message = str(exc) if isinstance(exc, KeyUsageError) else _hsm_message(exc)
-        print(f"atmsim: {message}", file=io.err)
-        return 2
+    except HsmError as exc:
+        raise UserError(_hsm_message(exc)) from None
+    print(lmk_note, file=io.out)
     return 0
 
 
@@ -121,7 +118,7 @@ def combine_components(components: Sequence[bytes]) -> bytes:
     '0201'
     """
     if len(components) not in (2, 3) or len({len(c) for c in components}) != 1:
-        raise KeyUsageError("a key is formed from 2 or 3 components of the same length")
+        raise UserError("a key is formed from 2 or 3 components of the same length")
     return xor_components(components)
 
 
@@ -175,29 +172,24 @@ def _key_type(text: str) -> tuple[str, str]:
     try:
         pair_for_key_type(code)
     except HsmError:
-        raise KeyUsageError(
+        raise UserError(
             f"unknown key type {text!r}: use {', '.join(sorted(KEY_TYPES))} or a code like 002"
         ) from None
     return code, (f"{name} (key type {code})" if name in KEY_TYPES else f"key type {code}")
 
 
 def _load_lmk(args: argparse.Namespace) -> tuple[VariantLmk, str]:
-    try:
-        settings = load_settings(getattr(args, "config", None),
-                                 {"hsm": {"lmk_file": getattr(args, "lmk_file", None)}})
-    except ConfigError as exc:
-        raise KeyUsageError(str(exc)) from None
-    path = settings.hsm.lmk_file
+    path = settings_from(args).hsm.lmk_file
     if not path:
         lmk = VariantLmk.test()
     else:
         try:
             lmk = VariantLmk.from_file(path)
         except OSError as exc:
-            raise KeyUsageError(f"cannot read LMK file {path}: {exc.strerror}") from None
+            raise UserError(f"cannot read LMK file {path}: {exc.strerror}") from None
         except ValueError as exc:
             # Our own message (it names the expected layout), never key material.
-            raise KeyUsageError(f"LMK file {path}: {exc}") from None
+            raise UserError(f"LMK file {path}: {exc}") from None
     check = lmk.check_value()[:6]
     if lmk.is_test_lmk:
         return lmk, f"LMK: the published Thales TEST LMK (check {check}) - test keys only"
@@ -210,20 +202,20 @@ def _read_components() -> list[str]:
     try:
         count = input("number of components (2 or 3): ").strip()
         if count not in ("2", "3"):
-            raise KeyUsageError("a key is formed from 2 or 3 components")
+            raise UserError("a key is formed from 2 or 3 components")
         return [getpass.getpass(f"component {n} (hex, not echoed): ") for n in
                 range(1, int(count) + 1)]
     except EOFError:
-        raise KeyUsageError("no components given") from None
+        raise UserError("no components given") from None
 
 
 def _parse_component(text: str, n: int) -> bytes:
     digits = text.replace(" ", "").upper()
     if len(digits) not in (16, 32, 48) or not is_hex(digits):
-        raise KeyUsageError(f"component {n} is not 16, 32 or 48 hex digits")
+        raise UserError(f"component {n} is not 16, 32 or 48 hex digits")
     component = bytes.fromhex(digits)
     if not has_odd_parity(component):
-        raise KeyUsageError(f"component {n} does not have odd parity: check how it was typed")
+        raise UserError(f"component {n} does not have odd parity: check how it was typed")
     return component
 
 

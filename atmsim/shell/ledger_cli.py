@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import sys
 import time
 from datetime import date
@@ -28,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from atmsim.kernel.masking import mask_name
-from atmsim.shell.config import ConfigError, Settings, load_settings
-from atmsim.shell.provisioning import ledger_db_path
+from atmsim.shell.config import Settings
+from atmsim.shell.errors import UserError, exit_status
+from atmsim.shell.options import COMMON, add_options, settings_from
+from atmsim.shell.provisioning import ledger_target
 from bpjs_ledger.answers import BalanceAnswer, BalanceResult
-from bpjs_ledger.db import StorageError, describe_target, is_postgres_url
+from bpjs_ledger.db import describe_target
 from bpjs_ledger.identity import IdentityError, parse_kpj
 from bpjs_ledger.messages import balance_reply, statement_json
 from bpjs_ledger.records import JhtStatement
@@ -44,12 +44,8 @@ _DEFAULT_PARTICIPANTS = 1000
 _DEFAULT_SEED = 1
 
 
-class UsageError(Exception):
-    """A mistake on the command line or in the environment the user can fix."""
-
-
-class NotInLedger(Exception):
-    """The KPJ asked about is not in the ledger (exit status 1)."""
+# The exit status of a query for a KPJ the ledger does not hold.
+NOT_IN_LEDGER = 1
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -59,32 +55,17 @@ def _options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """Options the ``ledger`` parser and each sub-command both accept. A sub-command's
     copies default to SUPPRESS: argparse copies a sub-parser's defaults over the parent's
     values, which would forget ``atmsim ledger --db X balance K``'s ``--db``."""
-    default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--data-dir", type=Path, default=default,
-                        help="where all state lives (default: $ATMSIM_DATA_DIR or the "
-                        "per-user data directory)")
-    parser.add_argument("--config", default=default,
-                        help="TOML config file (default: $ATMSIM_CONFIG)")
-    parser.add_argument("--log-level", default=default,
-                        help="DEBUG, INFO, WARNING (default INFO)")
-    parser.add_argument("--db", metavar="DB", default=default,
-                        help="a SQLite file or a postgresql:// URL (default: ledger/ledger.db "
-                        "in the data directory)")
+    add_options(parser, *COMMON, "db", suppress=suppress,
+                helps={"log_level": "DEBUG, INFO, WARNING (default INFO)"})
 
 
 def _serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--mqtt", metavar="URL", default=default,
-                        help="the MQTT broker (mqtt://[user:password@]host:port or mqtts://; "
-                        "default: the embedded broker's address, 127.0.0.1:1883)")
-    parser.add_argument("--mqtt-ca", metavar="FILE", default=default,
-                        help="CA certificate (PEM) to trust for an mqtts:// broker")
-    parser.add_argument("--mqtt-port", type=int, default=default,
-                        help="port of the broker when no --mqtt URL is given (default 1883)")
-    parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default=default,
-                        help=argparse.SUPPRESS)  # accepted for compatibility; unused here
-    parser.add_argument("--workers", type=int, default=default,
-                        help="ledger workers sharing the load (default 1)")
+    add_options(parser, "mqtt", "mqtt_ca", "mqtt_port", "broker", "workers", suppress=suppress,
+                helps={"mqtt": "the MQTT broker (mqtt://[user:password@]host:port or mqtts://; "
+                       "default: the embedded broker's address, 127.0.0.1:1883)",
+                       "mqtt_port": "port of the broker when no --mqtt URL is given "
+                       "(default 1883)",
+                       "broker": argparse.SUPPRESS})  # accepted for compatibility; unused
 
 
 def add_parser(subparsers: Any) -> None:
@@ -136,63 +117,28 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``atmsim ledger ...``; the exit status. Errors a user can fix are one line on
     stderr and status 2."""
+    return exit_status(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     command = getattr(args, "ledger_command", None) or "serve"
-    try:
-        settings = _settings(args)
-        target = _target(args, settings)
-        if command == "serve":
-            return _serve(args, settings, target)
-        if command == "seed":
-            return _seed(args, settings, target)
-        if command == "balance":
-            return _balance(args, target)
-        if command == "statement":
-            return _statement(args, target)
-        raise UsageError(f"unknown ledger command {command!r}")
-    except NotInLedger as exc:
-        print(f"atmsim: {exc}", file=sys.stderr)
-        return 1
-    except (UsageError, StorageError) as exc:
-        print(f"atmsim: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (``atmsim ledger statement K | head``): stop quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    get = lambda name: getattr(args, name, None)  # noqa: E731
-    overrides: dict[str, Any] = {
-        "data_dir": get("data_dir"),
-        "log_level": get("log_level"),
-        "mqtt": {"url": get("mqtt"), "port": get("mqtt_port"), "ca_file": get("mqtt_ca")},
-        "ledger": {"workers": get("workers"), "db": get("db")},
-    }
-    try:
-        return load_settings(get("config"), overrides)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _target(args: argparse.Namespace, settings: Settings) -> Path | str:
-    db = settings.ledger.db
-    if not db:
-        return ledger_db_path(settings.data_dir)
-    if is_postgres_url(db):
-        return db
-    if "://" in db and not db.startswith("sqlite://"):
-        raise UsageError(f"--db {describe_target(db)}: use a file path, sqlite:///path or "
-                         "postgresql://user:password@host:port/database")
-    return Path(db.removeprefix("sqlite://")).expanduser()
+    settings = settings_from(args)
+    if command == "serve":
+        return _serve(settings)
+    target = ledger_target(settings)
+    if command == "seed":
+        return _seed(args, settings, target)
+    if command == "balance":
+        return _balance(args, target)
+    if command == "statement":
+        return _statement(args, target)
+    raise UserError(f"unknown ledger command {command!r}")
 
 
 def _existing(target: Path | str) -> Path | str:
     # A query must not create an empty ledger where the user mistyped a path.
     if isinstance(target, Path) and not target.exists():
-        raise UsageError(f"no ledger at {target} (create one with 'atmsim ledger seed', "
+        raise UserError(f"no ledger at {target} (create one with 'atmsim ledger seed', "
                          "'atmsim up' or 'atmsim demo', or name it with --db)")
     return target
 
@@ -201,50 +147,24 @@ def _kpj(args: argparse.Namespace) -> str:
     try:
         return parse_kpj(args.kpj).value
     except IdentityError as exc:
-        raise UsageError(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 # -- serve ----------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace, settings: Settings, target: Path | str) -> int:
-    from atmsim.kernel.bus import BusUnavailable
-    from atmsim.shell.stack import CONNECT_TIMEOUT, StackError, mqtt_endpoint
-    from bpjs_ledger.service import run_ledger
+def _serve(settings: Settings) -> int:
+    from atmsim.shell.lifecycle import serve
+    from atmsim.shell.stack import Stack
 
-    if not settings.mqtt.url:
-        settings.mqtt.url = f"mqtt://{settings.mqtt.host}:{settings.mqtt.port}"
-    try:
-        endpoint = mqtt_endpoint(settings, None, "ledger")
-    except (ValueError, StackError) as exc:
-        raise UsageError(str(exc)) from None
-    if settings.ledger.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {settings.ledger.workers}")
+    def announce(stack: Stack) -> None:
+        # Only once subscribed (the stack waits for it): a request sent after this line is
+        # answered.
+        assert stack.ledger_target is not None and stack.ledger_endpoint is not None
+        print(f"ledger {describe_target(stack.ledger_target)} answering on "
+              f"{stack.ledger_endpoint.url}")
 
-    async def serve() -> None:
-        stop, ready = asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-
-        async def announce() -> None:
-            # Only once subscribed: a request sent after this line is answered.
-            await ready.wait()
-            print(f"ledger {describe_target(target)} answering on {endpoint.url}")
-            sys.stdout.flush()
-
-        announcer = asyncio.create_task(announce())
-        try:
-            await run_ledger(target, endpoint, workers=settings.ledger.workers, stop=stop,
-                             ready=ready, connect_timeout=CONNECT_TIMEOUT)
-        finally:
-            announcer.cancel()
-
-    try:
-        asyncio.run(serve())
-    except BusUnavailable as exc:
-        raise UsageError(str(exc)) from None
-    return 0
+    return asyncio.run(serve(settings, {"ledger"}, announce))
 
 
 # -- seed -----------------------------------------------------------------------------
@@ -259,9 +179,9 @@ def _seed(args: argparse.Namespace, settings: Settings, target: Path | str) -> i
         try:
             as_of = date.fromisoformat(args.as_of)
         except ValueError:
-            raise UsageError(f"--as-of {args.as_of!r}: expected a date YYYY-MM-DD") from None
+            raise UserError(f"--as-of {args.as_of!r}: expected a date YYYY-MM-DD") from None
     if args.participants < 0:
-        raise UsageError("--participants cannot be negative")
+        raise UserError("--participants cannot be negative")
     started = time.monotonic()
     last_shown = [started]
 
@@ -277,7 +197,7 @@ def _seed(args: argparse.Namespace, settings: Settings, target: Path | str) -> i
                              as_of=as_of, replace=args.replace, jobs=args.jobs,
                              progress=progress)
     except ValueError as exc:  # e.g. an --as-of before the ledger's first year
-        raise UsageError(str(exc)) from None
+        raise UserError(str(exc)) from None
     # The demo participants come with their cards, so the demo and inquiries work at once.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     provision_switch(settings.data_dir, load_lmk(settings.hsm.lmk_file))
@@ -297,7 +217,7 @@ def _balance(args: argparse.Namespace, target: Path | str) -> int:
         answer = store.account(kpj)
         location = store.location
     if answer.result is not BalanceResult.OK:
-        raise NotInLedger(f"KPJ {kpj} is not in the ledger at {location}")
+        raise UserError(f"KPJ {kpj} is not in the ledger at {location}", status=NOT_IN_LEDGER)
     print(json.dumps(balance_json(answer), indent=2) if args.json else balance_text(answer))
     return 0
 
@@ -330,7 +250,7 @@ def _statement(args: argparse.Namespace, target: Path | str) -> int:
         statement = store.account_statement(kpj)
         location = store.location
     if statement is None:
-        raise NotInLedger(f"KPJ {kpj} is not in the ledger at {location}")
+        raise UserError(f"KPJ {kpj} is not in the ledger at {location}", status=NOT_IN_LEDGER)
     print(json.dumps(masked_statement_json(statement), indent=2) if args.json
           else statement_text(statement))
     return 0

@@ -1,6 +1,6 @@
 """Running a command until it is stopped: signals, start-up logs, the stack's lifetime.
 
-``atmsim up`` and ``atmsim demo`` (and the parts run alone) stop in order on the first
+``atmsim up`` and ``atmsim demo`` (and the parts run alone: ``serve``) stop in order on the first
 SIGINT, SIGTERM or SIGHUP, also during start-up; a second signal, or an orderly stop that
 has not ended the process within ``FORCE_EXIT_AFTER`` seconds, ends it at once after
 killing the broker child. While the stack starts, the log lines meant for the terminal are
@@ -15,26 +15,24 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from atmsim.shell.config import Settings
+from atmsim.shell.errors import Interrupted
 
 if TYPE_CHECKING:
     from atmsim.shell.stack import Stack
 
 __all__ = ["FORCE_EXIT_AFTER", "Interrupted", "StopSignals", "held_logs", "running_stack",
-           "until_stopped", "wait_for_signal"]
+           "serve", "until_stopped"]
 
 log = logging.getLogger("atmsim.lifecycle")
 
 # Seconds from the first Ctrl-C to a forced exit if the orderly stop has not ended.
 FORCE_EXIT_AFTER = 2.5
-
-
-class Interrupted(Exception):
-    """Stopped by a signal before the command was up."""
 
 
 class StopSignals:
@@ -73,13 +71,6 @@ class StopSignals:
         with contextlib.suppress(OSError):
             os.write(2, f"atmsim: {why}\n".encode())
         os._exit(130)
-
-
-async def wait_for_signal() -> None:
-    """Until the first SIGINT, SIGTERM or SIGHUP (for the parts run alone)."""
-    signals = StopSignals()
-    signals.install()
-    await signals.stop.wait()
 
 
 class _HeldRecords(logging.Handler):
@@ -143,17 +134,18 @@ async def _start_unless_stopped(stack: Stack, stop: asyncio.Event) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings,
-                        signals: StopSignals | None = None) -> AsyncIterator[Stack]:
-    """The stack started (its start-up logs held back until it is up) and closed again;
-    a signal during start-up raises ``Interrupted`` after closing what had started.
-    ``signals`` is installed on this loop unless it is None (then a fresh one is)."""
-    from atmsim.shell.stack import Stack
+async def running_stack(settings: Settings, signals: StopSignals | None = None,
+                        parts: Collection[str] | None = None) -> AsyncIterator[Stack]:
+    """The stack (of ``parts``, default all) started, its start-up logs held back until it
+    is up, and closed again; a signal during start-up raises ``Interrupted`` after closing
+    what had started. ``signals`` is installed on this loop unless it is None (then a
+    fresh one is)."""
+    from atmsim.shell.stack import PARTS, Stack
 
     if signals is None:
         signals = StopSignals()
         signals.install()
-    stack = Stack(settings)
+    stack = Stack(settings, PARTS if parts is None else parts)
     signals.on_force.append(stack.kill_children)
     try:
         with held_logs():
@@ -168,6 +160,22 @@ async def running_stack(settings: Settings,
         yield stack
     finally:
         await stack.close()  # a no-op when already closed
+
+
+async def serve(settings: Settings, parts: Collection[str], announce: Callable[[Stack], None],
+                farewell: str | None = None) -> int:
+    """Run ``parts`` of the stack until the first signal: ``announce(stack)`` once they are
+    up (what a user or a script waits for), ``farewell`` printed when the stop begins."""
+    signals = StopSignals()
+    signals.install()
+    async with running_stack(settings, signals, parts) as stack:
+        announce(stack)
+        sys.stdout.flush()
+        await signals.stop.wait()
+        if farewell is not None:
+            print(farewell)
+            sys.stdout.flush()
+    return 0
 
 
 async def until_stopped(work: Coroutine[Any, Any, int], stop: asyncio.Event) -> int:

@@ -1,4 +1,4 @@
-"""Fresh data for a fresh data directory: the issuer's cards and terminals from DESIGN.md.
+"""Fresh data for a fresh data directory: the issuer's cards and terminals of docs/demo-data.md.
 
 This is the key-ceremony step of the demo: the published test keys are put under the HSM's
 LMK (the switch only ever holds LMK cryptograms and check values) and each demo card gets
@@ -19,13 +19,16 @@ from typing import Any
 from atm_switch.card_store import CardStatus, CardStore, CardStoreError, PanKeys, Terminal
 from atmsim.kernel.crypto.pin_blocks import account_number_12
 from atmsim.kernel.demo_data import ACQUIRER_ID, DEMO_CARDS, DEMO_KEYS, DEMO_TERMINALS
+from atmsim.shell.config import Settings
+from atmsim.shell.errors import UserError
+from bpjs_ledger.db import describe_target, is_postgres_url
 from hsm_mock import HsmError
 from hsm_mock.keys import kcv
 from hsm_mock.lmk import VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
 
-__all__ = ["DEC_TABLE", "provision_switch", "switch_db_path", "ledger_db_path", "load_lmk",
-           "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY", "PAN_DATA_KEY"]
+__all__ = ["DEC_TABLE", "provision_switch", "switch_db_path", "ledger_db_path", "ledger_target",
+           "load_lmk", "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY", "PAN_DATA_KEY"]
 
 log = logging.getLogger("atmsim.provisioning")
 
@@ -46,6 +49,20 @@ def switch_db_path(data_dir: Path) -> Path:
 
 def ledger_db_path(data_dir: Path) -> Path:
     return data_dir / "ledger" / "ledger.db"
+
+
+def ledger_target(settings: Settings) -> Path | str:
+    """The ledger's database: ``[ledger] db`` (a file, ``sqlite:///path`` or a
+    ``postgresql://`` URL), else ``ledger/ledger.db`` in the data directory."""
+    db = settings.ledger.db
+    if not db:
+        return ledger_db_path(settings.data_dir)
+    if is_postgres_url(db):
+        return db
+    if "://" in db and not db.startswith("sqlite://"):
+        raise UserError(f"--db {describe_target(db)}: use a file path, sqlite:///path or "
+                         "postgresql://user:password@host:port/database")
+    return Path(db.removeprefix("sqlite://")).expanduser()
 
 
 def load_lmk(lmk_file: str) -> VariantLmk:

@@ -1,8 +1,12 @@
 """The whole back end in one process: broker, HSM, ledger and switch, on loopback.
 
 ``Stack`` is what ``atmsim up`` and ``atmsim demo`` run and what the integration tests
-start. It owns every part and closes them in reverse order. Each part can also be stopped
-and started again on the same address, which is how the fault drills take one away.
+start; ``Stack(settings, parts={"switch"})`` is ``atmsim switch`` (and ``{"hsm"}``,
+``{"broker"}``, ``{"ledger"}`` the other parts run alone): the same start-up, checks and
+shutdown, of fewer parts. A part run without the broker reaches the broker at ``--mqtt``,
+else at the embedded broker's address (``atmsim broker``). It owns every part and closes
+them in reverse order. Each part can also be stopped and started again on the same
+address, which is how the fault drills take one away.
 
 A start that fails raises ``StackError`` with one line naming the part and its address
 ("switch cannot listen on 127.0.0.1:8583: address already in use") and leaves nothing
@@ -20,7 +24,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +39,11 @@ from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings
 from atmsim.shell.errors import UserError
-from atmsim.shell.provisioning import ledger_db_path, load_lmk, open_card_store, provision_switch
+from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
 from bpjs_ledger.service import run_ledger
 from hsm_mock.server import HsmServer
 
-__all__ = ["Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
+__all__ = ["PARTS", "Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
            "prepare_data_dir"]
 
 log = logging.getLogger("atmsim.stack")
@@ -47,6 +51,10 @@ log = logging.getLogger("atmsim.stack")
 # Seconds one part may take to close before the rest go on without it: the whole stack
 # then closes within the 3 s a user waits after Ctrl-C.
 PART_CLOSE_LIMIT = 1.5
+
+
+# The parts of the back end, in the order they start.
+PARTS = ("broker", "hsm", "ledger", "switch")
 
 
 class StackError(UserError, RuntimeError):
@@ -93,12 +101,12 @@ def prepare_data_dir(path: Path) -> None:
         raise StackError(f"data directory {path} is not writable")
 
 
-def _check_ports(settings: Settings) -> None:
+def _check_ports(settings: Settings, parts: Collection[str]) -> None:
     """Every port the stack will listen on, free and distinct, before any part starts."""
-    wanted = [("switch", settings.switch.host, settings.switch.port),
-              ("HSM", settings.hsm.host, settings.hsm.port)]
-    if settings.mqtt_is_embedded:
-        wanted.append(("broker", settings.mqtt.host, settings.mqtt.port))
+    wanted = [(name, host, port) for part, name, host, port in (
+        ("switch", "switch", settings.switch.host, settings.switch.port),
+        ("hsm", "HSM", settings.hsm.host, settings.hsm.port),
+        ("broker", "broker", settings.mqtt.host, settings.mqtt.port)) if part in parts]
     seen: dict[int, str] = {}
     for part, _, port in wanted:
         if port in seen:
@@ -122,12 +130,7 @@ def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
     the data directory's own embedded broker listens on, the component's account from
     ``broker/credentials.json`` there (so ``atmsim ledger --mqtt URL`` next to
     ``atmsim broker`` just works). Raises ``StackError`` (one line, no password)."""
-    m = settings.mqtt
-    if m.client not in ("atmsim", "aiomqtt"):
-        raise StackError(f"mqtt.client {m.client!r}: use atmsim or aiomqtt")
-    if m.shared_subscriptions not in ("auto", "yes", "no"):
-        raise StackError(f"mqtt.shared_subscriptions {m.shared_subscriptions!r}: "
-                         "use auto, yes or no")
+    m = settings.mqtt  # its values were checked when loaded (atmsim.shell.config)
     shared = {"yes": True, "no": False}.get(m.shared_subscriptions)
     if broker is not None:
         try:
@@ -192,7 +195,18 @@ class Addresses:
 
 
 class Stack:
-    def __init__(self, settings: Settings) -> None:
+    """The back end's ``parts`` (all of ``PARTS`` by default) on the addresses of ``settings``."""
+
+    def __init__(self, settings: Settings, parts: Collection[str] = PARTS) -> None:
+        unknown = set(parts) - set(PARTS)
+        if unknown or not parts:
+            raise ValueError(f"parts must be some of {', '.join(PARTS)}, not {sorted(unknown)}")
+        self.parts = frozenset(parts)
+        if settings.mqtt_is_embedded and "broker" not in self.parts:
+            # A part run alone uses the broker on the embedded broker's address.
+            mqtt = dataclasses.replace(settings.mqtt,
+                                       url=f"mqtt://{settings.mqtt.host}:{settings.mqtt.port}")
+            settings = dataclasses.replace(settings, mqtt=mqtt)
         self.settings = settings
         self.data_dir = settings.data_dir
         self.broker: EmbeddedBroker | None = None
@@ -200,6 +214,7 @@ class Stack:
         self.switch: SwitchServer | None = None
         self.endpoint: MqttEndpoint | None = None  # the switch's
         self.ledger_endpoint: MqttEndpoint | None = None
+        self.ledger_target: Path | str | None = None
         self._lmk = load_lmk(settings.hsm.lmk_file)
         self._ledger_task: asyncio.Task[None] | None = None
         self._ledger_stop: asyncio.Event | None = None
@@ -240,40 +255,64 @@ class Stack:
 
         self._parts.push_async_callback(guarded)
 
+    def _failed(self, part: str, why: object) -> StackError:
+        """The one line of a part that failed to start: named when it is one of several
+        (run alone, the command already names it)."""
+        return StackError(f"{part}: {why}" if len(self.parts) > 1 else str(why))
+
+    @property
+    def _embedded_broker(self) -> bool:
+        return "broker" in self.parts and self.settings.mqtt_is_embedded
+
     async def start(self) -> None:
         s = self.settings
-        prepare_data_dir(self.data_dir)
-        _check_ports(s)
-        if not s.mqtt_is_embedded:
-            mqtt_endpoint(s, None, "switch")  # a bad URL is one line before anything is made
-        try:
-            ledger_db_path(self.data_dir).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
-        if provision_switch(self.data_dir, self._lmk):
+        parts = self.parts
+        if parts != {"hsm"}:  # the HSM alone keeps nothing in the data directory
+            prepare_data_dir(self.data_dir)
+        _check_ports(s, parts if self._embedded_broker else parts - {"broker"})
+        if not s.mqtt_is_embedded and parts & {"ledger", "switch"}:
+            # A bad URL is one line before anything is made.
+            mqtt_endpoint(s, None, "switch" if "switch" in parts else "ledger")
+        if "ledger" in parts:
+            self.ledger_target = ledger_target(s)
+            try:
+                if isinstance(self.ledger_target, Path):
+                    self.ledger_target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
+        if "switch" in parts and provision_switch(self.data_dir, self._lmk):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
-        if s.mqtt_is_embedded:
+        if self._embedded_broker:
             try:
                 self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir,
                                              s.mqtt.broker)
                 self._on_close("broker", self._stop_broker_for_good)
                 await self.broker.start()
             except BrokerError as exc:
-                raise StackError(f"broker: {exc}") from None
-        self.endpoint = mqtt_endpoint(s, self.broker, "switch")
-        self.ledger_endpoint = mqtt_endpoint(s, self.broker, "ledger")
-        # The switch's bus first: a broker that is not there is one line within seconds.
-        self._switch_bus = MqttBus(self.endpoint, "switch")
-        self._on_close("switch MQTT client", self._close_switch_bus)
-        await self._switch_bus.__aenter__()
-        try:
-            await self._switch_bus.established(CONNECT_TIMEOUT)
-        except BusUnavailable as exc:
-            raise StackError(str(exc)) from None
-        self._on_close("HSM", self.stop_hsm)
-        await self.start_hsm()
-        self._on_close("ledger", self.stop_ledger)
-        await self.start_ledger()
+                raise self._failed("broker", exc) from None
+        if "switch" in parts:
+            self.endpoint = mqtt_endpoint(s, self.broker, "switch")
+            # The switch's bus first: a broker that is not there is one line within seconds.
+            self._switch_bus = MqttBus(self.endpoint, "switch")
+            self._on_close("switch MQTT client", self._close_switch_bus)
+            await self._switch_bus.__aenter__()
+            try:
+                await self._switch_bus.established(CONNECT_TIMEOUT)
+            except BusUnavailable as exc:
+                raise StackError(str(exc)) from None
+        if "hsm" in parts:
+            self._on_close("HSM", self.stop_hsm)
+            await self.start_hsm()
+        if "ledger" in parts:
+            self.ledger_endpoint = mqtt_endpoint(s, self.broker, "ledger")
+            self._on_close("ledger", self.stop_ledger)
+            await self.start_ledger()
+        if "switch" in parts:
+            await self._start_switch()
+
+    async def _start_switch(self) -> None:
+        s = self.settings
+        assert self._switch_bus is not None and self.endpoint is not None
         self._cards = open_card_store(self.data_dir, self._lmk)
         self._on_close("card store", self._close_cards)
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
@@ -370,8 +409,9 @@ class Stack:
         assert self.ledger_endpoint is not None
         self._ledger_stop = asyncio.Event()
         ready = asyncio.Event()
+        assert self.ledger_target is not None
         self._ledger_task = asyncio.create_task(run_ledger(
-            self.settings.ledger.db or ledger_db_path(self.data_dir), self.ledger_endpoint,
+            self.ledger_target, self.ledger_endpoint,
             workers=self.settings.ledger.workers,
             stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT))
         ready_wait = asyncio.ensure_future(ready.wait())
@@ -386,7 +426,7 @@ class Stack:
             if isinstance(failure, UserError):
                 raise failure
             if isinstance(failure, BusUnavailable):
-                raise StackError(f"ledger: {failure}") from None
+                raise self._failed("ledger", failure) from None
             raise StackError(f"the ledger stopped during start-up: {failure or 'cancelled'}")
 
     async def stop_ledger(self) -> None:

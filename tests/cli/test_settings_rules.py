@@ -75,6 +75,7 @@ def test_defaults_pass_their_own_rules() -> None:
     ("[mqtt]\nprotocol = '4'\n", "mqtt.protocol"),
     ("[atm]\nterminal_id = 'BNI0000123'\n", "atm.terminal_id"),
     ("[atm]\nmore_time_timeout = 0\n", "atm.more_time_timeout"),
+    ("[atm]\ntime_zone = 'Mars/Olympus_Mons'\n", "atm.time_zone in "),
     ("[switch]\nport = [1]\n", "switch.port"),
 ])
 def test_bad_toml_values_name_the_setting_and_the_file(tmp_path: Path, toml: str,
@@ -90,3 +91,25 @@ def test_a_flag_is_named_as_typed() -> None:
     with pytest.raises(ConfigError, match=r"^switch\.port from --switch-port: 70000 is not"):
         load_settings(env={}, overrides={"switch": {"port": 70000}},
                       override_names={"switch.port": "--switch-port"})
+
+
+def test_the_atm_settings_are_the_atms_own_and_reach_it(tmp_path: Path) -> None:
+    """[atm] declares no default of its own: each setting is the ATM's field of that name,
+    and what the user sets is what the ATM runs with."""
+    from terminal_ui.device.config import AtmConfig
+
+    device = {f.name: f for f in dataclasses.fields(AtmConfig)}
+    ours = [f for f in dataclasses.fields(SECTION_TYPES["atm"]) if f.name != "web_port"]
+    assert ours and all(f.name in device for f in ours)
+    assert all(getattr(Settings().atm, f.name) == getattr(AtmConfig(), f.name) for f in ours)
+    config = tmp_path / "atm.toml"
+    config.write_text("[atm]\nterminal_id = 'BNI00042'\nidle_timeout = 12.5\n"
+                      "more_time_timeout = 7\ntake_card_timeout = 9\nhost_timeout = 4\n"
+                      "echo_interval = 90\ntime_zone = 'Asia/Jayapura'\n")
+    atm = load_settings(config, env={}).atm
+    made = atm.device_config("10.0.0.1", 9583, tmp_path / "receipts")
+    assert (made.host, made.port, made.receipts_dir) == ("10.0.0.1", 9583, tmp_path / "receipts")
+    assert {f.name: getattr(made, f.name) for f in ours} == {
+        "terminal_id": "BNI00042", "idle_timeout": 12.5, "more_time_timeout": 7,
+        "take_card_timeout": 9.0, "host_timeout": 4.0, "echo_interval": 90.0,
+        "time_zone": "Asia/Jayapura"}

@@ -1,4 +1,4 @@
-"""The cards a load run uses: the DESIGN.md demo cards and, later, seeded cards from a file.
+"""The cards a load run uses: the demo cards of docs/demo-data.md and seeded cards from a file.
 
 A ``LoadCard`` is what a virtual ATM needs to play one cardholder: PAN, PIN, expiry and,
 for a card that is not linked to a KPJ, the KPJ its holder types. Card sources are plain
@@ -55,7 +55,7 @@ class LoadCard:
 
 
 def demo_cards() -> list[LoadCard]:
-    """The six demo cards of DESIGN.md; Andi types his own KPJ as the demo script does."""
+    """The six demo cards of docs/demo-data.md; Andi types his own KPJ as the demo script does."""
     return [LoadCard(c.pan, c.pin, c.expiry, _DEMO_TYPED_KPJ.get(c.pan)) for c in DEMO_CARDS]
 
 

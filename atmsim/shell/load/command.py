@@ -20,22 +20,18 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from atmsim.kernel.demo_data import DEMO_KEYS
-from atmsim.shell.config import ConfigError, load_settings
-from atmsim.shell.config import parse_hostport as config_hostport
-from atmsim.shell.errors import UserError
+from atmsim.shell.config import parse_hostport
+from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.load.cards import CardFileError, LoadCard, demo_cards, distinct, read_card_file
 from atmsim.shell.load.mix import MixSettings
-from atmsim.shell.load.runner import LoadError, LoadSettings, run_load
+from atmsim.shell.load.runner import LoadSettings, run_load
 from atmsim.shell.load.stats import LoadReport, format_report, report_json
 from atmsim.shell.logs import setup_logging
+from atmsim.shell.options import add_options, settings_from
 
-__all__ = ["add_parser", "run", "main", "parse_share", "parse_hostport"]
+__all__ = ["add_parser", "run", "main", "parse_share", "load_settings_from"]
 
 _T = TypeVar("_T")
-
-
-class UsageError(UserError):
-    """A mistake on the command line the user can fix."""
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,8 +74,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="no live progress on the terminal")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                         help="event loop (auto: uvloop when installed)")
-    parser.add_argument("--config", help="TOML config file (default: $ATMSIM_CONFIG)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (default WARNING)")
+    add_options(parser, "config", "log_level",
+                helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
 
 
 _DESCRIPTION = ("Virtual ATMs sign on to one switch and send real 0200 balance inquiries "
@@ -105,23 +101,15 @@ def parse_share(text: str, option: str = "share") -> float:
     try:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        raise UsageError(f"{option} {text!r}: not a share (e.g. 0.02 or 2%)") from None
+        raise UserError(f"{option} {text!r}: not a share (e.g. 0.02 or 2%)") from None
     if not 0.0 <= value <= 1.0:
-        raise UsageError(f"{option} {text!r}: not between 0 and 1 (0% and 100%)")
+        raise UserError(f"{option} {text!r}: not between 0 and 1 (0% and 100%)")
     return value
-
-
-def parse_hostport(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` to its parts (``atmsim.shell.config.parse_hostport``, as a usage error)."""
-    try:
-        return config_hostport(text)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _terminal_number(text: str) -> int:
     if not (len(text) == 8 and text.startswith("BNI") and text[3:].isdigit()):
-        raise UsageError(f"--first-terminal {text!r}: expected a terminal ID like BNI00002")
+        raise UserError(f"--first-terminal {text!r}: expected a terminal ID like BNI00002")
     return int(text[3:])
 
 
@@ -131,18 +119,15 @@ def _cards(args: argparse.Namespace) -> list[LoadCard]:
         try:
             cards += read_card_file(args.cards)
         except CardFileError as exc:
-            raise UsageError(str(exc)) from None
+            raise UserError(str(exc)) from None
     if not cards:
-        raise UsageError("--no-demo-cards needs --cards FILE: there are no cards to use")
+        raise UserError("--no-demo-cards needs --cards FILE: there are no cards to use")
     return distinct(cards)
 
 
-def settings_from(args: argparse.Namespace) -> LoadSettings:
-    """The run's settings from the parsed arguments; ``UsageError`` for a bad one."""
-    try:
-        config = load_settings(args.config)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+def load_settings_from(args: argparse.Namespace) -> LoadSettings:
+    """The run's settings from the parsed arguments; ``UserError`` for a bad one."""
+    config = settings_from(args)
     host, port = parse_hostport(args.switch or f"{config.switch.host}:{config.switch.port}")
     _check_counts(args)
     concurrency = args.concurrency
@@ -162,7 +147,7 @@ def settings_from(args: argparse.Namespace) -> LoadSettings:
             count=args.count, timeout=args.timeout,
             first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -170,10 +155,10 @@ def _check_counts(args: argparse.Namespace) -> None:
     for option, value in (("--atms", args.atms), ("--concurrency", args.concurrency),
                           ("--count", args.count), ("--pin-tries", args.pin_tries)):
         if value is not None and value < 1:
-            raise UsageError(f"{option} {value}: must be at least 1")
+            raise UserError(f"{option} {value}: must be at least 1")
     for option, number in (("--duration", args.duration), ("--timeout", args.timeout)):
         if number is not None and not number > 0:  # also NaN
-            raise UsageError(f"{option} {number}: must be above 0 seconds")
+            raise UserError(f"{option} {number}: must be above 0 seconds")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -182,17 +167,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
             continue
         # Before the run, not after a minute of load: the report must be writable.
         if not path.parent.is_dir():
-            raise UsageError(f"{option} {path}: directory {path.parent} does not exist")
+            raise UserError(f"{option} {path}: directory {path.parent} does not exist")
         if path.is_dir():
-            raise UsageError(f"{option} {path}: is a directory")
+            raise UserError(f"{option} {path}: is a directory")
         if not os.access(path.parent, os.W_OK) or (path.exists()
                                                    and not os.access(path, os.W_OK)):
-            raise UsageError(f"{option} {path}: not writable")
+            raise UserError(f"{option} {path}: not writable")
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg"):
-        raise UsageError(f"--plot {args.plot}: the picture is written as .png or .svg")
+        raise UserError(f"--plot {args.plot}: the picture is written as .png or .svg")
     if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
         # Checked before the run, not after a minute of load.
-        raise UsageError("--plot needs matplotlib: pip install 'atmsim[plot]'")
+        raise UserError("--plot needs matplotlib: pip install 'atmsim[plot]'")
 
 
 def _run_async(coroutine: Coroutine[Any, Any, _T], loop_choice: str) -> _T:
@@ -202,7 +187,7 @@ def _run_async(coroutine: Coroutine[Any, Any, _T], loop_choice: str) -> _T:
         except ImportError:
             if loop_choice == "uvloop":
                 coroutine.close()
-                raise UsageError("--loop uvloop: uvloop is not installed") from None
+                raise UserError("--loop uvloop: uvloop is not installed") from None
         else:
             return uvloop.run(coroutine)
     return asyncio.run(coroutine)
@@ -214,14 +199,14 @@ def _write_outputs(report: LoadReport, args: argparse.Namespace) -> None:
             args.json.write_text(json.dumps(report_json(report), indent=2) + "\n",
                                  encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"--json {args.json}: {exc.strerror}") from None
+            raise UserError(f"--json {args.json}: {exc.strerror}") from None
     if args.plot is not None:
         from atmsim.shell.load.plot import write_plot
 
         try:
             write_plot(report, args.plot)
         except OSError as exc:
-            raise UsageError(f"--plot {args.plot}: {exc.strerror}") from None
+            raise UserError(f"--plot {args.plot}: {exc.strerror}") from None
 
 
 async def _load(settings: LoadSettings, show_progress: bool) -> LoadReport:
@@ -235,24 +220,21 @@ async def _load(settings: LoadSettings, show_progress: bool) -> LoadReport:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``atmsim load``; returns the exit status."""
+    return exit_status(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         setup_logging(args.log_level or "WARNING")
     except ValueError:
-        print(f"atmsim: --log-level {args.log_level!r}: use DEBUG, INFO, WARNING or ERROR",
-              file=sys.stderr)
-        return 2
-    try:
-        settings = settings_from(args)
-        _check_outputs(args)
-        report = _run_async(_load(settings, not args.no_progress), args.loop)
-        print(format_report(report))
-        sys.stdout.flush()
-        _write_outputs(report, args)
-    except (UsageError, LoadError) as exc:
-        print(f"atmsim: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        raise UserError(f"--log-level {args.log_level!r}: use DEBUG, INFO, WARNING or ERROR"
+                        ) from None
+    settings = load_settings_from(args)
+    _check_outputs(args)
+    report = _run_async(_load(settings, not args.no_progress), args.loop)
+    print(format_report(report))
+    sys.stdout.flush()
+    _write_outputs(report, args)
     clean = report.timeouts == 0 and report.errors == 0 and report.protocol_errors == 0
     return 0 if clean else 1
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from atmsim.kernel.masking import mask_pan
+from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
 from atmsim.shell.load.stats import LoadReport, LoadStats
@@ -37,15 +38,15 @@ __all__ = ["LoadSettings", "LoadError", "Progress", "run_load", "terminal_id"]
 
 _CONNECT_AT_ONCE = 32  # connections opened in parallel while the ATMs start
 _YIELD_EVERY = 64  # an open loop catching up still lets answers be read
-_LAST_TERMINAL = 999  # DESIGN.md: terminals BNI00001-BNI00999
+_LAST_TERMINAL = 999  # docs/demo-data.md: terminals BNI00001-BNI00999
 
 
-class LoadError(RuntimeError):
-    """The run could not start (switch unreachable, terminal refused); one line."""
+class LoadError(UserError):
+    """The run could not start (switch unreachable, terminal refused); one line, exit 2."""
 
 
 def terminal_id(number: int) -> str:
-    """The DESIGN.md terminal ID for a number.
+    """The terminal ID (docs/demo-data.md) for a number.
 
     >>> terminal_id(2)
     'BNI00002'

@@ -1,0 +1,96 @@
+"""The options every ``atmsim`` command shares, each declared once (its flag, its help and the
+setting it overrides), and the one way from parsed arguments to ``Settings``.
+
+A command adds the options it takes with ``add_options(parser, "data_dir", "switch_port")``;
+``settings_from(args)`` then reads whichever of them the command has: defaults < TOML
+file (``--config``) < ``ATMSIM_*`` < these flags (``atmsim.shell.config.load_settings``),
+a bad value reported by the flag the user typed (``switch.port from --switch-port: ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atmsim.shell.config import Settings, load_settings
+
+__all__ = ["OPTIONS", "Option", "add_options", "settings_from", "MQTT_URL_HELP"]
+
+MQTT_URL_HELP = ("an MQTT broker (mqtt://[user:password@]host:port, or mqtts:// for TLS) "
+                 "instead of the embedded one")
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    setting: str | None  # "switch.port": the setting it overrides; None: not a setting
+    arguments: dict[str, Any] = field(default_factory=dict)  # argparse's add_argument
+
+
+OPTIONS: dict[str, Option] = {  # by argparse dest
+    "data_dir": Option("--data-dir", "data_dir", {
+        "type": Path, "help": "where all state lives "
+        "(default: $ATMSIM_DATA_DIR or the per-user data directory)"}),
+    "config": Option("--config", None, {"help": "TOML config file (default: $ATMSIM_CONFIG)"}),
+    "log_level": Option("--log-level", "log_level", {
+        "help": "DEBUG, INFO, WARNING (default INFO; demo: WARNING)"}),
+    "switch_port": Option("--switch-port", "switch.port", {
+        "type": int, "help": "switch TCP port (default 8583)"}),
+    "hsm_port": Option("--hsm-port", "hsm.port", {
+        "type": int, "help": "HSM TCP port (default 1500)"}),
+    "hsm_host": Option("--hsm-host", "hsm.host", {"help": "HSM host (default 127.0.0.1)"}),
+    "mqtt": Option("--mqtt", "mqtt.url", {"metavar": "URL", "help": MQTT_URL_HELP}),
+    "mqtt_ca": Option("--mqtt-ca", "mqtt.ca_file", {
+        "metavar": "FILE", "help": "CA certificate (PEM) to trust for an mqtts:// broker"}),
+    "mqtt_port": Option("--mqtt-port", "mqtt.port", {
+        "type": int, "help": "port of the embedded broker (default 1883)"}),
+    "broker": Option("--broker", "mqtt.broker", {
+        "choices": ["auto", "mosquitto", "amqtt"],
+        "help": "embedded broker (default auto: mosquitto if installed)"}),
+    "workers": Option("--workers", "ledger.workers", {
+        "type": int, "help": "ledger workers sharing the load (default 1)"}),
+    "db": Option("--db", "ledger.db", {
+        "metavar": "DB", "help": "a SQLite file or a postgresql:// URL (default: "
+        "ledger/ledger.db in the data directory)"}),
+    "lmk_file": Option("--lmk-file", "hsm.lmk_file", {
+        "help": "LMK file (default: [hsm] lmk_file, else test LMK)"}),
+    "terminal": Option("--terminal", "atm.terminal_id", {
+        "help": "terminal ID, field 41 (default BNI00001)"}),
+    "web_port": Option("--web-port", "atm.web_port", {
+        "type": int, "help": "port of the web ATM (default 8000)"}),
+}
+
+# The options of every command that reads the configuration.
+COMMON = ("data_dir", "config", "log_level")
+MQTT = ("mqtt", "mqtt_ca", "mqtt_port", "broker")
+
+
+def add_options(parser: argparse.ArgumentParser, *names: str, suppress: bool = False,
+                helps: dict[str, str] | None = None) -> None:
+    """Add the options ``names`` (keys of ``OPTIONS``) to ``parser``; ``helps`` replaces
+    an option's help for this command. ``suppress``: an option left out keeps no value (a
+    sub-command's copy of its parent's option, which must not overwrite the parent's)."""
+    for name in names:
+        option = OPTIONS[name]
+        arguments = dict(option.arguments)
+        if helps and name in helps:
+            arguments["help"] = helps[name]
+        if suppress:
+            arguments["default"] = argparse.SUPPRESS
+        parser.add_argument(option.flag, dest=name, **arguments)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings of a command from its parsed arguments (``ConfigError`` for a bad one)."""
+    overrides: dict[str, Any] = {}
+    flags: dict[str, str] = {}
+    for name, option in OPTIONS.items():
+        if option.setting is None:
+            continue
+        section, _, key = option.setting.rpartition(".")
+        target = overrides.setdefault(section, {}) if section else overrides
+        target[key] = getattr(args, name, None)
+        flags[option.setting] = option.flag
+    return load_settings(getattr(args, "config", None), overrides, override_names=flags)
