@@ -24,6 +24,7 @@ from terminal_ui.screens.menus import (
     NotAvailableScreen,
     OtherMenuScreen,
 )
+from terminal_ui.screens.messages import KpjTyped
 from terminal_ui.screens.more_time import MoreTimeScreen
 from terminal_ui.screens.outcome import (
     AnotherTransactionScreen,
@@ -102,7 +103,7 @@ SESSION_SCREENS: dict[str, Callable[[], AtmScreen]] = {
     "bpjs_menu": BpjsMenuScreen, "kpj_source": KpjSourceScreen, "kpj_entry": KpjEntryScreen,
     "kpj_confirm": lambda: KpjConfirmScreen("13055500011"),
     "result": lambda: ResultScreen(RESULT), "receipt": ReceiptScreen,
-    "decline": lambda: DeclineScreen("91", lambda: None),
+    "decline": lambda: DeclineScreen("91"),
     "another": AnotherTransactionScreen, "take_card": TakeCardScreen,
     "retained": CardRetainedScreen, "thank_you": ThankYouScreen, "processing": ProcessingScreen,
     "not_available": lambda: NotAvailableScreen(MainMenuScreen),
@@ -141,6 +142,7 @@ async def test_footers_before_a_language_is_chosen_are_bilingual(
     async with app.run_test(size=(80, 24)) as pilot:
         if screen is LanguageScreen:
             app.session = AtmSession(CARD)
+        app.connected = screen is not OfflineScreen  # else it goes where it belongs
         await app.switch_screen(screen())
         await pilot.pause()
         footer = _footer(app)
@@ -154,27 +156,29 @@ def _key_label(app: AtmApp, letter: str) -> str:
     return str(app.screen.query_one(f"#key-{letter}").label)  # type: ignore[attr-defined]
 
 
-# screen, its yes and no labels in id/en, the screen after yes, the screen after no
-YES_NO: dict[str, tuple[Callable[[], AtmScreen], tuple[str, str], tuple[str, str],
+# how the app asks the question, its yes and no labels in id/en, the screen after yes,
+# the screen after no
+YES_NO: dict[str, tuple[Callable[[AtmApp], object], tuple[str, str], tuple[str, str],
                         tuple[type, ...], type]] = {
-    "kpj_confirm": (lambda: KpjConfirmScreen("13055500011"), ("BENAR", "CORRECT"),
+    "kpj_confirm": (lambda app: app.post_message(KpjTyped("13055500011")), ("BENAR", "CORRECT"),
                     ("SALAH", "WRONG"), (ProcessingScreen, DeclineScreen), KpjEntryScreen),
-    "receipt?": (lambda: ResultScreen(RESULT), ("CETAK STRUK", "PRINT RECEIPT"),
-                 ("TIDAK", "NO"), (ReceiptScreen,), AnotherTransactionScreen),
-    "another?": (AnotherTransactionScreen, ("YA", "YES"), ("TIDAK", "NO"), (MainMenuScreen,),
-                 TakeCardScreen),
+    "receipt?": (lambda app: app.show_result(RESULT, {}, NOON_WIB),
+                 ("CETAK STRUK", "PRINT RECEIPT"), ("TIDAK", "NO"), (ReceiptScreen,),
+                 AnotherTransactionScreen),
+    "another?": (lambda app: app.ask_another_transaction(), ("YA", "YES"), ("TIDAK", "NO"),
+                 (MainMenuScreen,), TakeCardScreen),
 }
 
 
 @pytest.mark.parametrize("name", list(YES_NO))
 async def test_yes_is_bottom_right_and_no_bottom_left_on_every_question(name: str) -> None:
-    factory, yes, no, after_yes, after_no = YES_NO[name]
+    ask, yes, no, after_yes, after_no = YES_NO[name]
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
         for lang, language in enumerate(("id", "en")):
             for answer in ("i", "enter", "d", "escape"):
                 _in_session(app, language)
-                await app.switch_screen(factory())
+                ask(app)
                 await pilot.pause()
                 assert _key_label(app, "i").startswith(yes[lang] + " ◂")
                 assert _key_label(app, "d").endswith("▸ " + no[lang])
