@@ -19,7 +19,7 @@ __all__ = ["State", "MenuItem", "Failure", "Then", "InquiryNext", "after_menu", 
 
 
 class State(StrEnum):
-    """The states of the ATM the customer can see (DOMAIN_NOTES 5.1), one screen each."""
+    """The states of the ATM the customer can see, one screen each."""
 
     OFFLINE = "offline"
     IDLE = "idle"
