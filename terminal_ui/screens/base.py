@@ -197,11 +197,15 @@ class AtmScreen(Screen[AnswerType]):
             return
         event.stop()
         self.reset_idle()
-        key = event.button.letter.lower()
+        binding = self._binding_for(event.button.letter.lower())
+        if binding is not None:
+            await self.run_action(binding.action)
+
+    def _binding_for(self, key: str) -> Binding | None:
         for binding in type(self).BINDINGS:
-            if isinstance(binding, Binding) and key in binding.key.split(","):
-                await self.run_action(binding.action)
-                return
+            if isinstance(binding, Binding) and key in [k.strip() for k in binding.key.split(",")]:
+                return binding
+        return None
 
 
 class KeypadScreen(AtmScreen[None]):
