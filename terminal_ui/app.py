@@ -1,9 +1,11 @@
 """The BNI ATM as a Textual app: the session, the connection to the switch, the flow.
 
-Screens (``terminal_ui/screens/``) show a state and call back into the app for every
-transition; the app owns the session, the PIN pad and the host link. The only network
-I/O is in two workers: one keeps the link to the switch up (connect, sign on, reconnect),
-one sends the 0200 and waits for its 0210.
+Screens (``terminal_ui/screens/``) show one state each and post messages for what the
+customer did, or dismiss themselves with an answer; the app asks ``terminal_ui/flow.py``
+what follows and shows it. The app owns the session, the PIN pad and the host link; its
+``connected`` is reactive, and the screens shown before a card is in watch it. The only
+network I/O is in two workers: one keeps the link to the switch up (connect, sign on,
+echo, reconnect), one sends the 0200 and posts its 0210 as ``InquiryAnswered``.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any, TypeVar
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.geometry import Size
+from textual.reactive import reactive
+from textual.screen import Screen
 
 from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.response_codes import ResponseCode
+from terminal_ui import flow
 from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
 from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
@@ -28,21 +36,30 @@ from terminal_ui.device.i18n import t
 from terminal_ui.device.pinpad import PinEntryError, PinPad
 from terminal_ui.device.session import AtmSession, ReceiptData
 from terminal_ui.device.transactions import (
-    CardData,
     InquiryResult,
     balance_inquiry_request,
     read_inquiry_response,
 )
-from terminal_ui.screens.base import AtmScreen
+from terminal_ui.flow import Failure, State, Then
+from terminal_ui.screens import messages as msg
+from terminal_ui.screens.base import AtmScreen, TooSmallNotice
 from terminal_ui.screens.card_return import CardRetainedScreen, TakeCardScreen, ThankYouScreen
-from terminal_ui.screens.idle import IdleScreen, OfflineScreen
-from terminal_ui.screens.menus import MainMenuScreen
+from terminal_ui.screens.idle import CardEntryScreen, IdleScreen, OfflineScreen
+from terminal_ui.screens.kpj import KpjConfirmScreen, KpjEntryScreen, KpjSourceScreen
+from terminal_ui.screens.menus import (
+    BpjsMenuScreen,
+    MainMenuScreen,
+    NotAvailableScreen,
+    OtherMenuScreen,
+)
 from terminal_ui.screens.more_time import MoreTimeScreen
 from terminal_ui.screens.outcome import (
     AnotherTransactionScreen,
     DeclineScreen,
     ProcessingScreen,
+    ReceiptScreen,
     ResultScreen,
+    decline_texts,
 )
 from terminal_ui.screens.pin import LanguageScreen, PinScreen
 from terminal_ui.widgets.wire_panel import WireExchange
@@ -53,24 +70,40 @@ log = logging.getLogger("atmsim.atm")
 
 MIN_SIZE = (80, 24)  # the ATM's display; smaller windows get a notice, not a clipped screen
 
-# Response codes after which the card itself is the problem: the session ends.
-_CARD_PROBLEMS = ("14", "54", "62")
+Answer = TypeVar("Answer")
+
+# The states whose screen needs nothing but the session to be shown.
+_PLAIN_SCREENS: dict[State, Callable[[], AtmScreen[None]]] = {
+    State.OFFLINE: OfflineScreen,
+    State.IDLE: IdleScreen,
+    State.CARD_ENTRY: CardEntryScreen,
+    State.LANGUAGE: LanguageScreen,
+    State.PIN: PinScreen,
+    State.MAIN_MENU: MainMenuScreen,
+    State.OTHER_MENU: OtherMenuScreen,
+    State.BPJS_MENU: BpjsMenuScreen,
+    State.KPJ_SOURCE: KpjSourceScreen,
+    State.KPJ_ENTRY: KpjEntryScreen,
+}
 
 
 class AtmApp(App[None]):
     CSS_PATH = "atm.tcss"
     TITLE = "BNI ATM"
+    # The descriptions are i18n keys: screens that show these keys in their footer
+    # (``footer_app_keys``) render them in the session's language.
     BINDINGS = [
-        Binding("f2", "toggle_wire", "Wire panel", priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f2", "toggle_wire", "key_wire", key_display="F2", priority=True),
+        Binding("ctrl+q", "quit", "key_quit", key_display="Ctrl+Q", priority=True),
     ]
+
+    connected: reactive[bool] = reactive(False)  # a signed-on link to the switch
 
     def __init__(self, config: AtmConfig | None = None, *, connect: bool = True) -> None:
         super().__init__()
         self.config = config or AtmConfig()
         self.session: AtmSession | None = None
         self.link: AtmHostLink | None = None
-        self.connected = False
         self.wire_visible = False
         self.last_exchange: WireExchange | None = None
         self.last_receipt_path: Path | None = None
@@ -98,11 +131,27 @@ class AtmApp(App[None]):
         # The class switches every screen (CSS in atm.tcss) to the "enlarge" notice.
         self.window_size = size
         self.set_class(size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1], "-too-small")
-        from terminal_ui.screens.base import TooSmallNotice
-
         for screen in self.screen_stack:
             for notice in screen.query(TooSmallNotice):
                 notice.show_size()
+
+    # -- showing a state -----------------------------------------------------------------
+
+    def show(self, screen: Screen[Any]) -> None:
+        """Make ``screen`` the ATM's display (it replaces the one shown)."""
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:  # a question was just answered: only the app's blank base screen is left
+            self.push_screen(screen)
+
+    def ask(self, screen: AtmScreen[Answer], answered: Callable[[Answer | None], None]) -> None:
+        """Show a screen that dismisses itself with an answer, handed to ``answered``."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(screen, answered)
+
+    def show_state(self, state: State) -> None:
+        self.show(_PLAIN_SCREENS[state]())
 
     # -- start-up and the link to the switch --------------------------------------------
 
@@ -120,8 +169,7 @@ class AtmApp(App[None]):
         last_echo = time.monotonic()
         while True:
             if self.link is None or not self.link.connected:
-                self.connected = False
-                await self._open_link()
+                self.connected = await self._open_link()
                 last_echo = time.monotonic()
             elif time.monotonic() - last_echo >= self.config.echo_interval:
                 last_echo = time.monotonic()
@@ -132,7 +180,7 @@ class AtmApp(App[None]):
         """One echo test; a link that does not answer it is closed, to be opened again."""
         try:
             reply = await link.echo()
-            if reply.get("39") == "00":
+            if reply.get("39") == ResponseCode.APPROVED:
                 return
         except (HostUnavailable, HostTimeout):
             pass
@@ -140,7 +188,8 @@ class AtmApp(App[None]):
             self.link = None
         await link.close()
 
-    async def _open_link(self) -> None:
+    async def _open_link(self) -> bool:
+        """Connect and sign on; True when the ATM is in service."""
         if self.link is not None:
             await self.link.close()
             self.link = None
@@ -151,47 +200,80 @@ class AtmApp(App[None]):
         try:
             await link.connect()
             reply = await link.sign_on()
-            if reply.get("39") != "00":
+            if reply.get("39") != ResponseCode.APPROVED:
                 raise HostUnavailable(f"sign-on refused with {reply.get('39')}")
         except (HostUnavailable, HostTimeout):
             await link.close()
-            if self.session is None and not isinstance(self.screen, OfflineScreen):
-                self.switch_screen(OfflineScreen())
-            return
+            return False
         self.link = link
-        self.connected = True
-        if isinstance(self.screen, OfflineScreen):
-            self.switch_screen(IdleScreen())
+        return True
+
+    @on(msg.ConnectionChanged)
+    def _connection_changed(self, message: msg.ConnectionChanged) -> None:
+        there = flow.after_connection_change(message.here, connected=message.connected)
+        if there is not None and self.session is None:
+            self.show_state(there)
 
     async def on_unmount(self) -> None:
         if self.link is not None:
             with contextlib.suppress(Exception):
                 await self.link.close()
 
-    # -- the flow -------------------------------------------------------------------------
+    # -- the flow: card, language, PIN, menus -------------------------------------------
 
-    def insert_card(self, card: CardData) -> None:
-        self.session = AtmSession(card)
-        self.switch_screen(LanguageScreen())
+    @on(msg.CardInserted)
+    def _card_inserted(self, message: msg.CardInserted) -> None:
+        self.session = AtmSession(message.card)
+        self.show_state(State.LANGUAGE)
 
-    def choose_language(self, language: str) -> None:
+    @on(msg.LanguageChosen)
+    def _language_chosen(self, message: msg.LanguageChosen) -> None:
         if self.session:
-            self.session.language = language
-            self.switch_screen(PinScreen())
+            self.session.language = message.language
+            self.show_state(State.PIN)
 
-    def pin_entered(self, pin: str) -> None:
+    @on(msg.PinEntered)
+    def _pin_entered(self, message: msg.PinEntered) -> None:
         session = self.session
         if session is None:
             return
         try:
-            session.pin_block = self._pinpad.encrypt_pin(pin, session.card.pan)
+            session.pin_block = self._pinpad.encrypt_pin(message.take_pin(), session.card.pan)
         except PinEntryError:
-            self.switch_screen(PinScreen())
+            self.show_state(State.PIN)
             return
-        if session.kpj_pending:
+        if flow.after_pin(inquiry_pending=session.kpj_pending) is State.PROCESSING:
             self.start_inquiry(session.kpj)  # re-entered after a wrong PIN: send it again
         else:
-            self.switch_screen(MainMenuScreen())
+            self.show_state(State.MAIN_MENU)
+
+    @on(msg.MenuChosen)
+    def _menu_chosen(self, message: msg.MenuChosen) -> None:
+        there = flow.after_menu(message.here, message.item)
+        if there is State.NOT_AVAILABLE:
+            self.ask(NotAvailableScreen(), lambda _: self.show_state(message.here))
+        else:
+            self.show_state(there)
+
+    @on(msg.KpjTyped)
+    def _kpj_typed(self, message: msg.KpjTyped) -> None:
+        def answered(correct: bool | None) -> None:
+            if correct:
+                self.start_inquiry(message.kpj)
+            else:
+                self.show_state(State.KPJ_ENTRY)
+
+        self.ask(KpjConfirmScreen(message.kpj), answered)
+
+    @on(msg.KpjChosen)
+    def _kpj_chosen(self, message: msg.KpjChosen) -> None:
+        self.start_inquiry(message.kpj)
+
+    @on(msg.SessionCancelled)
+    def _session_cancelled(self) -> None:
+        self.end_session()
+
+    # -- the inquiry ---------------------------------------------------------------------
 
     def start_inquiry(self, kpj: str | None) -> None:
         session = self.session
@@ -200,7 +282,7 @@ class AtmApp(App[None]):
         session.kpj = kpj
         session.kpj_pending = True
         session.result = None
-        self.switch_screen(ProcessingScreen())
+        self.show(ProcessingScreen())
         self.send_inquiry()
 
     @work(exclusive=True, group="host", exit_on_error=False)
@@ -209,7 +291,7 @@ class AtmApp(App[None]):
         if session is None:
             return
         if link is None or not link.connected or session.pin_block is None:
-            self._show_decline("lost")
+            self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.LOST)))
             return
         sent_at = self.local_now()
         request = balance_inquiry_request(session.card, session.pin_block,
@@ -222,76 +304,126 @@ class AtmApp(App[None]):
         try:
             response = await link.exchange(request, timeout=self.config.host_timeout)
         except HostTimeout:
-            self._show_decline("timeout")
+            self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.TIMEOUT)))
             return
         except HostUnavailable:
-            self._show_decline("lost")
+            self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.LOST)))
             return
         self.last_exchange = WireExchange(request, response, sent_at,
                                           (time.perf_counter() - started) * 1000)
-        self.show_outcome(read_inquiry_response(response), request, sent_at)
+        result = read_inquiry_response(response)
+        next_ = flow.after_inquiry(result.response_code,
+                                   balance_valid=result.protocol_error is None)
+        self.post_message(msg.InquiryAnswered(next_, result, request, sent_at))
 
-    def show_outcome(self, result: InquiryResult, request: dict[str, str],
-                     sent_at: datetime) -> None:
-        session = self.session
+    @on(msg.InquiryAnswered)
+    def _inquiry_answered(self, message: msg.InquiryAnswered) -> None:
+        session, next_ = self.session, message.next
         if session is None:
             return
-        code = result.response_code
-        if code == "55":
+        if next_.wrong_pin:
             session.wrong_pins += 1
             session.forget_pin()
-            self._show_decline("55", lambda: self.switch_screen(PinScreen(after_wrong_pin=True)))
-            return
-        session.kpj_pending = False
-        if code == "00":
-            session.wrong_pins = 0  # the PIN was right, whatever else the answer lacks
-        if code == "00" and result.protocol_error is not None:
+        else:
+            session.kpj_pending = False
+        if next_.pin_accepted:
+            session.wrong_pins = 0
+        result, request = message.result, message.request or {}
+        if next_.decline == Failure.NO_BALANCE:
             # An approval without a valid balance (field 54): never shown as Rp0,00.
+            assert result is not None
             log.warning("switch approved STAN %s without a valid balance: %s",
                         request.get("11"), result.protocol_error)
-            self._show_decline("no_balance",
-                               lambda: self.switch_screen(AnotherTransactionScreen()))
-        elif code == "00":
-            session.result = result
-            # The receipt prints the moment of fields 12/13 of the 0200 it answers.
-            session.receipt = ReceiptData(self.config.terminal_id, request.get("11", ""),
-                                          request.get("37", ""), sent_at,
-                                          mask_pan(session.card.pan), result)
-            self.switch_screen(ResultScreen(result))
-        elif code == "75":
-            self._show_decline("75", lambda: self.retain_card(t("rc_75", session.language)))
-        elif code in _CARD_PROBLEMS:
-            self._show_decline(code, self.end_session)
+        if next_.shows_balance:
+            assert result is not None and message.sent_at is not None
+            self.show_result(result, request, message.sent_at)
         else:
-            self._show_decline(code, lambda: self.switch_screen(AnotherTransactionScreen()))
+            assert next_.decline is not None and next_.then is not None
+            self.show_decline(next_.decline, next_.then)
 
-    def _show_decline(self, code: str, after: object = None) -> None:
-        self.switch_screen(DeclineScreen(code, after or self.end_session))
+    def show_result(self, result: InquiryResult, request: dict[str, str],
+                    sent_at: datetime) -> None:
+        """The balance; then the receipt or not, then "another transaction?"."""
+        if self.session is None:
+            return
+        self.session.result = result
+        # The receipt prints the moment of fields 12/13 of the 0200 it answers.
+        self.session.receipt = ReceiptData(self.config.terminal_id, request.get("11", ""),
+                                           request.get("37", ""), sent_at,
+                                           mask_pan(self.session.card.pan), result)
+
+        def answered(receipt: bool | None) -> None:
+            if receipt:
+                self.ask(ReceiptScreen(), lambda _: self.ask_another_transaction())
+            else:
+                self.ask_another_transaction()
+
+        self.ask(ResultScreen(result), answered)
+
+    def show_decline(self, reason: str, then: Then) -> None:
+        """A decline screen (a response code or a ``flow.Failure``), then ``then``."""
+        def read(_: None) -> None:
+            if then is Then.PIN_AGAIN:
+                self.show(PinScreen(after_wrong_pin=True))
+            elif then is Then.ANOTHER_TRANSACTION:
+                self.ask_another_transaction()
+            elif then is Then.RETAIN_CARD:
+                language = self.session.language if self.session else "id"
+                self.retain_card(decline_texts(reason, language)[0])
+            else:
+                self.end_session()
+
+        self.ask(DeclineScreen(reason), read)
+
+    def ask_another_transaction(self) -> None:
+        def answered(another: bool | None) -> None:
+            if another:
+                self.show_state(State.MAIN_MENU)
+            else:
+                self.end_session()
+
+        self.ask(AnotherTransactionScreen(), answered)
+
+    @on(msg.ReceiptSaved)
+    def _receipt_saved(self, message: msg.ReceiptSaved) -> None:
+        self.last_receipt_path = message.path
+
+    # -- the end of a session ------------------------------------------------------------
 
     def end_session(self, notice: str = "") -> None:
         """Give the card back (the customer has to take it)."""
         if self.session is not None:
             self.session.forget_pin()
-        self.switch_screen(TakeCardScreen(notice))
+        self.show(TakeCardScreen(notice))
 
-    def card_taken(self) -> None:
-        self.switch_screen(ThankYouScreen())
+    @on(msg.CardTaken)
+    def _card_taken(self) -> None:
+        self.ask(ThankYouScreen(), lambda _: self.to_idle())
 
-    def card_not_taken(self) -> None:
-        if isinstance(self.screen, TakeCardScreen):
-            self.retain_card()
+    @on(msg.TimedOut)
+    def _timed_out(self, message: msg.TimedOut) -> None:
+        if message.here is State.TAKE_CARD and isinstance(self.screen, TakeCardScreen):
+            self.retain_card()  # not taken in time: the ATM pulls the card back in
 
     def retain_card(self, reason: str = "") -> None:
         # The session (and its language) lasts until idle; only the PIN block goes now.
         if self.session is not None:
             self.session.forget_pin()
-        self.switch_screen(CardRetainedScreen(reason))
+        self.ask(CardRetainedScreen(reason), lambda _: self.to_idle())
 
     def to_idle(self) -> None:
         self.session = None
-        self.switch_screen(IdleScreen() if self.connected else OfflineScreen())
+        self.show_state(flow.idle_state(connected=self.connected))
 
-    def ask_for_more_time(self, screen: AtmScreen) -> None:
+    # -- inactivity ----------------------------------------------------------------------
+
+    @on(msg.CustomerIdle)
+    def _customer_idle(self, message: msg.CustomerIdle) -> None:
+        self.ask_for_more_time(message.screen)
+
+    def ask_for_more_time(self, screen: AtmScreen[Any]) -> None:
+        """"Do you need more time?" over ``screen``: yes restarts its idle timer, no (or
+        no answer) ends the session."""
         if self._more_time_open or self.screen is not screen:
             return
         self._more_time_open = True
@@ -300,7 +432,7 @@ class AtmApp(App[None]):
         def answered(more: bool | None) -> None:
             self._more_time_open = False
             if more:
-                screen._reset_idle()
+                screen.reset_idle()
             else:
                 self.end_session(t("cancelled", language))
 
@@ -312,3 +444,4 @@ class AtmApp(App[None]):
         self.wire_visible = not self.wire_visible
         if isinstance(self.screen, AtmScreen):
             self.screen.refresh_wire_panel()
+

@@ -24,22 +24,22 @@ class DigitEntry:
     def full(self) -> bool:
         return len(self._digits) == self.length
 
-    def edit(self, key: str, character: str | None) -> bool:
-        """Apply one key; True when it was a digit or Backspace (used, even if ignored).
+    def add(self, digit: str) -> None:
+        """One digit more; ignored once the entry is full (as a keypad does).
 
         >>> entry = DigitEntry(3)
-        >>> [entry.edit(k, k) for k in "1234"], entry.take()
-        ([True, True, True, True], '123')
+        >>> for digit in "1234":
+        ...     entry.add(digit)
+        >>> entry.take()
+        '123'
         """
-        if character and len(character) == 1 and character.isdigit():
-            if len(self._digits) < self.length:
-                self._digits.append(character)
-            return True
-        if key == "backspace":
-            if self._digits:
-                self._digits.pop()
-            return True
-        return False
+        if len(digit) == 1 and digit.isdigit() and len(self._digits) < self.length:
+            self._digits.append(digit)
+
+    def erase(self) -> None:
+        """Backspace: the last digit goes (nothing happens on an empty entry)."""
+        if self._digits:
+            self._digits.pop()
 
     def clear(self) -> None:
         self._digits.clear()

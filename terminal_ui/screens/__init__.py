@@ -1,1 +1,2 @@
-"""The ATM's screens, one module per family of states (DOMAIN_NOTES 5.1)."""
+"""The ATM's screens, one module per family of states (``terminal_ui.flow.State``), and the
+messages they post (``messages.py``)."""

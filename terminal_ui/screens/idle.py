@@ -1,9 +1,14 @@
-"""Before a card is in: the attract screen, another card typed in, out of service."""
+"""Before a card is in: the attract screen, another card typed in, out of service.
+
+These screens follow the app's ``connected``: without a link to the switch the ATM is
+out of service, and back in service when the link is up again (``flow`` decides).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
@@ -11,16 +16,26 @@ from textual.widgets import Input, Label, Static
 from atmsim.kernel.masking import mask_pan
 from terminal_ui.device.i18n import t
 from terminal_ui.device.transactions import CardData
+from terminal_ui.flow import MenuItem, State
 from terminal_ui.screens.base import AtmScreen
+from terminal_ui.screens.messages import CardInserted, MenuChosen
 
 __all__ = ["IdleScreen", "CardEntryScreen", "OfflineScreen"]
 
 
-class IdleScreen(AtmScreen):
+class IdleScreen(AtmScreen[None]):
     """The attract screen; a digit inserts one of the demo cards, 0 another card."""
 
+    state = State.IDLE
     waits_for_customer = False
-    hint_key = "hint_idle"
+    bilingual = True
+    follows_connection = True
+    footer_app_keys = ("toggle_wire", "quit")
+    BINDINGS = [
+        *(Binding(str(n), f"insert_card({n})", "key_cards", key_display="1-9", show=n == 1)
+          for n in range(1, 10)),
+        Binding("0", "other_card", "key_other_card", key_display="0"),
+    ]
 
     def body(self) -> Iterable[Widget]:
         yield Static(f"{t('welcome', 'id')}\n[i]{t('welcome', 'en')}[/i]", classes="title")
@@ -33,23 +48,27 @@ class IdleScreen(AtmScreen):
         yield Static("\n".join(lines), id="card-list", classes="line")
         yield Static(t("security_tip", "id"), classes="note")
 
-    def customer_key(self, key: str, character: str | None) -> bool:
+    def action_insert_card(self, number: int) -> None:
         cards = self.atm.config.cards
-        if character and character.isdigit():
-            number = int(character)
-            if number == 0:
-                self.atm.switch_screen(CardEntryScreen())
-            elif number <= len(cards):
-                card = cards[number - 1]
-                self.atm.insert_card(CardData(card.pan, card.expiry, card.track2))
-            return True
-        return False
+        if number <= len(cards):  # the keys past the last demo card do nothing
+            card = cards[number - 1]
+            self.post_message(CardInserted(CardData(card.pan, card.expiry, card.track2)))
+
+    def action_other_card(self) -> None:
+        self.post_message(MenuChosen(self.state, MenuItem.OTHER_CARD))
 
 
-class CardEntryScreen(AtmScreen):
+class CardEntryScreen(AtmScreen[None]):
     """Another card: PAN and expiry typed in, for switches other than ours."""
 
-    hint_key = "hint_card_entry"
+    state = State.CARD_ENTRY
+    bilingual = True
+    follows_connection = True
+    # Enter while a field has the focus reaches the field (Input.Submitted), not this.
+    BINDINGS = [
+        Binding("enter", "insert_card", "key_insert_card", key_display="Enter"),
+        Binding("escape", "back", "key_back", key_display="Esc"),
+    ]
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("other_card"), classes="title")
@@ -67,28 +86,31 @@ class CardEntryScreen(AtmScreen):
         self.query_one("#pan", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        pan = self.query_one("#pan", Input).value
-        expiry = self.query_one("#expiry", Input).value
-        if event.input.id == "pan" and not expiry:
+        if event.input.id == "pan" and not self.query_one("#expiry", Input).value:
             self.query_one("#expiry", Input).focus()
             return
+        self.action_insert_card()
+
+    def action_insert_card(self) -> None:
+        pan = self.query_one("#pan", Input).value
+        expiry = self.query_one("#expiry", Input).value
         if not (12 <= len(pan) <= 19) or len(expiry) != 4:
             self.query_one("#card-error", Static).update(t("bad_card", "id"))
             return
-        self.atm.insert_card(CardData(pan, expiry, f"{pan}={expiry}101"))
+        self.post_message(CardInserted(CardData(pan, expiry, f"{pan}={expiry}101")))
 
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if key == "escape":
-            self.atm.switch_screen(IdleScreen())
-            return True
-        return False
+    def action_back(self) -> None:
+        self.post_message(MenuChosen(self.state, MenuItem.BACK))
 
 
-class OfflineScreen(AtmScreen):
+class OfflineScreen(AtmScreen[None]):
     """Out of service while the ATM has no connection to its host; it keeps trying."""
 
+    state = State.OFFLINE
     waits_for_customer = False
-    hint_key = "hint_offline"
+    bilingual = True
+    follows_connection = True
+    footer_app_keys = ("toggle_wire", "quit")
 
     def body(self) -> Iterable[Widget]:
         host = f"{self.atm.config.host}:{self.atm.config.port}"

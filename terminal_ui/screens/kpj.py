@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
 from terminal_ui.digit_entry import DigitEntry
-from terminal_ui.screens.base import AtmScreen, SideKeys
+from terminal_ui.flow import MenuItem, State
+from terminal_ui.screens.base import AtmScreen, KeypadScreen, keypad_bindings
+from terminal_ui.screens.messages import KpjChosen, KpjTyped, MenuChosen
 from terminal_ui.widgets.side_key import NO_KEY, YES_KEY
 
 __all__ = ["KpjSourceScreen", "KpjEntryScreen", "KpjConfirmScreen", "KPJ_LENGTH"]
@@ -21,32 +24,34 @@ def _grouped(kpj: str) -> str:
     return f"{kpj[:3]} {kpj[3:7]} {kpj[7:]}".strip()
 
 
-class KpjSourceScreen(AtmScreen):
-    hint_key = "hint_kpj_source"
+class KpjSourceScreen(AtmScreen[None]):
+    state = State.KPJ_SOURCE
+    BINDINGS = [
+        Binding("a", "linked", "key_kpj_linked", key_display="A"),
+        Binding("b", "menu('type_kpj')", "key_kpj_type", key_display="B"),
+        Binding("i", "menu('back')", "key_back", key_display="I"),
+    ]
 
-    def side_keys(self) -> SideKeys:
-        from terminal_ui.screens.menus import BpjsMenuScreen
-
-        return {"A": (self.tr("kpj_linked"), lambda: self.atm.start_inquiry(kpj=None)),
-                "B": (self.tr("kpj_type"), lambda: self.atm.switch_screen(KpjEntryScreen())),
-                "I": (self.tr("back"), lambda: self.atm.switch_screen(BpjsMenuScreen()))}
+    def side_labels(self) -> dict[str, str]:
+        return {"A": self.tr("kpj_linked"), "B": self.tr("kpj_type"), "I": self.tr("back")}
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("check_jht"), classes="title")
         yield Static(self.tr("kpj_source"), classes="big")
 
+    def action_linked(self) -> None:
+        self.post_message(KpjChosen(None))
 
-class KpjEntryScreen(AtmScreen):
-    hint_key = "hint_kpj_entry"
+    def action_menu(self, item: str) -> None:
+        self.post_message(MenuChosen(self.state, MenuItem(item)))
+
+
+class KpjEntryScreen(KeypadScreen):
+    state = State.KPJ_ENTRY
+    BINDINGS = keypad_bindings("key_kpj")
 
     def __init__(self, typed: str = "") -> None:
-        super().__init__()
-        self._entry = DigitEntry(KPJ_LENGTH, typed)
-
-    def side_keys(self) -> SideKeys:
-        return {NO_KEY: (self.tr("cancel"), lambda: self.atm.switch_screen(KpjSourceScreen())),
-                "H": (self.tr("clear"), self._clear),
-                YES_KEY: (self.tr("correct"), self._submit)}
+        super().__init__(DigitEntry(KPJ_LENGTH, typed))
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("enter_kpj"), classes="title")
@@ -56,45 +61,36 @@ class KpjEntryScreen(AtmScreen):
     def _shown(self) -> str:
         return _grouped("".join(self._entry.shown()))
 
-    def _clear(self) -> None:
-        self._entry.clear()
+    def show_digits(self) -> None:
         self.query_one("#kpj-digits", Static).update(self._shown())
 
-    def _submit(self) -> None:
+    def action_submit(self) -> None:
         if self._entry.full:
-            self.atm.switch_screen(KpjConfirmScreen(self._entry.take()))
+            self.post_message(KpjTyped(self._entry.take()))
 
-    def escape(self) -> None:
-        self.atm.switch_screen(KpjSourceScreen())
-
-    enter = _submit
-
-    def customer_key(self, key: str, character: str | None) -> bool:
-        if self._entry.edit(key, character):
-            self.query_one("#kpj-digits", Static).update(self._shown())
-            return True
-        return super().customer_key(key, character)
+    def action_cancel(self) -> None:
+        self.post_message(MenuChosen(self.state, MenuItem.BACK))
 
 
-class KpjConfirmScreen(AtmScreen):
-    hint_key = "hint_kpj_confirm"
+class KpjConfirmScreen(AtmScreen[bool]):
+    """"Is this KPJ number correct?": dismissed with True (BENAR) or False (SALAH)."""
+
+    state = State.KPJ_CONFIRM
+    BINDINGS = [
+        Binding(f"{YES_KEY.lower()},enter", "answer(True)", "yes_correct",
+                key_display="I/Enter"),
+        Binding(f"{NO_KEY.lower()},escape", "answer(False)", "no_wrong", key_display="D/Esc"),
+    ]
 
     def __init__(self, kpj: str) -> None:
         super().__init__()
         self.kpj = kpj
 
-    def side_keys(self) -> SideKeys:
-        return {YES_KEY: (self.tr("yes_correct"), lambda: self.atm.start_inquiry(kpj=self.kpj)),
-                NO_KEY: (self.tr("no_wrong"),
-                         lambda: self.atm.switch_screen(KpjEntryScreen()))}
+    def side_labels(self) -> dict[str, str]:
+        return {YES_KEY: self.tr("yes_correct"), NO_KEY: self.tr("no_wrong")}
 
     def body(self) -> Iterable[Widget]:
         yield Static(self.tr("confirm_kpj"), classes="title")
         yield Static(f"{self.tr('kpj_no')}: [b]{_grouped(self.kpj)}[/b]", id="kpj-confirm",
                      classes="big")
 
-    def enter(self) -> None:
-        self.atm.start_inquiry(kpj=self.kpj)
-
-    def escape(self) -> None:
-        self.atm.switch_screen(KpjEntryScreen())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -21,6 +22,11 @@ class MoreTimeScreen(ModalScreen[bool]):
     Yes and no sit where they do on every other screen: YA bottom right (I, Enter),
     TIDAK bottom left (D, Escape).
     """
+
+    BINDINGS = [
+        Binding(f"{YES_KEY.lower()},enter", "answer(True)", show=False),
+        Binding(f"{NO_KEY.lower()},escape", "answer(False)", show=False),
+    ]
 
     def __init__(self, seconds: int, language: str) -> None:
         super().__init__()
@@ -45,15 +51,14 @@ class MoreTimeScreen(ModalScreen[bool]):
     def _tick(self) -> None:
         self.remaining -= 1
         if self.remaining <= 0:
-            self.dismiss(False)
+            self.action_answer(False)
             return
         self.query_one("#countdown", Static).update(self._countdown())
 
     def on_key(self, event: events.Key) -> None:
-        event.stop()
         if getattr(self.app, "too_small", False):
-            return  # the question is not visible
-        if event.key in (YES_KEY.lower(), "enter"):
-            self.dismiss(True)
-        elif event.key in (NO_KEY.lower(), "escape"):
-            self.dismiss(False)
+            event.stop()  # the question is not visible: its keys do nothing
+
+    def action_answer(self, more: bool) -> None:
+        if self.is_current:  # once: the countdown may end as a key answers
+            self.dismiss(more)

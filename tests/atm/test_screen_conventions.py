@@ -24,6 +24,7 @@ from terminal_ui.screens.menus import (
     NotAvailableScreen,
     OtherMenuScreen,
 )
+from terminal_ui.screens.messages import KpjTyped, PinEntered
 from terminal_ui.screens.more_time import MoreTimeScreen
 from terminal_ui.screens.outcome import (
     AnotherTransactionScreen,
@@ -102,7 +103,7 @@ SESSION_SCREENS: dict[str, Callable[[], AtmScreen]] = {
     "bpjs_menu": BpjsMenuScreen, "kpj_source": KpjSourceScreen, "kpj_entry": KpjEntryScreen,
     "kpj_confirm": lambda: KpjConfirmScreen("13055500011"),
     "result": lambda: ResultScreen(RESULT), "receipt": ReceiptScreen,
-    "decline": lambda: DeclineScreen("91", lambda: None),
+    "decline": lambda: DeclineScreen("91"),
     "another": AnotherTransactionScreen, "take_card": TakeCardScreen,
     "retained": CardRetainedScreen, "thank_you": ThankYouScreen, "processing": ProcessingScreen,
     "not_available": lambda: NotAvailableScreen(MainMenuScreen),
@@ -141,6 +142,7 @@ async def test_footers_before_a_language_is_chosen_are_bilingual(
     async with app.run_test(size=(80, 24)) as pilot:
         if screen is LanguageScreen:
             app.session = AtmSession(CARD)
+        app.connected = screen is not OfflineScreen  # else it goes where it belongs
         await app.switch_screen(screen())
         await pilot.pause()
         footer = _footer(app)
@@ -154,27 +156,29 @@ def _key_label(app: AtmApp, letter: str) -> str:
     return str(app.screen.query_one(f"#key-{letter}").label)  # type: ignore[attr-defined]
 
 
-# screen, its yes and no labels in id/en, the screen after yes, the screen after no
-YES_NO: dict[str, tuple[Callable[[], AtmScreen], tuple[str, str], tuple[str, str],
+# how the app asks the question, its yes and no labels in id/en, the screen after yes,
+# the screen after no
+YES_NO: dict[str, tuple[Callable[[AtmApp], object], tuple[str, str], tuple[str, str],
                         tuple[type, ...], type]] = {
-    "kpj_confirm": (lambda: KpjConfirmScreen("13055500011"), ("BENAR", "CORRECT"),
+    "kpj_confirm": (lambda app: app.post_message(KpjTyped("13055500011")), ("BENAR", "CORRECT"),
                     ("SALAH", "WRONG"), (ProcessingScreen, DeclineScreen), KpjEntryScreen),
-    "receipt?": (lambda: ResultScreen(RESULT), ("CETAK STRUK", "PRINT RECEIPT"),
-                 ("TIDAK", "NO"), (ReceiptScreen,), AnotherTransactionScreen),
-    "another?": (AnotherTransactionScreen, ("YA", "YES"), ("TIDAK", "NO"), (MainMenuScreen,),
-                 TakeCardScreen),
+    "receipt?": (lambda app: app.show_result(RESULT, {}, NOON_WIB),
+                 ("CETAK STRUK", "PRINT RECEIPT"), ("TIDAK", "NO"), (ReceiptScreen,),
+                 AnotherTransactionScreen),
+    "another?": (lambda app: app.ask_another_transaction(), ("YA", "YES"), ("TIDAK", "NO"),
+                 (MainMenuScreen,), TakeCardScreen),
 }
 
 
 @pytest.mark.parametrize("name", list(YES_NO))
 async def test_yes_is_bottom_right_and_no_bottom_left_on_every_question(name: str) -> None:
-    factory, yes, no, after_yes, after_no = YES_NO[name]
+    ask, yes, no, after_yes, after_no = YES_NO[name]
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
         for lang, language in enumerate(("id", "en")):
             for answer in ("i", "enter", "d", "escape"):
                 _in_session(app, language)
-                await app.switch_screen(factory())
+                ask(app)
                 await pilot.pause()
                 assert _key_label(app, "i").startswith(yes[lang] + " ◂")
                 assert _key_label(app, "d").endswith("▸ " + no[lang])
@@ -211,3 +215,103 @@ async def test_entry_screens_confirm_bottom_right_and_cancel_bottom_left(
         await pilot.pause()
         assert _key_label(app, "i").startswith("BENAR ◂")
         assert _key_label(app, "d").endswith("▸ BATAL")
+
+
+# -- footers and side keys come from the screen's bindings ---------------------------------
+
+MENU_FOOTER = ("A-D F-I tombol samping · Esc batal · F2 wire",
+               "A-D F-I side keys · Esc cancel · F2 wire")
+MENU_BACK_FOOTER = ("A-D F-I tombol samping · Esc kembali · F2 wire",
+                    "A-D F-I side keys · Esc back · F2 wire")
+# The footers as they read before they were rendered from bindings: (Indonesian, English).
+FOOTERS: dict[str, tuple[str, str]] = {
+    "pin": ("0-9 PIN · Backspace hapus · Enter BENAR · Esc BATAL",
+            "0-9 PIN · Backspace erase · Enter CORRECT · Esc CANCEL"),
+    "main_menu": MENU_FOOTER, "other_menu": MENU_BACK_FOOTER, "bpjs_menu": MENU_BACK_FOOTER,
+    "kpj_source": ("A KPJ terhubung · B ketik KPJ · I kembali",
+                   "A linked KPJ · B type a KPJ · I back"),
+    "kpj_entry": ("0-9 KPJ · Backspace hapus · Enter BENAR · Esc BATAL",
+                  "0-9 KPJ · Backspace erase · Enter CORRECT · Esc CANCEL"),
+    "kpj_confirm": ("I/Enter BENAR · D/Esc SALAH", "I/Enter CORRECT · D/Esc WRONG"),
+    "result": ("I/Enter cetak struk · D/Esc tanpa struk · F2 wire",
+               "I/Enter print receipt · D/Esc no receipt · F2 wire"),
+    "receipt": ("A simpan struk · I/Enter lanjut", "A save receipt · I/Enter continue"),
+    "decline": ("I/Enter lanjut", "I/Enter continue"),
+    "another": ("I/Enter YA · D/Esc TIDAK", "I/Enter YES · D/Esc NO"),
+    "take_card": ("Enter ambil kartu", "Enter take card"),
+    "retained": ("Enter lanjut", "Enter continue"),
+    "thank_you": ("F2 wire · Ctrl+Q keluar", "F2 wire · Ctrl+Q quit"),
+    "processing": (" ", " "),
+    "not_available": ("I/Enter kembali", "I/Enter back"),
+}
+BEFORE_A_LANGUAGE: dict[type[AtmScreen], str] = {
+    IdleScreen: "1-9 kartu/card · 0 kartu lain/other card · F2 wire · Ctrl+Q keluar/quit",
+    CardEntryScreen: "Enter masukkan kartu/insert card · Esc kembali/back",
+    OfflineScreen: "F2 wire · Ctrl+Q keluar/quit",
+    LanguageScreen: "A Indonesia · F English · Esc batal/cancel",
+}
+
+
+async def test_every_footer_reads_as_it_always_did() -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for name, factory in SESSION_SCREENS.items():
+            for language, expected in zip(("id", "en"), FOOTERS[name], strict=True):
+                _in_session(app, language)
+                await app.switch_screen(factory())
+                await pilot.pause()
+                assert _footer(app) == expected, (name, language)
+        for screen, expected in BEFORE_A_LANGUAGE.items():
+            app.session = AtmSession(CARD, language="en") if screen is LanguageScreen else None
+            app.connected = screen is not OfflineScreen
+            await app.switch_screen(screen())
+            await pilot.pause()
+            assert _footer(app) == expected, screen
+
+
+def _side_letters(keys: str) -> set[str]:
+    return {key.upper() for key in keys.split(",") if key in "abcdfghi" and len(key) == 1}
+
+
+async def test_a_side_key_is_labelled_exactly_when_the_screen_binds_its_letter() -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screens: list[Callable[[], AtmScreen]] = [*SESSION_SCREENS.values(), LanguageScreen]
+        for factory in screens:
+            _in_session(app, "id")
+            screen = factory()
+            await app.switch_screen(screen)
+            await pilot.pause()
+            bound = set().union(*(_side_letters(b.key) for b in type(screen).BINDINGS
+                                  if not isinstance(b, tuple)))
+            labelled = {letter for letter in "ABCDFGHI" if _key_label(app, letter.lower())}
+            assert bound == labelled, (type(screen).__name__, bound, labelled)
+
+
+async def test_clicking_a_side_key_does_what_its_letter_does() -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await on_screen(pilot, IdleScreen)
+        await press(pilot, "1")
+        await on_screen(pilot, LanguageScreen)
+        await pilot.click("#key-f")  # ENGLISH
+        await on_screen(pilot, PinScreen)
+        assert app.session is not None and app.session.language == "en"
+        await pilot.click("#key-d")  # CANCEL
+        await on_screen(pilot, TakeCardScreen)
+
+
+async def test_the_pin_leaves_the_pin_screen_in_a_message_that_never_shows_it() -> None:
+    seen: list[tuple[object, str]] = []  # each message as it arrives, and its repr then
+    app = _app()
+    async with app.run_test(size=(80, 24),
+                            message_hook=lambda m: seen.append((m, repr(m)))) as pilot:
+        await press(pilot, "1", "a")
+        await on_screen(pilot, PinScreen)
+        await press(pilot, *"135790", "enter")
+        await on_screen(pilot, MainMenuScreen)
+        assert app.session is not None and app.session.pin_block is not None
+    entered = {id(m): m for m, _ in seen if isinstance(m, PinEntered)}
+    assert len(entered) == 1  # seen by the screen it came from and by the app
+    assert not any("135790" in shown for _, shown in seen)
+    assert next(iter(entered.values())).take_pin() == ""  # the app took the digits

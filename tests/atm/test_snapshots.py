@@ -57,11 +57,11 @@ SCREENS = {
     "kpj_confirm": lambda: KpjConfirmScreen("13055500011"),
     "result": lambda: ResultScreen(RESULT),
     "receipt": ReceiptScreen,
-    "wrong_pin": lambda: DeclineScreen("55", None),
-    "not_your_kpj": lambda: DeclineScreen("57", None),
-    "unavailable": lambda: DeclineScreen("91", None),
-    "no_balance": lambda: DeclineScreen("no_balance", None),
-    "not_a_participant": lambda: DeclineScreen("25", None),  # the card's linked KPJ
+    "wrong_pin": lambda: DeclineScreen("55"),
+    "not_your_kpj": lambda: DeclineScreen("57"),
+    "unavailable": lambda: DeclineScreen("91"),
+    "no_balance": lambda: DeclineScreen("no_balance"),
+    "not_a_participant": lambda: DeclineScreen("25"),  # the card's linked KPJ
     "take_card": TakeCardScreen,
 }
 
