@@ -23,9 +23,9 @@ import ssl as _ssl
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
-__all__ = ["HsmLink", "HsmReply", "HsmUnavailable"]
+__all__ = ["HsmLink", "HsmReply", "HsmUnavailable", "PinVerifier"]
 
 DEFAULT_HEADER_LENGTH = 4
 DEFAULT_DEADLINE = 2.0  # seconds; DESIGN.md's suggested HSM deadline
@@ -37,6 +37,20 @@ _log = logging.getLogger(__name__)
 
 class HsmUnavailable(Exception):
     """The HSM did not answer in time, refused the connection or dropped it."""
+
+
+class PinVerifier(Protocol):
+    """What the switch asks of an HSM: verify a PIN block, get an error code back ("00"
+    verified, "01" wrong PIN, anything else an HSM-side error); raise
+    :class:`HsmUnavailable` when there is no answer. :class:`HsmLink` is the real one."""
+
+    async def verify_pin_ibm3624(self, *, tpk_lmk: str, pvk_lmk: str, pin_block_hex: str,
+                                 pin_block_format: str, account12: str, check_length: int,
+                                 dec_table: str, validation_data: str, offset: str) -> str: ...
+
+    async def verify_pin_pvv(self, *, tpk_lmk: str, pvk_lmk: str, pin_block_hex: str,
+                             pin_block_format: str, account12: str, pvki: int,
+                             pvv: str) -> str: ...
 
 
 @dataclass(frozen=True)
