@@ -506,8 +506,8 @@ async def cmd_broker(args: argparse.Namespace) -> int:
 
 
 async def cmd_switch(args: argparse.Namespace) -> int:
-    from atm_switch.hsm_link import HsmLink
     from atm_switch.deps import SwitchDeps
+    from atm_switch.hsm_link import HsmLink
     from atm_switch.server import SwitchServer
     from atmsim.kernel.bus import BusUnavailable, MqttBus
     from atmsim.kernel.wire import Framing
