@@ -13,9 +13,9 @@ request in flight) is closed, and so is one whose started frame is not complete 
 ``frame_timeout`` seconds. At most ``max_connections`` are open at once; one more is
 accepted and closed at once. The server runs its own accept loop rather than asyncio's,
 so that running out of file descriptors is the switch's to handle: it says so in the log
-(at most once per ``repeat_interval``), keeps serving the connections it has, refuses the
-waiting ones at once through a spare descriptor instead of leaving them hanging in the
-backlog, and accepts again as soon as descriptors are free.
+(at most once per interval of the ``warn`` log), keeps serving the connections it has,
+refuses the waiting ones at once through a spare descriptor instead of leaving them hanging
+in the backlog, and accepts again as soon as descriptors are free.
 """
 
 from __future__ import annotations
