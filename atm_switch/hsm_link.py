@@ -1,7 +1,8 @@
 """The switch's link to its HSM: Thales payShield host commands over TCP.
 
-It speaks the wire protocol only (2-byte big-endian length, header, command code,
-fields) and never imports ``hsm_mock``, so it works the same against a real
+It speaks the wire protocol only (2-byte big-endian length, framed by
+``atmsim.kernel.wire.framing`` as the ATM link is, then header, command code, fields) and
+never imports ``hsm_mock``, so it works the same against a real
 payShield. One persistent connection is opened on first use and reopened after
 it is lost. Requests are pipelined: each carries a rolling 4-digit counter as its
 message header, which the HSM echoes, and replies are matched by that header.
@@ -23,20 +24,38 @@ import ssl as _ssl
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
-__all__ = ["HsmLink", "HsmReply", "HsmUnavailable"]
+from atmsim.kernel.wire import FrameError, Framing, read_frame
+
+__all__ = ["HsmLink", "HsmReply", "HsmUnavailable", "PinVerifier"]
 
 DEFAULT_HEADER_LENGTH = 4
 DEFAULT_DEADLINE = 2.0  # seconds; DESIGN.md's suggested HSM deadline
 # Max PIN length sent in DA: the longest PIN ISO 9564 allows.
 _MAX_PIN_LENGTH = "12"
+# payShield host messages: a 2-byte length, so at most what it can count.
+_FRAMING = Framing("2be", max_frame=0xFFFF)
 
 _log = logging.getLogger(__name__)
 
 
 class HsmUnavailable(Exception):
     """The HSM did not answer in time, refused the connection or dropped it."""
+
+
+class PinVerifier(Protocol):
+    """What the switch asks of an HSM: verify a PIN block, get an error code back ("00"
+    verified, "01" wrong PIN, anything else an HSM-side error); raise
+    :class:`HsmUnavailable` when there is no answer. :class:`HsmLink` is the real one."""
+
+    async def verify_pin_ibm3624(self, *, tpk_lmk: str, pvk_lmk: str, pin_block_hex: str,
+                                 pin_block_format: str, account12: str, check_length: int,
+                                 dec_table: str, validation_data: str, offset: str) -> str: ...
+
+    async def verify_pin_pvv(self, *, tpk_lmk: str, pvk_lmk: str, pin_block_hex: str,
+                             pin_block_format: str, account12: str, pvki: int,
+                             pvv: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +90,7 @@ class _Connection:
         self.pending[header] = future
         if not self._outbox:
             loop.call_soon(self._flush)
-        self._outbox.append(len(message).to_bytes(2, "big") + message)
+        self._outbox.append(_FRAMING.frame(message))
         return future
 
     def _flush(self) -> None:
@@ -93,16 +112,14 @@ class _Connection:
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
-            while True:
-                length = int.from_bytes(await reader.readexactly(2), "big")
-                message = await reader.readexactly(length)
+            while (message := await read_frame(reader, _FRAMING)) is not None:
                 future = self.pending.pop(message[: self._header_len], None)
                 if future is not None and not future.done():
                     future.set_result(message)
                 else:
                     # A reply to a request that already timed out.
                     _log.debug("dropped HSM reply matching no request")
-        except (asyncio.IncompleteReadError, OSError):
+        except (asyncio.IncompleteReadError, FrameError, OSError):
             _log.debug("HSM connection lost")
         finally:
             self._fail_pending()

@@ -1,42 +1,59 @@
 """0800/0810 network management: sign-on (001), sign-off (002) and echo test (301).
 
-Key change (161) belongs to a later issue; until then it is answered 12, so a driver that
-tries it learns at once instead of waiting.
+A pipeline like the 0200's: the request must carry field 70 and a STAN (30), a sign-on or
+sign-off must come from a known terminal (58, ``atm_switch.terminals``), then the function
+is answered. Key change (161) belongs to a later issue; until then it is answered 12, so a
+driver that tries it learns at once instead of waiting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from atm_switch.pipeline import Context, Decline, Step, run_pipeline
+from atm_switch.responses import answer
+from atm_switch.terminals import check_terminal
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
 
-__all__ = ["SIGN_ON", "SIGN_OFF", "ECHO_TEST", "KEY_CHANGE", "answer_network_management"]
+if TYPE_CHECKING:
+    from atm_switch.deps import SwitchDeps
+
+__all__ = ["SIGN_ON", "SIGN_OFF", "ECHO_TEST", "KEY_CHANGE", "NETWORK_MANAGEMENT_STEPS",
+           "answer_network_management"]
 
 SIGN_ON, SIGN_OFF, ECHO_TEST, KEY_CHANGE = "001", "002", "301", "161"
-_ECHOED = ("7", "11", "32", "37", "41", "70")
+_ANSWERED = (SIGN_ON, SIGN_OFF, ECHO_TEST)
 
 
-def answer_network_management(request: IsoMessage, known_terminal: bool,
-                              signed_on: set[str]) -> IsoMessage:
-    """The 0810 for an 0800; ``signed_on`` is the connection's set of signed-on terminals."""
-    response: IsoMessage = {"t": "0810"}
-    for number in _ECHOED:
-        if number in request:
-            response[number] = request[number]
-    code = request.get("70")
-    terminal = request.get("41", "")
-    if code is None or "11" not in request:
-        result = ResponseCode.FORMAT_ERROR
-    elif code in (SIGN_ON, SIGN_OFF) and not known_terminal:
-        result = ResponseCode.TERMINAL_NOT_PERMITTED
-    elif code == SIGN_ON:
-        signed_on.add(terminal)
-        result = ResponseCode.APPROVED
-    elif code == SIGN_OFF:
-        signed_on.discard(terminal)
-        result = ResponseCode.APPROVED
-    elif code == ECHO_TEST:
-        result = ResponseCode.APPROVED
-    else:
-        result = ResponseCode.UNSUPPORTED_TRANSACTION
-    response["39"] = result.value
-    return dict(sorted(response.items(), key=lambda kv: -1 if kv[0] == "t" else int(kv[0])))
+async def validate_network_request(ctx: Context, deps: SwitchDeps) -> None:
+    """A network management code (field 70) and a STAN to answer to."""
+    if "70" not in ctx.request or "11" not in ctx.request:
+        raise Decline(ResponseCode.FORMAT_ERROR, "field 70 or 11 missing")
+
+
+async def check_signing_terminal(ctx: Context, deps: SwitchDeps) -> None:
+    """Sign-on and sign-off are for known terminals; an echo test is for anyone."""
+    if ctx.request["70"] in (SIGN_ON, SIGN_OFF):
+        await check_terminal(ctx, deps)
+
+
+async def perform_function(ctx: Context, deps: SwitchDeps) -> None:
+    """Sign-on, sign-off and echo test are answered 00; any other code 12."""
+    if ctx.request["70"] not in _ANSWERED:
+        raise Decline(ResponseCode.UNSUPPORTED_TRANSACTION,
+                      f"network management code {ctx.request['70']} not supported")
+
+
+NETWORK_MANAGEMENT_STEPS: Sequence[Step] = (
+    validate_network_request, check_signing_terminal, perform_function)
+
+
+async def answer_network_management(request: IsoMessage, deps: SwitchDeps,
+                                    steps: Sequence[Step] = NETWORK_MANAGEMENT_STEPS
+                                    ) -> tuple[IsoMessage, str]:
+    """The 0810 for an 0800. Its log line and event carry no reason: the response code
+    says it all (a refused sign-on is rc=58), as the switch has always logged them."""
+    ctx = await run_pipeline(Context(request), deps, steps)
+    return answer(request, ctx.code), ""

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atm_switch.card_store import CardStore
+from atm_switch.deps import SwitchDeps
 from atm_switch.hsm_link import HsmLink
-from atm_switch.inquiry import SwitchDeps
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.kernel.wire import Framing, default_profile

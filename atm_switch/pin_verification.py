@@ -1,10 +1,9 @@
-"""The 0200 balance inquiry as a pipeline of small named steps.
+"""Where the PIN is verified: the card's PIN try is reserved, then the HSM is asked.
 
-validate_request -> check_terminal -> check_card -> verify_pin -> query_ledger, then the
-0210 is built from whatever the context holds. Any step may stop the pipeline by raising
-``Decline`` with a response code; the steps after it do not run. Each step is a plain
-async function of the context and the switch's dependencies, testable alone and
-replaceable in ``BALANCE_INQUIRY_STEPS``.
+``check_card`` finds the card, checks that it is usable and that the ATM read the right
+one, and takes one of its PIN tries in one atomic statement; ``verify_pin`` asks the HSM
+(IBM 3624 offset or Visa PVV, as the card says) with that try and settles it. Both are
+steps of the 0200 pipeline (``atm_switch.balance_inquiry``).
 """
 
 from __future__ import annotations
@@ -12,45 +11,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import logging
 import re
-import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from atm_switch.card_store import Card, CardStatus, CardStore, Terminal
-from atm_switch.hsm_link import HsmLink, HsmUnavailable
-from atm_switch.ledger_link import LedgerReply, LedgerReplyInvalid, request_balance
-from atmsim.kernel.bus import Bus, BusError
+from atm_switch.card_store import Card, CardStatus
+from atm_switch.hsm_link import HsmUnavailable
+from atm_switch.pipeline import Context, Decline
 from atmsim.kernel.crypto.pin_blocks import account_number_12
-from atmsim.kernel.masking import mask_name, mask_pan
-from atmsim.kernel.response_codes import ResponseCode, from_hsm_error, from_ledger_result
+from atmsim.kernel.response_codes import ResponseCode, from_hsm_error
 from atmsim.kernel.wire import IsoMessage
-from atmsim.kernel.wire.additional_data import encode_balance_amount, encode_tlv
 
-__all__ = ["Decline", "InquiryContext", "SwitchDeps", "PinTrySignals", "BALANCE_INQUIRY_STEPS",
-           "run_balance_inquiry", "build_response", "ECHOED_FIELDS"]
+if TYPE_CHECKING:
+    from atm_switch.deps import SwitchDeps
 
-log = logging.getLogger("atmsim.switch")
+__all__ = ["PinTrySignals", "check_card", "verify_pin"]
 
-# Fields a 0210 copies from its 0200 (DESIGN.md wire profile).
-ECHOED_FIELDS = ("2", "3", "4", "7", "11", "32", "37", "41", "49")
-REQUIRED_FIELDS = ("2", "3", "7", "11", "41", "52")
-BALANCE_INQUIRY_PREFIX = "31"
-_KPJ = re.compile(r"[0-9]{11}")
-_PAN = re.compile(r"[0-9]{12,19}")
 _TRACK2_SEPARATOR = re.compile(r"[=D]")
-
-
-class Decline(Exception):
-    """Stops the pipeline with a response code."""
-
-    def __init__(self, code: ResponseCode, reason: str = "") -> None:
-        super().__init__(f"{code.value} {reason}")
-        self.code = code
-        self.reason = reason
 
 
 class PinTrySignals:
@@ -111,63 +89,6 @@ class PinTrySignals:
                 del self._waiters[pan_hash]
 
 
-@dataclass
-class SwitchDeps:
-    """What the steps need from outside: stores, links and limits."""
-
-    cards: CardStore
-    hsm: HsmLink
-    bus: Bus
-    hsm_deadline: float
-    ledger_deadline: float
-    pin_tries: int = 3
-    pin_settled: PinTrySignals = field(default_factory=PinTrySignals)
-
-
-@dataclass
-class InquiryContext:
-    request: IsoMessage
-    started: float = field(default_factory=time.perf_counter)
-    terminal: Terminal | None = None
-    card: Card | None = None
-    pan_hash: str | None = None
-    kpj: str | None = None
-    ledger: LedgerReply | None = None
-    code: ResponseCode = ResponseCode.APPROVED
-    reason: str = ""
-
-    @property
-    def masked_pan(self) -> str:
-        return mask_pan(self.request.get("2", ""))
-
-
-Step = Callable[[InquiryContext, SwitchDeps], Awaitable[None]]
-
-
-async def validate_request(ctx: InquiryContext, deps: SwitchDeps) -> None:
-    """Fields the inquiry cannot do without, and a processing code it knows."""
-    missing = [f for f in REQUIRED_FIELDS if f not in ctx.request]
-    if missing:
-        raise Decline(ResponseCode.FORMAT_ERROR, f"missing field {', '.join(missing)}")
-    if not ctx.request["3"].startswith(BALANCE_INQUIRY_PREFIX):
-        raise Decline(ResponseCode.UNSUPPORTED_TRANSACTION,
-                      f"processing code {ctx.request['3']} is not a balance inquiry")
-    if "103" in ctx.request:
-        typed = ctx.request["103"].strip()
-        if not _KPJ.fullmatch(typed):
-            raise Decline(ResponseCode.FORMAT_ERROR, "field 103 is not an 11-digit KPJ")
-        ctx.kpj = typed
-    if not _PAN.fullmatch(ctx.request["2"]):
-        raise Decline(ResponseCode.FORMAT_ERROR, "field 2 is not a 12-19 digit PAN")
-
-
-async def check_terminal(ctx: InquiryContext, deps: SwitchDeps) -> None:
-    ctx.terminal = deps.cards.terminal(ctx.request["41"])
-    if ctx.terminal is None:
-        raise Decline(ResponseCode.TERMINAL_NOT_PERMITTED,
-                      f"terminal {ctx.request['41']!r} is not known")
-
-
 def _card_expiry(request: IsoMessage) -> str | None:
     if "14" in request:
         return request["14"]
@@ -178,7 +99,7 @@ def _card_expiry(request: IsoMessage) -> str | None:
     return None
 
 
-async def check_card(ctx: InquiryContext, deps: SwitchDeps) -> None:
+async def check_card(ctx: Context, deps: SwitchDeps) -> None:
     """The card exists, is usable, the ATM read the right one, and a PIN try is reserved.
 
     The card is read and its try taken in one atomic statement, before the HSM is asked:
@@ -247,7 +168,7 @@ def _current_yymm() -> str:
     return _yymm_cache[1]
 
 
-async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
+async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     """Ask the HSM with the try ``check_card`` reserved, then settle the try: a right PIN
     resets the count, a wrong one keeps it (the ``pin_tries``-th in a row blocks the card),
     and a verification that did not happen (HSM unavailable or failing) gives it back."""
@@ -290,68 +211,3 @@ async def verify_pin(ctx: InquiryContext, deps: SwitchDeps) -> None:
         if not settled:
             deps.cards.release_pin_try(pan_hash)
         deps.pin_settled.settled(pan_hash, wake=not keeps_try)
-
-
-async def query_ledger(ctx: InquiryContext, deps: SwitchDeps) -> None:
-    card = ctx.card
-    assert card is not None
-    kpj = ctx.kpj or card.kpj
-    try:
-        reply = await request_balance(deps.bus, nik=card.nik, kpj=kpj,
-                                      terminal_id=ctx.request["41"], deadline=deps.ledger_deadline)
-    except BusError as exc:
-        raise Decline(ResponseCode.UNAVAILABLE, f"ledger: {exc}") from None
-    except LedgerReplyInvalid as exc:
-        raise Decline(ResponseCode.INTERNAL_ERROR, f"ledger reply: {exc}") from None
-    # The ledger answering ERROR is a fault inside the system (96), not an absence (91).
-    code = from_ledger_result(reply.result)
-    if code is not ResponseCode.APPROVED:
-        raise Decline(code, f"ledger: {reply.result}")
-    ctx.ledger = reply
-
-
-BALANCE_INQUIRY_STEPS: Sequence[Step] = (
-    validate_request, check_terminal, check_card, verify_pin, query_ledger)
-
-
-async def run_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
-                              steps: Sequence[Step] = BALANCE_INQUIRY_STEPS) -> InquiryContext:
-    ctx = InquiryContext(request)
-    for step in steps:
-        try:
-            await step(ctx, deps)
-        except Decline as decline:
-            ctx.code, ctx.reason = decline.code, decline.reason
-            break
-        except Exception:
-            log.exception("step %s failed for %s", step.__name__, ctx.masked_pan)
-            ctx.code, ctx.reason = ResponseCode.INTERNAL_ERROR, f"{step.__name__} failed"
-            break
-    return ctx
-
-
-# The 0210's fields in wire order: echoed ones and the ones the switch adds.
-_ECHOED = frozenset(ECHOED_FIELDS)
-_RESPONSE_ORDER = ("2", "3", "4", "7", "11", "32", "37", "38", "39", "41", "48", "49", "54")
-
-
-def build_response(ctx: InquiryContext) -> IsoMessage:
-    """The 0210 for a finished inquiry, its fields in wire order."""
-    added: dict[str, str] = {"39": ctx.code.value}
-    if ctx.code is ResponseCode.APPROVED and ctx.ledger is not None:
-        ledger = ctx.ledger
-        added["38"] = f"{secrets.randbelow(1_000_000):06d}"
-        added["54"] = encode_balance_amount(ledger.balance_sen or 0)
-        items = [("KP", ledger.kpj or ""), ("NM", mask_name(ledger.name or "")),
-                 ("ST", ledger.status or ""), ("DT", (ledger.as_of or "").replace("-", ""))]
-        if ledger.segment:
-            items.append(("SG", ledger.segment))
-        added["48"] = encode_tlv(items)
-    request = ctx.request
-    response: IsoMessage = {"t": "0210"}
-    for number in _RESPONSE_ORDER:
-        if number in added:
-            response[number] = added[number]
-        elif number in _ECHOED and number in request:
-            response[number] = request[number]
-    return response

@@ -1,0 +1,29 @@
+"""What the switch's participants need from outside: stores, links, limits and the state
+they share across requests (PIN tries in flight, recent requests, inquiry slots)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atm_switch.admission import DuplicateGuard, InquirySlots
+from atm_switch.card_store import CardStore
+from atm_switch.hsm_link import PinVerifier
+from atm_switch.pin_verification import PinTrySignals
+from atmsim.kernel.bus import Bus
+
+__all__ = ["SwitchDeps"]
+
+
+@dataclass
+class SwitchDeps:
+    """The card database, the HSM, the bus to the ledger, and the limits the steps keep."""
+
+    cards: CardStore
+    hsm: PinVerifier
+    bus: Bus
+    hsm_deadline: float
+    ledger_deadline: float
+    pin_tries: int = 3
+    pin_settled: PinTrySignals = field(default_factory=PinTrySignals)
+    duplicates: DuplicateGuard = field(default_factory=DuplicateGuard)
+    slots: InquirySlots = field(default_factory=InquirySlots)

@@ -1,0 +1,100 @@
+"""From a message the channel read to its answer: routes each request to its pipeline by
+MTI, answers what no pipeline takes, and records every answer (log line and event).
+
+0200 goes to the balance inquiry (``atm_switch.balance_inquiry``), 0800 to network
+management (``atm_switch.network_management``). Another request or advice MTI is answered
+12; anything that is not a request (a response, a notification) is dropped and logged. A
+message that did not decode is answered 30 when enough of it could be read to address an
+answer (a request MTI and field 11), otherwise dropped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from atm_switch.balance_inquiry import answer_balance_inquiry
+from atm_switch.channel import Answer
+from atm_switch.deps import SwitchDeps
+from atm_switch.events import EVENTS_TOPIC, transaction_event
+from atm_switch.message_types import response_mti
+from atm_switch.network_management import answer_network_management
+from atm_switch.responses import answer
+from atmsim.kernel.log_limits import RateLimitedLog
+from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.response_codes import ResponseCode
+from atmsim.kernel.wire import IsoMessage, WireError
+
+__all__ = ["Dispatcher", "Route"]
+
+log = logging.getLogger("atmsim.switch")
+
+# A route answers one decoded request: the response and a reason for the log and the event.
+Route = Callable[[IsoMessage, SwitchDeps], Awaitable[tuple[IsoMessage, str]]]
+
+
+class Dispatcher:
+    """The switch's ``RequestListener``: ``routes`` maps an MTI to its pipeline."""
+
+    def __init__(self, deps: SwitchDeps, warn: RateLimitedLog) -> None:
+        self.deps = deps
+        self._warn = warn
+        self.routes: dict[str, Route] = {
+            "0200": answer_balance_inquiry,
+            "0800": answer_network_management,
+        }
+
+    async def dispatch(self, request: IsoMessage) -> Answer | None:
+        route = self.routes.get(request["t"])
+        if route is None:
+            return self._unsupported(request)
+        response, reason = await route(request, self.deps)
+        return Answer(request, response, reason)
+
+    def unreadable(self, error: WireError) -> Answer | None:
+        partial = error.partial
+        if response_mti(partial.get("t", "")) is None or "11" not in partial:
+            # No STAN (or no request MTI): the ATM could not match an answer to its request.
+            self._warn.warning("unanswerable", "dropped a message that cannot be answered "
+                               "(%s; no request MTI and field 11 to address an answer): %s",
+                               error, _describe(partial))
+            return None
+        # What ``salvage`` kept passed its own field's check: the answer never echoes a
+        # field that broke the format.
+        response = answer(partial, ResponseCode.FORMAT_ERROR)
+        self._warn.warning("format error", "format error from terminal %r STAN %s: %s",
+                           response.get("41", "?"), response.get("11"), error)
+        return Answer(partial, response, str(error))
+
+    def answered(self, answer: Answer, latency_ms: float) -> None:
+        request, response, reason = answer.request, answer.response, answer.reason
+        if log.isEnabledFor(logging.INFO):  # the arguments cost more than a skipped call
+            log.info("%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", request.get("t"),
+                     response["t"], request.get("41"), request.get("11"),
+                     mask_pan(request["2"]) if request.get("2") else "-",
+                     response.get("39"), latency_ms, f" ({reason})" if reason else "")
+        # Queued, not awaited: nobody waits for an event, and a task per inquiry to wait
+        # for the broker's PUBACK cost more than the event itself.
+        event = transaction_event(request, response, latency_ms, reason)
+        if not self.deps.bus.publish_soon(EVENTS_TOPIC, event):
+            log.debug("event for STAN %s not published: broker unavailable", event.get("stan"))
+
+    def _unsupported(self, request: IsoMessage) -> Answer | None:
+        """A request or advice of an MTI this switch does not handle gets its response MTI
+        with 12; anything else (a response, a notification) is dropped."""
+        mti = request["t"]
+        if response_mti(mti) is not None:
+            return Answer(request, answer(request, ResponseCode.UNSUPPORTED_TRANSACTION),
+                          f"MTI {mti} not supported")
+        self._warn.warning("unexpected MTI", "dropped a message with MTI %s from terminal %r: "
+                           "not a request", mti, request.get("41", "?"))
+        return None
+
+
+def _describe(partial: IsoMessage) -> str:
+    """What was read of a message that could not be answered, PAN masked."""
+    if not partial:
+        return "nothing readable"
+    shown = {k: (mask_pan(v) if k == "2" else v) for k, v in partial.items()
+             if k in ("t", "2", "11", "41")}
+    return ", ".join(f"{'MTI' if k == 't' else 'field ' + k} {v!r}" for k, v in shown.items())
