@@ -31,7 +31,7 @@ from atmsim.kernel.wire import FrameError, Framing, read_frame
 __all__ = ["HsmLink", "HsmReply", "HsmUnavailable", "PinVerifier"]
 
 DEFAULT_HEADER_LENGTH = 4
-DEFAULT_DEADLINE = 2.0  # seconds; DESIGN.md's suggested HSM deadline
+DEFAULT_DEADLINE = 2.0  # seconds before the switch answers 91 ([switch] hsm_deadline)
 # Max PIN length sent in DA: the longest PIN ISO 9564 allows.
 _MAX_PIN_LENGTH = "12"
 # payShield host messages: a 2-byte length, so at most what it can count.

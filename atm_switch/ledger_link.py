@@ -1,7 +1,7 @@
 """The switch's side of the ledger contract: one balance request over the bus.
 
-Builds the DESIGN.md request JSON, waits within the ledger deadline, and checks the reply
-before anything of it reaches field 54: a reply that is not what the contract says is
+Builds the request JSON of docs/ledger.md, waits within the ledger deadline, and checks
+the reply before anything of it reaches field 54: a reply that is not what the contract says is
 treated as an internal error, never passed on.
 """
 

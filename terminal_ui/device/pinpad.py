@@ -1,11 +1,10 @@
 """The ATM's encrypting PIN pad: PIN in, ISO 9564 format 0 block under the TPK out.
 
 A real EPP keeps its terminal PIN key in tamper-responsive hardware; here it is the demo
-TPK of DESIGN.md (test only), held in memory and never shown. The clear PIN exists only
-for the duration of ``encrypt_pin``. The format-0 layout and TDES come from ``hsm_mock``'s
-pure modules, so the ATM and the HSM share one implementation (checked against psec in
-the HSM's tests).
-"""
+TPK of docs/demo-data.md (test only), held in memory and never shown. The clear PIN exists
+only for the duration of ``encrypt_pin``. The format-0 layout and TDES come from the
+kernel's pure modules (``atmsim.kernel.crypto``), which the HSM uses too, so both ends share
+one implementation (checked against psec in the tests)."""
 
 from __future__ import annotations
 

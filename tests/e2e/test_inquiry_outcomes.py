@@ -1,4 +1,5 @@
-"""The demo cards give their DESIGN.md outcomes over real sockets, broker and databases."""
+"""The demo cards give the outcomes docs/demo-data.md lists, over real sockets, broker and
+databases."""
 
 from __future__ import annotations
 
