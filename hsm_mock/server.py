@@ -25,7 +25,6 @@ import time
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
@@ -152,12 +151,7 @@ class HsmServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 

@@ -48,3 +48,8 @@ def test_a_wrong_example_fails_the_run(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stdout + run.stderr
     assert "wrong_example.double" in run.stdout
     assert "1 failed" in run.stdout
+
+
+def test_test_folders_with_a_conftest_of_their_own_collect_together() -> None:
+    run = _pytest("--collect-only", "-q", "tests/hsm", "tests/ledger")
+    assert run.returncode == 0, run.stdout + run.stderr
