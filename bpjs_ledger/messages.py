@@ -110,7 +110,7 @@ def parse_request(body: Mapping[str, Any]) -> BalanceRequest:
 
 
 def balance_reply(request_id: str | None, answer: BalanceAnswer) -> dict[str, Any]:
-    """The balance reply JSON (DESIGN.md): every key present, participant keys null unless
+    """The balance reply JSON (docs/ledger.md): every key present, participant keys null unless
     OK."""
     if answer.result is not BalanceResult.OK:
         return {"id": request_id, "result": answer.result.value,
