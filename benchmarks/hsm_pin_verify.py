@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from atm_switch.hsm_link import HsmLink
 from atmsim.kernel.crypto import tdes
-from atmsim.kernel.crypto.pin_blocks import build_pin_block
+from atmsim.kernel.crypto.pin_blocks import account_number_12, build_pin_block
 from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS
 from atmsim.shell.provisioning import DEC_TABLE
 from hsm_mock import VariantLmk
@@ -85,7 +85,7 @@ def workload(n: int, seed: int = 1) -> list[Verification]:
     out = []
     for _ in range(n):
         pan, pin = rng.choice(sorted(CARDS.items()))
-        account = pan[:-1][-12:]
+        account = account_number_12(pan)
         validation = pan[:11] + "N"
         offset = ibm3624_offset(PVK_CLEAR, pin, validation, account, DEC_TABLE, 6)
         right = rng.random() < 0.9

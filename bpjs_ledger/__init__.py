@@ -4,7 +4,7 @@ Layout, following the data: ``identity`` (KPJ, NIK) -> ``jht`` (contribution and
 arithmetic) -> ``records`` and ``demo`` / ``synthetic`` (participants and their
 histories) -> ``db`` and ``schema`` (SQLite or PostgreSQL, versioned tables) -> ``store``
 (inquiries, statements, postings) and ``seed`` (bulk loading) -> ``messages`` and
-``service`` (the MQTT contract of DESIGN.md and docs/ledger.md).
+``service`` (the MQTT contract of docs/ledger.md).
 """
 
 from bpjs_ledger.answers import BalanceAnswer, BalanceResult

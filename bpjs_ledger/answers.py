@@ -24,7 +24,7 @@ __all__ = [
 
 
 class BalanceResult(StrEnum):
-    """The outcome of a balance or statement inquiry (DESIGN.md "Ledger over MQTT")."""
+    """The outcome of a balance or statement inquiry (docs/ledger.md, "Over MQTT")."""
 
     OK = "OK"
     NOT_FOUND = "NOT_FOUND"

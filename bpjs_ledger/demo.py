@@ -1,4 +1,4 @@
-"""Reproducible JHT histories for the demo participants of DESIGN.md.
+"""Reproducible JHT histories for the demo participants (docs/demo-data.md).
 
 Every number follows from the participant's public demo record and the balance date
 ``as_of``: the same ``as_of`` gives the same rows, byte for byte, on every machine. The

@@ -32,7 +32,7 @@ __all__ = [
 _KPJ_RE = re.compile(r"[0-9]{11}", re.ASCII)
 _NIK_RE = re.compile(r"[0-9]{16}", re.ASCII)
 
-# Kemendagri province codes. 11-61 are confirmed by the sources of DOMAIN_NOTES §3; the
+# Kemendagri province codes. 11-61 are confirmed by published sources; the
 # Kalimantan (62-65), Sulawesi (7x), Maluku (8x) and Papua (9x, incl. the 2022 provinces)
 # codes are the published Kemendagri list, not checked against a stored source.
 PROVINCE_CODES: dict[str, str] = {

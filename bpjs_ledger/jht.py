@@ -19,7 +19,7 @@ Rules this module fixes (the sources do not say how BPJS rounds or credits):
   posted in December: nothing). Claims are movements with a negative amount, so money
   paid out stops earning from the month after it left. In other words: the rate on the
   average of the twelve balances at the start of each month. This reproduces the worked
-  example of DOMAIN_NOTES §3.
+  example of docs/ledger.md ("Crediting returns").
 * **Years.** A movement belongs to the year of its *posting* date. A year is closed (its
   return credited) once 31 December is on or before the balance date; the current year
   shows contributions and claims so far and no return yet.
@@ -168,7 +168,7 @@ def contribution_shares(wage_sen: int) -> tuple[int, int]:
 JP_FIRST_PERIOD = Period(2015, 7)
 
 # The JP wage cap (upah maksimum JP) by the year it was set, in sen. It is adjusted every
-# year and takes effect in March. DOMAIN_NOTES §3 only says a cap exists: these figures are
+# year and takes effect in March. The BPJS rules only say a cap exists: these figures are
 # the published BPJS announcements as remembered, not checked against a stored source [I].
 # Years after the table keep its last cap.
 JP_WAGE_CAPS_SEN: Mapping[int, int] = {
@@ -245,7 +245,7 @@ class Contribution:
 
 class ClaimKind(StrEnum):
     """JHT withdrawals: 10% (retirement preparation) or 30% (housing) after 10 years of
-    membership; 100% at 56, after leaving work, and in the other cases of DOMAIN_NOTES §3."""
+    membership; 100% at 56, after leaving work, and in the other cases the BPJS rules name."""
 
     PARTIAL_10 = "JHT_10"
     PARTIAL_30 = "JHT_30"
@@ -294,7 +294,7 @@ class ReturnRate:
         return self.source is None
 
 
-_SOURCED = "DOMAIN_NOTES.md §3"
+_SOURCED = "published credited rate"
 
 
 def _rate_table() -> dict[int, ReturnRate]:
@@ -310,7 +310,7 @@ def _rate_table() -> dict[int, ReturnRate]:
     for first, last, percent in placeholder_bands:
         for year in range(first, last + 1):
             table[year] = ReturnRate(year, Decimal(percent))
-    # Published credited rates (DOMAIN_NOTES §3: pasardana 2017, semarak.co,
+    # Published credited rates (pasardana 2017, semarak.co,
     # pikiran-rakyat 2021, solopos, beritakota.id 2022).
     table[2011] = ReturnRate(2011, Decimal("10.10"), _SOURCED + " (Jamsostek era)")
     table[2016] = ReturnRate(2016, Decimal("7.19"), _SOURCED)
@@ -346,7 +346,7 @@ def yearly_return_sen(opening_sen: int, movements: Iterable[tuple[date, int]],
     ``(posted_on, amount_sen)``, the rate for the whole months left after its posting
     month (see the module docstring). One half-up rounding at the end.
 
-    DOMAIN_NOTES §3 example: Rp8,747,720 on 1 January, Rp228,000 each month, 5.63%:
+    The worked example of docs/ledger.md: Rp8,747,720 on 1 January, Rp228,000 each month, 5.63%:
 
     >>> monthly = [(date(2020, m, 15), 228_000_00) for m in range(1, 13)]
     >>> yearly_return_sen(8_747_720_00, monthly, ReturnRate(2020, Decimal("5.63")))

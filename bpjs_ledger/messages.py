@@ -9,10 +9,10 @@ Money is always integer sen; rates travel as decimal strings, never floats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bpjs_ledger.answers import (
     BalanceAnswer,
@@ -48,6 +48,7 @@ CURRENCY = "IDR"
 # digits is refused instead of posted.
 MAX_WAGE_SEN = 1_000_000_000_00
 
+_T = TypeVar("_T")
 _MAX_TEXT = 128  # longest id / reply_to / channel / terminal id / key accepted
 _BALANCE_KEYS = ("kpj", "name", "status", "balance_sen", "currency", "as_of", "segment",
                  "last_contribution")
@@ -109,7 +110,7 @@ def parse_request(body: Mapping[str, Any]) -> BalanceRequest:
 
 
 def balance_reply(request_id: str | None, answer: BalanceAnswer) -> dict[str, Any]:
-    """The balance reply JSON (DESIGN.md): every key present, participant keys null unless
+    """The balance reply JSON (docs/ledger.md): every key present, participant keys null unless
     OK."""
     if answer.result is not BalanceResult.OK:
         return {"id": request_id, "result": answer.result.value,
@@ -211,26 +212,14 @@ def parse_post(body: Mapping[str, Any]) -> ContributionPost:
     if npp is not None and not (isinstance(npp, str) and len(npp) == 8 and npp.isascii()
                                 and npp.isdigit()):
         raise BadRequest("npp: must be 8 digits or null")
-    period_text = _text(body, "period")
-    try:
-        if len(period_text) != 7:
-            raise ValueError(period_text)
-        period = Period.parse(period_text)
-    except ValueError:
-        raise BadRequest("period: must be YYYY-MM") from None
+    period = _parsed(body, "period", 7, Period.parse, "YYYY-MM")
     wage = _required(body, "wage_sen")
     # bool is an int subclass; a float would break the integer-sen rule.
     if not isinstance(wage, int) or isinstance(wage, bool):
         raise BadRequest("wage_sen: must be an integer number of sen")
     if not 0 < wage <= MAX_WAGE_SEN:
         raise BadRequest(f"wage_sen: must be between 1 and {MAX_WAGE_SEN}")
-    paid_on_text = _text(body, "paid_on")
-    try:
-        if len(paid_on_text) != 10:
-            raise ValueError(paid_on_text)
-        paid_on = date.fromisoformat(paid_on_text)
-    except ValueError:
-        raise BadRequest("paid_on: must be a date YYYY-MM-DD") from None
+    paid_on = _parsed(body, "paid_on", 10, date.fromisoformat, "a date YYYY-MM-DD")
     return ContributionPost(key, kpj, npp, period, wage, paid_on)
 
 
@@ -276,6 +265,19 @@ def _required(body: Mapping[str, Any], key: str, *, nullable: bool = False) -> A
     if value is None and not nullable:
         raise BadRequest(f"{key}: must not be null")
     return value
+
+
+def _parsed(body: Mapping[str, Any], key: str, length: int, parse: Callable[[str], _T],
+            wanted: str) -> _T:
+    """``body[key]`` read by ``parse``; exactly ``length`` characters, so that the lenient
+    forms ``parse`` also takes ("2026-1", "20260101") are refused."""
+    text = _text(body, key)
+    try:
+        if len(text) != length:
+            raise ValueError(text)
+        return parse(text)
+    except ValueError:
+        raise BadRequest(f"{key}: must be {wanted}") from None
 
 
 def _text(body: Mapping[str, Any], key: str) -> str:

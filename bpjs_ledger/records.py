@@ -35,7 +35,7 @@ __all__ = [
 
 
 class Segment(StrEnum):
-    """BPJS participant segments (DOMAIN_NOTES §3)."""
+    """BPJS participant segments (docs/ledger.md, "What the ledger holds")."""
 
     PU = "PU"  # Penerima Upah: wage earners, contributions paid through the employer
     BPU = "BPU"  # Bukan Penerima Upah: self-employed
@@ -54,7 +54,7 @@ def contribution_for(segment: Segment, period: Period, wage_sen: int, *, paid_on
 
     * PU: JHT 3.7% (employer) + 2% (worker), and JP 2% + 1% from July 2015 (capped).
     * BPU and PMI: JHT is voluntary and paid by the participant alone; we take 2% of the
-      reported income, no employer share and no JP. DOMAIN_NOTES §3 lists the programmes
+      reported income, no employer share and no JP. The BPJS rules list the programmes
       per segment but not the BPU/PMI JHT rate: the 2% is an assumption [I].
     * JAKON: no JHT at all (JKK and JKM only), so there is no JHT contribution to post.
 

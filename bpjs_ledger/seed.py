@@ -1,4 +1,4 @@
-"""Bulk loading: the demo participants of DESIGN.md plus N synthetic ones, reproducibly
+"""Bulk loading: the demo participants (docs/demo-data.md) plus N synthetic ones, reproducibly
 (``atmsim ledger seed --participants N --seed S``).
 
 The demo histories go in through the store's one way of writing a history (each checked

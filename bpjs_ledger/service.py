@@ -1,6 +1,6 @@
 """The ledger on the bus: balance and statement inquiries and contribution posts in over
-MQTT, answers out (DESIGN.md "Ledger over MQTT"; the JSON is in ``messages`` and
-docs/ledger.md).
+MQTT, answers out (docs/ledger.md, "Over MQTT"; the JSON is built in
+``messages``).
 
 ``LedgerService`` joins a ``LedgerStore`` to a ``Bus``; ``run_ledger`` owns the buses and
 stores of N workers and serves until told to stop (the CLI's entry point). Each worker

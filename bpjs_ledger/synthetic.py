@@ -5,8 +5,8 @@ every machine, however many participants are asked for and however the work is s
 participant ``i`` is drawn from the random stream of its chunk of ``CHUNK_SIZE``
 (``random.Random`` seeded with a string, which Python hashes the same everywhere).
 
-What a participant looks like (plausible, not sourced; DOMAIN_NOTES §3 gives the rules
-used, the proportions are ours):
+What a participant looks like (plausible, not sourced; the BPJS rules in
+docs/ledger.md are the ones used, the proportions are ours):
 
 * **Identity.** KPJ ``20000000000 + 7919 i``: 11 digits, unique, and never a demo KPJ
   (those start with 0 or 1). NIK: a random province, then regency, district and serial

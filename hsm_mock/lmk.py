@@ -38,6 +38,7 @@ __all__ = [
     "KEY_TYPE_TPK",
     "KEY_TYPE_ZMK",
     "KEY_TYPE_ZPK",
+    "LMK_SCHEME_KEY_LENGTH",
     "PAIR_NAMES",
     "PIN_PAIR",
     "VariantLmk",
@@ -82,6 +83,10 @@ _SCHEMES: dict[str, tuple[int | None, tuple[int, ...]]] = {
     "U": (16, (0xA6, 0x5A)),
     "T": (24, (0x6A, 0xDE, 0x2B)),
     "": (None, (0x00, 0x00, 0x00)),
+}
+# A key scheme a command may name for a key under the LMK -> its clear length (bytes).
+LMK_SCHEME_KEY_LENGTH: dict[str, int] = {
+    scheme: length for scheme, (length, _) in _SCHEMES.items() if length is not None
 }
 
 _TEST_LMK = (

@@ -1,6 +1,7 @@
 """The payShield host wire protocol: framing, header echo and reply building.
 
-A request frame is a 2-byte big-endian length, then the message: a header of
+A request frame is a 2-byte big-endian length (the kernel's ``PAYSHIELD_FRAMING``),
+then the message: a header of
 fixed length (configured on the HSM, echoed back unchanged), the 2-character
 command code, the fields, and optionally 0x19 + a trailer of up to 32 characters
 (echoed back too). The reply is header + response code (command code's second
@@ -21,6 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from atmsim.kernel.crypto.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, Advice, HsmError
+from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING
 from hsm_mock.commands import Command, CommandTable
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import MAX_TRAILER, TRAILER_DELIMITER, FieldReader
@@ -54,14 +56,13 @@ class Reply:
 
 
 def encode_frame(message: bytes) -> bytes:
-    """Prefix a message with its 2-byte big-endian length.
+    """Prefix a message with its 2-byte big-endian length (``FrameError``, a
+    ``ValueError``, over 65535 bytes).
 
     >>> encode_frame(b"HEADNC")
     b'\\x00\\x06HEADNC'
     """
-    if len(message) > 0xFFFF:
-        raise ValueError("a message longer than 65535 bytes cannot be framed")
-    return len(message).to_bytes(2, "big") + message
+    return PAYSHIELD_FRAMING.frame(message)
 
 
 class Dispatcher:

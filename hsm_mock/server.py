@@ -23,10 +23,11 @@ import socket
 import ssl
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
+from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
 from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import DEFAULT_LMK_IDS
@@ -83,7 +84,7 @@ class HsmServer:
             raise ValueError("an LMK identifier is two digits")
         self._host = host
         self._requested_port = port
-        self._max_frame = max_frame
+        self._framing = replace(PAYSHIELD_FRAMING, max_frame=max_frame)
         self._tls = (
             server_tls_context(tls_cert, tls_key, tls_client_ca)
             if tls_cert is not None and tls_key is not None
@@ -150,12 +151,7 @@ class HsmServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
@@ -165,7 +161,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, server: HsmServer) -> None:
         self._server = server
         self._dispatcher = server._dispatcher
-        self._max_frame = server._max_frame
+        self._framing = server._framing
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._peer: object = None
@@ -187,20 +183,19 @@ class _Connection(asyncio.Protocol):
         replies: list[bytes] = []
         debug = _log.isEnabledFor(logging.DEBUG)
         start = 0
-        while len(buffer) - start >= 2:
-            length = (buffer[start] << 8) | buffer[start + 1]
-            if length > self._max_frame:
+        while True:
+            try:
+                frame = self._framing.cut(buffer, start)
+            except FrameError as exc:
                 _log.warning(
-                    "frame of %d bytes from %s refused; closing connection", length, self._peer
+                    "frame of %d bytes from %s refused; closing connection", exc.size, self._peer
                 )
                 self._send(replies)
                 self.close()
                 return
-            end = start + 2 + length
-            if len(buffer) < end:
+            if frame is None:
                 break
-            message = bytes(buffer[start + 2 : end])
-            start = end
+            message, start = frame
             started = time.perf_counter() if debug else 0.0
             reply = self._dispatcher.handle(message)
             replies.append(encode_frame(reply.message))

@@ -60,8 +60,8 @@ def test_encode_and_decode_match_pyiso8583(seed: int) -> None:
         assert PROFILE.encode(message) == bytes(reference)
         assert PROFILE.decode(bytes(reference)) == _reference_decode(bytes(reference))
         # ... and it is the direct path that answered, not the fallback.
-        assert PROFILE._encode_fast(message) == bytes(reference)
-        assert PROFILE._decode_fast(bytes(reference)) == _reference_decode(bytes(reference))
+        assert PROFILE.direct.encode(message) == bytes(reference)
+        assert PROFILE.direct.decode(bytes(reference)) == _reference_decode(bytes(reference))
 
 
 @pytest.mark.parametrize("seed", range(4))

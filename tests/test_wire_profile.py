@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atmsim.kernel.wire import FrameError, Framing, WireError, default_profile
+from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING
 
 PROFILE = default_profile()
 INQUIRY = {"t": "0200", "2": "5264220000100010", "3": "310000", "4": "000000000000",
@@ -61,3 +62,30 @@ def test_frames_beyond_the_bound_are_refused() -> None:
         Framing(max_frame=100).body_length(b"\x00\x65")
     with pytest.raises(FrameError):
         Framing().body_length(b"\x00\x00")
+
+
+@pytest.mark.parametrize("kind", ["2be", "2be-incl", "4ascii"])
+def test_frames_are_cut_from_a_buffer_only_once_complete(kind: str) -> None:
+    framing = Framing(kind)
+    stream = framing.frame(b"0800") + framing.frame(b"0810ab")
+    cuts = [framing.cut(stream[:size]) for size in range(len(stream) + 1)]
+    first_end = framing.header_len + 4
+    assert cuts[:first_end] == [None] * first_end
+    assert set(cuts[first_end:]) == {(b"0800", first_end)}
+    assert framing.cut(stream, first_end) == (b"0810ab", len(stream))
+    assert framing.cut(stream, len(stream) - 1) is None
+
+
+def test_a_refused_length_is_said_as_soon_as_the_header_is_in() -> None:
+    with pytest.raises(FrameError) as caught:
+        Framing(max_frame=100).cut(b"\x00\x65")
+    assert caught.value.size == 101
+
+
+def test_the_payshield_framing_answers_an_empty_message() -> None:
+    assert PAYSHIELD_FRAMING.cut(b"\x00\x00\x00\x02NC") == (b"", 2)
+    assert PAYSHIELD_FRAMING.frame(b"") == b"\x00\x00"
+    with pytest.raises(FrameError):
+        PAYSHIELD_FRAMING.frame(b"x" * 0x10000)
+    with pytest.raises(FrameError):
+        Framing("2be-incl", allow_empty=True).body_length(b"\x00\x01")  # negative

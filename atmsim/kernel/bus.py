@@ -6,7 +6,7 @@ connection (QoS 1, TCP_NODELAY on every socket). It replaced aiomqtt/paho-mqtt b
 same interface because paho cost more CPU per inquiry than the rest of the switch put
 together (see BENCHMARKS.md); JSON goes through orjson for the same reason.
 
-Request/reply follows DESIGN.md: the request JSON carries ``id`` and ``reply_to``; the
+Request/reply (docs/ledger.md, "Over MQTT"): the request JSON carries ``id`` and ``reply_to``; the
 replier publishes its JSON answer to ``reply_to``. On MQTT 5 the response topic and the
 correlation data are set as properties too, for tools that look there.
 

@@ -1,4 +1,4 @@
-"""The public demo data of DESIGN.md: cards, PINs, participants, terminals and test keys.
+"""The public demo data (docs/demo-data.md): cards, PINs, participants, terminals and test keys.
 
 These values are published test data, the same on every machine, so that a demo, a test
 and a bank engineer's own driver all see the same outcomes. The clear keys below are test
@@ -38,7 +38,7 @@ class DemoKey:
     kcv: str
 
 
-# Test keys (clear, test only); KCVs as published in DESIGN.md.
+# Test keys (clear, test only); KCVs as docs/demo-data.md publishes them.
 DEMO_KEYS: dict[str, DemoKey] = {
     "TMK": DemoKey("TMK", "002", "BCCB7A64310B9DA43E7A529EAD7591A7", "1CF334"),
     "TPK": DemoKey("TPK", "002", "E5DC0880CE4094C21A89FB6EC204B0E6", "363645"),

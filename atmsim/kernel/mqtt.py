@@ -15,7 +15,12 @@ and dropped, acknowledged if it was a QoS 1 PUBLISH, without holding it in memor
 without giving up the connection: a hostile message costs its receiver nothing but the
 bytes on the wire. User name, password and TLS (an ``ssl.SSLContext``) are supported.
 
-Packets follow OASIS MQTT 3.1.1 and 5.0. QoS 1 messages are not stored for redelivery
+Packets follow OASIS MQTT 3.1.1 and 5.0 (tests/kernel/test_mqtt_packets.py holds them to
+the bytes of both). Whatever a broker sends that the specifications call malformed or a
+protocol error (a length past its packet, reserved flags or packet types, a QoS this
+client never asked for, an unknown MQTT 5 property) ends the connection with
+``MqttError``, as they require; nothing else is raised. An MQTT 5 broker's Server Keep
+Alive replaces the client's own. QoS 1 messages are not stored for redelivery
 across reconnections (clean session / clean start): a request lost with its connection is
 answered 91 by the switch's deadline, which is the contract.
 """
@@ -40,7 +45,7 @@ log = logging.getLogger("atmsim.bus")
 _CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
 _SUBSCRIBE, _SUBACK, _PINGREQ, _PINGRESP, _DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 _PROP_RESPONSE_TOPIC, _PROP_CORRELATION, _PROP_RECEIVE_MAXIMUM = 0x08, 0x09, 0x21
-_PROP_MAXIMUM_PACKET_SIZE, _PROP_SHARED_SUBSCRIPTIONS = 0x27, 0x2A
+_PROP_SERVER_KEEP_ALIVE, _PROP_MAXIMUM_PACKET_SIZE, _PROP_SHARED_SUBSCRIPTIONS = 0x13, 0x27, 0x2A
 # MQTT 5 property identifier -> how its value is encoded (to skip the ones we ignore).
 _PROPERTY_KINDS = {
     0x01: "byte", 0x17: "byte", 0x19: "byte", 0x24: "byte", 0x25: "byte", 0x28: "byte",
@@ -145,22 +150,33 @@ def _read_length(data: bytes | bytearray, at: int) -> tuple[int, int] | None:
     return None
 
 
+_FIXED_SIZES = {"byte": 1, "int2": 2, "int4": 4}
+
+
 def _parse_properties(data: bytes, at: int) -> tuple[dict[int, object], int]:
-    length, at = _read_length(data, at) or (0, len(data))
+    """The MQTT 5 property block at ``at``: (identifier -> value, where the block ends).
+
+    Raises ``MqttError`` for a block that does not fit in its packet, a value that does
+    not fit in its block, or an identifier MQTT 5 does not define. Strings and binary
+    data come back as bytes; user properties (pairs) as None.
+    """
+    header = _read_length(data, at)
+    if header is None:
+        raise MqttError("MQTT 5 properties cut short by the broker")
+    length, at = header
     end = at + length
+    if end > len(data):
+        raise MqttError("MQTT 5 properties longer than their packet from the broker")
     found: dict[int, object] = {}
     while at < end:
         ident, kind = data[at], _PROPERTY_KINDS.get(data[at])
         at += 1
         value: object
-        if kind == "byte":
-            value, at = data[at], at + 1
-        elif kind == "int2":
-            value, at = int.from_bytes(data[at:at + 2], "big"), at + 2
-        elif kind == "int4":
-            value, at = int.from_bytes(data[at:at + 4], "big"), at + 4
+        if kind in _FIXED_SIZES:
+            size = _FIXED_SIZES[kind]
+            value, at = int.from_bytes(data[at:at + size], "big"), at + size
         elif kind == "varint":
-            value, at = _read_length(data, at) or (0, end)
+            value, at = _read_length(data, at) or (0, end + 1)
         elif kind in ("string", "binary"):
             size = int.from_bytes(data[at:at + 2], "big")
             value, at = bytes(data[at + 2:at + 2 + size]), at + 2 + size
@@ -172,6 +188,8 @@ def _parse_properties(data: bytes, at: int) -> tuple[dict[int, object], int]:
         else:
             raise MqttError(f"unknown MQTT 5 property {ident:#04x} from the broker")
         found[ident] = value
+    if at != end:  # a value ran past its block (slices never raise: this is the check)
+        raise MqttError(f"MQTT 5 property {ident:#04x} longer than its block from the broker")
     return found, end
 
 
@@ -191,6 +209,9 @@ class MqttConnection(asyncio.Protocol):
         # MQTT 5 CONNACK "Shared Subscription Available" (absent means yes); on 3.1.1 a
         # broker cannot say, so None.
         self.shared_subscriptions: bool | None = None
+        # MQTT 5 CONNACK "Server Keep Alive": the broker's keep-alive, which the client
+        # MUST use instead of its own (5.0 3.2.2.3.14).
+        self.server_keep_alive: int | None = None
         self._outgoing: list[bytes] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
@@ -385,17 +406,28 @@ class MqttConnection(asyncio.Protocol):
         kind = first_byte & 0xF0
         if kind == _PUBLISH:
             self._receive_publish(first_byte, body)
-        elif kind in (_PUBACK, _SUBACK):
+            return
+        if first_byte & 0x0F:
+            # Only PUBLISH has flags; elsewhere they are reserved and a receiver MUST
+            # close the connection (MQTT 3.1.1 2.2.2, 5.0 2.1.3).
+            raise MqttError(f"packet type {first_byte >> 4} with reserved flags "
+                            f"{first_byte & 0x0F:#x} from the broker")
+        if kind in (_PUBACK, _SUBACK):
+            if len(body) < (3 if kind == _SUBACK else 2):
+                raise MqttError(f"{'SUBACK' if kind == _SUBACK else 'PUBACK'} of "
+                                f"{len(body)} bytes from the broker")
             ident = int.from_bytes(body[:2], "big")
-            future = self._acks.pop(ident, None)
             code = 0
             if kind == _SUBACK:
                 at = 2
                 if self.v5:
                     _, at = _parse_properties(body, at)
-                code = body[at] if at < len(body) else 0x80
+                if at >= len(body):
+                    raise MqttError("SUBACK without a reason code from the broker")
+                code = body[at]
             elif len(body) > 2:
                 code = body[2]
+            future = self._acks.pop(ident, None)
             if future is not None and not future.done():
                 future.set_result(code)
             if self._room_waiters:
@@ -403,25 +435,39 @@ class MqttConnection(asyncio.Protocol):
                 if not waiter.done():
                     waiter.set_result(None)
         elif kind == _CONNACK:
-            code = body[1] if len(body) > 1 else 0xFF
+            if len(body) < 2 or (not self.v5 and len(body) != 2):
+                raise MqttError(f"CONNACK of {len(body)} bytes from the broker")
+            code = body[1]
             if self.v5 and code == 0:
                 properties, _ = _parse_properties(body, 2) if len(body) > 2 else ({}, 0)
                 quota = properties.get(_PROP_RECEIVE_MAXIMUM)
                 if isinstance(quota, int) and quota > 0:
                     self._receive_maximum = quota
                 self.shared_subscriptions = properties.get(_PROP_SHARED_SUBSCRIPTIONS, 1) != 0
+                server_keep_alive = properties.get(_PROP_SERVER_KEEP_ALIVE)
+                if isinstance(server_keep_alive, int):
+                    self.server_keep_alive = server_keep_alive
             if not self._connack.done():
                 self._connack.set_result(code)
         elif kind == _DISCONNECT:
             code = body[0] if body else 0
             raise MqttError(f"the broker disconnected us (code {code:#04x})")
+        elif kind != _PINGRESP:
+            # CONNECT, SUBSCRIBE, QoS 2 flows, AUTH, reserved types: nothing a broker
+            # sends to this client; reading on would mean guessing.
+            raise MqttError(f"unexpected packet type {first_byte >> 4} from the broker")
         # PINGRESP needs nothing: any packet in proves the broker is there.
 
     def _receive_publish(self, first_byte: int, body: bytes) -> None:
         qos = (first_byte >> 1) & 0x03
+        if qos > 1:
+            # QoS 3 does not exist; QoS 2 is never granted, every subscription asks for 1.
+            raise MqttError(f"PUBLISH at QoS {qos} from the broker")
         size = int.from_bytes(body[:2], "big")
-        topic = body[2:2 + size].decode("utf-8", "replace")
         at = 2 + size
+        if len(body) < at + 2 * qos:
+            raise MqttError("PUBLISH shorter than its topic from the broker")
+        topic = body[2:at].decode("utf-8", "replace")
         if qos:
             ident = body[at:at + 2]
             at += 2
@@ -518,5 +564,8 @@ async def connect(host: str, port: int, *, client_id: str, protocol: str,
     if code != 0:
         await connection.close()
         raise MqttRefused(code)
-    connection._keepalive_task = loop.create_task(connection._keep_alive(keepalive))
+    if connection.server_keep_alive is not None:
+        keepalive = connection.server_keep_alive
+    if keepalive > 0:  # 0: keep-alive switched off (3.1.2.10)
+        connection._keepalive_task = loop.create_task(connection._keep_alive(keepalive))
     return connection

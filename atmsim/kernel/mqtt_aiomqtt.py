@@ -1,4 +1,4 @@
-"""The bus's MQTT connection on aiomqtt, the well-kept library DESIGN.md names.
+"""The bus's MQTT connection on aiomqtt, the well-kept MQTT library.
 
 Same surface as ``atmsim.kernel.mqtt.MqttConnection`` (publish_soon, publish_acked, subscribe,
 wait_closed, close), so ``MqttBus`` runs on either: ``[mqtt] client = "aiomqtt"``. The lean

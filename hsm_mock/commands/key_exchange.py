@@ -21,13 +21,10 @@ from hsm_mock.commands import Command
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.keys import force_odd_parity, has_odd_parity, kcv
-from hsm_mock.lmk import KEY_TYPE_ZMK, pair_for_key_type
+from hsm_mock.lmk import KEY_TYPE_ZMK, LMK_SCHEME_KEY_LENGTH, pair_for_key_type
 from hsm_mock.zmk import SCHEMES_UNDER_ZMK, decrypt_under_zmk, encrypt_under_zmk
 
 __all__ = ["COMMANDS", "export_key", "import_key"]
-
-# Key scheme under the LMK -> clear key length.
-_LMK_SCHEME_LENGTH = {"Z": 8, "U": 16, "T": 24}
 
 
 def import_key(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
@@ -42,11 +39,11 @@ def import_key(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
     lmk_scheme = fields.text(1, "key_scheme_lmk").upper()
     fields.finish()
     pair_for_key_type(key_type)
-    if lmk_scheme not in _LMK_SCHEME_LENGTH:
+    if lmk_scheme not in LMK_SCHEME_KEY_LENGTH:
         raise HsmError(INVALID_KEY_SCHEME, field="key_scheme_lmk")
     zmk = ctx.key(zmk_field, KEY_TYPE_ZMK, parity_error=SOURCE_KEY_PARITY)
     clear = decrypt_under_zmk(zmk.material, key_field)
-    if len(clear) != _LMK_SCHEME_LENGTH[lmk_scheme]:
+    if len(clear) != LMK_SCHEME_KEY_LENGTH[lmk_scheme]:
         raise HsmError(KEY_LENGTH_ERROR, field="key_scheme_lmk")
     parity_ok = has_odd_parity(clear)
     clear = force_odd_parity(clear)

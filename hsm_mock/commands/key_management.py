@@ -19,15 +19,13 @@ from hsm_mock.commands import Command
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.keys import KCV_LEGACY, KCV_SIX, is_hex, kcv, random_key
-from hsm_mock.lmk import KEY_TYPE_TPK, KEY_TYPE_ZMK, pair_for_key_type
+from hsm_mock.lmk import KEY_TYPE_TPK, KEY_TYPE_ZMK, LMK_SCHEME_KEY_LENGTH, pair_for_key_type
 from hsm_mock.zmk import SCHEMES_UNDER_ZMK, encrypt_under_zmk
 
 __all__ = ["COMMANDS", "generate_key", "key_check_value"]
 
 # BU key length flag -> clear key length (bytes).
 _LENGTH_BY_FLAG = {"0": 8, "1": 16, "2": 24}
-# A0 key scheme under the LMK -> clear key length (bytes).
-_LENGTH_BY_SCHEME = {"Z": 8, "U": 16, "T": 24}
 _ALL_OPTIONS = "FF"  # BU: "use key type specified after delimiter"
 
 
@@ -55,9 +53,9 @@ def generate_key(fields: FieldReader, ctx: HsmContext) -> bytes:
         raise HsmError(INVALID_INPUT, field="mode")
     fields.finish()
     pair_for_key_type(key_type)
-    if scheme not in _LENGTH_BY_SCHEME:
+    if scheme not in LMK_SCHEME_KEY_LENGTH:
         raise HsmError(INVALID_KEY_SCHEME, field="key_scheme")
-    clear = random_key(_LENGTH_BY_SCHEME[scheme], ctx.rng)
+    clear = random_key(LMK_SCHEME_KEY_LENGTH[scheme], ctx.rng)
     under_lmk = ctx.lmk.encrypt_key(clear, key_type, scheme)
     if mode == "0":
         return (under_lmk + kcv(clear)).encode("ascii")

@@ -34,7 +34,7 @@ __all__ = [
 
 TEST_LMK = VariantLmk.test()
 
-# Demo keys from DESIGN.md (clear, test only) and a made-up ZPK for EA/EC.
+# Demo keys from docs/demo-data.md (clear, test only) and a made-up ZPK for EA/EC.
 TPK_CLEAR = bytes.fromhex("E5DC0880CE4094C21A89FB6EC204B0E6")  # KCV 363645
 PVK_CLEAR = bytes.fromhex("C48F46EF0420CBF88C1980D62616E97C")  # KCV 04A9A2
 ZPK_CLEAR = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")  # KCV 08D7B4

@@ -19,7 +19,7 @@ from hsm_mock.pin_verification import ibm3624_offset
 
 DEMO_PAN = "5264220000100010"
 DEMO_PIN = "123456"
-DEMO_KEYS = {  # DESIGN.md demo keys and their published check values
+DEMO_KEYS = {  # docs/demo-data.md demo keys and their published check values
     "BCCB7A64310B9DA43E7A529EAD7591A7": "1CF334",
     "E5DC0880CE4094C21A89FB6EC204B0E6": "363645",
     "C48F46EF0420CBF88C1980D62616E97C": "04A9A2",

@@ -23,7 +23,7 @@ from atm_switch.hsm_link import HsmLink, HsmUnavailable
 from hsm_mock import HsmServer
 from hsm_mock.pin_verification import ibm3624_offset
 
-CARDS = {  # DESIGN.md demo cards
+CARDS = {  # docs/demo-data.md demo cards
     "5264220000100010": "123456",
     "5264220000100028": "246810",
     "5264220000100036": "112233",

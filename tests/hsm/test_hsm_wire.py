@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
+import pytest
 from hsm_helpers import RawHsm
 
 from hsm_mock import HsmServer, VariantLmk
@@ -65,6 +67,16 @@ async def test_oversized_frame_closes_only_that_connection(hsm: HsmServer) -> No
     assert (await bystander.command("NC")).error_code == "00"
     await offender.close()
     await bystander.close()
+
+
+async def test_requests_before_an_oversized_frame_are_answered_and_the_size_logged(
+    raw: RawHsm, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hsm_mock.server")
+    raw.writer.write(b"\x00\x06HEADNC" + b"\x80\x01" + b"x" * 10)
+    assert (await asyncio.wait_for(raw.read_frame(), 5))[:8] == b"HEADND00"
+    assert await asyncio.wait_for(raw.reader.read(), 5) == b""
+    assert re.search(r"frame of 32769 bytes from .* refused; closing connection", caplog.text)
 
 
 async def test_frame_cut_short_by_the_client_does_not_harm_the_server(hsm: HsmServer) -> None:

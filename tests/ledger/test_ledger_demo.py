@@ -1,4 +1,4 @@
-"""The demo ledger: plausible, reproducible JHT histories for the DESIGN.md participants,
+"""The demo ledger: plausible, reproducible JHT histories for the docs/demo-data.md participants,
 checked through the seeded SQLite file."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ TODAY = date(2026, 11, 2)
     ("3273024708900002", date(1990, 8, 7), "P"),  # Siti: day 47 = 7 + 40
     ("5171026110920004", date(1992, 10, 21), "P"),  # Dewi: day 61 = 21 + 40
     ("5103011008700006", date(1970, 8, 10), "L"),  # Wayan
-    ("3273081409750002", date(1975, 9, 14), "L"),  # DOMAIN_NOTES example
+    ("3273081409750002", date(1975, 9, 14), "L"),  # a published example
     ("3171017101050001", date(2005, 1, 31), "P"),  # day 71 = 31 + 40, born this century
 ])
 def test_nik_gives_birth_date_and_sex(nik: str, born: date, sex: str) -> None:

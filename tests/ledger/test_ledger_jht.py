@@ -33,7 +33,7 @@ RATE_10 = ReturnRate(2020, Decimal(10))
 
 
 def test_statement_sample_contribution() -> None:
-    # DOMAIN_NOTES §3, RSJHT statement: wage Rp4,000,000 -> Rp148,000 + Rp80,000.
+    # A published RSJHT statement: wage Rp4,000,000 -> Rp148,000 + Rp80,000.
     employer, worker = contribution_shares(4_000_000_00)
 
     assert (employer, worker) == (148_000_00, 80_000_00)

@@ -1,5 +1,5 @@
 """The ledger over MQTT, as the switch sees it: a real broker (amqtt and Mosquitto), the
-ledger started by ``run_ledger``, and a separate bus client sending DESIGN.md requests."""
+ledger started by ``run_ledger``, and a separate bus client sending the requests of docs/ledger.md."""
 
 from __future__ import annotations
 

@@ -4,13 +4,33 @@ Types: ``n`` digits; ``an`` letters and digits (space only as right padding); ``
 printable ASCII; ``z`` track 2 (digits and ``=``/``D``); ``b`` binary, which the ASCII
 profile carries as hexadecimal text (``max_len`` counts bytes); ``xn`` a ``C``/``D`` sign
 then digits. ``prefix`` is 0 for a fixed length, 2 for LLVAR and 3 for LLLVAR.
+
+Also what both codec paths (``profile`` and ``direct``) check a value against: the
+character class of each kind and the shape of the MTI and of a bitmap.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["FieldDef", "ISO8583_1987"]
+__all__ = ["IsoMessage", "FieldDef", "ISO8583_1987", "CHARACTER_CLASSES", "MTI", "BITMAP"]
+
+IsoMessage = dict[str, str]
+"""A message as field-number strings to values: ``{"t": "0200", "2": "5264…", "52": "…"}``.
+Binary fields hold their hexadecimal text, as the ASCII profile carries them."""
+
+# A value of each kind, as a whole (``fullmatch``); lengths are checked apart.
+CHARACTER_CLASSES: dict[str, re.Pattern[str]] = {
+    "n": re.compile(r"[0-9]*"),
+    "an": re.compile(r"[A-Za-z0-9]*( *)"),
+    "ans": re.compile(r"[\x20-\x7e]*"),
+    "z": re.compile(r"[0-9]+([=D][0-9]*)?"),
+    "b": re.compile(r"[0-9A-Fa-f]*"),
+    "xn": re.compile(r"[CD][0-9]*"),
+}
+MTI = re.compile(r"[0-9]{4}")
+BITMAP = re.compile(r"[0-9A-Fa-f]{16}")  # one bitmap (primary or secondary) in hex
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ nothing else (no space, sign or tab).
 A frame longer than the bound, or a header that cannot be read, is refused with
 ``FrameError``: a stream cannot be resynchronised after a bad length, so the caller closes
 that one connection and nothing else.
+
+The same framing serves ISO 8583 between ATM and switch and the payShield host commands
+between switch and HSM (``PAYSHIELD_FRAMING``: ``2be``, where an empty message is a
+request to answer, not a broken stream). Streams read with :func:`read_frame`; an
+``asyncio.Protocol`` cuts what it has received with :meth:`Framing.cut`.
 """
 
 from __future__ import annotations
@@ -14,17 +19,26 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Framing", "FrameError", "read_frame"]
+__all__ = ["Framing", "FrameError", "PAYSHIELD_FRAMING", "read_frame"]
 
 
 class FrameError(ValueError):
-    """The stream's framing is broken: the connection cannot continue."""
+    """The stream's framing is broken: the connection cannot continue. ``size`` is the
+    length the header announced, when it could be read."""
+
+    def __init__(self, reason: str, size: int | None = None) -> None:
+        super().__init__(reason)
+        self.size = size
 
 
 @dataclass(frozen=True)
 class Framing:
+    """A length-header framing: ``kind``, the largest body accepted and whether a body may
+    be empty (for ISO 8583 an empty frame is a broken stream)."""
+
     kind: str = "2be"
     max_frame: int = 4096
+    allow_empty: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("2be", "2be-incl", "4ascii"):
@@ -56,11 +70,35 @@ class Framing:
             size = int.from_bytes(header, "big")
             if self.kind == "2be-incl":
                 size -= 2
-        if size <= 0:
-            raise FrameError(f"empty or negative frame length ({size})")
+        if size < 0 or (size == 0 and not self.allow_empty):
+            raise FrameError(f"empty or negative frame length ({size})", size)
         if size > self.max_frame:
-            raise FrameError(f"frame length {size} exceeds the {self.max_frame} byte bound")
+            raise FrameError(f"frame length {size} exceeds the {self.max_frame} byte bound",
+                             size)
         return size
+
+    def cut(self, buffer: bytes | bytearray, at: int = 0) -> tuple[bytes, int] | None:
+        """The body of the frame that starts at ``at`` in ``buffer`` and where the next one
+        starts; None while the frame is not all there. Raises ``FrameError`` as soon as
+        the header is, if it announces a length that is refused.
+
+        >>> Framing().cut(b"\\x00\\x040800\\x00\\x02")
+        (b'0800', 6)
+        >>> Framing().cut(b"\\x00\\x02", 0) is None
+        True
+        """
+        start = at + self.header_len
+        if len(buffer) < start:
+            return None
+        end = start + self.body_length(bytes(buffer[at:start]))
+        if len(buffer) < end:
+            return None
+        return bytes(buffer[start:end]), end
+
+
+# payShield host commands: 2-byte length; an empty or short message gets an error reply
+# (ZZ 15). The bound is what the header can say; a server sets a lower one for requests.
+PAYSHIELD_FRAMING = Framing("2be", max_frame=0xFFFF, allow_empty=True)
 
 
 async def read_frame(reader: asyncio.StreamReader, framing: Framing,

@@ -1,4 +1,4 @@
-"""The wire profile ``default`` of DESIGN.md: ISO 8583:1987 in ASCII on pyiso8583.
+"""The wire profile ``default`` (docs/wire.md): ISO 8583:1987 in ASCII on pyiso8583.
 
 pyiso8583 knows lengths and bitmaps; this module adds what it leaves to its user: the type
 of every field (``n``, ``an``, ``ans``, ``z``, ``b``), fixed-length padding rules, and
@@ -7,39 +7,31 @@ or raises ``WireError`` saying which field failed and why; the error keeps what 
 be read of the message (``salvage``) so the switch can answer with response code 30.
 Length prefixes are digits only, on both paths.
 
-Speed: a well-formed message takes a direct path (one pass over the ASCII text, checks
-precompiled per field), about four times faster than pyiso8583 plus the checks; every
-inquiry is encoded and decoded twice (ATM and switch). Anything the direct path does not
-accept goes through pyiso8583 and the full checks, which produce the error, so errors are
-the same either way. Tests hold the direct path to pyiso8583's bytes and fields.
+Speed: a well-formed message takes the direct path (:mod:`atmsim.kernel.wire.direct`),
+about four times faster than pyiso8583 plus the checks. Anything it does not accept goes
+through pyiso8583 and the full checks here, which produce the error, so errors are the
+same either way.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
 import iso8583
 
-from atmsim.kernel.wire.fields import ISO8583_1987, FieldDef
+from atmsim.kernel.wire.direct import DirectCodec
+from atmsim.kernel.wire.fields import (
+    BITMAP,
+    CHARACTER_CLASSES,
+    ISO8583_1987,
+    MTI,
+    FieldDef,
+    IsoMessage,
+)
 
 __all__ = ["IsoMessage", "WireError", "WireProfile", "default_profile"]
-
-IsoMessage = dict[str, str]
-"""A message as field-number strings to values: ``{"t": "0200", "2": "5264…", "52": "…"}``.
-Binary fields hold their hexadecimal text, as the ASCII profile carries them."""
-
-_CHECKS: dict[str, re.Pattern[str]] = {
-    "n": re.compile(r"[0-9]*"),
-    "an": re.compile(r"[A-Za-z0-9]*( *)"),
-    "ans": re.compile(r"[\x20-\x7e]*"),
-    "z": re.compile(r"[0-9]+([=D][0-9]*)?"),
-    "b": re.compile(r"[0-9A-Fa-f]*"),
-    "xn": re.compile(r"[CD][0-9]*"),
-}
 
 _KIND_WORDS = {
     "n": "digits only",
@@ -68,27 +60,6 @@ class WireError(ValueError):
         return f"{where}: {self.reason}{at}"
 
 
-_MTI = re.compile(r"[0-9]{4}")
-_BITMAP = re.compile(r"[0-9A-Fa-f]{16}")
-_BITMAP_CACHE_LIMIT = 1024  # distinct bitmaps remembered; ATMs send a handful
-
-
-# One field for the direct path: (message key, bit, length-prefix digits, maximum or exact
-# wire length, fullmatch of its character class). A plain tuple: unpacking it is the
-# cheapest way to reach its parts in the per-field loop.
-_FastField = tuple[str, int, int, int, Callable[[str], object]]
-
-
-def _fast_field(fdef: FieldDef) -> _FastField | None:
-    """``fdef`` for the direct path; None for a kind it leaves to the full path."""
-    if fdef.kind == "b" and not fdef.fixed:
-        return None  # an odd hex length is possible there: the full checks catch it
-    # Lengths are checked while slicing, and an ``an`` value padded on the left cannot
-    # match its pattern, so the character class is all that is left to check.
-    return (str(fdef.number), fdef.number, fdef.prefix, fdef.wire_len,
-            _CHECKS[fdef.kind].fullmatch)
-
-
 @dataclass(frozen=True)
 class WireProfile:
     """A field table plus the pyiso8583 spec derived from it."""
@@ -96,16 +67,11 @@ class WireProfile:
     name: str
     fields: dict[int, FieldDef]
     spec: dict[str, dict[str, Any]]
-    _fast: dict[str, _FastField] = dataclass_field(default_factory=dict, repr=False,
-                                                   compare=False)
-    _bitmaps: dict[str, tuple[_FastField, ...] | None] = dataclass_field(
-        default_factory=dict, repr=False, compare=False)
+    direct: DirectCodec = dataclass_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for number, fdef in self.fields.items():
-            fast = _fast_field(fdef) if number > 1 else None
-            if fast is not None:
-                self._fast[fast[0]] = fast
+        # Derived from the field table once; the dataclass is frozen, hence the setattr.
+        object.__setattr__(self, "direct", DirectCodec(self.fields))
 
     @classmethod
     def from_fields(cls, name: str, fields: dict[int, FieldDef]) -> WireProfile:
@@ -139,14 +105,14 @@ class WireProfile:
             raise WireError(number, f"longer than {fdef.wire_len} ({fdef.describe()})")
         if fdef.kind == "b" and len(value) % 2:
             raise WireError(number, "binary field with an odd number of hex characters")
-        if not _CHECKS[fdef.kind].fullmatch(value):
+        if not CHARACTER_CLASSES[fdef.kind].fullmatch(value):
             raise WireError(number, f"must hold {_KIND_WORDS[fdef.kind]} ({fdef.describe()})")
         if fdef.kind == "an" and value.startswith(" ") and value.strip():
             raise WireError(number, "an field padded on the left; pad with spaces on the right")
 
     def check(self, message: IsoMessage) -> None:
         mti = message.get("t", "")
-        if not re.fullmatch(r"[0-9]{4}", mti):
+        if not MTI.fullmatch(mti):
             raise WireError("t", f"MTI must be 4 digits, got {mti!r}", dict(message))
         for key, value in message.items():
             if key in ("t", "p", "1", "h"):
@@ -166,9 +132,9 @@ class WireProfile:
         ...                           "70": "301"})[:20]
         b'08008220000000000000'
         """
-        fast = self._encode_fast(message)
-        if fast is not None:
-            return fast
+        direct = self.direct.encode(message)
+        if direct is not None:
+            return direct
         body = {k: v for k, v in message.items() if k not in ("p", "1")}
         self.check(body)
         try:
@@ -184,9 +150,9 @@ class WireProfile:
         >>> profile.decode(profile.encode({"t": "0800", "11": "000001", "70": "301"}))["70"]
         '301'
         """
-        fast = self._decode_fast(raw)
-        if fast is not None:
-            return fast
+        direct = self.direct.decode(raw)
+        if direct is not None:
+            return direct
         try:
             return self._decode_full(raw)
         except WireError as exc:
@@ -238,10 +204,10 @@ class WireProfile:
             primary = raw[4:20].decode("ascii")
         except UnicodeDecodeError:
             return found
-        if not _MTI.fullmatch(mti):
+        if not MTI.fullmatch(mti):
             return found
         found["t"] = mti
-        if not _BITMAP.fullmatch(primary):
+        if not BITMAP.fullmatch(primary):
             return found
         bits, width, position = int(primary, 16), 64, 20
         if bits >> 63:
@@ -249,7 +215,7 @@ class WireProfile:
                 secondary = raw[20:36].decode("ascii")
             except UnicodeDecodeError:
                 return found
-            if not _BITMAP.fullmatch(secondary):
+            if not BITMAP.fullmatch(secondary):
                 return found
             bits, width, position = bits << 64 | int(secondary, 16), 128, 36
         for bit in range(2, width + 1):
@@ -278,100 +244,6 @@ class WireProfile:
                 continue
             found[str(bit)] = value
         return found
-
-
-    # -- the direct path for well-formed messages ----------------------------------------
-
-    def _encode_fast(self, message: IsoMessage) -> bytes | None:
-        """The encoded message, or None to let the full path encode it (or say why not)."""
-        mti = message.get("t", "")
-        if not isinstance(mti, str) or not _MTI.fullmatch(mti):
-            return None
-        fields: list[tuple[int, int, str]] = []
-        for key, value in message.items():
-            if key in ("t", "p", "1"):
-                continue
-            spec = self._fast.get(key)
-            if spec is None or not isinstance(value, str):
-                return None
-            _, bit, prefix, size, match = spec
-            if (len(value) > size if prefix else len(value) != size) or not match(value):
-                return None
-            fields.append((bit, prefix, value))
-        fields.sort()
-        bitmap = 0
-        for bit, _, _ in fields:
-            bitmap |= 1 << (128 - bit)
-        if bitmap & ((1 << 64) - 1):
-            bitmap |= 1 << 127  # bit 1: a secondary bitmap follows
-            parts = [mti, f"{bitmap:032X}"]
-        else:
-            parts = [mti, f"{bitmap >> 64:016X}"]
-        for _, prefix, value in fields:
-            if prefix:
-                parts.append(f"{len(value):0{prefix}d}")
-            parts.append(value)
-        try:
-            return "".join(parts).encode("ascii")
-        except UnicodeEncodeError:
-            return None
-
-    def _fields_of(self, bitmap_text: str) -> tuple[_FastField, ...] | None:
-        """The fields a bitmap announces, in order; None if one is not for the direct path."""
-        if bitmap_text in self._bitmaps:
-            return self._bitmaps[bitmap_text]
-        bits = int(bitmap_text, 16)
-        width = len(bitmap_text) * 4
-        found: list[_FastField] = []
-        result: tuple[_FastField, ...] | None = None
-        for bit in range(2, width + 1):
-            if bits >> (width - bit) & 1:
-                spec = self._fast.get(str(bit))
-                if spec is None:
-                    break
-                found.append(spec)
-        else:
-            result = tuple(found)
-        if len(self._bitmaps) < _BITMAP_CACHE_LIMIT:
-            self._bitmaps[bitmap_text] = result
-        return result
-
-    def _decode_fast(self, raw: bytes) -> IsoMessage | None:
-        """The decoded, checked message, or None to let the full path find the fault."""
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            return None
-        mti, primary = text[:4], text[4:20]
-        if not _MTI.fullmatch(mti) or not _BITMAP.fullmatch(primary):
-            return None
-        position = 20
-        bitmap_text = primary
-        if primary[0] in "89ABCDEFabcdef":  # bit 1: a secondary bitmap follows
-            secondary = text[20:36]
-            if not _BITMAP.fullmatch(secondary):
-                return None
-            bitmap_text, position = primary + secondary, 36
-        specs = self._fields_of(bitmap_text)
-        if specs is None:
-            return None
-        message: IsoMessage = {"t": mti}
-        for key, _, prefix, wire_len, match in specs:
-            size = wire_len
-            if prefix:
-                length_text = text[position:position + prefix]
-                if len(length_text) != prefix or not length_text.isdigit():
-                    return None
-                size = int(length_text)
-                if size > wire_len:
-                    return None
-                position += prefix
-            value = text[position:position + size]
-            if len(value) != size or not match(value):
-                return None
-            message[key] = value
-            position += size
-        return message if position == len(text) else None
 
 
 def _plain(msg: str) -> str:
