@@ -80,6 +80,8 @@ def test_a_refused_length_is_said_as_soon_as_the_header_is_in() -> None:
     with pytest.raises(FrameError) as caught:
         Framing(max_frame=100).cut(b"\x00\x65")
     assert caught.value.size == 101
+    with pytest.raises(FrameError, match="empty"):
+        Framing().cut(b"\x00\x00rest")
 
 
 def test_the_payshield_framing_answers_an_empty_message() -> None:
