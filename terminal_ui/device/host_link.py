@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import random
+import secrets
 import socket
 from datetime import UTC, datetime
 
@@ -55,7 +55,9 @@ class AtmHostLink:
         self.framing = framing or Framing()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self._stan = itertools.count(random.randint(1, 899_999))
+        # A fresh link starts its STANs anywhere, so that two links of one terminal in the
+        # same second do not repeat a (terminal, STAN, time) the switch takes for a duplicate.
+        self._stan = itertools.count(secrets.randbelow(899_999) + 1)
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], asyncio.Future[IsoMessage]] = {}

@@ -135,12 +135,18 @@ def _unblock(data_dir: Path, pan: str) -> None:
         store.close()
 
 
+_terminals = itertools.count(100, 10)  # BNI00100, BNI00110, ...: 10 terminals a burst
+
+
 async def _burst_on_connections(stacks: list[Stack], victim: DemoCard) -> list[str]:
     """50 guesses spread over 10 connections, then the right PIN on the last connection,
     behind that connection's five guesses: it cannot be one of the first three checked."""
     async with contextlib.AsyncExitStack() as exits:
+        # Ten terminals of their own per burst: links of one terminal in two rounds of the
+        # same second could repeat a STAN, which the switch rightly answers 94.
+        first = next(_terminals)
         links = [await exits.enter_async_context(
-                    link_to(stacks[i * len(stacks) // 10], f"BNI{100 + i:05d}"))
+                    link_to(stacks[i * len(stacks) // 10], f"BNI{first + i:05d}"))
                  for i in range(10)]
         sends = [inquire(links[i % 10], victim, pin=guess) for i, guess in enumerate(GUESSES)]
         sends.append(inquire(links[-1], victim))
