@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from atm_switch.pipeline import Context, Decline, Step, run_pipeline
 from atm_switch.responses import answer
-from atm_switch.terminals import check_terminal
+from atm_switch.terminals import check_terminal, record_sign_off, record_sign_on
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
 
@@ -40,10 +40,16 @@ async def check_signing_terminal(ctx: Context, deps: SwitchDeps) -> None:
 
 
 async def perform_function(ctx: Context, deps: SwitchDeps) -> None:
-    """Sign-on, sign-off and echo test are answered 00; any other code 12."""
-    if ctx.request["70"] not in _ANSWERED:
+    """Sign-on, sign-off and echo test are answered 00 (a sign-on or sign-off is recorded
+    for the connection); any other code 12."""
+    code = ctx.request["70"]
+    if code not in _ANSWERED:
         raise Decline(ResponseCode.UNSUPPORTED_TRANSACTION,
-                      f"network management code {ctx.request['70']} not supported")
+                      f"network management code {code} not supported")
+    if code == SIGN_ON:
+        record_sign_on(ctx.request["41"])
+    elif code == SIGN_OFF:
+        record_sign_off(ctx.request["41"])
 
 
 NETWORK_MANAGEMENT_STEPS: Sequence[Step] = (

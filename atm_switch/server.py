@@ -31,6 +31,7 @@ class SwitchServer(Channel):
                  frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
                  repeat_interval: float = 60.0) -> None:
+        deps.profile = profile  # the MACs of answers are over the bytes this profile writes
         warn = RateLimitedLog(logging.getLogger("atmsim.switch"), repeat_interval)
         self.dispatcher = Dispatcher(deps, warn)
         deps.slots.limit = max_pending

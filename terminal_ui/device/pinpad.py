@@ -1,4 +1,5 @@
-"""The ATM's encrypting PIN pad: PIN in, ISO 9564 format 0 block under the TPK out.
+"""The ATM's encrypting PIN pad: PIN in, ISO 9564 format 0 block under the TPK out; and
+the MAC of the ATM's messages under its TAK (ISO 9797-1 algorithm 3, docs/wire.md).
 
 A real EPP keeps its terminal PIN key in tamper-responsive hardware; here it is the demo
 TPK of docs/demo-data.md (test only), held in memory and never shown. The clear PIN exists
@@ -11,6 +12,7 @@ from __future__ import annotations
 from atmsim.kernel.crypto.errors import HsmError
 from atmsim.kernel.crypto.pin_blocks import FORMAT_ISO0, account_number_12, build_pin_block
 from atmsim.kernel.crypto.tdes import encrypt_ecb
+from atmsim.kernel.wire.message_mac import message_mac
 
 __all__ = ["PinPad", "PinEntryError"]
 
@@ -20,8 +22,19 @@ class PinEntryError(ValueError):
 
 
 class PinPad:
-    def __init__(self, tpk_hex: str) -> None:
+    def __init__(self, tpk_hex: str, tak_hex: str | None = None) -> None:
         self._tpk = bytearray.fromhex(tpk_hex)
+        self._tak = bytearray.fromhex(tak_hex) if tak_hex else None
+
+    @property
+    def has_tak(self) -> bool:
+        return self._tak is not None
+
+    def mac(self, data: bytes) -> str:
+        """The 8-hex MAC of ``data`` (the message's MAC input) under the TAK."""
+        if self._tak is None:
+            raise PinEntryError("this PIN pad holds no TAK")
+        return message_mac(bytes(self._tak), data)
 
     def __repr__(self) -> str:
         return "<PinPad>"
