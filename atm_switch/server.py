@@ -14,6 +14,7 @@ from atm_switch.channel import (
 )
 from atm_switch.deps import SwitchDeps
 from atm_switch.dispatcher import Dispatcher
+from atm_switch.key_change import push_key_change
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.wire import Framing, WireProfile
 
@@ -42,6 +43,13 @@ class SwitchServer(Channel):
                          frame_timeout=frame_timeout, max_connections=max_connections,
                          drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn)
         self.deps = deps
+
+    async def rotate_keys(self, terminal_id: str, timeout: float = 10.0) -> int:
+        """Bank-initiated key change for a connected ATM (``atm_switch.key_change``):
+        returns the new key generation, or raises ``KeyChangeError``."""
+        self._push_stan = getattr(self, "_push_stan", 0) % 999_999 + 1
+        return await push_key_change(terminal_id, self.deps, self, stan=f"{self._push_stan:06d}",
+                                     timeout=timeout)
 
     @property
     def max_pending(self) -> int:

@@ -34,6 +34,7 @@ from atmsim.kernel.wire import (
     default_profile,
     read_frame,
 )
+from atmsim.kernel.wire.additional_data import decode_tlv
 from atmsim.kernel.wire.message_mac import (
     MAC_FIELDS,
     mac_field,
@@ -41,9 +42,14 @@ from atmsim.kernel.wire.message_mac import (
     received_mac_input,
     with_mac,
 )
-from terminal_ui.device.pinpad import PinPad
+from terminal_ui.device.pinpad import KeyInstallError, PinPad
 
-__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout"]
+__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout", "KEY_CHANGE", "KEY_REFUSED"]
+
+KEY_CHANGE = "161"
+# The 0810 code with which the ATM refuses keys it cannot install (a check value that does
+# not match, a malformed key): 63, security violation; it keeps its old keys.
+KEY_REFUSED = "63"
 
 log = logging.getLogger("atmsim.atm")
 
@@ -168,6 +174,47 @@ class AtmHostLink:
                                     "11": self.next_stan(), "41": self.terminal_id,
                                     "70": code})
 
+    async def change_keys(self) -> int:
+        """Ask the switch for new keys (0800/161) and install them in the PIN pad; returns
+        the new key generation. ``KeyInstallError`` when they are refused (wrong check
+        value): the PIN pad keeps its keys, and the refusal is logged."""
+        if self.pinpad is None:
+            raise KeyInstallError("this link has no PIN pad to install keys in")
+        reply = await self.network_management(KEY_CHANGE)
+        if reply.get("39") != "00":
+            raise KeyInstallError(f"the switch answered the key change {reply.get('39')}")
+        try:
+            return self.pinpad.install_keys(decode_tlv(reply.get("48", "")))
+        except (KeyInstallError, ValueError) as exc:
+            log.warning("terminal %s refused new keys: %s", self.terminal_id, exc)
+            raise KeyInstallError(str(exc)) from None
+
+    def _answer_switch(self, request: IsoMessage) -> None:
+        """A request from the switch (an 0800): a key change installs the keys it carries;
+        echo tests are answered; the answer is 0810 with 00 or the refusal."""
+        code = "12"
+        if request.get("70") == "301":
+            code = "00"
+        elif request.get("70") == KEY_CHANGE and self.pinpad is not None:
+            try:
+                generation = self.pinpad.install_keys(decode_tlv(request.get("48", "")))
+                log.info("terminal %s installed key generation %d from the switch",
+                         self.terminal_id, generation)
+                code = "00"
+            except (KeyInstallError, ValueError) as exc:
+                log.warning("terminal %s refused new keys from the switch: %s",
+                            self.terminal_id, exc)
+                code = KEY_REFUSED
+        answer: IsoMessage = {"t": "0810"}
+        for number in ("7", "11", "32", "37", "41"):
+            if number in request:
+                answer[number] = request[number]
+        answer["39"] = code
+        answer["70"] = request.get("70", "")
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(self.framing.frame(self.profile.encode(answer)))
+
     async def sign_on(self) -> IsoMessage:
         return await self.network_management("001")
 
@@ -184,6 +231,9 @@ class AtmHostLink:
                     reply = self.profile.decode(raw)
                 except WireError as exc:
                     log.warning("switch sent a message that does not decode: %s", exc)
+                    continue
+                if reply["t"][2:3] in ("0", "2"):  # a request or advice from the switch
+                    self._answer_switch(reply)
                     continue
                 key = (reply.get("41", ""), reply.get("11", ""))
                 future = self._pending.get(key)
