@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS terminals (
     tpk_lmk TEXT NOT NULL,                -- TPK under the LMK
     tpk_kcv TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS key_change_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id TEXT NOT NULL,
+    requested REAL NOT NULL,
+    done REAL,                            -- NULL: the switch has not taken it yet
+    result TEXT                           -- "generation N" or why not
+);
 CREATE TABLE IF NOT EXISTS keys (
     name TEXT PRIMARY KEY,
     key_type TEXT NOT NULL,
@@ -488,6 +495,34 @@ class CardStore:
                 self._db.execute(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
                                  "WHERE terminal_id = ?", (key_lmk, kcv, terminal_id))
         return generation
+
+    # -- key changes asked for by ``atmsim keys rotate`` (the running switch takes them) --
+
+    def request_key_change(self, terminal_id: str) -> int:
+        """Ask the switch(es) sharing this file to push new keys to a terminal; the id."""
+        cursor = self._db.execute("INSERT INTO key_change_requests (terminal_id, requested) "
+                                  "VALUES (?, ?)", (terminal_id, time.time()))
+        return int(cursor.lastrowid or 0)
+
+    def take_key_change_request(self) -> tuple[int, str] | None:
+        """The oldest key change nobody took yet, marked taken (one switch gets it)."""
+        row = self._db.execute(
+            "UPDATE key_change_requests SET done = ?, result = 'in progress' WHERE id = "
+            "(SELECT id FROM key_change_requests WHERE done IS NULL ORDER BY id LIMIT 1) "
+            "RETURNING id, terminal_id", (time.time(),)).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def finish_key_change_request(self, request_id: int, result: str) -> None:
+        self._db.execute("UPDATE key_change_requests SET done = ?, result = ? WHERE id = ?",
+                         (time.time(), result, request_id))
+
+    def key_change_result(self, request_id: int) -> str | None:
+        """What became of a key change request: None while no switch finished it."""
+        row = self._db.execute("SELECT result FROM key_change_requests WHERE id = ?",
+                               (request_id,)).fetchone()
+        if row is None or row[0] in (None, "in progress"):
+            return None
+        return str(row[0])
 
     def set_terminal_policy(self, terminal_id: str, *, mac: str | None = None,
                             sign_on: str | None = None) -> bool:

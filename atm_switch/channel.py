@@ -388,9 +388,9 @@ class Channel:
         waiting.set_result(message)
         return True
 
-    def is_connected(self, terminal_id: str) -> bool:
-        conn = self._by_terminal.get(terminal_id)
-        return conn is not None and not conn.writer.is_closing()
+    def connected_terminals(self) -> list[str]:
+        """The terminals with an open connection (the latest one each used)."""
+        return [t for t, conn in self._by_terminal.items() if not conn.writer.is_closing()]
 
     async def send_request(self, terminal_id: str, request: IsoMessage,
                            timeout: float) -> IsoMessage:

@@ -5,11 +5,14 @@ verifying for the grace window only; a wrong KCV is refused and the ATM keeps it
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from atm_switch.card_store import TAK, TPK
 from atm_switch.key_change import KeyChangeError
 from atmsim.kernel.demo_data import DEMO_KEYS
+from atmsim.shell.cli import main
 from atmsim.shell.provisioning import load_lmk, open_card_store
 from atmsim.shell.stack import Stack
 from terminal_ui.device.host_link import AtmHostLink
@@ -96,3 +99,19 @@ async def test_a_wrong_kcv_is_refused_and_the_atm_keeps_its_keys(amqtt_stack: St
             await amqtt_stack.switch.rotate_keys("BNI00001")  # the ATM answers 63
     assert "refused new keys" in caplog.text
     assert generations(amqtt_stack, TPK)[0] == (2, True)  # the switch-pushed one not kept
+
+
+async def test_atmsim_keys_rotate_reaches_the_running_switch(
+        amqtt_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    pinpad = PinPad(DEMO_TPK, DEMO_TAK, DEMO_TMK)
+    argv = ["keys", "rotate", "--terminal", "BNI00001", "--data-dir", str(amqtt_stack.data_dir)]
+    async with atm(amqtt_stack, pinpad) as link:
+        assert (await link.sign_on())["39"] == "00"
+        assert await asyncio.to_thread(main, argv) == 0
+        assert "key generation 2" in capsys.readouterr().out
+        assert pinpad.key_generation == 2
+        assert await inquire_with(link, pinpad) == "00"
+    # No ATM connected: one line, exit status 2, nothing changed.
+    assert await asyncio.to_thread(main, argv) == 2
+    assert "not connected" in capsys.readouterr().err
+    assert generations(amqtt_stack, TPK)[0] == (2, True)
