@@ -4,6 +4,8 @@ per the terminal's MAC policy and MACs its 0210 (M6), which the ATM's link verif
 
 from __future__ import annotations
 
+import asyncio
+
 import psec.mac
 import pytest
 
@@ -11,6 +13,7 @@ from atm_switch.card_store import MacPolicy, SignOnPolicy
 from atmsim.kernel.demo_data import DEMO_KEYS
 from atmsim.kernel.wire import default_profile
 from atmsim.kernel.wire.message_mac import mac_input, message_mac, with_mac
+from atmsim.shell.cli import main
 from atmsim.shell.provisioning import load_lmk, open_card_store
 from atmsim.shell.stack import Stack
 from terminal_ui.device.host_link import AtmHostLink, HostUnavailable
@@ -108,3 +111,16 @@ async def test_sign_on_required_before_financial_messages(amqtt_stack: Stack) ->
     set_policy(amqtt_stack, sign_on=SignOnPolicy.NOT_REQUIRED)
     async with link(amqtt_stack, None) as atm:
         assert (await inquire(atm, card("Budi")))[1].response_code == "00"
+
+
+async def test_atmsim_inquire_mac_passes_a_mac_required_terminal(
+        amqtt_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert amqtt_stack.switch is not None
+    set_policy(amqtt_stack, mac=MacPolicy.REQUIRED)
+    budi = card("Budi")
+    argv = ["inquire", "--switch", f"{amqtt_stack.switch.host}:{amqtt_stack.switch.port}",
+            "--pan", budi.pan, "--pin", budi.pin, "--data-dir", str(amqtt_stack.data_dir)]
+    assert await asyncio.to_thread(main, [*argv, "--mac"]) == 0
+    assert "approved" in capsys.readouterr().out
+    await asyncio.to_thread(main, argv)  # without --mac: refused
+    assert "63" in capsys.readouterr().out
