@@ -1,11 +1,11 @@
 """The 0200 balance inquiry as a pipeline of small named steps.
 
-reject_duplicate -> admit -> validate_request -> check_terminal -> check_card -> verify_pin
--> query_ledger, then the 0210 is built from whatever the context holds
-(``atm_switch.responses``). Any step may stop the pipeline by raising ``Decline`` with a
-response code; the steps after it do not run. Each step is a plain async function of the
-context and the switch's dependencies, testable alone (tests/switch/) and replaceable in
-``BALANCE_INQUIRY_STEPS``.
+reject_duplicate -> admit -> validate_request -> check_terminal -> check_signed_on ->
+verify_request_mac -> check_card -> verify_pin -> query_ledger, then the 0210 is built
+from whatever the context holds (``atm_switch.responses``). Any step may stop the
+pipeline by raising ``Decline`` with a response code; the steps after it do not run.
+Each step is a plain async function of the context and the switch's dependencies,
+testable alone (tests/switch/) and replaceable in ``BALANCE_INQUIRY_STEPS``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from atm_switch.admission import admit, reject_duplicate
 from atm_switch.ledger_link import LedgerReplyInvalid, request_balance
+from atm_switch.message_security import verify_request_mac
 from atm_switch.pin_verification import check_card, verify_pin
 from atm_switch.pipeline import Context, Decline, Step, run_pipeline
 from atm_switch.responses import balance_inquiry_response
-from atm_switch.terminals import check_terminal
+from atm_switch.terminals import check_signed_on, check_terminal
 from atmsim.kernel.bus import BusError
 from atmsim.kernel.response_codes import ResponseCode, from_ledger_result
 from atmsim.kernel.wire import IsoMessage
@@ -72,8 +73,8 @@ async def query_ledger(ctx: Context, deps: SwitchDeps) -> None:
 
 
 BALANCE_INQUIRY_STEPS: Sequence[Step] = (
-    reject_duplicate, admit, validate_request, check_terminal, check_card, verify_pin,
-    query_ledger)
+    reject_duplicate, admit, validate_request, check_terminal, check_signed_on,
+    verify_request_mac, check_card, verify_pin, query_ledger)
 
 
 async def answer_balance_inquiry(request: IsoMessage, deps: SwitchDeps,

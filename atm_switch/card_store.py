@@ -5,6 +5,11 @@ Holds what a BNI issuer host keeps per card: expiry, status, the PIN verificatio
 counter, the cardholder's NIK and the KPJ linked to the card; and per terminal its TPK
 under the LMK. Keys are stored only as LMK cryptograms plus check values.
 
+Per terminal (schema 3): its TPK, TAK and TMK under the LMK, its MAC policy (``off`` /
+``optional`` / ``required``) and sign-on policy (``not_required`` / ``required``), and
+every generation of its TPK and TAK (``terminal_keys``: number, created, retired), so that
+a key changed by an 0800/161 still verifies for a grace window after it was retired.
+
 The PAN is never stored in clear (PCI DSS 3.5): a card row is found by the HMAC-SHA-256
 of its PAN under the PAN lookup key, carries the PAN encrypted under the PAN data key
 (AES-GCM) and the first-6/last-4 masked PAN for display. Both keys are kept under the
@@ -38,9 +43,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from atmsim.kernel.masking import mask_pan
 
 __all__ = ["Card", "Terminal", "CardStore", "CardStatus", "CardStoreError", "PanKeys",
-           "PinTryOutcome", "StoredKey", "SCHEMA_VERSION", "PAN_DIGIT"]
+           "PinTryOutcome", "StoredKey", "SCHEMA_VERSION", "PAN_DIGIT", "KeyGeneration",
+           "MacPolicy", "SignOnPolicy", "TPK", "TAK"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+TPK, TAK = "TPK", "TAK"  # the terminal key kinds that have generations
 
 # In stored PIN validation data, each PAN_DIGIT stands for the next digit of the PAN: IBM
 # 3624 validation data is usually the first 11 PAN digits + "N", and storing those digits
@@ -54,6 +61,13 @@ CREATE TABLE IF NOT EXISTS terminals (
     acquirer_id TEXT NOT NULL,
     tpk_lmk TEXT NOT NULL,                -- TPK under the LMK
     tpk_kcv TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_change_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id TEXT NOT NULL,
+    requested REAL NOT NULL,
+    done REAL,                            -- NULL: the switch has not taken it yet
+    result TEXT                           -- "generation N" or why not
 );
 CREATE TABLE IF NOT EXISTS keys (
     name TEXT PRIMARY KEY,
@@ -84,6 +98,28 @@ CREATE TABLE cards (
     pin_tries INTEGER NOT NULL DEFAULT 0, -- consecutive wrong PINs
     pin_in_flight INTEGER NOT NULL DEFAULT 0,   -- tries reserved, HSM not answered yet
     pin_reserved_at REAL NOT NULL DEFAULT 0     -- Unix time of the latest reservation
+)
+"""
+
+# Schema 3: what a terminal row gained, added in place to a version 2 file.
+_TERMINAL_COLUMNS_V3 = (
+    ("tak_lmk", "TEXT"),                                   # TAK under the LMK, or NULL
+    ("tak_kcv", "TEXT"),
+    ("tmk_lmk", "TEXT"),                                   # TMK under the LMK, or NULL
+    ("tmk_kcv", "TEXT"),
+    ("mac_policy", "TEXT NOT NULL DEFAULT 'optional'"),    # off | optional | required
+    ("sign_on_policy", "TEXT NOT NULL DEFAULT 'not_required'"),  # not_required | required
+)
+_TERMINAL_KEYS_V3 = """
+CREATE TABLE IF NOT EXISTS terminal_keys (
+    terminal_id TEXT NOT NULL,
+    kind TEXT NOT NULL,                   -- TPK | TAK
+    generation INTEGER NOT NULL,          -- 1 = as issued, +1 per key change
+    key_lmk TEXT NOT NULL,                -- under the LMK
+    kcv TEXT NOT NULL,
+    created REAL NOT NULL,                -- Unix time
+    retired REAL,                         -- Unix time it was replaced; NULL: current
+    PRIMARY KEY (terminal_id, kind, generation)
 )
 """
 
@@ -142,15 +178,54 @@ class Card:
 _CARD_COLUMNS = ", ".join(f.name for f in fields(Card))
 
 
+class MacPolicy:
+    """Whether a terminal's 0200 (and 0420) must carry a MAC (docs/wire.md)."""
+
+    OFF = "off"            # a MAC is not checked (and not sent back)
+    OPTIONAL = "optional"  # a MAC that is present is verified; none is accepted
+    REQUIRED = "required"  # no MAC, or a wrong one: 63
+    ALL = (OFF, OPTIONAL, REQUIRED)
+
+
+class SignOnPolicy:
+    """Whether a terminal must sign on (0800/001) on a connection before financial messages."""
+
+    NOT_REQUIRED = "not_required"
+    REQUIRED = "required"
+    ALL = (NOT_REQUIRED, REQUIRED)
+
+
 @dataclass(frozen=True)
 class Terminal:
     terminal_id: str
     acquirer_id: str
-    tpk_lmk: str
+    tpk_lmk: str  # the current TPK under the LMK
     tpk_kcv: str
+    tak_lmk: str | None = None  # the current TAK under the LMK
+    tak_kcv: str | None = None
+    tmk_lmk: str | None = None  # the terminal master key: new keys travel under it
+    tmk_kcv: str | None = None
+    mac_policy: str = MacPolicy.OPTIONAL
+    sign_on_policy: str = SignOnPolicy.NOT_REQUIRED
 
     def __repr__(self) -> str:
-        return f"<Terminal {self.terminal_id} tpk_kcv={self.tpk_kcv}>"
+        return f"<Terminal {self.terminal_id} tpk_kcv={self.tpk_kcv} tak_kcv={self.tak_kcv}>"
+
+
+@dataclass(frozen=True)
+class KeyGeneration:
+    """One generation of a terminal's TPK or TAK."""
+
+    terminal_id: str
+    kind: str
+    generation: int
+    key_lmk: str
+    kcv: str
+    created: float
+    retired: float | None
+
+    def __repr__(self) -> str:
+        return f"<KeyGeneration {self.terminal_id} {self.kind} #{self.generation} {self.kcv}>"
 
 
 @dataclass(frozen=True)
@@ -225,6 +300,8 @@ class CardStore:
             self._keys = unlock(self)
             if version == 1:
                 self._migrate_v1()
+            if version < 3:
+                self._migrate_v2()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise CardStoreError(f"card database {path}: {exc}") from None
@@ -236,7 +313,7 @@ class CardStore:
         self._db.close()
 
     def _ensure_cards_table(self) -> int:
-        """The schema version found (a new file becomes version 2 at once)."""
+        """The schema version found (a new file gets the current schema at once)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -245,6 +322,7 @@ class CardStore:
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cards'").fetchone()
             if not has_cards:
                 self._db.execute(_CARDS_V2)
+                self._add_terminal_columns()
                 self._db.execute("DELETE FROM schema_version")
                 self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
                 version = SCHEMA_VERSION
@@ -287,13 +365,54 @@ class CardStore:
                 self._db.execute(insert, tuple(row[c] for c in columns))
             self._db.execute("DROP TABLE cards_v1")
             self._db.execute("DELETE FROM schema_version")
-            self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            self._db.execute("INSERT INTO schema_version VALUES (2)")
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _add_terminal_columns(self) -> None:
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(terminals)")}
+        for name, declaration in _TERMINAL_COLUMNS_V3:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE terminals ADD COLUMN {name} {declaration}")
+        self._db.execute(_TERMINAL_KEYS_V3)
+
+    def _migrate_v2(self) -> None:
+        """Schema 2 -> 3: terminals gain TAK, TMK and policies; key generations begin.
+
+        Each terminal's TPK on file becomes its generation 1. Its TAK and TMK are taken
+        from the ``keys`` table's ``TAK`` and ``TMK`` entries when there are any (the
+        demo provisioning put the demo keys there), else left empty (no MAC, no key
+        change for that terminal until they are set).
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+            if version is not None and version >= 3:  # another process got there first
+                self._db.execute("COMMIT")
+                return
+            self._add_terminal_columns()
+            for kind, column in (("TAK", "tak"), ("TMK", "tmk")):
+                row = self._db.execute("SELECT key_lmk, kcv FROM keys WHERE name = ?",
+                                       (kind,)).fetchone()
+                if row is not None:
+                    self._db.execute(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
+                                     f"WHERE {column}_lmk IS NULL", (row[0], row[1]))
+            self._db.execute(
+                "INSERT OR IGNORE INTO terminal_keys SELECT terminal_id, 'TPK', 1, tpk_lmk, "
+                "tpk_kcv, ?, NULL FROM terminals", (time.time(),))
+            self._db.execute(
+                "INSERT OR IGNORE INTO terminal_keys SELECT terminal_id, 'TAK', 1, tak_lmk, "
+                "tak_kcv, ?, NULL FROM terminals WHERE tak_lmk IS NOT NULL", (time.time(),))
+            self._db.execute("DELETE FROM schema_version")
+            self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _pan_columns(self, pan: str) -> dict[str, str]:
         pan_hash = self._keys.lookup_hash(pan)
@@ -335,6 +454,88 @@ class CardStore:
         row = self._db.execute("SELECT * FROM terminals WHERE terminal_id = ?",
                                (terminal_id,)).fetchone()
         return Terminal(**dict(row)) if row else None
+
+    def key_generations(self, terminal_id: str, kind: str) -> list[KeyGeneration]:
+        """Every generation of a terminal's TPK or TAK, the newest first."""
+        rows = self._db.execute(
+            "SELECT * FROM terminal_keys WHERE terminal_id = ? AND kind = ? "
+            "ORDER BY generation DESC", (terminal_id, kind)).fetchall()
+        return [KeyGeneration(**dict(row)) for row in rows]
+
+    def usable_keys(self, terminal_id: str, kind: str, *, grace: float,
+                    now: float | None = None) -> list[str]:
+        """The terminal's current key of ``kind`` (under the LMK) and the ones retired less
+        than ``grace`` seconds ago, the newest first: what an incoming PIN block or MAC may
+        be under while a key change is settling."""
+        now = time.time() if now is None else now
+        rows = self._db.execute(
+            "SELECT key_lmk FROM terminal_keys WHERE terminal_id = ? AND kind = ? "
+            "AND (retired IS NULL OR retired > ?) ORDER BY generation DESC",
+            (terminal_id, kind, now - grace)).fetchall()
+        return [row[0] for row in rows]
+
+    def change_keys(self, terminal_id: str, new_keys: dict[str, tuple[str, str]],
+                    now: float | None = None) -> int:
+        """Make ``new_keys`` (kind -> (key under the LMK, KCV)) the terminal's current
+        keys, retiring the ones they replace now; returns the new TPK generation."""
+        now = time.time() if now is None else now
+        generation = 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for kind, (key_lmk, kcv) in new_keys.items():
+                row = self._db.execute(
+                    "SELECT COALESCE(MAX(generation), 0) FROM terminal_keys "
+                    "WHERE terminal_id = ? AND kind = ?", (terminal_id, kind)).fetchone()
+                generation = max(generation, row[0] + 1)
+                self._db.execute("UPDATE terminal_keys SET retired = ? WHERE terminal_id = ? "
+                                 "AND kind = ? AND retired IS NULL", (now, terminal_id, kind))
+                self._db.execute("INSERT INTO terminal_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                                 (terminal_id, kind, row[0] + 1, key_lmk, kcv, now))
+                column = kind.lower()
+                self._db.execute(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
+                                 "WHERE terminal_id = ?", (key_lmk, kcv, terminal_id))
+        return generation
+
+    # -- key changes asked for by ``atmsim keys rotate`` (the running switch takes them) --
+
+    def request_key_change(self, terminal_id: str) -> int:
+        """Ask the switch(es) sharing this file to push new keys to a terminal; the id."""
+        cursor = self._db.execute("INSERT INTO key_change_requests (terminal_id, requested) "
+                                  "VALUES (?, ?)", (terminal_id, time.time()))
+        return int(cursor.lastrowid or 0)
+
+    def take_key_change_request(self) -> tuple[int, str] | None:
+        """The oldest key change nobody took yet, marked taken (one switch gets it)."""
+        row = self._db.execute(
+            "UPDATE key_change_requests SET done = ?, result = 'in progress' WHERE id = "
+            "(SELECT id FROM key_change_requests WHERE done IS NULL ORDER BY id LIMIT 1) "
+            "RETURNING id, terminal_id", (time.time(),)).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def finish_key_change_request(self, request_id: int, result: str) -> None:
+        self._db.execute("UPDATE key_change_requests SET done = ?, result = ? WHERE id = ?",
+                         (time.time(), result, request_id))
+
+    def key_change_result(self, request_id: int) -> str | None:
+        """What became of a key change request: None while no switch finished it."""
+        row = self._db.execute("SELECT result FROM key_change_requests WHERE id = ?",
+                               (request_id,)).fetchone()
+        if row is None or row[0] in (None, "in progress"):
+            return None
+        return str(row[0])
+
+    def set_terminal_policy(self, terminal_id: str, *, mac: str | None = None,
+                            sign_on: str | None = None) -> bool:
+        """Change a terminal's MAC and/or sign-on policy; False if it is not on file."""
+        if mac is not None and mac not in MacPolicy.ALL:
+            raise ValueError(f"MAC policy must be one of {', '.join(MacPolicy.ALL)}")
+        if sign_on is not None and sign_on not in SignOnPolicy.ALL:
+            raise ValueError(f"sign-on policy must be one of {', '.join(SignOnPolicy.ALL)}")
+        row = self._db.execute(
+            "UPDATE terminals SET mac_policy = COALESCE(?, mac_policy), "
+            "sign_on_policy = COALESCE(?, sign_on_policy) WHERE terminal_id = ?",
+            (mac, sign_on, terminal_id))
+        return row.rowcount == 1
 
     def key(self, name: str) -> StoredKey | None:
         row = self._db.execute("SELECT * FROM keys WHERE name = ?", (name,)).fetchone()
@@ -417,11 +618,23 @@ class CardStore:
                          f"VALUES ({', '.join('?' for _ in values)})", tuple(values.values()))
 
     def put_terminals(self, terminals: list[Terminal]) -> None:
+        """Install (or re-install) terminals; their keys on file become generation 1."""
+        columns = [f.name for f in fields(Terminal)]
+        now = time.time()
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?)",
-                [(t.terminal_id, t.acquirer_id, t.tpk_lmk, t.tpk_kcv) for t in terminals])
+                f"INSERT OR REPLACE INTO terminals ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                [tuple(getattr(t, c) for c in columns) for t in terminals])
+            ids = [(t.terminal_id,) for t in terminals]
+            self._db.executemany("DELETE FROM terminal_keys WHERE terminal_id = ?", ids)
+            generations: list[tuple[str, str, str, str | None, float]] = [
+                (t.terminal_id, TPK, t.tpk_lmk, t.tpk_kcv, now) for t in terminals]
+            generations += [(t.terminal_id, TAK, t.tak_lmk, t.tak_kcv, now) for t in terminals
+                            if t.tak_lmk is not None]
+            self._db.executemany("INSERT INTO terminal_keys VALUES (?, ?, 1, ?, ?, ?, NULL)",
+                                 generations)
 
     def put_key(self, name: str, key_type: str, key_lmk: str, kcv: str, *,
                 replace: bool = True) -> None:

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from atm_switch.connections import Inbound, LinkState, receiving
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.wire import FrameError, Framing, IsoMessage, WireError, WireProfile, read_frame
 
@@ -82,6 +83,12 @@ class _Connection:
     in_frame: bool = False  # the first byte of a frame has arrived, the rest has not
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
     closed_for: str = ""  # why the switch closed it, for the connection's last log line
+    state: LinkState = field(init=False)
+    # Requests the switch sent on this connection (0800/161), by STAN, awaiting the 0810.
+    awaiting: dict[str, asyncio.Future[IsoMessage]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state = LinkState(self.peer)
 
 
 class Channel:
@@ -112,6 +119,7 @@ class Channel:
         self._spare_fd: int | None = None
         self._fd_cap = max_connections  # connections the descriptor limit leaves room for
         self._open: set[_Connection] = set()
+        self._by_terminal: dict[str, _Connection] = {}  # the latest connection of each ATM
         # Connections accepted and not yet ended, counted at accept: a connection's own
         # task starts a loop round later, too late for the next accept's cap check.
         self._admitted = 0
@@ -324,7 +332,7 @@ class Channel:
                 if raw is None:
                     break
                 await slots.acquire()
-                task = asyncio.create_task(self._answer(raw, writer))
+                task = asyncio.create_task(self._answer(raw, conn))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 task.add_done_callback(lambda _: slots.release())
@@ -335,6 +343,11 @@ class Channel:
                 # Let answers already being worked on reach the ATM if it is still there.
                 await asyncio.wait(in_flight, timeout=self.drain_timeout)
             self._open.discard(conn)
+            for terminal_id in [t for t, c in self._by_terminal.items() if c is conn]:
+                del self._by_terminal[terminal_id]
+            for waiting in conn.awaiting.values():
+                if not waiting.done():
+                    waiting.set_exception(ConnectionError("the ATM disconnected"))
             writer.close()
             try:
                 await writer.wait_closed()
@@ -345,18 +358,58 @@ class Channel:
 
     # -- one request ------------------------------------------------------------------
 
-    async def _answer(self, raw: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, raw: bytes, conn: _Connection) -> None:
         started = time.perf_counter()
+        receiving(Inbound(raw, conn.state))
         try:
             request = self.profile.decode(raw)
         except WireError as exc:
             answer = self.listener.unreadable(exc)
         else:
+            terminal_id = request.get("41")
+            if terminal_id:
+                self._by_terminal[terminal_id] = conn
+            if self._took_reply(conn, request):
+                return
             answer = await self.listener.dispatch(request)
         if answer is None:
             return
-        self._send(writer, answer.response)
+        self._send(conn.writer, answer.response)
         self.listener.answered(answer, (time.perf_counter() - started) * 1000)
+
+    def _took_reply(self, conn: _Connection, message: IsoMessage) -> bool:
+        """A response to a request the switch sent on this connection goes to its waiter."""
+        mti = message["t"]
+        if len(mti) != 4 or mti[2] not in "13":
+            return False
+        waiting = conn.awaiting.get(message.get("11", ""))
+        if waiting is None or waiting.done():
+            return False
+        waiting.set_result(message)
+        return True
+
+    def connected_terminals(self) -> list[str]:
+        """The terminals with an open connection (the latest one each used)."""
+        return [t for t, conn in self._by_terminal.items() if not conn.writer.is_closing()]
+
+    async def send_request(self, terminal_id: str, request: IsoMessage,
+                           timeout: float) -> IsoMessage:
+        """Send ``request`` to the ATM ``terminal_id`` over its latest connection and wait
+        up to ``timeout`` seconds for its response (matched by field 11 on that connection).
+        ConnectionError when the ATM is not connected, TimeoutError when it does not answer.
+        """
+        conn = self._by_terminal.get(terminal_id)
+        if conn is None or conn.writer.is_closing():
+            raise ConnectionError(f"terminal {terminal_id} is not connected")
+        stan = request["11"]
+        waiting: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
+        conn.awaiting[stan] = waiting
+        try:
+            self._send(conn.writer, request)
+            async with asyncio.timeout(timeout):
+                return await waiting
+        finally:
+            conn.awaiting.pop(stan, None)
 
     def _send(self, writer: asyncio.StreamWriter, response: IsoMessage) -> None:
         if writer.is_closing():

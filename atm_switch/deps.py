@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from atm_switch.admission import DuplicateGuard, InquirySlots
 from atm_switch.card_store import CardStore
-from atm_switch.hsm_link import PinVerifier
+from atm_switch.hsm_link import SwitchHsm
 from atm_switch.pin_verification import PinTrySignals
 from atmsim.kernel.bus import Bus
+from atmsim.kernel.wire import WireProfile, default_profile
 
 __all__ = ["SwitchDeps"]
 
@@ -19,7 +20,7 @@ class SwitchDeps:
     """The card database, the HSM, the bus to the ledger, and the limits the steps keep."""
 
     cards: CardStore
-    hsm: PinVerifier
+    hsm: SwitchHsm
     bus: Bus
     hsm_deadline: float
     ledger_deadline: float
@@ -27,3 +28,6 @@ class SwitchDeps:
     pin_settled: PinTrySignals = field(default_factory=PinTrySignals)
     duplicates: DuplicateGuard = field(default_factory=DuplicateGuard)
     slots: InquirySlots = field(default_factory=InquirySlots)
+    # Seconds a TPK or TAK replaced by a key change keeps verifying ([switch] key_grace).
+    key_grace: float = 300.0
+    profile: WireProfile = field(default_factory=default_profile)

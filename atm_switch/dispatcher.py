@@ -17,6 +17,7 @@ from atm_switch.balance_inquiry import answer_balance_inquiry
 from atm_switch.channel import Answer
 from atm_switch.deps import SwitchDeps
 from atm_switch.events import EVENTS_TOPIC, transaction_event
+from atm_switch.message_security import seal_answer
 from atm_switch.message_types import response_mti
 from atm_switch.network_management import answer_network_management
 from atm_switch.responses import answer
@@ -49,7 +50,8 @@ class Dispatcher:
         if route is None:
             return self._unsupported(request)
         response, reason = await route(request, self.deps)
-        return Answer(request, response, reason)
+        return Answer(request, await seal_answer(response, self.deps, self.deps.profile),
+                      reason)
 
     def unreadable(self, error: WireError) -> Answer | None:
         partial = error.partial

@@ -28,7 +28,7 @@ from typing import Protocol, Self
 
 from atmsim.kernel.wire import FrameError, Framing, read_frame
 
-__all__ = ["HsmLink", "HsmReply", "HsmUnavailable", "PinVerifier"]
+__all__ = ["HsmLink", "HsmReply", "HsmUnavailable", "PinVerifier", "SwitchHsm", "NewKey"]
 
 DEFAULT_HEADER_LENGTH = 4
 DEFAULT_DEADLINE = 2.0  # seconds before the switch answers 91 ([switch] hsm_deadline)
@@ -38,6 +38,12 @@ _MAX_PIN_LENGTH = "12"
 _FRAMING = Framing("2be", max_frame=0xFFFF)
 
 _log = logging.getLogger(__name__)
+
+
+def _mac_fields(tak_lmk: str, data: bytes) -> bytes:
+    mode, input_format, algorithm, padding, key_type = "0", "0", "03", "1", "003"  # 003: TAK
+    return (f"{mode}{input_format}{algorithm}{padding}{key_type}{tak_lmk}{len(data):04X}"
+            .encode("ascii") + data)
 
 
 class HsmUnavailable(Exception):
@@ -56,6 +62,30 @@ class PinVerifier(Protocol):
     async def verify_pin_pvv(self, *, tpk_lmk: str, pvk_lmk: str, pin_block_hex: str,
                              pin_block_format: str, account12: str, pvki: int,
                              pvv: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key the HSM generated (A0 mode 1): under the LMK, under the terminal's TMK, KCV."""
+
+    under_lmk: str
+    under_tmk: str
+    kcv: str
+
+    def __repr__(self) -> str:
+        return f"<NewKey kcv={self.kcv}>"
+
+
+class SwitchHsm(PinVerifier, Protocol):
+    """Everything the switch asks of its HSM: PIN verification, MACs (M6/M8) and new
+    terminal keys (A0). Each returns the HSM's error code ("00" done)."""
+
+    async def generate_mac(self, *, tak_lmk: str, data: bytes) -> tuple[str, str]: ...
+
+    async def verify_mac(self, *, tak_lmk: str, data: bytes, mac: str) -> str: ...
+
+    async def generate_terminal_key(self, *, key_type: str,
+                                    tmk_lmk: str) -> tuple[str, NewKey | None]: ...
 
 
 @dataclass(frozen=True)
@@ -248,6 +278,27 @@ class HsmLink:
         """
         fields = tpk_lmk + pvk_lmk + pin_block_hex + pin_block_format + account12 + str(pvki) + pvv
         return (await self.request("DC", fields)).error_code
+
+    async def generate_mac(self, *, tak_lmk: str, data: bytes) -> tuple[str, str]:
+        """M6: the ISO 9797-1 algorithm 3 MAC (8H) of binary ``data`` under the TAK,
+        padding method 1 (docs/wire.md); returns (error code, MAC)."""
+        reply = await self.request("M6", _mac_fields(tak_lmk, data))
+        return reply.error_code, reply.fields[:8].decode("ascii", "replace")
+
+    async def verify_mac(self, *, tak_lmk: str, data: bytes, mac: str) -> str:
+        """M8: "00" when ``mac`` (8H) is the MAC of ``data`` under the TAK, "01" when not."""
+        return (await self.request("M8", _mac_fields(tak_lmk, data) + mac.encode("ascii"))
+                ).error_code
+
+    async def generate_terminal_key(self, *, key_type: str,
+                                    tmk_lmk: str) -> tuple[str, NewKey | None]:
+        """A0 mode 1 with the TMK flag: a new double-length key of ``key_type`` (002 TPK,
+        003 TAK) under the LMK (scheme U) and under the terminal's TMK (scheme X)."""
+        reply = await self.request("A0", f"1{key_type}U;1{tmk_lmk}X")
+        text = reply.fields.decode("ascii", "replace")
+        if reply.error_code != "00" or len(text) != 33 + 33 + 6:
+            return reply.error_code if reply.error_code != "00" else "15", None
+        return "00", NewKey(text[:33], text[33:66], text[66:])
 
     async def diagnostics(self) -> tuple[str, str]:
         """NC: (LMK check value 16H, firmware number). HsmUnavailable on error."""

@@ -1,9 +1,9 @@
-"""0800/0810 network management: sign-on (001), sign-off (002) and echo test (301).
+"""0800/0810 network management: sign-on (001), sign-off (002), echo test (301), key change (161).
 
 A pipeline like the 0200's: the request must carry field 70 and a STAN (30), a sign-on or
 sign-off must come from a known terminal (58, ``atm_switch.terminals``), then the function
-is answered. Key change (161) belongs to a later issue; until then it is answered 12, so a
-driver that tries it learns at once instead of waiting.
+is answered. A key change (161) gets the terminal new keys (``atm_switch.key_change``), in
+the 0810's field 48.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from atm_switch.key_change import change_keys_on_request
 from atm_switch.pipeline import Context, Decline, Step, run_pipeline
 from atm_switch.responses import answer
-from atm_switch.terminals import check_terminal
+from atm_switch.terminals import check_terminal, record_sign_off, record_sign_on
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
 
@@ -24,7 +25,7 @@ __all__ = ["SIGN_ON", "SIGN_OFF", "ECHO_TEST", "KEY_CHANGE", "NETWORK_MANAGEMENT
            "answer_network_management"]
 
 SIGN_ON, SIGN_OFF, ECHO_TEST, KEY_CHANGE = "001", "002", "301", "161"
-_ANSWERED = (SIGN_ON, SIGN_OFF, ECHO_TEST)
+_ANSWERED = (SIGN_ON, SIGN_OFF, ECHO_TEST, KEY_CHANGE)
 
 
 async def validate_network_request(ctx: Context, deps: SwitchDeps) -> None:
@@ -34,16 +35,25 @@ async def validate_network_request(ctx: Context, deps: SwitchDeps) -> None:
 
 
 async def check_signing_terminal(ctx: Context, deps: SwitchDeps) -> None:
-    """Sign-on and sign-off are for known terminals; an echo test is for anyone."""
-    if ctx.request["70"] in (SIGN_ON, SIGN_OFF):
+    """Sign-on, sign-off and key change are for known terminals; an echo test is for
+    anyone."""
+    if ctx.request["70"] in (SIGN_ON, SIGN_OFF, KEY_CHANGE):
         await check_terminal(ctx, deps)
 
 
 async def perform_function(ctx: Context, deps: SwitchDeps) -> None:
-    """Sign-on, sign-off and echo test are answered 00; any other code 12."""
-    if ctx.request["70"] not in _ANSWERED:
+    """Sign-on, sign-off and echo test are answered 00 (a sign-on or sign-off is recorded
+    for the connection); any other code 12."""
+    code = ctx.request["70"]
+    if code not in _ANSWERED:
         raise Decline(ResponseCode.UNSUPPORTED_TRANSACTION,
-                      f"network management code {ctx.request['70']} not supported")
+                      f"network management code {code} not supported")
+    if code == SIGN_ON:
+        record_sign_on(ctx.request["41"])
+    elif code == SIGN_OFF:
+        record_sign_off(ctx.request["41"])
+    elif code == KEY_CHANGE:
+        await change_keys_on_request(ctx, deps)
 
 
 NETWORK_MANAGEMENT_STEPS: Sequence[Step] = (
@@ -56,4 +66,4 @@ async def answer_network_management(request: IsoMessage, deps: SwitchDeps,
     """The 0810 for an 0800. Its log line and event carry no reason: the response code
     says it all (a refused sign-on is rc=58), as the switch has always logged them."""
     ctx = await run_pipeline(Context(request), deps, steps)
-    return answer(request, ctx.code), ""
+    return answer(request, ctx.code, ctx.added if ctx.code is ResponseCode.APPROVED else None), ""

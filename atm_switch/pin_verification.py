@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from atm_switch.card_store import Card, CardStatus
+from atm_switch.card_store import TPK, Card, CardStatus
 from atm_switch.hsm_link import HsmUnavailable
 from atm_switch.pipeline import Context, Decline
 from atmsim.kernel.crypto.pin_blocks import account_number_12
@@ -168,6 +168,20 @@ def _current_yymm() -> str:
     return _yymm_cache[1]
 
 
+async def _verify_under(tpk_lmk: str, card: Card, pan: str, pin_block: str,
+                        deps: SwitchDeps) -> str:
+    if card.pin_method == "VISA_PVV":
+        return await deps.hsm.verify_pin_pvv(
+            tpk_lmk=tpk_lmk, pvk_lmk=card.pvk_lmk, pin_block_hex=pin_block,
+            pin_block_format="01", account12=account_number_12(pan), pvki=card.pvki or 0,
+            pvv=card.pvv or "")
+    return await deps.hsm.verify_pin_ibm3624(
+        tpk_lmk=tpk_lmk, pvk_lmk=card.pvk_lmk, pin_block_hex=pin_block, pin_block_format="01",
+        account12=account_number_12(pan), check_length=card.pin_check_length or 6,
+        dec_table=card.dec_table or "", validation_data=card.validation_data(pan),
+        offset=card.pin_offset or "")
+
+
 async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     """Ask the HSM with the try ``check_card`` reserved, then settle the try: a right PIN
     resets the count, a wrong one keeps it (the ``pin_tries``-th in a row blocks the card),
@@ -179,18 +193,14 @@ async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     keeps_try = False  # a wrong PIN that did not block: no try comes free
     try:
         try:
-            if card.pin_method == "VISA_PVV":
-                error = await deps.hsm.verify_pin_pvv(
-                    tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk,
-                    pin_block_hex=ctx.request["52"], pin_block_format="01",
-                    account12=account_number_12(pan), pvki=card.pvki or 0, pvv=card.pvv or "")
-            else:
-                error = await deps.hsm.verify_pin_ibm3624(
-                    tpk_lmk=terminal.tpk_lmk, pvk_lmk=card.pvk_lmk,
-                    pin_block_hex=ctx.request["52"], pin_block_format="01",
-                    account12=account_number_12(pan), check_length=card.pin_check_length or 6,
-                    dec_table=card.dec_table or "", validation_data=card.validation_data(pan),
-                    offset=card.pin_offset or "")
+            error = "01"
+            # The current TPK first, then any retired less than key_grace ago: an ATM that
+            # has not taken its new key yet, or a PIN block already on its way.
+            for tpk_lmk in deps.cards.usable_keys(terminal.terminal_id, TPK,
+                                                  grace=deps.key_grace) or [terminal.tpk_lmk]:
+                error = await _verify_under(tpk_lmk, card, pan, ctx.request["52"], deps)
+                if from_hsm_error(error) is not ResponseCode.WRONG_PIN:
+                    break
         except HsmUnavailable as exc:
             raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
         code = from_hsm_error(error)

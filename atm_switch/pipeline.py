@@ -50,6 +50,7 @@ class Context:
     ledger: LedgerReply | None = None
     code: ResponseCode = ResponseCode.APPROVED
     reason: str = ""
+    added: dict[str, str] = field(default_factory=dict)  # fields a step puts in the answer
     _ends: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property

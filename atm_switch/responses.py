@@ -28,7 +28,8 @@ ECHOED: Mapping[str, tuple[str, ...]] = {
 }
 _FINANCIAL = "2"
 # The fields the switch itself adds to an answer of that class.
-_ADDED: Mapping[str, tuple[str, ...]] = {_FINANCIAL: ("38", "39", "48", "54"), "8": ("39",)}
+_ADDED: Mapping[str, tuple[str, ...]] = {_FINANCIAL: ("38", "39", "48", "54"),
+                                         "8": ("39", "48")}  # 48: the keys of a key change
 
 
 def _wire_order(klass: str) -> tuple[str, ...]:

@@ -3,7 +3,10 @@ dispatcher (``atm_switch.dispatcher``), which runs the pipelines."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 
 from atm_switch.admission import DEFAULT_MAX_PENDING
 from atm_switch.channel import (
@@ -14,10 +17,13 @@ from atm_switch.channel import (
 )
 from atm_switch.deps import SwitchDeps
 from atm_switch.dispatcher import Dispatcher
+from atm_switch.key_change import KeyChangeError, push_key_change
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.wire import Framing, WireProfile
 
 __all__ = ["SwitchServer"]
+
+_KEY_CHANGE_POLL = 1.0  # seconds between looks for `atmsim keys rotate` requests
 
 
 class SwitchServer(Channel):
@@ -30,7 +36,8 @@ class SwitchServer(Channel):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 repeat_interval: float = 60.0) -> None:
+                 repeat_interval: float = 60.0, key_change_interval: float = 0.0) -> None:
+        deps.profile = profile  # the MACs of answers are over the bytes this profile writes
         warn = RateLimitedLog(logging.getLogger("atmsim.switch"), repeat_interval)
         self.dispatcher = Dispatcher(deps, warn)
         deps.slots.limit = max_pending
@@ -41,6 +48,52 @@ class SwitchServer(Channel):
                          frame_timeout=frame_timeout, max_connections=max_connections,
                          drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn)
         self.deps = deps
+        self.key_change_interval = key_change_interval
+        self._push_stan = 0
+        self._key_changes: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        self._key_changes = asyncio.create_task(self._key_change_loop())
+
+    async def close(self) -> None:
+        if self._key_changes is not None:
+            self._key_changes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_changes
+            self._key_changes = None
+        await super().close()
+
+    async def _key_change_loop(self) -> None:
+        """Key changes the bank asks for: ``atmsim keys rotate`` (a request row in the card
+        database, looked at every second) and, with ``key_change_interval``, every
+        connected terminal on that schedule."""
+        next_round = time.monotonic() + self.key_change_interval
+        while True:
+            await asyncio.sleep(_KEY_CHANGE_POLL)
+            while (taken := self.deps.cards.take_key_change_request()) is not None:
+                request_id, terminal_id = taken
+                self.deps.cards.finish_key_change_request(
+                    request_id, await self._rotate_logged(terminal_id))
+            if self.key_change_interval > 0 and time.monotonic() >= next_round:
+                next_round = time.monotonic() + self.key_change_interval
+                for terminal_id in self.connected_terminals():
+                    await self._rotate_logged(terminal_id)
+
+    async def _rotate_logged(self, terminal_id: str) -> str:
+        try:
+            return f"generation {await self.rotate_keys(terminal_id)}"
+        except KeyChangeError as exc:
+            logging.getLogger("atmsim.switch").warning("key change for %s failed: %s",
+                                                       terminal_id, exc)
+            return f"failed: {exc}"
+
+    async def rotate_keys(self, terminal_id: str, timeout: float = 10.0) -> int:
+        """Bank-initiated key change for a connected ATM (``atm_switch.key_change``):
+        returns the new key generation, or raises ``KeyChangeError``."""
+        self._push_stan = self._push_stan % 999_999 + 1
+        return await push_key_change(terminal_id, self.deps, self, stan=f"{self._push_stan:06d}",
+                                     timeout=timeout)
 
     @property
     def max_pending(self) -> int:

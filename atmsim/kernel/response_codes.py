@@ -19,6 +19,7 @@ class ResponseCode(StrEnum):
     NOT_PERMITTED = "57"
     TERMINAL_NOT_PERMITTED = "58"
     RESTRICTED_CARD = "62"
+    SECURITY_VIOLATION = "63"
     PIN_TRIES_EXCEEDED = "75"
     UNAVAILABLE = "91"
     DUPLICATE = "94"
@@ -78,7 +79,8 @@ _CARD_PROBLEMS = frozenset({ResponseCode.UNKNOWN_CARD, ResponseCode.EXPIRED_CARD
                             ResponseCode.RESTRICTED_CARD})
 _SYSTEM_PROBLEMS = frozenset({ResponseCode.UNSUPPORTED_TRANSACTION, ResponseCode.FORMAT_ERROR,
                               ResponseCode.TERMINAL_NOT_PERMITTED, ResponseCode.UNAVAILABLE,
-                              ResponseCode.DUPLICATE, ResponseCode.INTERNAL_ERROR})
+                              ResponseCode.DUPLICATE, ResponseCode.INTERNAL_ERROR,
+                              ResponseCode.SECURITY_VIOLATION})
 
 _MEANINGS = {
     ResponseCode.APPROVED: "approved",
@@ -91,6 +93,7 @@ _MEANINGS = {
     ResponseCode.NOT_PERMITTED: "KPJ belongs to someone else",
     ResponseCode.TERMINAL_NOT_PERMITTED: "unknown terminal",
     ResponseCode.RESTRICTED_CARD: "restricted or blocked card",
+    ResponseCode.SECURITY_VIOLATION: "security violation (MAC missing or wrong)",
     ResponseCode.PIN_TRIES_EXCEEDED: "PIN tries exceeded, card blocked",
     ResponseCode.UNAVAILABLE: "HSM, broker or ledger unavailable",
     ResponseCode.DUPLICATE: "duplicate transmission",

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     inquire.add_argument("--pan", required=True, help="card number")
     inquire.add_argument("--pin", required=True, help="PIN (encrypted at once by the PIN pad)")
     inquire.add_argument("--kpj", help="KPJ to ask about (field 103); default: the card's")
+    inquire.add_argument("--mac", action="store_true",
+                         help="MAC the 0200 under the demo TAK (field 64) and verify the 0210's")
     inquire.add_argument("--expiry", default="3012", help="card expiry YYMM (default 3012)")
     inquire.add_argument("--switch", metavar="HOST:PORT",
                          help="the switch (default: the configured switch, 127.0.0.1:8583)")
@@ -188,11 +190,12 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     host, port = parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
     zone = terminal_zone(settings.atm.time_zone)  # checked when the settings were loaded
-    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
+    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex, DEMO_KEYS["TAK"].clear_hex)
     card = CardData(args.pan, args.expiry, f"{args.pan}={args.expiry}101")
     try:
         async with AtmHostLink(host, port, terminal_id=args.inquiry_terminal,
-                               timeout=args.timeout) as link:
+                               timeout=args.timeout, pinpad=pinpad,
+                               send_mac=args.mac) as link:
             sign_on = await link.sign_on()
             if sign_on.get("39") != "00":
                 print(f"sign-on refused: {sign_on.get('39')} "

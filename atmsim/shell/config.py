@@ -162,6 +162,10 @@ class SwitchSettings:
     frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
     # ATM connections at once; one more is closed at once
     max_connections: int = field(default=2000, metadata=between(1, 1_000_000))
+    # seconds a TPK or TAK replaced by a key change still verifies
+    key_grace: float = field(default=300.0, metadata=between(0, 30 * 86400))
+    # seconds between bank-initiated key changes of every connected ATM; 0: never
+    key_change_interval: float = field(default=0.0, metadata=between(0, 365 * 86400))
 
 
 @dataclass

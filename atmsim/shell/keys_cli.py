@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -89,6 +90,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     common(check)
     check.add_argument("key", help="the key under the LMK (16H, U+32H or T+48H)")
 
+    rotate = actions.add_parser(
+        "rotate", help="new TPK and TAK for a connected ATM, pushed by the running switch")
+    rotate.add_argument("--terminal", required=True, metavar="ID",
+                        help="terminal ID, e.g. BNI00001")
+    rotate.add_argument("--wait", type=float, default=15.0, metavar="SECONDS",
+                        help="how long to wait for the switch to report (default 15)")
+    add_options(rotate, "data_dir", "lmk_file", "config")
+
 
 def run(args: argparse.Namespace) -> int:
     """Run an ``atmsim keys`` action; 0 on success, 2 (with one stderr line) on a user error."""
@@ -96,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, io: _Output) -> int:
+    if args.keys_command == "rotate":
+        return _rotate(args, io)
     key_type, label = _key_type(args.type)
     lmk, lmk_note = _load_lmk(args)
     action: Callable[[argparse.Namespace, VariantLmk, str, str, _Output], None] = {
@@ -108,6 +119,34 @@ def _run(args: argparse.Namespace, io: _Output) -> int:
     except HsmError as exc:
         raise UserError(_hsm_message(exc)) from None
     print(lmk_note, file=io.out)
+    return 0
+
+
+def _rotate(args: argparse.Namespace, io: _Output) -> int:
+    """Leave a key change request in the card database, where the running switch takes it
+    within a second and pushes an 0800/161 to the ATM; report what it says."""
+    from atmsim.shell.provisioning import open_card_store  # the switch's database
+
+    settings = settings_from(args)
+    lmk, _ = _load_lmk(args)
+    if not (settings.data_dir / "switch" / "cards.db").exists():
+        raise UserError(f"no switch data in {settings.data_dir}: start the switch first")
+    store = open_card_store(settings.data_dir, lmk)
+    try:
+        if store.terminal(args.terminal) is None:
+            raise UserError(f"terminal {args.terminal!r} is not known")
+        request_id = store.request_key_change(args.terminal)
+        deadline = time.monotonic() + args.wait
+        while (result := store.key_change_result(request_id)) is None:
+            if time.monotonic() >= deadline:
+                raise UserError(f"no switch took the key change within {args.wait:g} s "
+                                "(is it running on this data directory?); it stays queued")
+            time.sleep(0.2)
+    finally:
+        store.close()
+    if result.startswith("failed"):
+        raise UserError(f"key change for {args.terminal} {result}")
+    print(f"{args.terminal}: new TPK and TAK installed, key {result}", file=io.out)
     return 0
 
 

@@ -137,7 +137,12 @@ def provision_switch(data_dir: Path, lmk: VariantLmk) -> bool:
             store.put_key(name, key.key_type, lmk.encrypt_key(keys[name], key.key_type),
                           kcv(keys[name]))
         tpk_kcv = kcv(keys["TPK"])
-        store.put_terminals([Terminal(t, ACQUIRER_ID, tpk_lmk, tpk_kcv) for t in DEMO_TERMINALS])
+        tak_lmk = lmk.encrypt_key(keys["TAK"], DEMO_KEYS["TAK"].key_type)
+        tmk_lmk = lmk.encrypt_key(keys["TMK"], DEMO_KEYS["TMK"].key_type)
+        store.put_terminals([
+            Terminal(t, ACQUIRER_ID, tpk_lmk, tpk_kcv, tak_lmk=tak_lmk, tak_kcv=kcv(keys["TAK"]),
+                     tmk_lmk=tmk_lmk, tmk_kcv=kcv(keys["TMK"]))
+            for t in DEMO_TERMINALS])
         reset_demo_cards(store, lmk)
         log.info("provisioned %d demo cards and %d terminals (TPK kcv %s)", len(DEMO_CARDS),
                  len(DEMO_TERMINALS), tpk_kcv)

@@ -320,7 +320,8 @@ class Stack:
         self._on_close("HSM link", self._close_hsm_link)
         deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
                           hsm_deadline=s.switch.hsm_deadline,
-                          ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries)
+                          ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries,
+                          key_grace=s.switch.key_grace)
         switch = SwitchServer(deps, default_profile(),
                               Framing(s.switch.framing, s.switch.max_frame),
                               host=s.switch.host, port=s.switch.port,
@@ -329,7 +330,8 @@ class Stack:
                               idle_timeout=s.switch.idle_timeout,
                               frame_timeout=s.switch.frame_timeout,
                               max_connections=s.switch.max_connections,
-                              repeat_interval=s.log.repeat_interval)
+                              repeat_interval=s.log.repeat_interval,
+                              key_change_interval=s.switch.key_change_interval)
         try:
             await switch.start()
         except OSError as exc:

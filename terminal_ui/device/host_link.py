@@ -9,6 +9,11 @@ generator, and small enough for a bank engineer to embed in their own tests::
 
 Many requests may be in flight at once; each waits for the reply that carries its own
 terminal ID and STAN, up to ``timeout`` seconds (30 s by default, as an ATM waits).
+
+With a ``pinpad`` holding a TAK and ``send_mac``, every 0200 (and any request but the
+0800s) carries a MAC (field 64 or 128, docs/wire.md); a reply with a MAC is verified, and
+a reply to a MACed request that is approved without one, or whose MAC is wrong, is
+refused (:class:`HostUnavailable`): it may be forged.
 """
 
 from __future__ import annotations
@@ -29,8 +34,22 @@ from atmsim.kernel.wire import (
     default_profile,
     read_frame,
 )
+from atmsim.kernel.wire.additional_data import decode_tlv
+from atmsim.kernel.wire.message_mac import (
+    MAC_FIELDS,
+    mac_field,
+    mac_of_field,
+    received_mac_input,
+    with_mac,
+)
+from terminal_ui.device.pinpad import KeyInstallError, PinPad
 
-__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout"]
+__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout", "KEY_CHANGE", "KEY_REFUSED"]
+
+KEY_CHANGE = "161"
+# The 0810 code with which the ATM refuses keys it cannot install (a check value that does
+# not match, a malformed key): 63, security violation; it keeps its old keys.
+KEY_REFUSED = "63"
 
 log = logging.getLogger("atmsim.atm")
 
@@ -46,7 +65,8 @@ class HostTimeout(TimeoutError):
 class AtmHostLink:
     def __init__(self, host: str, port: int, *, terminal_id: str, acquirer_id: str = "009",
                  profile: WireProfile | None = None, framing: Framing | None = None,
-                 timeout: float = 30.0, connect_timeout: float = 10.0) -> None:
+                 timeout: float = 30.0, connect_timeout: float = 10.0,
+                 pinpad: PinPad | None = None, send_mac: bool = False) -> None:
         self.host = host
         self.port = port
         self.terminal_id = terminal_id
@@ -61,6 +81,9 @@ class AtmHostLink:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], asyncio.Future[IsoMessage]] = {}
+        self.pinpad = pinpad
+        self.send_mac = send_mac and pinpad is not None and pinpad.has_tak
+        self._maced: set[tuple[str, str]] = set()  # requests sent with a MAC
 
     async def __aenter__(self) -> AtmHostLink:
         await self.connect()
@@ -114,6 +137,9 @@ class AtmHostLink:
         key = (request.get("41", ""), request.get("11", ""))
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
+        if self.send_mac and self.pinpad is not None and not request["t"].startswith("08"):
+            request = with_mac(self.profile, request, self.pinpad.mac)
+            self._maced.add(key)
         try:
             writer.write(self.framing.frame(self.profile.encode(request)))
             return await asyncio.wait_for(future, timeout or self.timeout)
@@ -124,12 +150,70 @@ class AtmHostLink:
             raise HostUnavailable(f"connection to the switch lost: {exc}") from None
         finally:
             self._pending.pop(key, None)
+            self._maced.discard(key)
+
+    def _mac_problem(self, raw: bytes, reply: IsoMessage, key: tuple[str, str]) -> str | None:
+        """Why a reply's MAC is not to be trusted, or None when it is (or needs none)."""
+        present = [f for f in MAC_FIELDS if f in reply]
+        if not present:
+            if key in self._maced and reply.get("39") == "00":
+                return "an approval without a MAC"
+            return None
+        if self.pinpad is None or not self.pinpad.has_tak:
+            return None  # no TAK to check it with: a MAC the ATM cannot read is ignored
+        mac = mac_of_field(reply.get(mac_field({k: v for k, v in reply.items()
+                                                if k not in MAC_FIELDS}), ""))
+        data = received_mac_input(raw, reply)
+        if mac is None or data is None or self.pinpad.mac(data) != mac:
+            return "a wrong MAC"
+        return None
 
     async def network_management(self, code: str) -> IsoMessage:
         now = datetime.now(UTC)
         return await self.exchange({"t": "0800", "7": now.strftime("%m%d%H%M%S"),
                                     "11": self.next_stan(), "41": self.terminal_id,
                                     "70": code})
+
+    async def change_keys(self) -> int:
+        """Ask the switch for new keys (0800/161) and install them in the PIN pad; returns
+        the new key generation. ``KeyInstallError`` when they are refused (wrong check
+        value): the PIN pad keeps its keys, and the refusal is logged."""
+        if self.pinpad is None:
+            raise KeyInstallError("this link has no PIN pad to install keys in")
+        reply = await self.network_management(KEY_CHANGE)
+        if reply.get("39") != "00":
+            raise KeyInstallError(f"the switch answered the key change {reply.get('39')}")
+        try:
+            return self.pinpad.install_keys(decode_tlv(reply.get("48", "")))
+        except (KeyInstallError, ValueError) as exc:
+            log.warning("terminal %s refused new keys: %s", self.terminal_id, exc)
+            raise KeyInstallError(str(exc)) from None
+
+    def _answer_switch(self, request: IsoMessage) -> None:
+        """A request from the switch (an 0800): a key change installs the keys it carries;
+        echo tests are answered; the answer is 0810 with 00 or the refusal."""
+        code = "12"
+        if request.get("70") == "301":
+            code = "00"
+        elif request.get("70") == KEY_CHANGE and self.pinpad is not None:
+            try:
+                generation = self.pinpad.install_keys(decode_tlv(request.get("48", "")))
+                log.info("terminal %s installed key generation %d from the switch",
+                         self.terminal_id, generation)
+                code = "00"
+            except (KeyInstallError, ValueError) as exc:
+                log.warning("terminal %s refused new keys from the switch: %s",
+                            self.terminal_id, exc)
+                code = KEY_REFUSED
+        answer: IsoMessage = {"t": "0810"}
+        for number in ("7", "11", "32", "37", "41"):
+            if number in request:
+                answer[number] = request[number]
+        answer["39"] = code
+        answer["70"] = request.get("70", "")
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(self.framing.frame(self.profile.encode(answer)))
 
     async def sign_on(self) -> IsoMessage:
         return await self.network_management("001")
@@ -148,6 +232,9 @@ class AtmHostLink:
                 except WireError as exc:
                     log.warning("switch sent a message that does not decode: %s", exc)
                     continue
+                if reply["t"][2:3] in ("0", "2"):  # a request or advice from the switch
+                    self._answer_switch(reply)
+                    continue
                 key = (reply.get("41", ""), reply.get("11", ""))
                 future = self._pending.get(key)
                 if future is None and "41" not in reply:
@@ -155,7 +242,13 @@ class AtmHostLink:
                     future = next((f for (t, s), f in self._pending.items()
                                    if s == key[1]), None)
                 if future is not None and not future.done():
-                    future.set_result(reply)
+                    problem = self._mac_problem(raw, reply, key)
+                    if problem is None:
+                        future.set_result(reply)
+                    else:
+                        log.warning("refused the switch's reply to STAN %s: %s", key[1], problem)
+                        future.set_exception(HostUnavailable(
+                            f"the switch's reply failed its MAC check ({problem})"))
         except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             log.warning("connection to the switch lost: %s", exc)
         finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from atm_switch.card_store import SCHEMA_VERSION
 from atmsim.kernel.demo_data import ACQUIRER_ID, DEMO_CARDS, DEMO_KEYS
 from atmsim.shell.broker import EmbeddedBroker
 from atmsim.shell.cli import main
@@ -133,7 +134,7 @@ async def test_a_schema_1_database_is_migrated_in_place(
 
     db = sqlite3.connect(data_dir / "switch" / "cards.db")
     try:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(cards)")}
         assert "pan" not in columns and {"pan_hash", "pan_encrypted", "pan_masked"} <= columns
         masked = [row[0] for row in db.execute("SELECT pan_masked FROM cards ORDER BY rowid")]

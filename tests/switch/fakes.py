@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from atm_switch.hsm_link import HsmUnavailable
+from atm_switch.hsm_link import HsmUnavailable, NewKey
 from atmsim.kernel.bus import BusTimeout, Handler
 
 
@@ -42,6 +42,16 @@ class FakeHsm:
                              pvv: str) -> str:
         return await self._answer("DC", {"account12": account12, "pvki": pvki, "pvv": pvv,
                                          "pin_block": pin_block_hex})
+
+    async def generate_mac(self, *, tak_lmk: str, data: bytes) -> tuple[str, str]:
+        return await self._answer("M6", {"tak_lmk": tak_lmk}), "00000000"
+
+    async def verify_mac(self, *, tak_lmk: str, data: bytes, mac: str) -> str:
+        return await self._answer("M8", {"tak_lmk": tak_lmk, "mac": mac})
+
+    async def generate_terminal_key(self, *, key_type: str,
+                                    tmk_lmk: str) -> tuple[str, NewKey | None]:
+        return await self._answer("A0", {"key_type": key_type}), None
 
 
 @dataclass

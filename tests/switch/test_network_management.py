@@ -24,7 +24,8 @@ def network(code: str | None, terminal: str = TERMINAL) -> dict[str, str]:
     ("001", "BNI09999", "58"),
     ("002", "BNI09999", "58"),
     ("301", "BNI09999", "00"),  # an echo test needs no known terminal
-    ("161", TERMINAL, "12"),
+    ("161", TERMINAL, "96"),  # this terminal has no TMK on file: no keys to send
+    ("161", "BNI09999", "58"),
     ("999", TERMINAL, "12"),
     (None, TERMINAL, "30"),
 ])

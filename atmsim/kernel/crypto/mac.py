@@ -26,6 +26,7 @@ __all__ = [
     "chain",
     "finish",
     "pad",
+    "retail_mac",
 ]
 
 ALGORITHM_1 = "01"
@@ -84,3 +85,14 @@ def _chaining_key(key: bytes, algorithm: str) -> bytes:
             raise HsmError(KEY_LENGTH_ERROR, field="key")
         return key[:8]
     raise HsmError(INVALID_INPUT, field="mac_algorithm")
+
+
+def retail_mac(key: bytes, data: bytes, padding: str = "1") -> bytes:
+    """ISO/IEC 9797-1 MAC algorithm 3 of ``data`` under double-length ``key``, padded with
+    ``padding`` (method 1 by default, as ANSI X9.19 does), all 8 bytes.
+
+    >>> key = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    >>> retail_mac(key, b"Now is the time for all ").hex().upper()
+    'A1C72E74EA3FA9B6'
+    """
+    return finish(key, ALGORITHM_3, pad(data, padding))
