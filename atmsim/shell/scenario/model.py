@@ -306,7 +306,14 @@ def _fill(step: Step, raw: dict[str, Any], where: _Where, number: str) -> None:
         if set(body) - {"command", "data", "header"}:
             raise ValueError(f"unknown key {sorted(set(body) - {'command', 'data', 'header'})[0]!r}"
                              " in hsm (command, data, header)")
-        step.message = {k: str(v) for k, v in body.items()}
+        data = body.get("data", "")
+        if isinstance(data, list):
+            if not all(isinstance(p, (str, int, dict)) for p in data):
+                raise ValueError("hsm data is text, or a list of text and pin_block parts")
+        elif not isinstance(data, (str, int)):
+            raise ValueError("hsm data is text, or a list of text and pin_block parts")
+        step.message = {k: (v if k == "data" and isinstance(v, list) else str(v))
+                        for k, v in body.items()}
     else:  # bus
         if not isinstance(body, dict) or not isinstance(body.get("topic"), str) \
                 or not isinstance(body.get("payload"), dict):

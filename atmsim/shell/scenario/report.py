@@ -53,11 +53,10 @@ def _masked(kind: str, message: dict[str, Any] | None, *, request: bool) -> dict
 
 
 def _step_lines(step: StepResult) -> list[str]:
-    lines = [f"    step {step.path} {step.name!r} (line {step.line}): "
-             + (step.error or "expectations not met")]
+    lines = [f"    {_label(step)} (line {step.line}): " + (step.error or "expectations not met")]
     for f in step.failures:
-        lines.append(f"      {f.key}: expected {_show_expected(step.kind, f)}, "
-                     f"got {_show(step.kind, f.key, f.got)}")
+        got = "(absent)" if f.got is None else repr(_show(step.kind, f.key, f.got))
+        lines.append(f"      {f.key}: expected {_show_expected(step.kind, f)}, got {got}")
     if step.request is not None or step.response is not None:
         request = _masked(step.kind, step.request, request=True)
         response = _masked(step.kind, step.response, request=False)
@@ -70,6 +69,11 @@ def _step_lines(step: StepResult) -> list[str]:
         if step.response and "_error" in step.response:
             lines.append(f"      reply did not decode: {step.response['_error']}")
     return lines
+
+
+def _label(step: StepResult) -> str:
+    named = step.name and step.name != f"step {step.path}" and not step.name.startswith("step ")
+    return f"step {step.path} {step.name!r}" if named else f"step {step.path}"
 
 
 def _order(key: str) -> tuple[int, str]:
@@ -89,7 +93,7 @@ def text_report(run: RunResult, *, verbose: bool = False) -> str:
             if not step.ok:
                 lines.extend(_step_lines(step))
             elif verbose:
-                lines.append(f"    ok  step {step.path} {step.name!r}")
+                lines.append(f"    ok  {_label(step)}")
     lines.append("")
     lines.append(f"{run.count('passed')} passed, {run.count('failed')} failed, "
                  f"{run.count('error')} errors, {run.count('skipped')} skipped; "

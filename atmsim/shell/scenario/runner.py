@@ -37,6 +37,7 @@ from atmsim.shell.scenario.values import (
     MessageValues,
     ValueError_,
     build_message,
+    joined,
     resolve,
 )
 
@@ -275,7 +276,7 @@ class _Run:
                            result: StepResult) -> None:
         generated = MessageValues.fresh()
         code = step.message["command"]
-        data = resolve(step.message.get("data", ""), variables, generated)
+        data = joined(step.message.get("data", ""), variables, generated)
         header = step.message.get("header")
         result.request = {"command": code, "data": data}
         response, error, rest = await self.hsm().command(code, data, step.timeout, header)
@@ -331,8 +332,12 @@ def _check(key: str, matcher: Matcher, got: Any, sent: Any, variables: Mapping[s
         if got is not None and re.fullmatch(str(expected), str(got)):
             return None
         return Failure(key, f"matching /{expected}/", _text(got))
-    if got == expected or (isinstance(got, str) and not isinstance(expected, str)
-                           and expected is not None and got == str(expected)):
+    if got == expected:
+        return None
+    # A number from a JSON reply against its text from a variable (or the other way): the
+    # same value. Booleans and null only equal themselves.
+    if None not in (got, expected) and not isinstance(got, bool) \
+            and not isinstance(expected, bool) and str(got) == str(expected):
         return None
     return Failure(key, repr(expected), _text(got))
 

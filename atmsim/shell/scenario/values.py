@@ -30,6 +30,8 @@ __all__ = [
     "MessageValues",
     "ValueError_",
     "build_message",
+    "computed",
+    "joined",
     "message_mac",
     "original_data_elements",
     "substitute",
@@ -203,6 +205,35 @@ def message_mac(profile: WireProfile, message: IsoMessage, field_number: str,
     return iso9797.finish(key, iso9797.ALGORITHM_3, iso9797.pad(data, "1"))[:8].hex().upper()
 
 
+def computed(kind: str, spec: Any, variables: Mapping[str, Any], generated: MessageValues,
+             where: str) -> str:
+    """A value computed from a mapping: ``pin_block`` or ``original`` (field 90)."""
+    if not isinstance(spec, dict):
+        raise ValueError_(f"{where}: {kind} takes a mapping")
+    spec = resolve(spec, variables, generated)
+    if kind == "pin_block":
+        return pin_block(spec)
+    if kind == "original":
+        return original_data_elements(spec)
+    raise ValueError_(f"{where}: unknown value {kind!r} (pin_block, original, mac)")
+
+
+def joined(parts: Any, variables: Mapping[str, Any], generated: MessageValues) -> str:
+    """HSM command data: text, or a list of text and computed parts, joined."""
+    if not isinstance(parts, list):
+        return substitute(str(parts), variables, generated)
+    out = []
+    for part in parts:
+        if isinstance(part, dict):
+            if len(part) != 1:
+                raise ValueError_("hsm data: a computed part is one of pin_block, original")
+            (kind, spec), = part.items()
+            out.append(computed(kind, spec, variables, generated, "hsm data"))
+        else:
+            out.append(substitute(str(part), variables, generated))
+    return "".join(out)
+
+
 def build_message(profile: WireProfile, fields: Mapping[str, Any],
                   variables: Mapping[str, Any], generated: MessageValues) -> IsoMessage:
     """The message of a send step: template fields already merged into ``fields``; ``None``
@@ -219,16 +250,11 @@ def build_message(profile: WireProfile, fields: Mapping[str, Any],
             (kind, spec), = value.items()
             if not isinstance(spec, dict):
                 raise ValueError_(f"field {number}: {kind} takes a mapping")
-            spec = resolve(spec, variables, generated)
-            if kind == "pin_block":
-                message[number] = pin_block(spec)
-            elif kind == "original":
-                message[number] = original_data_elements(spec)
-            elif kind == "mac":
-                mac_field = (number, spec)
+            if kind == "mac":
+                mac_field = (number, resolve(spec, variables, generated))
             else:
-                raise ValueError_(f"field {number}: unknown value {kind!r} (pin_block, "
-                                  "original, mac)")
+                message[number] = computed(kind, spec, variables, generated,
+                                           f"field {number}")
         elif isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ValueError_(f"field {number}: a value is text, a number or null")
         else:
