@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                      "switch, an HSM or the ledger bus")
     actions = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
     run_p = actions.add_parser("run", help="run a scenario file or every one in a directory")
-    run_p.add_argument("path", type=Path, metavar="FILE|DIR", help="scenario file or directory")
+    run_p.add_argument("paths", type=Path, nargs="+", metavar="FILE|DIR",
+                       help="scenario files or directories")
     run_p.add_argument("--target", metavar="HOST:PORT", help="the switch (ISO 8583) under test")
     run_p.add_argument("--hsm", metavar="HOST:PORT", help="the HSM (Thales host commands)")
     run_p.add_argument("--broker", metavar="URL",
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     from atmsim.shell.scenario.runner import Targets
 
     if args.command == "certify":
-        path = PACK_ROOT / "certify" / args.role
+        paths = [PACK_ROOT / "certify" / args.role]
         if args.role == "switch":
             targets = Targets(atm=_hostport("address", args.address))
         elif args.role == "hsm":
@@ -116,17 +117,17 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             targets = Targets(broker=_endpoint(args, url))
         suite = f"atmsim certify --role {args.role}"
     else:
-        path = args.path
+        paths = args.paths
         targets = Targets(atm=_hostport("--target", args.target),
                           hsm=_hostport("--hsm", args.hsm),
                           broker=_endpoint(args, args.broker) if args.broker else None)
-        suite = f"atmsim scenario run {path}"
-    return run_path(path, targets, _variables(args), include=set(args.include),
+        suite = "atmsim scenario run " + " ".join(map(str, paths))
+    return run_paths(paths, targets, _variables(args), include=set(args.include),
                     exclude=set(args.exclude), junit=args.junit, json_out=args.json,
                     suite=suite, verbose=args.verbose, out=out)
 
 
-def run_path(path: Path, targets: Any, variables: dict[str, Any], *, include: set[str],
+def run_paths(paths: list[Path], targets: Any, variables: dict[str, Any], *, include: set[str],
              exclude: set[str], junit: Path | None, json_out: Path | None, suite: str,
              verbose: bool, out: TextIO) -> int:
     from atmsim.shell.scenario.model import ScenarioError
@@ -134,10 +135,10 @@ def run_path(path: Path, targets: Any, variables: dict[str, Any], *, include: se
     from atmsim.shell.scenario.runner import load_pack, run_scenarios
 
     try:
-        scenarios, shared = load_pack(path)
+        scenarios = load_pack(*paths)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
-    result = asyncio.run(run_scenarios(scenarios, shared, variables, targets,
+    result = asyncio.run(run_scenarios(scenarios, variables, targets,
                                        include=include, exclude=exclude))
     print(text_report(result, verbose=verbose), file=out)
     try:

@@ -112,6 +112,7 @@ class Scenario:
     needs: dict[str, str] = field(default_factory=dict)  # variable -> why it is needed
     pending: str | None = None  # skipped unless included: why
     steps: list[Step] = field(default_factory=list)
+    defaults: dict[str, Any] = field(default_factory=dict)  # its pack's _vars.yaml files
 
     @property
     def links(self) -> set[str]:

@@ -113,17 +113,25 @@ class RunResult:
         return self.steps / busy if busy > 0 else 0.0
 
 
-def load_pack(target: Path) -> tuple[list[Scenario], dict[str, Any]]:
-    """The scenarios of a file or directory and the shared variables of every ``_vars.yaml``
-    from the directory down (a deeper file overrides)."""
-    files = scenario_files(target)
-    shared: dict[str, Any] = {}
-    root = target if target.is_dir() else target.parent
-    for vars_file in sorted(root.rglob("_vars.yaml"), key=lambda p: len(p.parts)):
-        shared.update(load_vars(vars_file))
-    if not files:
-        raise ScenarioError(f"{target}: no scenario files (*.yaml) found")
-    return [load_scenario(path) for path in files], shared
+def load_pack(*targets: Path) -> list[Scenario]:
+    """The scenarios of files and directories, each with the shared variables of every
+    ``_vars.yaml`` from its directory (the one given, or a file's own) down to it (a
+    deeper file overrides)."""
+    scenarios: list[Scenario] = []
+    for target in targets:
+        files = scenario_files(target)
+        if not files:
+            raise ScenarioError(f"{target}: no scenario files (*.yaml) found")
+        root = target if target.is_dir() else target.parent
+        found = sorted(root.rglob("_vars.yaml"), key=lambda p: len(p.parts))
+        cache = {path: load_vars(path) for path in found}
+        for path in files:
+            scenario = load_scenario(path)
+            for vars_file, values in cache.items():
+                if path.is_relative_to(vars_file.parent):
+                    scenario.defaults.update(values)
+            scenarios.append(scenario)
+    return scenarios
 
 
 # -- static checks --------------------------------------------------------------------
@@ -342,11 +350,10 @@ def _check(key: str, matcher: Matcher, got: Any, sent: Any, variables: Mapping[s
     return Failure(key, repr(expected), _text(got))
 
 
-async def run_scenario(scenario: Scenario, shared: Mapping[str, Any], cli_vars: Mapping[str, Any],
-                       targets: Targets, *, include: set[str], profile: WireProfile,
-                       ) -> ScenarioResult:
+async def run_scenario(scenario: Scenario, cli_vars: Mapping[str, Any], targets: Targets, *,
+                       include: set[str], profile: WireProfile) -> ScenarioResult:
     result = ScenarioResult(scenario.name, scenario.path, scenario.tags)
-    variables = {**BUILTIN_VARS, **shared, **scenario.vars, **cli_vars}
+    variables = {**BUILTIN_VARS, **scenario.defaults, **scenario.vars, **cli_vars}
     if scenario.pending is not None and not (include & ({"all"} | set(scenario.tags))):
         result.status, result.reason = "skipped", f"pending: {scenario.pending}"
         return result
@@ -387,8 +394,8 @@ async def run_scenario(scenario: Scenario, shared: Mapping[str, Any], cli_vars: 
     return result
 
 
-async def run_scenarios(scenarios: list[Scenario], shared: Mapping[str, Any],
-                        cli_vars: Mapping[str, Any], targets: Targets, *,
+async def run_scenarios(scenarios: list[Scenario], cli_vars: Mapping[str, Any],
+                        targets: Targets, *,
                         include: set[str] | None = None, exclude: set[str] | None = None,
                         profile: WireProfile | None = None) -> RunResult:
     """Run each scenario in turn (each on its own connections) and collect the results."""
@@ -401,6 +408,6 @@ async def run_scenarios(scenarios: list[Scenario], shared: Mapping[str, Any],
                                      "excluded by tag " + sorted(exclude & set(scenario.tags))[0])
             results.append(skipped)
             continue
-        results.append(await run_scenario(scenario, shared, cli_vars, targets,
+        results.append(await run_scenario(scenario, cli_vars, targets,
                                           include=include or set(), profile=profile))
     return RunResult(results, time.perf_counter() - started)
