@@ -28,7 +28,8 @@ from hsm_mock.lmk import VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
 
 __all__ = ["DEC_TABLE", "issue_card", "provision_switch", "switch_db_path", "ledger_db_path",
-           "ledger_target", "load_lmk", "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY", "PAN_DATA_KEY"]
+           "ledger_target", "load_lmk", "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY",
+           "PAN_DATA_KEY"]
 
 log = logging.getLogger("atmsim.provisioning")
 

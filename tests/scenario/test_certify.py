@@ -13,8 +13,8 @@ import pytest
 
 from atm_switch.card_store import CardStatus
 from atmsim.shell.cli import main
-from atmsim.shell.scenario_cli import PACK_ROOT
 from atmsim.shell.provisioning import issue_card, load_lmk
+from atmsim.shell.scenario_cli import PACK_ROOT
 from atmsim.shell.stack import Stack
 from hsm_mock.server import HsmServer
 

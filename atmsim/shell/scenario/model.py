@@ -179,7 +179,7 @@ def _read_yaml(path: Path) -> Any:
         raise ScenarioError(f"{path}: cannot be read: {getattr(exc, 'strerror', None) or exc}"
                             ) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -209,7 +209,7 @@ def load_scenario(path: Path) -> Scenario:
     """Read and check one scenario file; ``ScenarioError`` (one line) when it is wrong."""
     where = _Where(path)
     data = _read_yaml(path)
-    if not isinstance(data, dict):
+    if not isinstance(data, _LineDict):
         raise where.error(1, "a scenario is a mapping with name and steps")
     unknown = set(data) - _SCENARIO_KEYS
     if unknown:

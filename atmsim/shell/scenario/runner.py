@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atmsim.kernel.bus import MqttEndpoint
-from atmsim.kernel.wire import IsoMessage, WireProfile, default_profile
+from atmsim.kernel.wire import WireProfile, default_profile
 from atmsim.shell.scenario.links import AtmLink, BusLink, HsmLink, LinkError
 from atmsim.shell.scenario.model import (
     VAR_PATTERN,

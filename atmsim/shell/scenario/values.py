@@ -78,7 +78,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 }
 
 
-class ValueError_(ValueError):  # noqa: N801 - a ValueError about a scenario's value
+class ValueError_(ValueError):
     """A value that cannot be built (unknown variable, bad PIN or key); one line."""
 
 
