@@ -59,29 +59,70 @@ def encode_unchecked(profile: WireProfile, message: IsoMessage) -> bytes:
     return bytes(raw)
 
 
-class AtmLink:
-    """One ISO 8583 connection to the switch under test."""
+class _PipelinedLink:
+    """One TCP connection, opened on first use and shared by parallel steps; replies are
+    handed to the future waiting under their key (``_route``)."""
 
-    def __init__(self, host: str, port: int, profile: WireProfile,
-                 framing: Framing | None = None) -> None:
+    what = "peer"
+    framing: Framing
+
+    def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.profile = profile
-        self.framing = framing or Framing()
-        self.unmatched: list[IsoMessage] = []
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pending: dict[tuple[str, str], asyncio.Future[IsoMessage]] = {}
+        self._pending: dict[Any, asyncio.Future[Any]] = {}
         self._lost: str | None = None
         self._connecting = asyncio.Lock()
 
     async def _ensure(self) -> asyncio.StreamWriter:
-        async with self._connecting:  # parallel steps share the one connection
+        async with self._connecting:
             if self._writer is None:
-                reader, self._writer = await _open(self.host, self.port, "switch")
+                reader, self._writer = await _open(self.host, self.port, self.what)
                 self._task = asyncio.create_task(self._read(reader))
         if self._lost is not None:
             raise LinkError(self._lost)
         return self._writer
+
+    def _route(self, frame: bytes) -> None:
+        raise NotImplementedError
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                frame = await read_frame(reader, self.framing)
+                if frame is None:
+                    break
+                self._route(frame)
+        except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            self._lost = f"connection to the {self.what} lost: {exc}"
+        finally:
+            self._lost = self._lost or f"the {self.what} closed the connection"
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(LinkError(self._lost))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._writer.wait_closed()
+
+
+class AtmLink(_PipelinedLink):
+    """One ISO 8583 connection to the switch under test."""
+
+    what = "switch"
+
+    def __init__(self, host: str, port: int, profile: WireProfile,
+                 framing: Framing | None = None) -> None:
+        super().__init__(host, port)
+        self.profile = profile
+        self.framing = framing or Framing()
+        self.unmatched: list[IsoMessage] = []
 
     async def exchange(self, message: IsoMessage, *, unchecked: bool, timeout: float,
                        expect_reply: bool = True) -> tuple[bytes, IsoMessage | None]:
@@ -112,70 +153,42 @@ class AtmLink:
         finally:
             self._pending.pop(key, None)
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    def _route(self, frame: bytes) -> None:
         try:
-            while True:
-                frame = await read_frame(reader, self.framing)
-                if frame is None:
-                    break
-                try:
-                    reply = self.profile.decode(frame)
-                except WireError as exc:
-                    reply = {**exc.partial, "_error": str(exc)}
-                key = (reply.get("41", ""), reply.get("11", ""))
-                future = self._pending.get(key)
-                if future is None and "41" not in reply:
-                    future = next((f for (_, stan), f in self._pending.items()
-                                   if stan == key[1]), None)
-                if future is not None and not future.done():
-                    future.set_result(reply)
-                else:
-                    self.unmatched.append(reply)
-        except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            self._lost = f"connection to the switch lost: {exc}"
-        finally:
-            self._lost = self._lost or "the switch closed the connection"
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(LinkError(self._lost))
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await self._writer.wait_closed()
+            reply = self.profile.decode(frame)
+        except WireError as exc:
+            reply = {**exc.partial, "_error": str(exc)}
+        key = (reply.get("41", ""), reply.get("11", ""))
+        future = self._pending.get(key)
+        if future is None and "41" not in reply:
+            # A format-error reply may lack 41: the STAN alone.
+            future = next((f for (_, stan), f in self._pending.items() if stan == key[1]),
+                          None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+        else:
+            self.unmatched.append(reply)
 
 
-class HsmLink:
+class HsmLink(_PipelinedLink):
     """One connection to the HSM under test; each command gets a fresh 4-digit header."""
 
+    what = "HSM"
+    framing = PAYSHIELD_FRAMING
+
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self._headers = itertools.count(1)
-        self._writer: asyncio.StreamWriter | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._pending: dict[bytes, asyncio.Future[bytes]] = {}
-        self._lost: str | None = None
-        self._connecting = asyncio.Lock()
 
     async def command(self, code: str, data: str, timeout: float,
                       header: str | None = None) -> tuple[str, str, str]:
         """Send one command; the reply's response code, error code and the rest."""
-        async with self._connecting:  # parallel steps share the one connection
-            if self._writer is None:
-                reader, self._writer = await _open(self.host, self.port, "HSM")
-                self._task = asyncio.create_task(self._read(reader))
-        if self._lost is not None:
-            raise LinkError(self._lost)
+        writer = await self._ensure()
         head = (header or f"{next(self._headers) % 10_000:04d}").encode("latin-1")
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[head] = future
         try:
-            self._writer.write(PAYSHIELD_FRAMING.frame(head + (code + data).encode("latin-1")))
+            writer.write(self.framing.frame(head + (code + data).encode("latin-1")))
             try:
                 body = await asyncio.wait_for(future, timeout)
             except TimeoutError:
@@ -185,32 +198,10 @@ class HsmLink:
         rest = body[len(head):].decode("latin-1")
         return rest[:2], rest[2:4], rest[4:]
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                frame = await read_frame(reader, PAYSHIELD_FRAMING)
-                if frame is None:
-                    break
-                future = self._pending.get(frame[:4])
-                if future is not None and not future.done():
-                    future.set_result(frame)
-        except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            self._lost = f"connection to the HSM lost: {exc}"
-        finally:
-            self._lost = self._lost or "the HSM closed the connection"
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(LinkError(self._lost))
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await self._writer.wait_closed()
+    def _route(self, frame: bytes) -> None:
+        future = self._pending.get(frame[:4])
+        if future is not None and not future.done():
+            future.set_result(frame)
 
 
 class BusLink:

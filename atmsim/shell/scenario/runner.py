@@ -274,6 +274,9 @@ class _Run:
             failure = _check(key, matcher, reply.get(key), request.get(key), variables)
             if failure is not None:
                 result.failures.append(failure)
+        self._capture(step, reply, result)
+
+    def _capture(self, step: Step, reply: Mapping[str, Any], result: StepResult) -> None:
         for var, key in step.capture.items():
             if key in reply:
                 self.vars[var] = reply[key]
@@ -312,11 +315,7 @@ class _Run:
             failure = _check(key, matcher, reply.get(key), None, variables, present=key in reply)
             if failure is not None:
                 result.failures.append(failure)
-        for var, key in step.capture.items():
-            if key in reply:
-                self.vars[var] = reply[key]
-            else:
-                result.failures.append(Failure(key, f"present (to capture {var})", None))
+        self._capture(step, reply, result)
 
 
 def _text(value: Any) -> str | None:
