@@ -75,24 +75,26 @@ async def test_our_hsm_passes_the_hsm_pack(capsys: pytest.CaptureFixture[str]) -
         status = await certify("--role", "hsm", f"127.0.0.1:{hsm.port}")
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "5 passed, 0 failed, 0 errors, 0 skipped" in out
+    assert "7 passed, 0 failed, 0 errors, 0 skipped" in out
 
 
-async def test_an_hsm_with_ca_disabled_fails_exactly_the_translation_scenario(
+async def test_an_hsm_with_m8_disabled_fails_exactly_the_mac_scenario(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junit = tmp_path / "hsm.xml"
-    async with HsmServer(port=0, disabled_commands={"CA"}) as hsm:
+    async with HsmServer(port=0, disabled_commands={"M8"}) as hsm:
         status = await certify("--role", "hsm", f"127.0.0.1:{hsm.port}", "--junit", str(junit))
     out = capsys.readouterr().out
     assert status == 1
-    assert "4 passed, 1 failed" in out
-    assert "error: expected '00', got '68'" in out  # the first CA step, not a later one
+    assert "6 passed, 1 failed" in out
+    assert "FAIL  M6 generates the ISO 9797-1 annex B retail MAC" in out
+    assert "step 2 'M8 the right MAC' (line 7): expectations not met" in out
+    assert "error: expected '00', got '68'" in out
     cases = ET.parse(junit).getroot().findall("./testsuite/testcase")
     failed = [c for c in cases if c.find("failure") is not None]
-    assert len(cases) == 5
-    assert [Path(c.get("classname", "")).name for c in failed] == ["04-pci-translation.yaml"]
+    assert len(cases) == 7
+    assert [Path(c.get("classname", "")).name for c in failed] == ["05-mac.yaml"]
     failure = failed[0].find("failure")
-    assert failure is not None and "ISO 0 -> ISO 0 allowed" in (failure.get("message") or "")
+    assert failure is not None and "M8 the right MAC" in (failure.get("message") or "")
     assert "got '68'" in (failure.text or "")
 
 

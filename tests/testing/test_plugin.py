@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from atmsim.testing.harness import AtmClient, HsmClient, LedgerClient, RunningStack
 
 USERS_TEST = '''\
@@ -73,3 +75,15 @@ async def test_the_fixtures_in_our_own_suite(atmsim_stack: RunningStack, atm: At
     assert (reply.response, reply.error, reply.data) == ("B3", "00", "abc")
     assert (await ledger.balance("6471052212800005"))["result"] == "NOT_FOUND"
     assert atmsim_stack.data_dir.is_dir() and atmsim_stack.start_seconds > 0
+
+
+def test_certify_issuer_with_the_data_directorys_own_account(
+        atmsim_stack: RunningStack, capsys: pytest.CaptureFixture[str]) -> None:
+    # A sync test: the stack runs in its own thread, the command on this one. The URL names
+    # no account: the data directory's switch account is used.
+    from atmsim.shell.cli import main
+
+    port = atmsim_stack.stack.settings.mqtt.port
+    assert main(["certify", "--role", "issuer", f"127.0.0.1:{port}",
+                 "--data-dir", str(atmsim_stack.data_dir)]) == 0
+    assert "1 passed, 0 failed, 0 errors, 1 skipped" in capsys.readouterr().out

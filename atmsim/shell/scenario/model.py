@@ -328,6 +328,8 @@ def _fill(step: Step, raw: dict[str, Any], where: _Where, number: str) -> None:
     if not isinstance(expect, dict):
         raise ValueError("expect takes a mapping of field: expectation")
     step.expect = {_expect_key(kind, k): _matcher(v, k) for k, v in expect.items()}
+    if kind == "hsm":
+        _hsm_expect(step.expect)
     if kind != "send" and any(m.kind == "echo" for m in step.expect.values()):
         raise ValueError("echo compares with a sent ISO 8583 field: send steps only")
     capture = raw.get("capture") or {}
@@ -368,14 +370,16 @@ _HSM_KEYS = ("error", "response", "data")
 
 
 def _expect_key(kind: str, key: Any) -> str:
-    if kind == "send":
-        return _field_key(key)
-    if kind == "hsm" and key not in _HSM_KEYS and not isinstance(key, str):
-        raise ValueError(f"an hsm expectation is one of {', '.join(_HSM_KEYS)}")
-    if kind == "hsm" and key not in _HSM_KEYS and not str(key).startswith(("(", "^")):
-        # capture values are regexes; expectation keys must be a reply part
-        pass
-    return str(key)
+    """A field number (send) or a reply key (bus) as text; hsm capture values are regexes
+    and pass through, its expectations are checked in ``_hsm_expect``."""
+    return _field_key(key) if kind == "send" else str(key)
+
+
+def _hsm_expect(expect: dict[str, Matcher]) -> None:
+    unknown = set(expect) - set(_HSM_KEYS)
+    if unknown:
+        raise ValueError(f"expect {sorted(unknown)[0]!r}: an hsm reply has "
+                         f"{', '.join(_HSM_KEYS)}")
 
 
 def _matcher(value: Any, key: Any) -> Matcher:
