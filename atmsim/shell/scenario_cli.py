@@ -140,7 +140,9 @@ def run_paths(paths: list[Path], targets: Any, variables: dict[str, Any], *, inc
         raise UserError(str(exc)) from None
     result = asyncio.run(run_scenarios(scenarios, variables, targets,
                                        include=include, exclude=exclude))
-    print(text_report(result, verbose=verbose), file=out)
+    # With --json - the JSON alone goes to standard output, for a pipe; the report to stderr.
+    print(text_report(result, verbose=verbose),
+          file=sys.stderr if str(json_out) == "-" else out)
     try:
         if junit is not None:
             junit.write_bytes(junit_xml(result, suite))

@@ -165,6 +165,9 @@ def check_variables(scenario: Scenario, known: set[str]) -> None:
                     and step.template not in TEMPLATES:
                 raise ScenarioError(f"{scenario.path}:{step.line}: step {step.name!r}: unknown "
                                     f"template {step.template!r} ({', '.join(TEMPLATES)})")
+            if step.kind == "send" and "t" not in _step_fields(step):
+                raise ScenarioError(f"{scenario.path}:{step.line}: step {step.name!r}: the "
+                                    "message has no MTI (t) and no template")
             local = available | set(step.with_vars)
             missing = (_names(_step_fields(step)) | _names(step.with_vars)) - local
             if missing:
