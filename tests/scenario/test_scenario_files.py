@@ -118,3 +118,18 @@ def test_a_link_not_given_is_an_error_saying_which_flag(
     out = capsys.readouterr().out
     assert out.startswith("ERROR x") and "needs --hsm (a hsm step)" in out
     assert "0 passed, 0 failed, 1 errors" in out
+
+
+async def test_json_to_standard_output_is_json_alone(
+        amqtt_stack: Stack, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "name: echo\nsteps:\n  - template: network_management\n"
+                           "    send: {70: '301'}\n    expect: {39: '00', 70: echo}\n")
+    status = await asyncio.to_thread(main, [
+        "scenario", "run", str(path), "--target", f"127.0.0.1:{amqtt_stack.settings.switch.port}",
+        "--json", "-"])
+    out, err = capfd.readouterr()
+    assert status == 0
+    summary = json.loads(out)["summary"]
+    assert (summary["passed"], summary["steps"], summary["ok"]) == (1, 1, True)
+    assert summary["steps_per_second"] > 0
+    assert "PASS  echo" in err
