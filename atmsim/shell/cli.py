@@ -124,13 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
 
-    from atmsim.shell import cards_cli, keys_cli, ledger_cli
+    from atmsim.shell import cards_cli, keys_cli, ledger_cli, scenario_cli
     from atmsim.shell.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
     load_cli.add_parser(sub)
+    scenario_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -444,6 +445,8 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "keys": _sub_cli("atmsim.shell.keys_cli"), "cards": _sub_cli("atmsim.shell.cards_cli"),
     "ledger": _sub_cli("atmsim.shell.ledger_cli"),
     "load": _sub_cli("atmsim.shell.load.command"),
+    "scenario": _sub_cli("atmsim.shell.scenario_cli"),
+    "certify": _sub_cli("atmsim.shell.scenario_cli"),
 }
 
 
@@ -458,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     def command() -> int:
         nonlocal debug
         args = build_parser().parse_args(argv)  # imports the subcommands: Ctrl-C may land here
-        default_level = "WARNING" if args.command in ("demo", "inquire", "cards") else "INFO"
+        default_level = "WARNING" if args.command in ("demo", "inquire", "cards", "scenario",
+                                                       "certify") else "INFO"
         settings = settings_from(args)
         if args.command in _DATA_DIR_COMMANDS:
             from atmsim.shell.stack import prepare_data_dir

@@ -18,7 +18,7 @@ from typing import Any
 
 from atm_switch.card_store import CardStatus, CardStore, CardStoreError, PanKeys, Terminal
 from atmsim.kernel.crypto.pin_blocks import account_number_12
-from atmsim.kernel.demo_data import ACQUIRER_ID, DEMO_CARDS, DEMO_KEYS, DEMO_TERMINALS
+from atmsim.kernel.demo_data import ACQUIRER_ID, CARD_EXPIRY, DEMO_CARDS, DEMO_KEYS, DEMO_TERMINALS
 from atmsim.shell.config import Settings
 from atmsim.shell.errors import UserError
 from bpjs_ledger.db import describe_target, is_postgres_url
@@ -27,8 +27,9 @@ from hsm_mock.keys import kcv
 from hsm_mock.lmk import VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
 
-__all__ = ["DEC_TABLE", "provision_switch", "switch_db_path", "ledger_db_path", "ledger_target",
-           "load_lmk", "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY", "PAN_DATA_KEY"]
+__all__ = ["DEC_TABLE", "issue_card", "provision_switch", "switch_db_path", "ledger_db_path",
+           "ledger_target", "load_lmk", "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY",
+           "PAN_DATA_KEY"]
 
 log = logging.getLogger("atmsim.provisioning")
 
@@ -98,22 +99,37 @@ def open_card_store(data_dir: Path, lmk: VariantLmk) -> CardStore:
     return CardStore(switch_db_path(data_dir), unlock)
 
 
+def _card_fields(lmk: VariantLmk, pan: str, pin: str, *, holder: str, nik: str,
+                 kpj: str | None, expiry: str, status: str) -> dict[str, Any]:
+    """A card's issuer data: the PIN as an IBM 3624 offset under the demo PVK."""
+    pvk = bytes.fromhex(DEMO_KEYS["PVK"].clear_hex)
+    validation_data = pan[:11] + "N"
+    offset = ibm3624_offset(pvk, pin, validation_data, account_number_12(pan), DEC_TABLE,
+                            PIN_CHECK_LENGTH)
+    return {"expiry": expiry, "holder_name": holder, "nik": nik, "kpj": kpj,
+            "pin_method": "IBM3624", "pvk_lmk": lmk.encrypt_key(pvk, DEMO_KEYS["PVK"].key_type),
+            "pin_check_length": PIN_CHECK_LENGTH, "pin_offset": offset, "dec_table": DEC_TABLE,
+            "pin_validation_data": validation_data, "status": status}
+
+
 def _demo_card_fields(lmk: VariantLmk) -> list[tuple[str, dict[str, Any]]]:
     """Each demo card's PAN and issuer data, as first issued."""
-    pvk = bytes.fromhex(DEMO_KEYS["PVK"].clear_hex)
-    pvk_lmk = lmk.encrypt_key(pvk, DEMO_KEYS["PVK"].key_type)
-    cards = []
-    for demo in DEMO_CARDS:
-        account12 = account_number_12(demo.pan)
-        validation_data = demo.pan[:11] + "N"
-        offset = ibm3624_offset(pvk, demo.pin, validation_data, account12, DEC_TABLE,
-                                PIN_CHECK_LENGTH)
-        cards.append((demo.pan, {
-            "expiry": demo.expiry, "holder_name": demo.holder, "nik": demo.nik,
-            "kpj": demo.kpj, "pin_method": "IBM3624", "pvk_lmk": pvk_lmk,
-            "pin_check_length": PIN_CHECK_LENGTH, "pin_offset": offset, "dec_table": DEC_TABLE,
-            "pin_validation_data": validation_data, "status": CardStatus.ACTIVE}))
-    return cards
+    return [(demo.pan, _card_fields(lmk, demo.pan, demo.pin, holder=demo.holder, nik=demo.nik,
+                                    kpj=demo.kpj, expiry=demo.expiry, status=CardStatus.ACTIVE))
+            for demo in DEMO_CARDS]
+
+
+def issue_card(data_dir: Path, lmk: VariantLmk, pan: str, pin: str, *, holder: str,
+               nik: str, kpj: str | None = None, expiry: str = CARD_EXPIRY,
+               status: str = CardStatus.ACTIVE) -> None:
+    """Issue (or re-issue) one card in the data directory's card file, also while the
+    switch runs: a test card a certification pack may block, or a BLOCKED one (62)."""
+    store = open_card_store(data_dir, lmk)
+    try:
+        store.put_card(pan, **_card_fields(lmk, pan, pin, holder=holder, nik=nik, kpj=kpj,
+                                           expiry=expiry, status=status))
+    finally:
+        store.close()
 
 
 def reset_demo_cards(store: CardStore, lmk: VariantLmk) -> int:

@@ -1,0 +1,2 @@
+"""Shipped scenario files: the certification pack (certify/<role>/) and examples
+(docs/scenarios.md)."""

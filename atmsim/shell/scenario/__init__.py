@@ -1,0 +1,1 @@
+"""Scenario files: the model (model.py), values, links, runner and report (docs/scenarios.md)."""
