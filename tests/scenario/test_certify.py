@@ -19,8 +19,7 @@ from atmsim.shell.stack import Stack
 from hsm_mock.server import HsmServer
 
 # Scenarios of the switch pack waiting for work merged later (their ``pending``).
-PENDING = {"03-key-change.yaml", "21-unavailable.yaml", "40-reversal.yaml",
-           "41-reversal-unknown.yaml", "50-mac.yaml"}
+PENDING = {"21-unavailable.yaml", "40-reversal.yaml", "41-reversal-unknown.yaml"}
 
 BLOCKABLE = ("5264220000900017", "424242")
 RESTRICTED = ("5264220000900025", "515151")
@@ -53,7 +52,7 @@ async def test_our_switch_passes_the_switch_pack(amqtt_stack: Stack, tmp_path: P
     assert {st for name, st in statuses.items() if name not in PENDING} == {"passed"}
     assert results["summary"]["failed"] == 0 and results["summary"]["steps"] >= 30
     # Every response code path of docs/wire.md the pack runs today.
-    for code in ("00", "12", "14", "25", "30", "54", "55", "57", "58", "62", "75", "94"):
+    for code in ("00", "12", "14", "25", "30", "54", "55", "57", "58", "62", "63", "75", "94"):
         assert any(code in s["tags"] for s in results["scenarios"] if s["status"] == "passed"), code
     assert "5264220000100010" not in out
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from atmsim.kernel.crypto import mac as iso9797
+from atmsim.kernel.wire import message_mac as wire_mac
 from atmsim.kernel.crypto.errors import HsmError
 from atmsim.kernel.crypto.pin_blocks import account_number_12, build_pin_block
 from atmsim.kernel.crypto.tdes import encrypt_ecb
@@ -189,20 +189,16 @@ def original_data_elements(spec: Mapping[str, Any]) -> str:
 
 def message_mac(profile: WireProfile, message: IsoMessage, field_number: str,
                 key_hex: str) -> str:
-    """The MAC field of ``message`` under a clear TAK: ISO 9797-1 algorithm 3 (retail MAC,
-    zero padding) over the encoded message up to the MAC field, its bitmap bit set.
-
-    The MAC/key work of issue 11 defines the exact MAC input (docs/wire.md) and one kernel
-    function for it; this is the one call to point at that function when it lands.
-    """
+    """The MAC field of ``message`` under a clear TAK, exactly as docs/wire.md defines it
+    (the kernel's :mod:`atmsim.kernel.wire.message_mac`, the same bytes the ATM's PIN pad
+    and the switch MAC): ``field_number`` must be the field the message's MAC goes in."""
     key = _key(key_hex, "mac key")
     if len(key) != 16:
         raise ValueError_("mac key: algorithm 3 takes a double-length (32 hex) key")
-    with_placeholder = dict(message)
-    with_placeholder[field_number] = "0" * 16
-    encoded = profile.encode(with_placeholder)
-    data = encoded[:-16]  # the MAC is the last field of the message
-    return iso9797.finish(key, iso9797.ALGORITHM_3, iso9797.pad(data, "1"))[:8].hex().upper()
+    body = {k: v for k, v in message.items() if k not in wire_mac.MAC_FIELDS}
+    if wire_mac.mac_field(body) != field_number:
+        raise ValueError_(f"mac: this message's MAC goes in field {wire_mac.mac_field(body)}")
+    return wire_mac.field_of_mac(wire_mac.message_mac(key, wire_mac.mac_input(profile, body)))
 
 
 def computed(kind: str, spec: Any, variables: Mapping[str, Any], generated: MessageValues,
