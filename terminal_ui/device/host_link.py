@@ -8,7 +8,9 @@ generator, and small enough for a bank engineer to embed in their own tests::
         response = await link.exchange(request)
 
 Many requests may be in flight at once; each waits for the reply that carries its own
-terminal ID and STAN, up to ``timeout`` seconds (30 s by default, as an ATM waits).
+terminal ID and STAN and the response MTI of its request (0210 for an 0200), up to
+``timeout`` seconds (30 s by default, as an ATM waits). A reply that matches nothing is
+logged with the nearest pending request and what differs (``atmsim.kernel.unmatched``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import itertools
 import logging
 import secrets
 import socket
+import time
 from datetime import UTC, datetime
 
+from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog, iso_reply_key, response_type
 from atmsim.kernel.wire import (
     FrameError,
     Framing,
@@ -61,6 +65,8 @@ class AtmHostLink:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], asyncio.Future[IsoMessage]] = {}
+        self._sent: dict[tuple[str, str], tuple[str, float]] = {}  # key: request MTI, when
+        self.unmatched = UnmatchedReplyLog(log, f"ATM link to {host}:{port}")
 
     async def __aenter__(self) -> AtmHostLink:
         await self.connect()
@@ -114,16 +120,27 @@ class AtmHostLink:
         key = (request.get("41", ""), request.get("11", ""))
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
+        self._sent[key] = (request.get("t", ""), time.monotonic())
         try:
             writer.write(self.framing.frame(self.profile.encode(request)))
             return await asyncio.wait_for(future, timeout or self.timeout)
         except TimeoutError:
+            self.unmatched.timed_out(self._pending_key(key))
             raise HostTimeout(f"no reply to STAN {key[1]} within "
                               f"{timeout or self.timeout:.0f}s") from None
         except (ConnectionError, OSError) as exc:
             raise HostUnavailable(f"connection to the switch lost: {exc}") from None
         finally:
             self._pending.pop(key, None)
+            self._sent.pop(key, None)
+
+    def _unmatched_reply(self, raw: bytes) -> None:
+        self.unmatched.unmatched(iso_reply_key(raw, self.profile),
+                                 [self._pending_key(key) for key in self._pending])
+
+    def _pending_key(self, key: tuple[str, str]) -> MatchKey:
+        mti, sent = self._sent.get(key, ("", time.monotonic()))
+        return MatchKey(mti, key[0], key[1], age=time.monotonic() - sent)
 
     async def network_management(self, code: str) -> IsoMessage:
         now = datetime.now(UTC)
@@ -147,15 +164,18 @@ class AtmHostLink:
                     reply = self.profile.decode(raw)
                 except WireError as exc:
                     log.warning("switch sent a message that does not decode: %s", exc)
+                    self._unmatched_reply(raw)
                     continue
                 key = (reply.get("41", ""), reply.get("11", ""))
-                future = self._pending.get(key)
-                if future is None and "41" not in reply:
+                if key not in self._pending and "41" not in reply:
                     # A format-error reply may lack 41: fall back to the STAN alone.
-                    future = next((f for (t, s), f in self._pending.items()
-                                   if s == key[1]), None)
-                if future is not None and not future.done():
+                    key = next((k for k in self._pending if k[1] == key[1]), key)
+                future = self._pending.get(key)
+                if (future is not None and not future.done()
+                        and reply.get("t") == response_type(self._sent[key][0])):
                     future.set_result(reply)
+                else:
+                    self._unmatched_reply(raw)
         except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             log.warning("connection to the switch lost: %s", exc)
         finally:
