@@ -374,8 +374,10 @@ class MqttBus:
                     topic, body, response_topic=self.reply_topic,
                     correlation_data=request_id.encode()), max(0.0, timer.when() - loop.time()))
             return await future
-        except TimeoutError:
+        except (BusTimeout, TimeoutError) as exc:
             self._unmatched.timed_out(MatchKey(request_id=request_id, age=timeout))
+            if isinstance(exc, BusTimeout):
+                raise
             raise BusTimeout(f"no reply on {topic} within {timeout:.1f}s") from None
         except MqttError as exc:
             raise BusUnavailable(f"publish failed: {exc}") from None

@@ -176,3 +176,33 @@ async def test_a_capture_becomes_a_scenario(amqtt_stack: Stack, tmp_path: Path) 
     masked = await run_atmsim("scenario", "from-capture", str(capture))
     assert masked.code == 0
     assert "card1_pan: the PAN of card 526422******0010" in masked.stdout
+
+
+async def test_a_tshark_capture_replays_with_every_response_reproduced(
+        amqtt_stack: Stack, tmp_path: Path) -> None:
+    from tests.e2e.test_tshark import _need_tshark
+
+    tshark = _need_tshark()
+    assert amqtt_stack.switch is not None
+    port = amqtt_stack.switch.port
+    capture = tmp_path / "switch.pcapng"
+    proc = await asyncio.create_subprocess_exec(
+        tshark, "-i", "lo", "-f", f"tcp port {port}", "-w", str(capture),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    try:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        while b"Capturing on" not in line:
+            line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        await asyncio.sleep(0.5)
+        requests = await _traffic(amqtt_stack.switch.host, port)
+        await asyncio.sleep(1.0)
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+    done = await run_atmsim("replay", str(capture), "--port", str(port), "--target",
+                            f"{amqtt_stack.switch.host}:{port}", "--speed", "4")
+    assert done.code == 0, done.stdout + done.stderr
+    assert f"replayed {requests} of {requests} captured requests" in done.stdout
+    assert f"identical {requests} · different 0 · no reply 0 · not sent 0" in done.stdout
