@@ -63,6 +63,7 @@ class RecordingProxy:
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -80,9 +81,11 @@ class RecordingProxy:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Closing the sockets ends each connection's pumps, which record its close.
+        for writer in list(self._writers):
+            writer.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
         await self._server.wait_closed()
         self.out.flush()
 
@@ -113,6 +116,7 @@ class RecordingProxy:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._write({"event": "open", "conn": conn, "time": time.time(),
                          "client": f"{peer[0]}:{peer[1]}"})
+            self._writers.update((client_writer, target_writer))
             try:
                 await asyncio.gather(
                     self._pump(client_reader, target_writer, conn, REQUEST),
@@ -121,6 +125,7 @@ class RecordingProxy:
                 self._write({"event": "close", "conn": conn, "time": time.time()})
                 self.out.flush()
                 target_writer.close()
+                self._writers.difference_update((client_writer, target_writer))
         finally:
             self._tasks.discard(task)
             client_writer.close()
