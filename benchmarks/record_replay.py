@@ -22,17 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS  # noqa: E402
-from atmsim.kernel.wire import Framing, default_profile  # noqa: E402
-from atmsim.shell.capture import read_capture  # noqa: E402
-from atmsim.shell.load.cards import demo_cards  # noqa: E402
-from atmsim.shell.record_cli import RecordingProxy  # noqa: E402
-from atmsim.shell.replay import Rewrite, pair_exchanges  # noqa: E402
-from atmsim.shell.replay_cli import replay  # noqa: E402
-from benchmarks._harness import Child, free_port, machine_line, wait_for_port  # noqa: E402
-from terminal_ui.device.host_link import AtmHostLink  # noqa: E402
-from terminal_ui.device.pinpad import PinPad  # noqa: E402
-from terminal_ui.device.transactions import CardData, balance_inquiry_request  # noqa: E402
+from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS
+from atmsim.kernel.wire import Framing, default_profile
+from atmsim.shell.capture import read_capture
+from atmsim.shell.load.cards import demo_cards
+from atmsim.shell.record_cli import RecordingProxy
+from atmsim.shell.replay import Rewrite, pair_exchanges
+from atmsim.shell.replay_cli import replay
+from benchmarks._harness import Child, free_port, machine_line, wait_for_port
+from terminal_ui.device.host_link import AtmHostLink
+from terminal_ui.device.pinpad import PinPad
+from terminal_ui.device.transactions import CardData, balance_inquiry_request
 
 PINPAD = PinPad(DEMO_KEYS["TPK"].clear_hex)
 

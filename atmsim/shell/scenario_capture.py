@@ -8,7 +8,7 @@ and its PIN block ``{pin_block: {pin, pan, key: ${tpk}}}`` when the PIN is known
 captured reply becomes the ``expect``: its MTI and 39, ``echo`` for every field the reply
 echoed from the request, ``present`` for the approval code, MACs and PIN data, the exact
 value for the rest (48, 54 …). A request the capture saw unanswered expects no reply.
-The format is the scenario runner's (docs/scenarios.md).
+The format is the one `atmsim scenario run` reads; docs/replay.md describes the output.
 """
 
 from __future__ import annotations
