@@ -24,7 +24,7 @@ from typing import Any
 
 from atmsim.kernel.demo_data import DEMO_KEYS
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.wire import Framing, IsoMessage
+from atmsim.kernel.wire import Framing, IsoMessage, default_profile
 from atmsim.shell.capture import CaptureError, read_capture
 from atmsim.shell.config import parse_hostport
 from atmsim.shell.errors import UserError
@@ -43,7 +43,8 @@ from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.device.pinpad import PinPad
 
-__all__ = ["ReplayReport", "add_parser", "replay", "run"]
+__all__ = ["ReplayReport", "add_capture_options", "add_parser", "capture_from", "replay",
+           "run"]
 
 
 @dataclass
@@ -179,8 +180,6 @@ def add_parser(subparsers: Any) -> None:
         description="Re-send the requests of an atmsim record capture (JSONL) or a "
                     "pcap/pcapng to a target, STAN, RRN and times rewritten, and report "
                     "every reply that differs from the captured one.")
-    parser.add_argument("capture", type=Path, metavar="FILE",
-                        help="a capture: JSONL from atmsim record, or .pcap / .pcapng")
     parser.add_argument("--target", required=True, metavar="HOST:PORT",
                         help="the switch to send to")
     pace = parser.add_mutually_exclusive_group()
@@ -188,33 +187,47 @@ def add_parser(subparsers: Any) -> None:
                       help="N times the captured pace (default 1)")
     pace.add_argument("--as-fast-as-possible", action="store_true",
                       help="each connection sends its next request when the last is answered")
-    parser.add_argument("--cards", type=Path, metavar="FILE",
-                        help="CSV pan,pin[,expiry] (as atmsim load): restores masked PANs "
-                             "and, with --tpk, makes PIN blocks anew")
-    parser.add_argument("--demo-cards", action="store_true",
-                        help="the demo cards of docs/demo-data.md (as well as --cards)")
+    add_capture_options(parser, cards_help="restores masked PANs and, with --tpk, makes "
+                                           "PIN blocks anew")
     parser.add_argument("--tpk", metavar="HEX|demo",
                         help="the target terminal's clear TPK (test keys only): PIN blocks "
                              "are made anew from the cards' PINs")
     parser.add_argument("--capture-tpk", metavar="HEX|demo",
                         help="the clear TPK the captured PIN blocks are under (a raw capture): "
                              "with --tpk they are translated to it, wrong PINs staying wrong")
-    parser.add_argument("--port", type=int, metavar="PORT",
-                        help="pcap: the server's TCP port (default: every TCP connection)")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to wait for each reply (30)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     add_options(parser, "config", "log_level")
 
 
-def _cards(args: argparse.Namespace) -> list[LoadCard]:
+def add_capture_options(parser: argparse.ArgumentParser, cards_help: str) -> None:
+    """The options of a command that reads a capture: its cards and a pcap's port."""
+    parser.add_argument("capture", type=Path, metavar="FILE",
+                        help="a capture: JSONL from atmsim record, or .pcap / .pcapng")
+    parser.add_argument("--cards", type=Path, metavar="FILE",
+                        help=f"CSV pan,pin[,expiry] (as atmsim load): {cards_help}")
+    parser.add_argument("--demo-cards", action="store_true",
+                        help="the demo cards of docs/demo-data.md (as well as --cards)")
+    parser.add_argument("--port", type=int, metavar="PORT",
+                        help="pcap: the server's TCP port (default: every TCP connection)")
+
+
+def capture_from(args: argparse.Namespace, framing: Framing) -> tuple[
+        list[CapturedExchange], list[LoadCard]]:
+    """The exchanges of the capture and the cards the options name; ``UserError`` if
+    either cannot be read or the capture holds no request."""
     cards: list[LoadCard] = demo_cards() if args.demo_cards else []
-    if args.cards is not None:
-        try:
+    try:
+        if args.cards is not None:
             cards += read_card_file(args.cards)
-        except CardFileError as exc:
-            raise UserError(str(exc)) from None
-    return cards
+        frames = read_capture(args.capture, default_profile(), framing, args.port)
+    except (CaptureError, CardFileError) as exc:
+        raise UserError(str(exc)) from None
+    exchanges = pair_exchanges(frames)
+    if not exchanges:
+        raise UserError(f"{args.capture}: no request in the capture")
+    return exchanges, cards
 
 
 def _clear_key(text: str, flag: str) -> bytes:
@@ -228,8 +241,7 @@ def _clear_key(text: str, flag: str) -> bytes:
                         ) from None
 
 
-def _rewrite(args: argparse.Namespace, zone: tzinfo) -> Rewrite:
-    cards = _cards(args)
+def _rewrite(args: argparse.Namespace, cards: list[LoadCard], zone: tzinfo) -> Rewrite:
     tpk = None if args.tpk is None else _clear_key(args.tpk, "--tpk")
     if args.capture_tpk is not None and tpk is None:
         raise UserError("--capture-tpk needs --tpk: the key to translate the PIN blocks to")
@@ -247,16 +259,8 @@ def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise UserError("--speed must be above 0")
     framing = Framing(settings.switch.framing, settings.switch.max_frame)
-    from atmsim.kernel.wire import default_profile
-
-    try:
-        frames = read_capture(args.capture, default_profile(), framing, args.port)
-    except CaptureError as exc:
-        raise UserError(str(exc)) from None
-    exchanges = pair_exchanges(frames)
-    if not exchanges:
-        raise UserError(f"{args.capture}: no request to replay")
-    how = _rewrite(args, terminal_zone(settings.atm.time_zone))
+    exchanges, cards = capture_from(args, framing)
+    how = _rewrite(args, cards, terminal_zone(settings.atm.time_zone))
     report = asyncio.run(replay(exchanges, target, how=how,
                                 speed=None if args.as_fast_as_possible else args.speed,
                                 timeout=args.timeout, framing=framing))

@@ -20,12 +20,13 @@ from typing import Any
 import yaml
 
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.wire import Framing, IsoMessage, default_profile
-from atmsim.shell.capture import HIDDEN_FIELDS, CaptureError, read_capture
+from atmsim.kernel.wire import Framing, IsoMessage
+from atmsim.shell.capture import HIDDEN_FIELDS
 from atmsim.shell.errors import UserError
-from atmsim.shell.load.cards import CardFileError, LoadCard, demo_cards, read_card_file
+from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.options import settings_from
-from atmsim.shell.replay import CapturedExchange, pair_exchanges
+from atmsim.shell.replay import CapturedExchange
+from atmsim.shell.replay_cli import add_capture_options, capture_from
 
 __all__ = ["add_from_capture", "run_from_capture", "scenario_from_capture"]
 
@@ -139,32 +140,16 @@ def scenario_from_capture(exchanges: list[CapturedExchange], name: str,
 def add_from_capture(actions: Any) -> None:
     """Add ``from-capture`` to the ``atmsim scenario`` sub-commands."""
     parser = actions.add_parser("from-capture", help="turn a capture into a scenario file")
-    parser.add_argument("capture", type=Path, metavar="FILE",
-                        help="JSONL from atmsim record, or .pcap / .pcapng")
+    add_capture_options(parser, cards_help="PANs and PINs for the variables")
     parser.add_argument("--out", type=Path, metavar="FILE",
                         help="the scenario file to write (default: standard output)")
     parser.add_argument("--name", help="the scenario's name (default: from the file name)")
-    parser.add_argument("--cards", type=Path, metavar="FILE",
-                        help="CSV pan,pin (as atmsim load): PANs and PINs for the variables")
-    parser.add_argument("--demo-cards", action="store_true",
-                        help="the demo cards of docs/demo-data.md (as well as --cards)")
-    parser.add_argument("--port", type=int, metavar="PORT",
-                        help="pcap: the server's TCP port (default: every TCP connection)")
 
 
 def run_from_capture(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     framing = Framing(settings.switch.framing, settings.switch.max_frame)
-    known: list[LoadCard] = demo_cards() if args.demo_cards else []
-    try:
-        if args.cards is not None:
-            known += read_card_file(args.cards)
-        frames = read_capture(args.capture, default_profile(), framing, args.port)
-    except (CaptureError, CardFileError) as exc:
-        raise UserError(str(exc)) from None
-    exchanges = pair_exchanges(frames)
-    if not exchanges:
-        raise UserError(f"{args.capture}: no request in the capture")
+    exchanges, known = capture_from(args, framing)
     scenario = scenario_from_capture(exchanges, args.name or args.capture.stem, known)
     text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True, width=100)
     if args.out is None:

@@ -16,19 +16,13 @@ from atmsim.shell.stack import Stack
 from terminal_ui.device.host_link import AtmHostLink
 from tests.cli.helpers import finish, run_atmsim, start_atmsim
 from tests.conftest import free_port
-from tests.e2e.atm import card, inquire
+from tests.e2e.atm import demo_round
+from tests.e2e.tshark import capturing
 
 
 async def _traffic(host: str, port: int) -> int:
-    """Sign-on, an inquiry per demo card, a typed KPJ, a wrong PIN, an echo: the requests."""
     async with AtmHostLink(host, port, terminal_id="BNI00001") as link:
-        await link.sign_on()
-        for demo in DEMO_CARDS:
-            await inquire(link, demo)
-        await inquire(link, card("Andi"), kpj="13055500011")
-        await inquire(link, card("Budi"), pin="000001")
-        await link.echo()
-    return len(DEMO_CARDS) + 4
+        return await demo_round(link)
 
 
 WRONG_PIN = len(DEMO_CARDS) + 3  # the number of the wrong-PIN inquiry in the capture
@@ -180,26 +174,11 @@ async def test_a_capture_becomes_a_scenario(amqtt_stack: Stack, tmp_path: Path) 
 
 async def test_a_tshark_capture_replays_with_every_response_reproduced(
         amqtt_stack: Stack, tmp_path: Path) -> None:
-    from tests.e2e.test_tshark import _need_tshark
-
-    tshark = _need_tshark()
     assert amqtt_stack.switch is not None
     port = amqtt_stack.switch.port
     capture = tmp_path / "switch.pcapng"
-    proc = await asyncio.create_subprocess_exec(
-        tshark, "-i", "lo", "-f", f"tcp port {port}", "-w", str(capture),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    try:
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        while b"Capturing on" not in line:
-            line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        await asyncio.sleep(0.5)
+    async with capturing(port, capture):
         requests = await _traffic(amqtt_stack.switch.host, port)
-        await asyncio.sleep(1.0)
-    finally:
-        proc.terminate()
-        await proc.wait()
 
     done = await run_atmsim("replay", str(capture), "--port", str(port), "--target",
                             f"{amqtt_stack.switch.host}:{port}", "--speed", "4")
