@@ -182,25 +182,30 @@ class _Direction:
     direction: str
     cutter: FrameCutter
     next_seq: int | None = None
+    base: int | None = None  # the stream's first sequence number
     waiting: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # out of order
 
     def segment(self, time: float, seq: int, data: bytes) -> Iterator[tuple[float, bytes]]:
-        if self.next_seq is None:
+        if self.next_seq is None:  # no SYN captured: the stream starts here
             self.next_seq = seq
-        self.waiting.setdefault(seq, (time, data))
+        if self.base is None:
+            self.base = self.next_seq
+        # Offsets from the first sequence number: a stream that wraps 2**32 stays in order.
+        self.waiting.setdefault((seq - self.base) & 0xFFFFFFFF, (time, data))
+        done = (self.next_seq - self.base) & 0xFFFFFFFF
         while True:
             found = next(((s, v) for s, v in self.waiting.items()
-                          if s <= self.next_seq < s + len(v[1])), None)
+                          if s <= done < s + len(v[1])), None)
             if found is None:
                 # drop what lies wholly behind (retransmissions)
-                for stale in [s for s, v in self.waiting.items()
-                              if s + len(v[1]) <= self.next_seq]:
+                for stale in [s for s, v in self.waiting.items() if s + len(v[1]) <= done]:
                     del self.waiting[stale]
+                self.next_seq = (self.base + done) & 0xFFFFFFFF
                 return
             start, (at, payload) = found
             del self.waiting[start]
-            fresh = payload[self.next_seq - start:]
-            self.next_seq = (self.next_seq + len(fresh)) & 0xFFFFFFFF
+            fresh = payload[done - start:]
+            done += len(fresh)
             for message in self.cutter.feed(fresh):
                 yield at, message
 
@@ -233,13 +238,15 @@ def _read_pcap(path: Path, profile: WireProfile, framing: Framing,
                     conn = connections[ends] = len(connections) + 1
                 if conn not in servers:
                     servers[conn] = _server_end(tcp, src, dst, port)
-                if not tcp.data:
-                    continue
                 key = (src, tcp.sport, dst, tcp.dport)
                 flow = directions.get(key)
                 if flow is None:
                     direction = REPLY if (src, tcp.sport) == servers[conn] else REQUEST
                     flow = directions[key] = _Direction(conn, direction, FrameCutter(framing))
+                if tcp.flags & dpkt.tcp.TH_SYN:
+                    flow.next_seq = (tcp.seq + 1) & 0xFFFFFFFF  # the SYN takes one number
+                if not tcp.data:
+                    continue
                 for at, message in flow.segment(float(time), tcp.seq, bytes(tcp.data)):
                     record = frame_record(profile, time=at, conn=conn,
                                           direction=flow.direction, message=message, raw=True)
