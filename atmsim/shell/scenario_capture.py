@@ -36,6 +36,18 @@ _PRESENT_ONLY = ("38", *HIDDEN_FIELDS)
 _NO_REPLY_WAIT = 2.0  # seconds a step waits to show that no reply comes
 
 
+class _Dumper(yaml.SafeDumper):
+    """Digit strings quoted: an MTI ``0800`` or a STAN must not read as a number anywhere."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if value[:1].isdigit() else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
 def _order(message: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(message.items(), key=lambda kv: -1 if kv[0] == "t" else int(kv[0])))
 
@@ -151,7 +163,7 @@ def run_from_capture(args: argparse.Namespace) -> int:
     framing = Framing(settings.switch.framing, settings.switch.max_frame)
     exchanges, known = capture_from(args, framing)
     scenario = scenario_from_capture(exchanges, args.name or args.capture.stem, known)
-    text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True, width=100)
+    text = yaml.dump(scenario, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     if args.out is None:
         print(text, end="")
     else:
