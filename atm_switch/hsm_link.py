@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog, header_text, hsm_reply_key
 from atmsim.kernel.wire import FrameError, Framing, read_frame
 
 __all__ = ["HsmLink", "HsmReply", "HsmUnavailable", "PinVerifier", "SwitchHsm", "NewKey"]
@@ -101,9 +102,11 @@ class _Connection:
     """One TCP connection and the requests waiting for a reply on it."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header_len: int
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header_len: int,
+        unmatched: UnmatchedReplyLog,
     ) -> None:
         self.writer = writer
+        self._unmatched = unmatched
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
         self.closed = False
         self._header_len = header_len
@@ -147,8 +150,10 @@ class _Connection:
                 if future is not None and not future.done():
                     future.set_result(message)
                 else:
-                    # A reply to a request that already timed out.
-                    _log.debug("dropped HSM reply matching no request")
+                    # A reply to a request that timed out, or the HSM's mistake.
+                    self._unmatched.unmatched(hsm_reply_key(message, self._header_len),
+                                              [MatchKey(header=header_text(h))
+                                               for h in self.pending])
         except (asyncio.IncompleteReadError, FrameError, OSError):
             _log.debug("HSM connection lost")
         finally:
@@ -188,6 +193,7 @@ class HsmLink:
         self._ssl = ssl
         self._server_hostname = server_hostname
         self._counter = 0
+        self._unmatched = UnmatchedReplyLog(_log, f"HSM link to {host}:{port}")
         self._connection: _Connection | None = None
         self._connect_lock = asyncio.Lock()
 
@@ -201,6 +207,7 @@ class HsmLink:
             fields.encode("ascii") if isinstance(fields, str) else fields
         )
         started = time.perf_counter()
+        header = b""
         try:
             async with asyncio.timeout(self._deadline):
                 connection = await self._connected()
@@ -216,6 +223,9 @@ class HsmLink:
                         # does not warn "exception was never retrieved".
                         reply_future.exception()
         except TimeoutError:
+            if header:
+                self._unmatched.timed_out(MatchKey(command, header=header_text(header),
+                                                   age=self._deadline))
             _log.debug("cmd=%s no reply within %.3fs", command, self._deadline)
             raise HsmUnavailable(f"no reply to {command} within {self._deadline}s") from None
         except OSError as exc:
@@ -337,7 +347,8 @@ class HsmLink:
                 sock = writer.get_extra_info("socket")
                 if sock is not None:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._connection = _Connection(reader, writer, self._header_len)
+                self._connection = _Connection(reader, writer, self._header_len,
+                                               self._unmatched)
                 _log.debug("connected to HSM %s:%d", self._host, self._port)
             return self._connection
 

@@ -69,3 +69,25 @@ async def test_request_serve_and_publish_on_either_client(broker: EmbeddedBroker
                                          for i in range(50)))
         assert [r["double"] for r in replies] == [2 * i for i in range(50)]
         assert await caller.publish("test/v1/event", {"seen": True})
+
+
+async def test_a_reply_after_the_timeout_is_logged_as_late(
+        broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture) -> None:
+    from atmsim.kernel.bus import BusTimeout
+
+    async def slow(body: dict[str, object]) -> dict[str, object]:
+        await asyncio.sleep(0.6)
+        return {"id": body.get("id"), "result": "OK"}
+
+    caplog.set_level("WARNING", "atmsim.bus")
+    async with MqttBus(broker.endpoint, "slowpoke") as replier, \
+            MqttBus(broker.endpoint, "asker") as asker:
+        replier.serve("test/v1/slow", slow)
+        assert await replier.wait_connected(10) and await asker.wait_connected(10)
+        await asyncio.sleep(0.3)  # the replier's subscription is in place
+        with pytest.raises(BusTimeout):
+            await asker.request("test/v1/slow", {"id": "req-7"}, timeout=0.3)
+        async with asyncio.timeout(10):
+            while "late reply" not in caplog.text:
+                await asyncio.sleep(0.05)
+    assert "late reply id=req-7: its request id=req-7 timed out (sent" in caplog.text

@@ -49,6 +49,7 @@ from atmsim.kernel.mqtt import (
     connect,
     topic_matches,
 )
+from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog
 
 __all__ = [
     "Bus",
@@ -290,6 +291,7 @@ class MqttBus:
         self.last_error = ""
         self._warn_reply_to = _RateLimitedWarning()
         self._warn_dropped = _RateLimitedWarning()
+        self._unmatched = UnmatchedReplyLog(log, f"bus replies on {self.reply_topic}")
         self._connection: MqttConnection | None = None
         self._connected = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -372,7 +374,10 @@ class MqttBus:
                     topic, body, response_topic=self.reply_topic,
                     correlation_data=request_id.encode()), max(0.0, timer.when() - loop.time()))
             return await future
-        except TimeoutError:
+        except (BusTimeout, TimeoutError) as exc:
+            self._unmatched.timed_out(MatchKey(request_id=request_id, age=timeout))
+            if isinstance(exc, BusTimeout):
+                raise
             raise BusTimeout(f"no reply on {topic} within {timeout:.1f}s") from None
         except MqttError as exc:
             raise BusUnavailable(f"publish failed: {exc}") from None
@@ -511,8 +516,12 @@ class MqttBus:
         if message.topic == self.reply_topic:
             request_id = body.get("id")
             future = self._pending.get(request_id) if isinstance(request_id, str) else None
-            if future is None or future.done():
-                return  # not a request of ours, or answered already
+            if future is None:  # late, or not a request of ours
+                self._unmatched.unmatched(MatchKey(request_id=str(request_id)[:64]),
+                                          [MatchKey(request_id=key) for key in self._pending])
+                return
+            if future.done():
+                return  # answered already (a QoS 1 redelivery)
             if (message.correlation_data is not None
                     and message.correlation_data != request_id.encode()):  # type: ignore[union-attr]
                 self._warn_dropped("ignored a reply on %s whose correlation data does not "

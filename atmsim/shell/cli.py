@@ -124,13 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
 
-    from atmsim.shell import cards_cli, keys_cli, ledger_cli, scenario_cli
+    from atmsim.shell import cards_cli, keys_cli, ledger_cli, record_cli, replay_cli, scenario_cli
     from atmsim.shell.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
     load_cli.add_parser(sub)
+    record_cli.add_parser(sub)
+    replay_cli.add_parser(sub)
     scenario_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
@@ -447,6 +449,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "load": _sub_cli("atmsim.shell.load.command"),
     "scenario": _sub_cli("atmsim.shell.scenario_cli"),
     "certify": _sub_cli("atmsim.shell.scenario_cli"),
+    "record": _sub_cli("atmsim.shell.record_cli"), "replay": _sub_cli("atmsim.shell.replay_cli"),
 }
 
 

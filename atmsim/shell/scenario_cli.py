@@ -1,4 +1,5 @@
-"""``atmsim scenario run FILE|DIR`` and ``atmsim certify --role ROLE H:P`` (docs/scenarios.md).
+"""``atmsim scenario run FILE|DIR``, ``atmsim scenario from-capture FILE`` (docs/replay.md)
+and ``atmsim certify --role ROLE H:P`` (docs/scenarios.md).
 
 ``scenario run`` runs scenario files against the addresses given: ``--target`` (the switch,
 ISO 8583), ``--hsm`` (Thales host commands), ``--broker`` (the ledger's MQTT contract).
@@ -59,6 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                        help="MQTT broker of the ledger bus (mqtt://user:password@host:port; "
                        "without an account: the data directory's switch account)")
     _common(run_p)
+    from atmsim.shell.scenario_capture import add_from_capture
+
+    add_from_capture(actions)
 
     certify = subparsers.add_parser("certify", help="run the shipped certification pack of "
                                     "a role against an address")
@@ -99,7 +103,11 @@ def _hostport(flag: str, text: str | None) -> tuple[str, int] | None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run ``atmsim scenario run`` or ``atmsim certify``; the exit status."""
+    """Run ``atmsim scenario run|from-capture`` or ``atmsim certify``; the exit status."""
+    if args.command == "scenario" and args.scenario_command == "from-capture":
+        from atmsim.shell.scenario_capture import run_from_capture
+
+        return run_from_capture(args)
     return exit_status(lambda: _run(args, out or sys.stdout))
 
 

@@ -8,7 +8,9 @@ generator, and small enough for a bank engineer to embed in their own tests::
         response = await link.exchange(request)
 
 Many requests may be in flight at once; each waits for the reply that carries its own
-terminal ID and STAN, up to ``timeout`` seconds (30 s by default, as an ATM waits).
+terminal ID and STAN and the response MTI of its request (0210 for an 0200), up to
+``timeout`` seconds (30 s by default, as an ATM waits). A reply that matches nothing is
+logged with the nearest pending request and what differs (``atmsim.kernel.unmatched``).
 
 With a ``pinpad`` holding a TAK and ``send_mac``, every 0200 (and any request but the
 0800s) carries a MAC (field 64 or 128, docs/wire.md); a reply with a MAC is verified, and
@@ -23,8 +25,10 @@ import itertools
 import logging
 import secrets
 import socket
+import time
 from datetime import UTC, datetime
 
+from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog, iso_reply_key, response_type
 from atmsim.kernel.wire import (
     FrameError,
     Framing,
@@ -84,6 +88,8 @@ class AtmHostLink:
         self.pinpad = pinpad
         self.send_mac = send_mac and pinpad is not None and pinpad.has_tak
         self._maced: set[tuple[str, str]] = set()  # requests sent with a MAC
+        self._sent: dict[tuple[str, str], tuple[str, float]] = {}  # key: request MTI, when
+        self.unmatched = UnmatchedReplyLog(log, f"ATM link to {host}:{port}")
 
     async def __aenter__(self) -> AtmHostLink:
         await self.connect()
@@ -140,10 +146,12 @@ class AtmHostLink:
         if self.send_mac and self.pinpad is not None and not request["t"].startswith("08"):
             request = with_mac(self.profile, request, self.pinpad.mac)
             self._maced.add(key)
+        self._sent[key] = (request.get("t", ""), time.monotonic())
         try:
             writer.write(self.framing.frame(self.profile.encode(request)))
             return await asyncio.wait_for(future, timeout or self.timeout)
         except TimeoutError:
+            self.unmatched.timed_out(self._pending_key(key))
             raise HostTimeout(f"no reply to STAN {key[1]} within "
                               f"{timeout or self.timeout:.0f}s") from None
         except (ConnectionError, OSError) as exc:
@@ -151,6 +159,7 @@ class AtmHostLink:
         finally:
             self._pending.pop(key, None)
             self._maced.discard(key)
+            self._sent.pop(key, None)
 
     def _mac_problem(self, raw: bytes, reply: IsoMessage, key: tuple[str, str]) -> str | None:
         """Why a reply's MAC is not to be trusted, or None when it is (or needs none)."""
@@ -167,6 +176,14 @@ class AtmHostLink:
         if mac is None or data is None or self.pinpad.mac(data) != mac:
             return "a wrong MAC"
         return None
+
+    def _unmatched_reply(self, raw: bytes) -> None:
+        self.unmatched.unmatched(iso_reply_key(raw, self.profile),
+                                 [self._pending_key(key) for key in self._pending])
+
+    def _pending_key(self, key: tuple[str, str]) -> MatchKey:
+        mti, sent = self._sent.get(key, ("", time.monotonic()))
+        return MatchKey(mti, key[0], key[1], age=time.monotonic() - sent)
 
     async def network_management(self, code: str) -> IsoMessage:
         now = datetime.now(UTC)
@@ -231,17 +248,18 @@ class AtmHostLink:
                     reply = self.profile.decode(raw)
                 except WireError as exc:
                     log.warning("switch sent a message that does not decode: %s", exc)
+                    self._unmatched_reply(raw)
                     continue
                 if reply["t"][2:3] in ("0", "2"):  # a request or advice from the switch
                     self._answer_switch(reply)
                     continue
                 key = (reply.get("41", ""), reply.get("11", ""))
-                future = self._pending.get(key)
-                if future is None and "41" not in reply:
+                if key not in self._pending and "41" not in reply:
                     # A format-error reply may lack 41: fall back to the STAN alone.
-                    future = next((f for (t, s), f in self._pending.items()
-                                   if s == key[1]), None)
-                if future is not None and not future.done():
+                    key = next((k for k in self._pending if k[1] == key[1]), key)
+                future = self._pending.get(key)
+                if (future is not None and not future.done()
+                        and reply.get("t") == response_type(self._sent[key][0])):
                     problem = self._mac_problem(raw, reply, key)
                     if problem is None:
                         future.set_result(reply)
@@ -249,6 +267,8 @@ class AtmHostLink:
                         log.warning("refused the switch's reply to STAN %s: %s", key[1], problem)
                         future.set_exception(HostUnavailable(
                             f"the switch's reply failed its MAC check ({problem})"))
+                else:
+                    self._unmatched_reply(raw)
         except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             log.warning("connection to the switch lost: %s", exc)
         finally:

@@ -35,3 +35,15 @@ async def inquire(link: AtmHostLink, demo: DemoCard, pin: str | None = None,
                                       kpj=kpj)
     response = await link.exchange(request)
     return response, read_inquiry_response(response)
+
+
+async def demo_round(link: AtmHostLink) -> int:
+    """Sign-on, an inquiry per demo card, a typed KPJ, a wrong PIN (Budi's), an echo; the
+    number of requests sent."""
+    await link.sign_on()
+    for demo in DEMO_CARDS:
+        await inquire(link, demo)
+    await inquire(link, card("Andi"), kpj="13055500011")
+    await inquire(link, card("Budi"), pin="000001")
+    await link.echo()
+    return len(DEMO_CARDS) + 4

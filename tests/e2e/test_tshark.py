@@ -6,54 +6,23 @@ without them, unless ATMSIM_REQUIRE_TSHARK=1 (set by .ci/run), where that is a f
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from atmsim.kernel.demo_data import DEMO_CARDS
 from atmsim.shell.stack import Stack
-from tests.e2e.atm import card, inquire, link_to
-
-
-def _need_tshark() -> str:
-    tshark = shutil.which("tshark")
-    if tshark is None or (os.geteuid() != 0 and not os.access("/usr/bin/dumpcap", os.X_OK)):
-        if os.environ.get("ATMSIM_REQUIRE_TSHARK") == "1":
-            pytest.fail("ATMSIM_REQUIRE_TSHARK=1 but tshark cannot capture here")
-        pytest.skip("tshark not installed or no capture rights")
-    return tshark
+from tests.e2e.atm import demo_round, link_to
+from tests.e2e.tshark import capturing, need_tshark
 
 
 async def test_captured_traffic_decodes_in_tshark_without_malformed(
         amqtt_stack: Stack, tmp_path: Path) -> None:
-    tshark = _need_tshark()
+    tshark = need_tshark()
     assert amqtt_stack.switch is not None
     port = amqtt_stack.switch.port
     capture = tmp_path / "switch.pcapng"
-    proc = await asyncio.create_subprocess_exec(
-        tshark, "-i", "lo", "-f", f"tcp port {port}", "-w", str(capture),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    try:
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        while b"Capturing on" not in line:
-            line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        await asyncio.sleep(0.5)
-        async with link_to(amqtt_stack) as link:
-            await link.sign_on()
-            for demo in DEMO_CARDS:
-                await inquire(link, demo)
-            await inquire(link, card("Andi"), kpj="13055500011")
-            await inquire(link, card("Budi"), pin="000001")
-            await link.echo()
-        await asyncio.sleep(1.0)
-    finally:
-        proc.terminate()
-        await proc.wait()
+    async with capturing(port, capture), link_to(amqtt_stack) as link:
+        await demo_round(link)
 
     decode = [tshark, "-r", str(capture), "-d", f"tcp.port=={port},iso8583",
               "-o", "iso8583.len_endian:bigendian"]

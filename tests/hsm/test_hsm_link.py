@@ -159,3 +159,29 @@ async def test_lost_connection_fails_every_request_in_flight(hsm_that_hangs_up: 
     await link.close()
     assert all(isinstance(r, HsmUnavailable) for r in results)
     assert time.monotonic() - started < 1.0  # failed on the hang-up, not the deadline
+
+
+async def test_a_reply_with_a_header_not_in_flight_is_explained(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An HSM that answers under the wrong message header: the link logs the reply with the
+    nearest header in flight, and waits for the right one."""
+
+    async def off_by_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+        request = await reader.readexactly(length)
+        header = request[:4]
+        for reply_header in (b"%04d" % (int(header) + 1), header):
+            reply = reply_header + b"ND00" + b"0123456789ABCDEF" + b"1500-0001"
+            writer.write(len(reply).to_bytes(2, "big") + reply)
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    caplog.set_level("WARNING", "atm_switch.hsm_link")
+    async for port in fake_hsm(off_by_one):
+        link = HsmLink("127.0.0.1", port, deadline=5.0)
+        assert await link.diagnostics() == ("0123456789ABCDEF", "1500-0001")
+        await link.close()
+    assert "reply ND header='0002' matches no pending request; nearest: header='0001'" \
+        in caplog.text
+    assert "differs in header ('0002' where the request had '0001')" in caplog.text

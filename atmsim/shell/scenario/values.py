@@ -16,12 +16,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from atmsim.kernel.wire import message_mac as wire_mac
 from atmsim.kernel.crypto.errors import HsmError
 from atmsim.kernel.crypto.pin_blocks import account_number_12, build_pin_block
 from atmsim.kernel.crypto.tdes import encrypt_ecb
 from atmsim.kernel.demo_data import ACQUIRER_ID, CARD_EXPIRY, DEMO_ATM_TERMINAL, DEMO_KEYS
 from atmsim.kernel.wire import IsoMessage, WireProfile
+from atmsim.kernel.wire import message_mac as wire_mac
 from atmsim.shell.scenario.model import VAR_PATTERN
 
 __all__ = [
