@@ -7,8 +7,9 @@ host holds PINs only encrypted under LMK pair 02-03 (see
 
 from __future__ import annotations
 
-from atmsim.kernel.crypto.errors import SOURCE_KEY_PARITY
+from atmsim.kernel.crypto.errors import SOURCE_KEY_PARITY, Advice
 from hsm_mock.commands import Command
+from hsm_mock.commands.pin_verify import ibm_pvk_warning
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 from hsm_mock.lmk import KEY_TYPE_PVK
@@ -32,8 +33,9 @@ def encrypt_clear_pin(fields: FieldReader, ctx: HsmContext) -> bytes:
     return encrypt_pin(ctx.lmk, pin, account).encode("ascii")
 
 
-def generate_ibm_offset(fields: FieldReader, ctx: HsmContext) -> bytes:
-    """DE: IBM 3624 offset (12, F-padded) for a PIN held under the LMK."""
+def generate_ibm_offset(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
+    """DE: IBM 3624 offset (12, F-padded) for a PIN held under the LMK; 02 (warning) with
+    the offset when the PVK is not single length."""
     pvk_field = fields.key("pvk")
     encrypted_pin = fields.text(ENCRYPTED_PIN_LENGTH, "pin")
     check_length = fields.number(2, "check_length")
@@ -45,7 +47,7 @@ def generate_ibm_offset(fields: FieldReader, ctx: HsmContext) -> bytes:
     check_dec_table(dec_table)
     pin = decrypt_pin(ctx.lmk, encrypted_pin, account)
     offset = ibm3624_offset(pvk.material, pin, validation_data, account, dec_table, check_length)
-    return offset.encode("ascii")
+    return ibm_pvk_warning(pvk, offset.encode("ascii"))
 
 
 def generate_pvv(fields: FieldReader, ctx: HsmContext) -> bytes:
