@@ -83,15 +83,19 @@ def default_command_table() -> CommandTable:
         pin_generation,
         pin_translation,
         pin_verify,
+        randomness,
+        status,
     )
 
     modules = (
         diagnostics,
+        status,
         key_management,
         key_exchange,
         pin_verify,
         pin_translation,
         pin_generation,
         mac,
+        randomness,
     )
     return CommandTable(command for module in modules for command in module.COMMANDS)

@@ -47,7 +47,9 @@ def generate_key(fields: FieldReader, ctx: HsmContext) -> bytes:
             if flag not in ("0", "1"):
                 raise HsmError(INVALID_INPUT, field="zmk_tmk_flag")
             encrypting_type = KEY_TYPE_ZMK if flag == "0" else KEY_TYPE_TPK
-        zmk_field = fields.key("zmk")
+        # The ZMK-length setting is about ZMKs: a bare TMK stays 16H.
+        bare_hex = ctx.security.bare_zmk_hex if encrypting_type == KEY_TYPE_ZMK else 16
+        zmk_field = fields.key("zmk", bare_hex=bare_hex)
         zmk_scheme = fields.text(1, "key_scheme_zmk").upper()
     elif mode != "0":
         raise HsmError(INVALID_INPUT, field="mode")

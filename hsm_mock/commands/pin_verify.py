@@ -30,7 +30,14 @@ from hsm_mock.keys import Key
 from hsm_mock.lmk import KEY_TYPE_PVK, KEY_TYPE_TPK, KEY_TYPE_ZPK
 from hsm_mock.pin_verification import check_dec_table, ibm3624_verify, visa_pvv_verify
 
-__all__ = ["COMMANDS", "ibm_pvk_warning", "verify_ibm_tpk", "verify_ibm_zpk", "verify_pvv_tpk", "verify_pvv_zpk"]
+__all__ = [
+    "COMMANDS",
+    "ibm_pvk_warning",
+    "verify_ibm_tpk",
+    "verify_ibm_zpk",
+    "verify_pvv_tpk",
+    "verify_pvv_zpk",
+]
 
 
 def verify_ibm_tpk(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
