@@ -76,6 +76,7 @@ def default_command_table() -> CommandTable:
     """Every command this mock implements."""
     # Imported here so that each command module can import from this package.
     from hsm_mock.commands import (
+        card_verification,
         diagnostics,
         key_exchange,
         key_management,
@@ -95,6 +96,7 @@ def default_command_table() -> CommandTable:
         pin_verify,
         pin_translation,
         pin_generation,
+        card_verification,
         mac,
         randomness,
     )
