@@ -10,6 +10,7 @@ Each command the tool can send is run twice on one connection with ``--decode``,
 tool's own parser reads every reply field, and every reply must carry return code 00
 and match its request. The two it sends that this HSM does not implement (EI RSA and
 FY ECC key pairs) are listed in docs/hsm.md "Known gaps" and checked to answer ZZ 15.
+The tool's TLS mode (always with a client certificate) is run against a mutual-TLS HSM.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from pathlib import Path
 
 import pytest
+from hsm_helpers import self_signed_certificate
 
 from hsm_mock import HsmServer
 
@@ -71,3 +73,20 @@ async def test_every_command_the_tool_supports_answers_00() -> None:
             assert "ZZ15" in output
         # The HSM counted the tool's traffic (J4 is among what it sent).
         assert hsm.status.command_counts["NC"] == 2 and hsm.status.command_counts["J4"] == 2
+
+
+async def test_the_tool_speaks_mutual_tls_to_the_hsm(tmp_path: Path) -> None:
+    tool = tool_path()
+    server_cert, server_key = self_signed_certificate(tmp_path, "hsm")
+    client_cert, client_key = self_signed_certificate(tmp_path, "client")
+    async with HsmServer(port=0, tls_cert=server_cert, tls_key=server_key,
+                         tls_client_ca=client_cert) as hsm:
+        for option in ("--nc", "--jk"):
+            output = await run_tool(tool, hsm.port, option, "--proto", "tls",
+                                    "--crtfile", str(client_cert), "--keyfile", str(client_key))
+            assert re.findall(r"^Return code: (\S+)", output, re.MULTILINE) == ["00", "00"], output
+        # Without the client certificate the HSM trusts, the handshake fails: no reply.
+        other_cert, other_key = self_signed_certificate(tmp_path, "stranger")
+        refused = await run_tool(tool, hsm.port, "--nc", "--proto", "tls",
+                                 "--crtfile", str(other_cert), "--keyfile", str(other_key))
+        assert "Return code: 00" not in refused and "Connection issue" in refused, refused
