@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from hsm_helpers import (
@@ -110,3 +111,20 @@ def test_the_settings_come_from_the_hsm_section_of_the_config() -> None:
             defaults.hsm.single_des) == ("D", False, True)
     with pytest.raises(ConfigError, match="zmk_length"):
         load_settings(env={}, overrides={"hsm": {"zmk_length": "Q"}})
+
+
+async def test_atmsim_hsm_runs_with_the_configured_settings(tmp_path: Path) -> None:
+    from atmsim.shell.stack import Stack
+    from tests.conftest import free_port
+
+    settings = load_settings(env={}, overrides={
+        "data_dir": str(tmp_path),
+        "hsm": {"port": free_port(), "zmk_length": "S", "single_des": False}})
+    async with Stack(settings, parts={"hsm"}):
+        raw = await RawHsm.connect(settings.hsm.port)
+        try:
+            assert (await raw.command("NO", "01")).fields == b"1"
+            bare = TEST_LMK.encrypt_key(ZMK_CLEAR, "000", scheme="")
+            assert (await export_zpk(raw, bare))[0] == "15"
+        finally:
+            await raw.close()
