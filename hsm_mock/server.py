@@ -34,7 +34,7 @@ from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.lmk import VariantLmk
 from hsm_mock.protocol import DEFAULT_HEADER_LENGTH, MAX_FRAME, Dispatcher, encode_frame
 from hsm_mock.security import SecuritySettings
-from hsm_mock.status import ConnectionStats, HsmStatus
+from hsm_mock.status import UNKNOWN_COMMAND_CODE, ConnectionStats, HsmStatus
 
 __all__ = ["DEFAULT_PORT", "HsmServer", "server_tls_context"]
 
@@ -220,7 +220,8 @@ class _Connection(asyncio.Protocol):
             reply = self._dispatcher.handle(message)
             replies.append(encode_frame(reply.message))
             # The status commands (J2, J4, J8) report what is counted here.
-            status.record(reply.command, reply.error, clock() - started)
+            status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE, reply.error,
+                          clock() - started)
             if debug:
                 _log.debug(
                     "cmd=%s err=%s%s latency_ms=%.3f",

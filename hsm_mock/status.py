@@ -22,12 +22,15 @@ from datetime import UTC, datetime
 __all__ = [
     "LOAD_BANDS",
     "PIN_VERIFY_COMMANDS",
+    "UNKNOWN_COMMAND_CODE",
     "ConnectionStats",
     "HsmStatus",
 ]
 
 # Commands whose count is a "PIN verification" in the J8 health check.
 PIN_VERIFY_COMMANDS = frozenset({"DA", "EA", "DC", "EC", "CK", "CM", "GO", "GQ", "GS", "GU"})
+# How a request with a command code this HSM does not implement is counted (J4 omits it).
+UNKNOWN_COMMAND_CODE = "??"
 # J2 bands: (starting %, ending %), 10 % wide.
 LOAD_BANDS = tuple((start, start + 10) for start in range(0, 100, 10))
 _PERIOD = 1.0  # seconds per J2 utilisation period

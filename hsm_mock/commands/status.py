@@ -16,7 +16,7 @@ from atmsim.kernel.crypto.errors import INVALID_INPUT, HsmError
 from hsm_mock.commands import Command
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
-from hsm_mock.status import LOAD_BANDS, HsmStatus
+from hsm_mock.status import LOAD_BANDS, UNKNOWN_COMMAND_CODE, HsmStatus
 
 __all__ = [
     "COMMANDS",
@@ -98,7 +98,9 @@ def command_volumes(fields: FieldReader, ctx: HsmContext) -> bytes:
     fields.finish()
     counts = ctx.status.command_counts
     volumes = "".join(
-        f"{code}{min(counts[code], 10**12 - 1):012d}" for code in sorted(counts) if code.isalnum()
+        f"{code}{min(counts[code], 10**12 - 1):012d}"
+        for code in sorted(counts)
+        if code != UNKNOWN_COMMAND_CODE
     )
     return (_report_header(ctx.status) + volumes).encode("ascii")
 

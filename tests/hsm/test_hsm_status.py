@@ -76,6 +76,7 @@ async def test_j4_counts_each_command_and_j8_the_pin_verifications(raw: RawHsm) 
     offset = await offset_of(raw, "123456")
     for pin in ("123456", "123456", "000000"):
         await raw.command("DA", da(pin, offset))
+    assert (await raw.command("XY")).response_code == "ZZ"  # not counted as a command
     volumes = await raw.command("J4")
     assert (volumes.response_code, volumes.error_code) == ("J5", "00")
     text = volumes.fields.decode()
