@@ -67,7 +67,6 @@ class HsmStatus:
     started: float = field(init=False)
     started_at: datetime = field(init=False)
     command_counts: Counter[str] = field(default_factory=Counter, init=False)
-    errors: int = field(default=0, init=False)
     bytes_received: int = field(default=0, init=False)
     bytes_sent: int = field(default=0, init=False)
     frames_received: int = field(default=0, init=False)
@@ -88,11 +87,9 @@ class HsmStatus:
         return self.clock() - self.started
 
     def record(self, command: str, error: str, busy: float) -> None:
-        """One command answered with ``error`` after ``busy`` seconds of work."""
+        """One command answered (with ``error``) after ``busy`` seconds of work."""
         now = self.clock()
         self.command_counts[command] += 1
-        if error != "00":
-            self.errors += 1
         if command in PIN_VERIFY_COMMANDS:
             self._pin_verify_times.append(now)
             # Only the last hour is ever reported (J8): older entries go.
