@@ -160,3 +160,14 @@ async def test_lost_connection_fails_every_request_in_flight(hsm_that_hangs_up: 
     await link.close()
     assert all(isinstance(r, HsmUnavailable) for r in results)
     assert time.monotonic() - started < 1.0  # failed on the hang-up, not the deadline
+
+
+async def test_a_reply_with_a_warning_has_succeeded(link: HsmLink) -> None:
+    account = account12("5264220000100010")
+    pin = await link.request("BA", "123456".ljust(13, "F") + account)
+    de = await link.request("DE", PVK + pin.fields.decode() + "06" + account + DEC_TABLE
+                            + VALIDATION_DATA)
+    assert (de.error_code, de.succeeded) == ("02", True)  # double-length PVK: a warning
+    assert pin.succeeded and (await link.request("NC")).succeeded
+    dg = await link.request("DG", PVK + "0" * 13 + account + "1")
+    assert dg.error_code != "00" and not dg.succeeded
