@@ -72,7 +72,10 @@ class HsmStatus:
     frames_received: int = field(default=0, init=False)
     frames_sent: int = field(default=0, init=False)
     connections: dict[int, ConnectionStats] = field(default_factory=dict, init=False)
-    _pin_verify_times: deque[float] = field(default_factory=deque, init=False, repr=False)
+    # PIN verifications per whole second, [second, count], for the last hour only: bounded
+    # (3600 entries) however many verifications a load test drives.
+    _pin_verify_seconds: deque[list[int]] = field(default_factory=deque, init=False,
+                                                   repr=False)
     _period_index: int = field(default=0, init=False, repr=False)
     _period_busy: float = field(default=0.0, init=False, repr=False)
     _bands: Counter[tuple[int, int]] = field(default_factory=Counter, init=False, repr=False)
@@ -91,16 +94,23 @@ class HsmStatus:
         now = self.clock()
         self.command_counts[command] += 1
         if command in PIN_VERIFY_COMMANDS:
-            self._pin_verify_times.append(now)
-            # Only the last hour is ever reported (J8): older entries go.
-            while self._pin_verify_times and self._pin_verify_times[0] < now - _HOUR:
-                self._pin_verify_times.popleft()
+            second = int(now)
+            seconds = self._pin_verify_seconds
+            if seconds and seconds[-1][0] == second:
+                seconds[-1][1] += 1
+            else:
+                seconds.append([second, 1])
+                # Only the last hour is ever reported (J8): older seconds go.
+                while seconds[0][0] <= second - _HOUR:
+                    seconds.popleft()
         self._roll_periods(now)
         self._period_busy += busy
 
     def pin_verifications_since(self, moment: float) -> int:
-        """PIN verifications answered at or after ``moment`` (monotonic, last hour only)."""
-        return sum(1 for t in self._pin_verify_times if t >= moment)
+        """PIN verifications answered in the whole seconds from ``moment`` on (monotonic;
+        the last hour at most)."""
+        start = int(moment)
+        return sum(count for second, count in self._pin_verify_seconds if second >= start)
 
     def load_histogram(self) -> Counter[tuple[int, int]]:
         """Completed one-second periods per utilisation band, since the start."""

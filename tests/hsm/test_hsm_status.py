@@ -173,3 +173,16 @@ async def test_status_counts_are_per_server() -> None:
         await client.command("NC")
         await client.close()
         assert server.status.command_counts["NC"] == 1
+
+
+def test_pin_verification_counts_stay_bounded_under_load() -> None:
+    from hsm_mock.status import HsmStatus
+
+    now = [0.0]
+    status = HsmStatus(clock=lambda: now[0])
+    for tick in range(50_000):  # 10 verifications a second for 5000 s
+        now[0] = tick / 10
+        status.record("DA", "00", 0.0)
+    assert status.pin_verifications_since(now[0] - 59) == 600
+    # Older than an hour is forgotten (so memory stays bounded): the last 3600 s only.
+    assert status.pin_verifications_since(0.0) == 36_000
