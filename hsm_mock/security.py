@@ -2,8 +2,8 @@
 that change how host commands read keys, with a factory payShield's values as defaults.
 
 * ``zmk_length`` ("Single/double length ZMKs [S/D]"): with ``D`` a ZMK may arrive as a
-  bare 32H cryptogram (no scheme letter), as the manual's "32H if the HSM is configured
-  for double-length ZMKs" says; with ``S`` a bare ZMK is 16H (single length) and a 32H
+  bare 32H cryptogram (no scheme letter), which the manual allows when the HSM is set
+  up for double-length ZMKs; with ``S`` a bare ZMK is 16H (single length) and a 32H
   one is refused (15). Either way a ZMK with a scheme letter (``U``/``T``) is read.
 * ``x917_under_lmk``: whether a key *under the LMK* may carry the ANSI X9.17 tags ``X``
   (double) or ``Y`` (triple). A payShield has no such switch and answers 26 (invalid key

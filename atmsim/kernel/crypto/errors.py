@@ -67,8 +67,8 @@ DATA_LENGTH_ERROR = "80"
 # PIN verification and only advice for A6), so the table is per command. A client that
 # treats any non-00 as failure turns every right PIN under a double-length PVK into a decline.
 WARNINGS: dict[str, dict[str, str]] = {
-    # "If a double or triple length PVK is used, Error Code 02 is returned as a warning but
-    # processing continues ... using TDES in place of DES" (IBM 3624 commands).
+    # IBM 3624 commands: a double- or triple-length PVK is flagged with 02 and the command
+    # goes on with TDES in place of DES (payShield host command reference).
     "DA": {PVK_NOT_SINGLE_LENGTH: "PVK not single length; verified with TDES"},
     "EA": {PVK_NOT_SINGLE_LENGTH: "PVK not single length; verified with TDES"},
     "DE": {PVK_NOT_SINGLE_LENGTH: "PVK not single length; offset generated with TDES"},
