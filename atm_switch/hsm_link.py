@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from atmsim.kernel.crypto.errors import succeeded
 from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog, header_text, hsm_reply_key
 from atmsim.kernel.wire import FrameError, Framing, read_frame
 
@@ -91,11 +92,22 @@ class SwitchHsm(PinVerifier, Protocol):
 
 @dataclass(frozen=True)
 class HsmReply:
-    """An HSM reply: response code (e.g. ``DB``), error code, response fields."""
+    """An HSM reply: response code (e.g. ``DB``), error code, response fields.
+
+    >>> HsmReply("DF", "02", b"123456FFFFFF").succeeded  # DE under a double-length PVK
+    True
+    """
 
     response_code: str
     error_code: str
     fields: bytes
+
+    @property
+    def succeeded(self) -> bool:
+        """00, or a warning of this command (its fields are valid): see docs/hsm.md."""
+        code = self.response_code
+        command = code[:1] + chr(ord(code[1]) - 1) if len(code) == 2 else ""
+        return succeeded(command, self.error_code)
 
 
 class _Connection:

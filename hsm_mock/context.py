@@ -1,4 +1,5 @@
-"""What a command handler may use besides its request: the LMK, firmware, randomness.
+"""What a command handler may use besides its request: the LMK, firmware, randomness,
+the security settings and the HSM's own status counters.
 
 Handlers get an :class:`HsmContext` so that they stay pure functions of
 (request fields, context) and can be tested without sockets.
@@ -21,6 +22,8 @@ from atmsim.kernel.crypto.errors import KEY_LENGTH_ERROR, HsmError
 from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.keys import EncryptedKey, Key
 from hsm_mock.lmk import VariantLmk
+from hsm_mock.security import SecuritySettings
+from hsm_mock.status import HsmStatus
 
 __all__ = ["DEFAULT_FIRMWARE", "KEY_CACHE_SIZE", "HsmContext"]
 
@@ -44,6 +47,9 @@ class HsmContext:
     firmware: str = DEFAULT_FIRMWARE
     rng: Callable[[int], bytes] = field(default=secrets.token_bytes, repr=False)
     lmk_ids: frozenset[str] = DEFAULT_LMK_IDS
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    # Mutable on purpose: the server counts into it, the status commands read it.
+    status: HsmStatus = field(default_factory=HsmStatus, compare=False, repr=False)
     _decrypt: Callable[[str, str], Key] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,8 +73,9 @@ class HsmContext:
 
         ``parity_error`` is 10 or 11 depending on the key's place in the command
         (source or destination, first or second key); a length outside
-        ``lengths`` gives 27.
+        ``lengths`` gives 27. The security settings decide which schemes are read (26).
         """
+        encrypted = self.security.key_under_lmk(encrypted)
         if encrypted.length not in lengths:
             raise HsmError(KEY_LENGTH_ERROR, field="key")
         key = self._decrypt(str(encrypted), key_type.upper())

@@ -99,6 +99,20 @@ class FieldReader:
             raise HsmError(NO_KEYS_IN_USER_STORAGE, field=field)
         return EncryptedKey.parse(self.text(key_field_length(first, bare_hex=bare_hex), field))
 
+    def digits(self, max_length: int, field: str) -> str:
+        """Up to ``max_length`` decimal digits, as many as come next (maybe none).
+
+        >>> r = FieldReader(b"1234567890128;05")
+        >>> r.digits(19, "account"), r.optional(b";"), r.number(2, "pin_length")
+        ('1234567890128', True, 5)
+        """
+        end = self._pos
+        while end < len(self._data) and end - self._pos < max_length and (
+            0x30 <= self._data[end] <= 0x39
+        ):
+            end += 1
+        return self.raw(end - self._pos, field).decode("ascii")
+
     def optional(self, delimiter: bytes) -> bool:
         """Consume ``delimiter`` if it comes next; tells whether it did."""
         if self._data.startswith(delimiter, self._pos):

@@ -30,6 +30,7 @@ from atmsim.kernel.crypto.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, chec
 from hsm_mock.keys import is_hex
 
 __all__ = [
+    "ibm3624_pin_from_offset",
     "check_dec_table",
     "ibm3624_natural_pin",
     "ibm3624_offset",
@@ -144,6 +145,32 @@ def ibm3624_verify(
         str((int(n) + int(o)) % 10) for n, o in zip(natural, offset_digits, strict=True)
     )
     return hmac.compare_digest(expected, pin[:check_length])
+
+
+def ibm3624_pin_from_offset(
+    pvk: bytes,
+    offset: str,
+    validation_data: str,
+    account12: str,
+    dec_table: str,
+    check_length: int,
+) -> str:
+    """The PIN an IBM 3624 offset stands for: natural PIN + offset, digit by digit (EE).
+
+    The offset's digits before its F padding give the PIN length.
+
+    >>> pvk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    >>> ibm3624_pin_from_offset(pvk, "0000FFFFFFFF", "11223N667788", "000000034455",
+    ...                         "1234567890123456", 4)
+    '4524'
+    """
+    _check_check_length(check_length)
+    digits = offset.rstrip("F")
+    if (len(offset) != _OFFSET_LENGTH or not digits.isdigit()
+            or not check_length <= len(digits) <= MAX_PIN_LENGTH):
+        raise HsmError(INVALID_INPUT, field="offset")
+    natural = ibm3624_natural_pin(pvk, validation_data, account12, dec_table, len(digits))
+    return "".join(str((int(n) + int(o)) % 10) for n, o in zip(natural, digits, strict=True))
 
 
 def visa_pvv(pvk_pair: bytes, pan: str, pvki: int, pin: str) -> str:

@@ -53,6 +53,7 @@ class Reply:
     command: str
     error: str
     field: str = ""
+    known: bool = True  # False for a command code this HSM does not implement (ZZ)
 
 
 def encode_frame(message: bytes) -> bytes:
@@ -100,7 +101,7 @@ class Dispatcher:
             error, out, field = self._run(command, reader)
         trailer = reader.trailer if reader.trailer is not None else _guess_trailer(body)
         reply = header + response_code.encode("ascii") + error.encode("ascii") + out + trailer
-        return Reply(reply, code or "??", error, field)
+        return Reply(reply, code or "??", error, field, known=command is not None)
 
     def _run(self, command: Command, reader: FieldReader) -> tuple[str, bytes, str]:
         """Run a handler: (error code, response fields, failing field name)."""

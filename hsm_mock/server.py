@@ -33,6 +33,8 @@ from hsm_mock.context import HsmContext
 from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.lmk import VariantLmk
 from hsm_mock.protocol import DEFAULT_HEADER_LENGTH, MAX_FRAME, Dispatcher, encode_frame
+from hsm_mock.security import SecuritySettings
+from hsm_mock.status import UNKNOWN_COMMAND_CODE, ConnectionStats, HsmStatus
 
 __all__ = ["DEFAULT_PORT", "HsmServer", "server_tls_context"]
 
@@ -58,7 +60,8 @@ class HsmServer:
 
     ``lmk`` defaults to the published Thales test LMK; ``lmk_id`` is the
     identifier a request may name with ``%nn`` (others answer 13).
-    ``disabled_commands`` answer error 68 (command disabled). ``port=0`` binds a
+    ``disabled_commands`` answer error 68 (command disabled). ``security`` holds the
+    key-scheme settings (:mod:`hsm_mock.security`). ``port=0`` binds a
     free port; read :attr:`port` after :meth:`start`. Usable as
     ``async with HsmServer(...)``.
     """
@@ -77,6 +80,7 @@ class HsmServer:
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
         tls_client_ca: str | Path | None = None,
+        security: SecuritySettings | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key")
@@ -91,9 +95,15 @@ class HsmServer:
             else None
         )
         lmk_ids = frozenset({lmk_id}) if lmk_id != "00" else DEFAULT_LMK_IDS
+        self.status = HsmStatus()
         self._dispatcher = Dispatcher(
             commands if commands is not None else default_command_table(),
-            HsmContext(lmk if lmk is not None else VariantLmk.test(), lmk_ids=lmk_ids),
+            HsmContext(
+                lmk if lmk is not None else VariantLmk.test(),
+                lmk_ids=lmk_ids,
+                security=security if security is not None else SecuritySettings(),
+                status=self.status,
+            ),
             header_len=header_len,
             disabled_commands=disabled_commands,
         )
@@ -165,6 +175,7 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._peer: object = None
+        self._status = server.status
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
@@ -175,6 +186,11 @@ class _Connection(asyncio.Protocol):
             # Replies are small and latency-bound: never wait for Nagle.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if isinstance(self._peer, tuple) and isinstance(local, tuple):
+            self._status.connections[id(self)] = ConnectionStats(
+                local_port=local[1], peer_host=str(self._peer[0]), peer_port=self._peer[1],
+                opened=self._status.clock())
         _log.debug("connection from %s", self._peer)
 
     def data_received(self, data: bytes) -> None:
@@ -182,6 +198,9 @@ class _Connection(asyncio.Protocol):
         buffer += data
         replies: list[bytes] = []
         debug = _log.isEnabledFor(logging.DEBUG)
+        status = self._status
+        status.bytes_received += len(data)
+        clock = time.perf_counter
         start = 0
         while True:
             try:
@@ -196,9 +215,13 @@ class _Connection(asyncio.Protocol):
             if frame is None:
                 break
             message, start = frame
-            started = time.perf_counter() if debug else 0.0
+            status.frames_received += 1
+            started = clock()
             reply = self._dispatcher.handle(message)
             replies.append(encode_frame(reply.message))
+            # The status commands (J2, J4, J8) report what is counted here.
+            status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE, reply.error,
+                          clock() - started)
             if debug:
                 _log.debug(
                     "cmd=%s err=%s%s latency_ms=%.3f",
@@ -212,7 +235,10 @@ class _Connection(asyncio.Protocol):
 
     def _send(self, replies: list[bytes]) -> None:
         if replies and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(replies))
+            out = b"".join(replies)
+            self._transport.write(out)
+            self._status.bytes_sent += len(out)
+            self._status.frames_sent += len(replies)
 
     def pause_writing(self) -> None:
         # The client is not reading its replies: stop reading its requests.
@@ -225,6 +251,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server._connections.discard(self)
+        self._status.connections.pop(id(self), None)
         if self._buffer:
             _log.debug("connection from %s ended mid-frame", self._peer)
         self._buffer.clear()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from atmsim.kernel.crypto.errors import NO_ERROR, PIN_VERIFICATION_WARNINGS
+
 __all__ = ["ResponseCode", "from_ledger_result", "from_hsm_error"]
 
 
@@ -113,11 +115,15 @@ def from_ledger_result(result: str) -> ResponseCode:
 def from_hsm_error(error_code: str) -> ResponseCode:
     """A PIN verification's HSM error code to a response code.
 
-    01 is a verification failure; 20 and 24 mean the block does not hold a valid PIN of
-    a valid length, which for the cardholder is a wrong PIN as well. Anything else is a
-    key or configuration fault on our side.
+    00 and the warnings (02: the PVK is not single length, the HSM verified with TDES)
+    mean the PIN is right. 01 is a verification failure; 20 and 24 mean the block does
+    not hold a valid PIN of a valid length, which for the cardholder is a wrong PIN as
+    well. Anything else is a key or configuration fault on our side.
+
+    >>> from_hsm_error("02").value
+    '00'
     """
-    if error_code == "00":
+    if error_code == NO_ERROR or error_code in PIN_VERIFICATION_WARNINGS:
         return ResponseCode.APPROVED
     if error_code in ("01", "20", "24"):
         return ResponseCode.WRONG_PIN

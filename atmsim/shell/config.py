@@ -174,6 +174,12 @@ class HsmSettings:
     port: int = 1500
     header_len: int = field(default=4, metadata=between(0, 255))
     lmk_file: str = ""  # empty: the published Thales test LMK
+    # Security settings (docs/hsm.md "Security settings"), factory payShield values:
+    # "Single/double length ZMKs": D reads a bare 32H ZMK, S a bare 16H one
+    zmk_length: str = field(default="D", metadata=choices("S", "D", fold_case=True))
+    # X/Y-tagged keys under the LMK read as bare cryptograms (ThalesSimulator, jPOS); off: 26
+    x917_under_lmk: bool = False
+    single_des: bool = True  # "Enable single-DES": off answers 26 for 16H keys
 
 
 @dataclass

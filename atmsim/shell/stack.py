@@ -41,6 +41,7 @@ from atmsim.shell.config import Settings
 from atmsim.shell.errors import UserError
 from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
 from bpjs_ledger.service import run_ledger
+from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer
 
 __all__ = ["PARTS", "Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
@@ -394,7 +395,10 @@ class Stack:
 
     async def start_hsm(self) -> None:
         s = self.settings.hsm
-        self.hsm = HsmServer(s.host, s.port, lmk=self._lmk, header_len=s.header_len)
+        security = SecuritySettings(zmk_length=s.zmk_length.upper(),
+                                    x917_under_lmk=s.x917_under_lmk, single_des=s.single_des)
+        self.hsm = HsmServer(s.host, s.port, lmk=self._lmk, header_len=s.header_len,
+                             security=security)
         try:
             await self.hsm.start()
         except OSError as exc:

@@ -76,6 +76,7 @@ def default_command_table() -> CommandTable:
     """Every command this mock implements."""
     # Imported here so that each command module can import from this package.
     from hsm_mock.commands import (
+        card_verification,
         diagnostics,
         key_exchange,
         key_management,
@@ -83,15 +84,20 @@ def default_command_table() -> CommandTable:
         pin_generation,
         pin_translation,
         pin_verify,
+        randomness,
+        status,
     )
 
     modules = (
         diagnostics,
+        status,
         key_management,
         key_exchange,
         pin_verify,
         pin_translation,
         pin_generation,
+        card_verification,
         mac,
+        randomness,
     )
     return CommandTable(command for module in modules for command in module.COMMANDS)

@@ -34,7 +34,7 @@ def import_key(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
     answered with error 01: advice, as on a payShield, with the key and KCV.
     """
     key_type = fields.hex(3, "key_type")
-    zmk_field = fields.key("zmk")
+    zmk_field = fields.key("zmk", bare_hex=ctx.security.bare_zmk_hex)
     key_field = fields.key("key_under_zmk")
     lmk_scheme = fields.text(1, "key_scheme_lmk").upper()
     fields.finish()
@@ -54,7 +54,7 @@ def import_key(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
 def export_key(fields: FieldReader, ctx: HsmContext) -> bytes:
     """A8: key type 3H, ZMK, key under LMK, key scheme (ZMK) 1A -> key under ZMK + KCV."""
     key_type = fields.hex(3, "key_type")
-    zmk_field = fields.key("zmk")
+    zmk_field = fields.key("zmk", bare_hex=ctx.security.bare_zmk_hex)
     key_field = fields.key("key")
     zmk_scheme = fields.text(1, "key_scheme_zmk").upper()
     fields.finish()

@@ -47,7 +47,9 @@ def generate_key(fields: FieldReader, ctx: HsmContext) -> bytes:
             if flag not in ("0", "1"):
                 raise HsmError(INVALID_INPUT, field="zmk_tmk_flag")
             encrypting_type = KEY_TYPE_ZMK if flag == "0" else KEY_TYPE_TPK
-        zmk_field = fields.key("zmk")
+        # The ZMK-length setting is about ZMKs: a bare TMK stays 16H.
+        bare_hex = ctx.security.bare_zmk_hex if encrypting_type == KEY_TYPE_ZMK else 16
+        zmk_field = fields.key("zmk", bare_hex=bare_hex)
         zmk_scheme = fields.text(1, "key_scheme_zmk").upper()
     elif mode != "0":
         raise HsmError(INVALID_INPUT, field="mode")
@@ -102,7 +104,43 @@ def key_check_value(fields: FieldReader, ctx: HsmContext) -> bytes:
     return key.kcv(kcv_type).encode("ascii")
 
 
+_SCHEME_FOR_LENGTH = {8: "Z", 16: "U", 24: "T"}
+
+
+def generate_terminal_key(fields: FieldReader, ctx: HsmContext) -> bytes:
+    """HC: a new TMK, TPK or PVK, under the current one and under LMK pair 14-15.
+
+    Request: the current key (LMK 14-15), then optionally ``;`` + key scheme (TMK) 1A,
+    key scheme (LMK) 1A and KCV type 1N. Response: the new key under the current key, the
+    new key under the LMK, and, when the options were given, its check value (6H for
+    type 1, 16H for type 0). Without options the new key has the current key's length.
+    This is the key change of an ATM: the switch sends the first key to the terminal,
+    which decrypts it with its current key, and keeps the second in its database.
+    """
+    current_field = fields.key("current_key")
+    options = None
+    if fields.optional(b";"):
+        options = (fields.text(1, "key_scheme_tmk").upper(),
+                   fields.text(1, "key_scheme_lmk").upper(), fields.text(1, "kcv_type"))
+    fields.finish()
+    current = ctx.key(current_field, KEY_TYPE_TPK, parity_error=SOURCE_KEY_PARITY)
+    default = _SCHEME_FOR_LENGTH[len(current.material)]
+    tmk_scheme, lmk_scheme, kcv_type = options or (default, default, KCV_SIX)
+    if tmk_scheme not in SCHEMES_UNDER_ZMK:
+        raise HsmError(INVALID_KEY_SCHEME, field="key_scheme_tmk")
+    if lmk_scheme not in LMK_SCHEME_KEY_LENGTH:
+        raise HsmError(INVALID_KEY_SCHEME, field="key_scheme_lmk")
+    if kcv_type not in (KCV_LEGACY, KCV_SIX):
+        raise HsmError(INVALID_INPUT, field="kcv_type")
+    clear = random_key(LMK_SCHEME_KEY_LENGTH[lmk_scheme], ctx.rng)
+    under_current = encrypt_under_zmk(current.material, clear, tmk_scheme)
+    under_lmk = ctx.lmk.encrypt_key(clear, KEY_TYPE_TPK, lmk_scheme)
+    check = kcv(clear, kcv_type) if options else ""
+    return (under_current + under_lmk + check).encode("ascii")
+
+
 COMMANDS = (
     Command("A0", "generate a key", generate_key),
+    Command("HC", "generate a TMK, TPK or PVK under a TMK", generate_terminal_key),
     Command("BU", "generate a key check value", key_check_value),
 )

@@ -5,6 +5,8 @@
 
 The PIN block arrives encrypted under the PIN key; it is decrypted, its PIN
 extracted and checked here, and only the error code leaves: 00 verified, 01 not.
+IBM 3624 with a double- or triple-length PVK answers 02, a warning: as the manual
+says, the HSM verifies with TDES in place of DES and the PIN is right.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from atmsim.kernel.crypto.errors import (
     DESTINATION_KEY_PARITY,
     INVALID_INPUT,
     PIN_LENGTH_ERROR,
+    PVK_NOT_SINGLE_LENGTH,
     SOURCE_KEY_PARITY,
     VERIFICATION_FAILURE,
+    Advice,
     HsmError,
 )
 from atmsim.kernel.crypto.pin_blocks import MAX_PIN_LENGTH, MIN_PIN_LENGTH, extract_pin
@@ -26,15 +30,22 @@ from hsm_mock.keys import Key
 from hsm_mock.lmk import KEY_TYPE_PVK, KEY_TYPE_TPK, KEY_TYPE_ZPK
 from hsm_mock.pin_verification import check_dec_table, ibm3624_verify, visa_pvv_verify
 
-__all__ = ["COMMANDS", "verify_ibm_tpk", "verify_ibm_zpk", "verify_pvv_tpk", "verify_pvv_zpk"]
+__all__ = [
+    "COMMANDS",
+    "ibm_pvk_warning",
+    "verify_ibm_tpk",
+    "verify_ibm_zpk",
+    "verify_pvv_tpk",
+    "verify_pvv_zpk",
+]
 
 
-def verify_ibm_tpk(fields: FieldReader, ctx: HsmContext) -> bytes:
+def verify_ibm_tpk(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
     """DA: verify a terminal PIN (TPK) with the IBM 3624 offset method."""
     return _verify_ibm(fields, ctx, KEY_TYPE_TPK)
 
 
-def verify_ibm_zpk(fields: FieldReader, ctx: HsmContext) -> bytes:
+def verify_ibm_zpk(fields: FieldReader, ctx: HsmContext) -> bytes | Advice:
     """EA: verify an interchange PIN (ZPK) with the IBM 3624 offset method."""
     return _verify_ibm(fields, ctx, KEY_TYPE_ZPK)
 
@@ -49,7 +60,7 @@ def verify_pvv_zpk(fields: FieldReader, ctx: HsmContext) -> bytes:
     return _verify_pvv(fields, ctx, KEY_TYPE_ZPK)
 
 
-def _verify_ibm(fields: FieldReader, ctx: HsmContext, pin_key_type: str) -> bytes:
+def _verify_ibm(fields: FieldReader, ctx: HsmContext, pin_key_type: str) -> bytes | Advice:
     # Every field is parsed before any is acted on, so a malformed request
     # answers 15 whatever else is wrong with it.
     pin_key_field = fields.key("pin_key")
@@ -74,7 +85,12 @@ def _verify_ibm(fields: FieldReader, ctx: HsmContext, pin_key_type: str) -> byte
     )
     if not verified:
         raise HsmError(VERIFICATION_FAILURE)
-    return b""
+    return ibm_pvk_warning(pvk, b"")
+
+
+def ibm_pvk_warning(pvk: Key, out: bytes) -> bytes | Advice:
+    """The IBM 3624 commands' reply: 02 (a warning) when the PVK is not single length."""
+    return Advice(PVK_NOT_SINGLE_LENGTH, out) if len(pvk.material) > 8 else out
 
 
 def _verify_pvv(fields: FieldReader, ctx: HsmContext, pin_key_type: str) -> bytes:

@@ -7,10 +7,17 @@ tests do not lean on the code under test to produce their inputs.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.x509.oid import NameOID
 from psec import pinblock
 
 from hsm_mock import VariantLmk
@@ -29,6 +36,7 @@ __all__ = [
     "WireReply",
     "account12",
     "encrypted_pin_block",
+    "self_signed_certificate",
     "tdes_encrypt",
 ]
 
@@ -61,6 +69,38 @@ def encrypted_pin_block(pin: str, pan: str, key: bytes = TPK_CLEAR, fmt: str = "
     """An ISO 0 ("01") or ISO 3 ("47") PIN block under ``key``, as 16 hex."""
     encode = pinblock.encode_pinblock_iso_0 if fmt == "01" else pinblock.encode_pinblock_iso_3
     return tdes_encrypt(key, encode(pin, pan)).hex().upper()
+
+
+def self_signed_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name}.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ async def offset_for(raw: RawHsm, pin: str, pan: str, check_length: int = 6) -> 
     encrypted = await pin_under_lmk(raw, pin, account12(pan))
     fields = PVK + encrypted + f"{check_length:02d}" + account12(pan) + DEC_TABLE + VALIDATION_DATA
     reply = await raw.command("DE", fields)
-    assert (reply.response_code, reply.error_code) == ("DF", "00")
+    # The demo PVK is double length: a payShield warns (02) and generates with TDES.
+    assert (reply.response_code, reply.error_code) == ("DF", "02")
     return reply.fields.decode()
 
 
@@ -50,10 +51,11 @@ def da_fields(
     fmt: str = "01",
     check_length: int = 6,
     pin_key: str = TPK,
+    pvk: str = PVK,
 ) -> str:
     return (
         pin_key
-        + PVK
+        + pvk
         + "12"
         + pin_block
         + fmt
@@ -148,7 +150,7 @@ async def test_da_verifies_a_six_digit_pin_and_rejects_a_last_digit_change(raw: 
     offset = await offset_for(raw, DEMO_PIN, DEMO_PAN)
     right = await raw.command("DA", da_fields(encrypted_pin_block(DEMO_PIN, DEMO_PAN), offset))
     wrong = await raw.command("DA", da_fields(encrypted_pin_block("123457", DEMO_PAN), offset))
-    assert (right.response_code, right.error_code) == ("DB", "00")
+    assert (right.response_code, right.error_code) == ("DB", "02")  # verified, TDES warning
     assert (wrong.response_code, wrong.error_code) == ("DB", "01")
 
 
@@ -156,13 +158,13 @@ async def test_da_check_length_4_ignores_digits_after_the_fourth(raw: RawHsm) ->
     offset = await offset_for(raw, DEMO_PIN, DEMO_PAN, check_length=4)
     block = encrypted_pin_block("123499", DEMO_PAN)
     reply = await raw.command("DA", da_fields(block, offset, check_length=4))
-    assert reply.error_code == "00"
+    assert reply.error_code == "02"
 
 
 async def test_da_accepts_iso_format_3(raw: RawHsm) -> None:
     offset = await offset_for(raw, DEMO_PIN, DEMO_PAN)
     block = encrypted_pin_block(DEMO_PIN, DEMO_PAN, fmt="47")
-    assert (await raw.command("DA", da_fields(block, offset, fmt="47"))).error_code == "00"
+    assert (await raw.command("DA", da_fields(block, offset, fmt="47"))).error_code == "02"
 
 
 async def test_da_pin_is_bound_to_the_card(raw: RawHsm) -> None:
@@ -179,9 +181,9 @@ async def test_ea_verifies_under_a_zpk(raw: RawHsm) -> None:
     offset = await offset_for(raw, DEMO_PIN, DEMO_PAN)
     block = encrypted_pin_block(DEMO_PIN, DEMO_PAN, key=ZPK_CLEAR)
     reply = await raw.command("EA", da_fields(block, offset, pin_key=ZPK))
-    assert (reply.response_code, reply.error_code) == ("EB", "00")
+    assert (reply.response_code, reply.error_code) == ("EB", "02")
     # The same block under a TPK field is decrypted with the wrong key.
-    assert (await raw.command("DA", da_fields(block, offset))).error_code != "00"
+    assert (await raw.command("DA", da_fields(block, offset))).error_code not in ("00", "02")
 
 
 @pytest.mark.parametrize(
@@ -210,3 +212,24 @@ async def test_pvv_verification(raw: RawHsm, code: str, pin_key_name: str, reply
     wrong = await raw.command(code, fields("1235"))
     assert (right.response_code, right.error_code) == (reply_code, "00")
     assert wrong.error_code == "01"
+
+
+async def test_ibm_3624_with_a_single_length_pvk_answers_00_and_a_double_one_02(
+    raw: RawHsm,
+) -> None:
+    single_pvk = bytes.fromhex("0123456789ABCDEF")
+    account = account12(DEMO_PAN)
+    offset = ibm3624_offset(single_pvk, DEMO_PIN, VALIDATION_DATA, account, DEC_TABLE, 6)
+    block = encrypted_pin_block(DEMO_PIN, DEMO_PAN)
+    single = TEST_LMK.encrypt_key(single_pvk, "002", scheme="Z")
+    reply = await raw.command("DA", da_fields(block, offset, pvk=single))
+    assert (reply.response_code, reply.error_code) == ("DB", "00")
+    # The same PVK doubled (K || K) is the same TDES key: verified, with the warning.
+    doubled = TEST_LMK.encrypt_key(single_pvk * 2, "002")
+    assert (await raw.command("DA", da_fields(block, offset, pvk=doubled))).error_code == "02"
+    wrong = encrypted_pin_block("999999", DEMO_PAN)
+    assert (await raw.command("DA", da_fields(wrong, offset, pvk=doubled))).error_code == "01"
+    encrypted = await pin_under_lmk(raw, DEMO_PIN, account)
+    de = await raw.command(
+        "DE", single + encrypted + "06" + account + DEC_TABLE + VALIDATION_DATA)
+    assert (de.error_code, de.fields.decode()) == ("00", offset)

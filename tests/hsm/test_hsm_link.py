@@ -52,7 +52,8 @@ async def verify(link: HsmLink, pan: str, pin: str) -> str:
 
 
 async def test_verify_and_diagnostics(link: HsmLink) -> None:
-    assert await verify(link, "5264220000100010", "123456") == "00"
+    # 02: verified, with the warning a payShield gives for a double-length PVK.
+    assert await verify(link, "5264220000100010", "123456") == "02"
     assert await verify(link, "5264220000100010", "123450") == "01"
     lmk_check, firmware = await link.diagnostics()
     assert lmk_check == TEST_LMK.check_value() and len(firmware) == 9
@@ -86,7 +87,7 @@ async def test_200_concurrent_verifications_share_one_connection(
         right = rng.random() < 0.5
         calls.append((pan, pin if right else pin[:-1] + str((int(pin[-1]) + 1) % 10), right))
     results = await asyncio.gather(*(verify(link, pan, pin) for pan, pin, _ in calls))
-    assert results == ["00" if right else "01" for _, _, right in calls]
+    assert results == ["02" if right else "01" for _, _, right in calls]
     assert hsm.connection_count == 1
 
 
@@ -95,7 +96,7 @@ async def test_stopped_hsm_fails_fast_and_the_link_recovers_on_restart() -> None
     await server.start()
     port = server.port
     link = HsmLink("127.0.0.1", port, deadline=0.5)
-    assert await verify(link, "5264220000100010", "123456") == "00"
+    assert await verify(link, "5264220000100010", "123456") == "02"
 
     await server.close()
     for _ in range(2):  # the live connection drops, then connecting is refused
@@ -105,7 +106,7 @@ async def test_stopped_hsm_fails_fast_and_the_link_recovers_on_restart() -> None
         assert time.monotonic() - started < 0.5 + 0.25
 
     async with HsmServer(port=port):
-        assert await verify(link, "5264220000100010", "123456") == "00"
+        assert await verify(link, "5264220000100010", "123456") == "02"
     await link.close()
 
 
@@ -185,3 +186,14 @@ async def test_a_reply_with_a_header_not_in_flight_is_explained(
     assert "reply ND header='0002' matches no pending request; nearest: header='0001'" \
         in caplog.text
     assert "differs in header ('0002' where the request had '0001')" in caplog.text
+
+
+async def test_a_reply_with_a_warning_has_succeeded(link: HsmLink) -> None:
+    account = account12("5264220000100010")
+    pin = await link.request("BA", "123456".ljust(13, "F") + account)
+    de = await link.request("DE", PVK + pin.fields.decode() + "06" + account + DEC_TABLE
+                            + VALIDATION_DATA)
+    assert (de.error_code, de.succeeded) == ("02", True)  # double-length PVK: a warning
+    assert pin.succeeded and (await link.request("NC")).succeeded
+    dg = await link.request("DG", PVK + "0" * 13 + account + "1")
+    assert dg.error_code != "00" and not dg.succeeded

@@ -68,7 +68,7 @@ async def test_logs_never_show_secrets(
     await raw.command("BU", "021" + TPK)
 
     logged = caplog.text.upper()
-    assert "CMD=DA ERR=00" in logged and "CMD=DA ERR=01" in logged and "CMD=DE" in logged
+    assert "CMD=DA ERR=02" in logged and "CMD=DA ERR=01" in logged and "CMD=DE" in logged
     leaked = sorted(s for s in secrets if s.upper() in logged)
     assert leaked == []
 
