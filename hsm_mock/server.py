@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Self
 
+from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
 from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
@@ -58,7 +59,8 @@ class HsmServer:
 
     ``lmk`` defaults to the published Thales test LMK; ``lmk_id`` is the
     identifier a request may name with ``%nn`` (others answer 13).
-    ``disabled_commands`` answer error 68 (command disabled). ``port=0`` binds a
+    ``disabled_commands`` answer error 68 (command disabled); ``rules`` may answer a
+    request first (:mod:`hsm_mock.protocol`). ``port=0`` binds a
     free port; read :attr:`port` after :meth:`start`. Usable as
     ``async with HsmServer(...)``.
     """
@@ -77,6 +79,7 @@ class HsmServer:
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
         tls_client_ca: str | Path | None = None,
+        rules: RuleBook | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key")
@@ -96,6 +99,7 @@ class HsmServer:
             HsmContext(lmk if lmk is not None else VariantLmk.test(), lmk_ids=lmk_ids),
             header_len=header_len,
             disabled_commands=disabled_commands,
+            rules=rules,
         )
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -198,7 +202,20 @@ class _Connection(asyncio.Protocol):
             message, start = frame
             started = time.perf_counter() if debug else 0.0
             reply = self._dispatcher.handle(message)
-            replies.append(encode_frame(reply.message))
+            if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
+                replies.append(encode_frame(reply.message))
+            else:  # what a rule made of it
+                out = [reply.message if reply.raw else encode_frame(reply.message)]
+                out *= reply.copies
+                if reply.delay > 0:
+                    asyncio.get_running_loop().call_later(reply.delay, self._later, out,
+                                                          reply.close)
+                else:
+                    replies.extend(out)
+                    if reply.close:
+                        self._send(replies)
+                        self.close()
+                        return
             if debug:
                 _log.debug(
                     "cmd=%s err=%s%s latency_ms=%.3f",
@@ -209,6 +226,11 @@ class _Connection(asyncio.Protocol):
                 )
         del buffer[:start]
         self._send(replies)
+
+    def _later(self, replies: list[bytes], close: bool) -> None:
+        self._send(replies)
+        if close:
+            self.close()
 
     def _send(self, replies: list[bytes]) -> None:
         if replies and self._transport is not None and not self._transport.is_closing():

@@ -5,7 +5,8 @@ config values. Errors a user can fix (``atmsim.shell.errors.UserError``, argpars
 are one line on stderr and exit status 2; nothing prints a traceback for them.
 
 The commands that run until stopped (``up``, ``demo``, ``switch``, ``hsm``, ``broker``)
-stop in order on the first SIGINT, SIGTERM or SIGHUP, also during start-up; a second one,
+stop in order on the first SIGINT, SIGTERM or SIGHUP (SIGHUP reloads the rules instead
+when a part runs with ``--rules``), also during start-up; a second one,
 or an orderly stop that has not ended within ``FORCE_EXIT_AFTER`` seconds, ends the
 process at once (after killing the broker child).
 """
@@ -117,10 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     switch = sub.add_parser("switch", help="the ISO 8583 switch alone")
     _stack_options(switch)
-    add_options(switch, "hsm_host")
+    add_options(switch, "hsm_host", "switch_rules")
 
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
+    add_options(hsm, "hsm_rules")
 
     from atmsim.shell import cards_cli, keys_cli, ledger_cli
     from atmsim.shell.load import command as load_cli

@@ -162,6 +162,7 @@ class SwitchSettings:
     frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
     # ATM connections at once; one more is closed at once
     max_connections: int = field(default=2000, metadata=between(1, 1_000_000))
+    rules: str = ""  # a rules file (docs/rules.md); empty: no rules, the usual answers
 
 
 @dataclass
@@ -170,6 +171,7 @@ class HsmSettings:
     port: int = 1500
     header_len: int = field(default=4, metadata=between(0, 255))
     lmk_file: str = ""  # empty: the published Thales test LMK
+    rules: str = ""  # a rules file (docs/rules.md); empty: no rules
 
 
 @dataclass
@@ -197,6 +199,7 @@ class MqttSettings:
 class LedgerSettings:
     workers: int = field(default=1, metadata=between(1, 256))
     db: str = ""  # empty: SQLite file ledger.db in the data directory
+    rules: str = ""  # a rules file (docs/rules.md); empty: no rules
 
 
 # The ATM's own defaults: declared once, with the ATM (terminal_ui.device.config).
