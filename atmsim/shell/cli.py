@@ -124,13 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_options(hsm, switch=False, mqtt=False)
     add_options(hsm, "hsm_rules")
 
-    from atmsim.shell import cards_cli, keys_cli, ledger_cli
+    from atmsim.shell import cards_cli, drill_cli, keys_cli, ledger_cli
     from atmsim.shell.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
     load_cli.add_parser(sub)
+    drill_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -443,6 +444,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "keys": _sub_cli("atmsim.shell.keys_cli"), "cards": _sub_cli("atmsim.shell.cards_cli"),
     "ledger": _sub_cli("atmsim.shell.ledger_cli"),
     "load": _sub_cli("atmsim.shell.load.command"),
+    "drill": _sub_cli("atmsim.shell.drill_cli"),
 }
 
 
@@ -457,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     def command() -> int:
         nonlocal debug
         args = build_parser().parse_args(argv)  # imports the subcommands: Ctrl-C may land here
-        default_level = "WARNING" if args.command in ("demo", "inquire", "cards") else "INFO"
+        default_level = ("WARNING" if args.command in ("demo", "inquire", "cards", "drill")
+                         else "INFO")
         settings = settings_from(args)
         if args.command in _DATA_DIR_COMMANDS:
             from atmsim.shell.stack import prepare_data_dir
