@@ -77,3 +77,21 @@ def test_a_bad_faults_file_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "fault 1: kind on ledger-database must be one of drop, partition" in err
+
+
+def test_lost_and_duplicated_answers_are_counted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The drill's switch answers terminal BNI00003 twice (a rule), and the ATMs' hop
+    # loses everything for a moment: those inquiries are never answered.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [{match: {mti: '0200', terminal: BNI00003}, action: twice}]\n")
+    config = tmp_path / "drill.toml"
+    config.write_text(f"[switch]\nrules = {str(rules)!r}\n")
+    faults = "faults: [{hop: atm-switch, kind: drop, at: 0.4, for: 0.3}]\nduration: 1.4\n"
+    report, _ = _drill(tmp_path, capsys, "lossy", faults, 1, "--timeout", "1",
+                       "--config", str(config))
+    (dropped,) = report["faults"]
+    assert dropped["lost"] > 0 and dropped["codes_during"].get("timeout") == dropped["lost"]
+    assert report["lost"] == dropped["lost"]
+    assert report["duplicated"] > 0 and dropped["duplicated"] > 0
+    assert dropped["recovery_s"] is not None

@@ -3,7 +3,8 @@
 For each fault: the first 91 after it began, the first answer that was not an approval
 (whatever it was), the recovery time (from the fault's end to the first approval of an
 inquiry sent after it ended), the inquiries sent while it lasted that were never answered
-(lost: timed out or their connection went) and the answers the ATMs received twice
+(lost: timed out or their connection went), the slowest answer among those sent while it
+lasted (a retry that saved an inquiry still shows here), and the answers the ATMs received twice
 (duplicated, seen on the ATM side of the hop). Times are seconds on the load's clock.
 """
 
@@ -29,6 +30,7 @@ class FaultFinding:
     recovery_s: float | None  # after the fault ended
     sent_during: int
     codes_during: dict[str, int]
+    slowest_s: float | None  # the longest wait for an answer among those sent during it
     lost: int
     duplicated: int
 
@@ -55,10 +57,12 @@ def _finding(fault: Fault, outcomes: Sequence[Outcome], duplicates: Sequence[flo
                       if o.code == "00" and o.sent >= fault.end), None)
     during = [o for o in outcomes if fault.start <= o.sent < fault.end]
     codes = Counter(o.code or o.failure for o in during)
+    waits = [o.at - o.sent for o in during if o.code is not None]
     return FaultFinding(
         fault, first_91, None if failure is None else (failure.code or failure.failure),
         None if failure is None else failure.at - fault.start, recovered, len(during),
-        dict(sorted(codes.items())), sum(1 for o in during if o.code is None),
+        dict(sorted(codes.items())), max(waits) if waits else None,
+        sum(1 for o in during if o.code is None),
         sum(1 for t in duplicates if fault.start <= t <= horizon))
 
 
@@ -104,7 +108,8 @@ def format_drill(report: DrillReport) -> str:
             f"  recovery (first 00 sent after it ended): {_seconds(f.recovery_s)}",
             f"  sent while it lasted: {f.sent_during} ("
             + (", ".join(f"{c} x{n}" for c, n in f.codes_during.items()) or "none")
-            + f"); lost {f.lost}; duplicated {f.duplicated}"]
+            + f"), slowest answer {_seconds(f.slowest_s)}; lost {f.lost}; "
+            f"duplicated {f.duplicated}"]
     return "\n".join(lines)
 
 
@@ -121,6 +126,7 @@ def drill_json(report: DrillReport) -> dict[str, Any]:
             "start_s": f.fault.start, "end_s": f.fault.end, "first_91_s": f.first_91_s,
             "first_failure": f.first_failure, "first_failure_s": f.first_failure_s,
             "recovery_s": f.recovery_s, "sent_during": f.sent_during,
-            "codes_during": f.codes_during, "lost": f.lost, "duplicated": f.duplicated,
+            "codes_during": f.codes_during, "slowest_s": f.slowest_s, "lost": f.lost,
+            "duplicated": f.duplicated,
         } for f in report.findings],
     }
