@@ -20,10 +20,10 @@ from atm_switch.message_types import response_mti
 from atm_switch.responses import answer
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
-from atmsim.kernel.rules import Rule
-from atmsim.kernel.wire import IsoMessage
+from atmsim.kernel.rules import Rule, RuleError, RuleSet
+from atmsim.kernel.wire import IsoMessage, WireError, WireProfile
 
-__all__ = ["switch_facts", "by_rule"]
+__all__ = ["switch_facts", "by_rule", "check_switch_rules"]
 
 log = logging.getLogger("atmsim.switch")
 
@@ -44,6 +44,20 @@ def switch_facts(request: IsoMessage) -> dict[str, Any]:
             "pan": request.get("2"), "kpj": request.get("103"), "terminal": request.get("41"),
             "amount": int(amount) if amount and amount.isdigit() else None,
             "fields": request}
+
+
+def check_switch_rules(rules: RuleSet, profile: WireProfile) -> None:
+    """``RuleError`` for a field override ``profile`` cannot encode: found when the file
+    is read, not as an answer that fails to leave."""
+    for number, rule in enumerate(rules.rules, 1):
+        for field_number, value in rule.action.fields.items():
+            if not field_number.isdigit():
+                raise RuleError(f"{rules.source}: rule {number}: field {field_number!r} is "
+                                "not a field number")
+            try:
+                profile.check_field(field_number, value)
+            except WireError as exc:
+                raise RuleError(f"{rules.source}: rule {number}: {exc}") from None
 
 
 def _wrong_stan(stan: str | None) -> str:

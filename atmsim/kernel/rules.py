@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -378,14 +378,20 @@ def load_rules(path: str | Path, schema: HostSchema) -> RuleSet:
 
 class RuleBook:
     """The rules a host serves with: read from ``path`` (or given as ``rules``), swapped
-    whole by ``reload`` so a request sees either the old or the new rules, never a mix."""
+    whole by ``reload`` so a request sees either the old or the new rules, never a mix.
+    ``check`` is the host's own look at a file's rules (a field override its wire format
+    cannot carry, say): it raises ``RuleError``, at start and on every reload."""
 
     def __init__(self, schema: HostSchema, path: str | Path | None = None,
-                 rules: RuleSet | None = None) -> None:
+                 rules: RuleSet | None = None,
+                 check: Callable[[RuleSet], None] | None = None) -> None:
         self.schema = schema
         self.path = Path(path) if path is not None else None
+        self._check = check
         self.rules = rules if rules is not None else (
             load_rules(self.path, schema) if self.path is not None else RuleSet())
+        if check is not None:
+            check(self.rules)
 
     def first_match(self, facts: Mapping[str, Any]) -> Rule | None:
         return self.rules.first_match(facts)
@@ -396,6 +402,8 @@ class RuleBook:
             return False
         try:
             rules = load_rules(self.path, self.schema)
+            if self._check is not None:
+                self._check(rules)
         except RuleError as exc:
             log.warning("%s rules not reloaded, keeping the %d in force: %s",
                         self.schema.host, len(self.rules), exc)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from atm_switch.card_store import CardStore
 from atm_switch.deps import SwitchDeps
+from atm_switch.host_rules import check_switch_rules
 from atm_switch.hsm_link import HsmLink
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
@@ -322,8 +324,10 @@ class Stack:
         for part, schema in _RULE_SCHEMAS.items():
             path = getattr(self.settings, part).rules
             if part in self.parts and path and part not in self.rules:
+                check = (functools.partial(check_switch_rules, profile=default_profile())
+                         if part == "switch" else None)
                 try:
-                    self.rules[part] = RuleBook(schema, path)
+                    self.rules[part] = RuleBook(schema, path, check=check)
                 except RuleError as exc:
                     raise StackError(str(exc)) from None
                 log.info("%s answers by %d rule(s) from %s", part,

@@ -42,7 +42,6 @@ def test_a_drill_reports_each_faults_91s_and_its_recovery(
     cut, database, killed = report["faults"]
 
     assert cut["hop"] == "switch-hsm" and cut["first_91_s"] is not None
-    assert cut["first_91_s"] < cut["end_s"] - cut["start_s"]  # within the fault
     assert cut["recovery_s"] is not None and cut["codes_during"].get("91", 0) > 0
     # The ledger answers ERROR without its database: the switch says 96, not 91.
     assert database["first_failure"] == "96" and database["recovery_s"] is not None
