@@ -163,3 +163,21 @@ async def test_a_bad_rules_file_is_one_line_at_start(amqtt_broker: EmbeddedBroke
     with pytest.raises(StackError, match=refusal):
         async with Stack(settings, {"switch"}):
             await asyncio.sleep(0)
+
+
+async def test_hsm_and_ledger_rules_reach_the_atm_through_the_switch(
+        amqtt_broker: EmbeddedBroker, data_dir: Path) -> None:
+    # The HSM says "wrong PIN" for Budi's account (PAN digits 4-15 in the DA/DC body);
+    # the ledger never answers for Siti's KPJ.
+    hsm_rules = data_dir.parent / "hsm.yaml"
+    hsm_rules.write_text("- {match: {command: [DA, DC], fields: {body: '422000010001'}}, "
+                         "error: '01'}\n")
+    ledger_rules = data_dir.parent / "ledger.yaml"
+    ledger_rules.write_text("- {match: {kpj: '12087654321'}, action: no_reply}\n")
+    settings = stack_settings(data_dir, amqtt_broker.endpoint.secret_url)
+    settings.mqtt.protocol, settings.mqtt.shared_subscriptions = "3.1.1", "no"
+    settings.hsm.rules, settings.ledger.rules = str(hsm_rules), str(ledger_rules)
+    async with Stack(settings) as stack, link_to(stack) as link:
+        codes = [(await inquire(link, card(name)))[1].response_code
+                 for name in ("Budi", "Siti", "Dewi")]
+    assert codes == ["55", "91", "00"]
