@@ -90,6 +90,11 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(schedule.event_log())
         return 0
     load = _load_settings(args)
+    for option, path in (("--events", args.events),
+                         ("--json", None if args.json in (None, "-") else Path(args.json))):
+        # Checked before the drill, not after it: its findings must have somewhere to go.
+        if path is not None and not path.parent.is_dir():
+            raise UserError(f"{option} {path}: directory {path.parent} does not exist")
     settings = settings_from(args)
     from atmsim.shell.drill.report import drill_json, format_drill
     from atmsim.shell.drill.topology import run_drill

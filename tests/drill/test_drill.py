@@ -94,3 +94,12 @@ def test_lost_and_duplicated_answers_are_counted(
     assert report["lost"] == dropped["lost"]
     assert report["duplicated"] > 0 and dropped["duplicated"] > 0
     assert dropped["recovery_s"] is not None
+
+
+def test_an_event_log_that_cannot_be_written_is_refused_before_the_drill(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "faults.yaml"
+    path.write_text("faults: []\n")
+    events = tmp_path / "missing" / "events.jsonl"
+    assert main(["drill", "--faults", str(path), "--events", str(events)]) == 2
+    assert "directory" in capsys.readouterr().err and not events.exists()
