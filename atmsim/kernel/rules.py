@@ -323,9 +323,14 @@ def _action(entry: Mapping[str, Any], schema: HostSchema, where: str) -> Action:
                   garbage_bytes=garbage_bytes, framed=bool(detail.get("framed", True)))
 
 
-def parse_rules(text: str, schema: HostSchema, source: str = "<rules>") -> RuleSet:
-    """The rules in ``text`` (YAML) for the host ``schema`` describes; ``RuleError`` says
-    which rule is wrong and why.
+def parse_rules(text: str | list[Any] | dict[str, Any], schema: HostSchema,
+                source: str = "<rules>") -> RuleSet:
+    """The rules in ``text`` (YAML, or the list or mapping it would load as: rules from
+    code, a test fixture's) for the host ``schema`` describes; ``RuleError`` says which
+    rule is wrong and why.
+
+    >>> len(parse_rules([{"match": {"terminal": "BNI00009"}, "respond": "05"}], SWITCH_SCHEMA))
+    1
 
     >>> parse_rules("rules: [{match: {type: post}, action: twice}]", LEDGER_SCHEMA)
     ... # doctest: +ELLIPSIS
@@ -334,7 +339,7 @@ def parse_rules(text: str, schema: HostSchema, source: str = "<rules>") -> RuleS
     atmsim.kernel.rules.RuleError: <rules>: rule 1: the ledger has no action 'twice' (it ...)
     """
     try:
-        document = yaml.safe_load(text)
+        document = yaml.safe_load(text) if isinstance(text, str) else text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

@@ -320,18 +320,21 @@ class Stack:
             await self._start_switch()
 
     def _read_rules(self) -> None:
-        """Each part's rules file, read before anything starts: a bad one is one line."""
+        """Each part's rules file, read before anything starts: a bad one is one line
+        (rules given to the stack are checked the same way)."""
         for part, schema in _RULE_SCHEMAS.items():
             path = getattr(self.settings, part).rules
-            if part in self.parts and path and part not in self.rules:
-                check = (functools.partial(check_switch_rules, profile=default_profile())
-                         if part == "switch" else None)
-                try:
+            check = (functools.partial(check_switch_rules, profile=default_profile())
+                     if part == "switch" else None)
+            try:
+                if part in self.rules and check is not None:
+                    check(self.rules[part].rules)
+                elif part in self.parts and path and part not in self.rules:
                     self.rules[part] = RuleBook(schema, path, check=check)
-                except RuleError as exc:
-                    raise StackError(str(exc)) from None
-                log.info("%s answers by %d rule(s) from %s", part,
-                         len(self.rules[part].rules), path)
+                    log.info("%s answers by %d rule(s) from %s", part,
+                             len(self.rules[part].rules), path)
+            except RuleError as exc:
+                raise StackError(str(exc)) from None
 
     def reload_rules(self) -> None:
         """Read every part's rules file again (SIGHUP); connections stay open, and a bad
