@@ -52,11 +52,20 @@ _FD_RESERVE = 64
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A response to send, the request it answers and why, for the log and the event."""
+    """A response to send, the request it answers and why, for the log and the event.
+
+    What a rule (``atmsim.kernel.rules``) makes of an answer: ``copies`` of the response
+    (0: none, 2: the same answer twice), ``garbage`` bytes instead of it (in a frame of
+    the connection's framing when ``framed``, else raw), and ``close``: the connection is
+    closed once it is written."""
 
     request: IsoMessage
     response: IsoMessage
     reason: str = ""
+    copies: int = 1
+    garbage: bytes | None = None
+    framed: bool = True
+    close: bool = False
 
 
 class RequestListener(Protocol):
@@ -374,8 +383,15 @@ class Channel:
             answer = await self.listener.dispatch(request)
         if answer is None:
             return
-        self._send(conn.writer, answer.response)
-        self.listener.answered(answer, (time.perf_counter() - started) * 1000)
+        if answer.garbage is not None:
+            self._write(conn.writer, self.framing.frame(answer.garbage) if answer.framed
+                        else answer.garbage)
+        elif answer.copies:
+            self._send(conn.writer, answer.response, answer.copies)
+        if answer.close:
+            conn.writer.close()
+        if answer.copies and answer.garbage is None:
+            self.listener.answered(answer, (time.perf_counter() - started) * 1000)
 
     def _took_reply(self, conn: _Connection, message: IsoMessage) -> bool:
         """A response to a request the switch sent on this connection goes to its waiter."""
@@ -411,13 +427,20 @@ class Channel:
         finally:
             conn.awaiting.pop(stan, None)
 
-    def _send(self, writer: asyncio.StreamWriter, response: IsoMessage) -> None:
+    def _send(self, writer: asyncio.StreamWriter, response: IsoMessage, copies: int = 1) -> None:
+        try:
+            frame = self.framing.frame(self.profile.encode(response))
+        except (WireError, FrameError):
+            log.exception("could not encode the response to STAN %s", response.get("11"))
+            return
+        self._write(writer, frame * copies)
+
+    @staticmethod
+    def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
         if writer.is_closing():
             return
         try:
-            writer.write(self.framing.frame(self.profile.encode(response)))
-        except (WireError, FrameError):
-            log.exception("could not encode the response to STAN %s", response.get("11"))
+            writer.write(data)
         except (ConnectionError, OSError):
             pass
 

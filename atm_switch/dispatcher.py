@@ -6,6 +6,10 @@ management (``atm_switch.network_management``). Another request or advice MTI is
 12; anything that is not a request (a response, a notification) is dropped and logged. A
 message that did not decode is answered 30 when enough of it could be read to address an
 answer (a request MTI and field 11), otherwise dropped and logged.
+
+With rules (``atmsim switch --rules FILE``), the first rule matching a decoded request
+answers it instead (``atm_switch.host_rules``); a request no rule matches is answered as
+above.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from atm_switch.balance_inquiry import answer_balance_inquiry
 from atm_switch.channel import Answer
 from atm_switch.deps import SwitchDeps
 from atm_switch.events import EVENTS_TOPIC, transaction_event
+from atm_switch.host_rules import by_rule, switch_facts
 from atm_switch.message_security import seal_answer
 from atm_switch.message_types import response_mti
 from atm_switch.network_management import answer_network_management
@@ -24,6 +29,7 @@ from atm_switch.responses import answer
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
+from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.wire import IsoMessage, WireError
 
 __all__ = ["Dispatcher", "Route"]
@@ -35,17 +41,27 @@ Route = Callable[[IsoMessage, SwitchDeps], Awaitable[tuple[IsoMessage, str]]]
 
 
 class Dispatcher:
-    """The switch's ``RequestListener``: ``routes`` maps an MTI to its pipeline."""
+    """The switch's ``RequestListener``: ``routes`` maps an MTI to its pipeline;
+    ``rules`` (None: none) may answer a request first."""
 
-    def __init__(self, deps: SwitchDeps, warn: RateLimitedLog) -> None:
+    def __init__(self, deps: SwitchDeps, warn: RateLimitedLog,
+                 rules: RuleBook | None = None) -> None:
         self.deps = deps
         self._warn = warn
+        self.rules = rules
         self.routes: dict[str, Route] = {
             "0200": answer_balance_inquiry,
             "0800": answer_network_management,
         }
 
     async def dispatch(self, request: IsoMessage) -> Answer | None:
+        if self.rules is not None:
+            rule = self.rules.first_match(switch_facts(request))
+            if rule is not None:
+                return await by_rule(rule, request, self._route)
+        return await self._route(request)
+
+    async def _route(self, request: IsoMessage) -> Answer | None:
         route = self.routes.get(request["t"])
         if route is None:
             return self._unsupported(request)

@@ -19,6 +19,7 @@ from atm_switch.deps import SwitchDeps
 from atm_switch.dispatcher import Dispatcher
 from atm_switch.key_change import KeyChangeError, push_key_change
 from atmsim.kernel.log_limits import RateLimitedLog
+from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.wire import Framing, WireProfile
 
 __all__ = ["SwitchServer"]
@@ -28,7 +29,8 @@ _KEY_CHANGE_POLL = 1.0  # seconds between looks for `atmsim keys rotate` request
 
 class SwitchServer(Channel):
     """The channel on ``host``:``port`` with the switch's dispatcher; ``max_pending``
-    bounds the inquiries in progress switch-wide (``atm_switch.admission``)."""
+    bounds the inquiries in progress switch-wide (``atm_switch.admission``); ``rules``
+    may answer requests first (``atm_switch.host_rules``)."""
 
     def __init__(self, deps: SwitchDeps, profile: WireProfile, framing: Framing, *,
                  host: str = "127.0.0.1", port: int = 8583, max_in_flight: int = 256,
@@ -36,10 +38,11 @@ class SwitchServer(Channel):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 repeat_interval: float = 60.0, key_change_interval: float = 0.0) -> None:
+                 repeat_interval: float = 60.0, key_change_interval: float = 0.0,
+                 rules: RuleBook | None = None) -> None:
         deps.profile = profile  # the MACs of answers are over the bytes this profile writes
         warn = RateLimitedLog(logging.getLogger("atmsim.switch"), repeat_interval)
-        self.dispatcher = Dispatcher(deps, warn)
+        self.dispatcher = Dispatcher(deps, warn, rules)
         deps.slots.limit = max_pending
         # A connection that ends lets the answers being worked on reach the ATM if it is
         # still there: the longest an inquiry can take is its HSM and ledger deadlines.

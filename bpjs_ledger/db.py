@@ -12,6 +12,10 @@ broke a key or a check) and ``StorageError`` for the rest. A PostgreSQL connecti
 broke is dropped and opened again on the next call, so a restarted server is picked up.
 
 A ``Database`` is used by one thread at a time (the ledger gives each worker its own).
+
+``set_fault_hook(hook)`` lets a fault drill (``atmsim drill``, the ``ledger-database`` hop)
+make database calls fail: the hook runs before each call, on its thread, and raises
+``StorageUnavailable`` to fail it, exactly as a database that went away does.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
@@ -39,6 +43,7 @@ __all__ = [
     "describe_target",
     "is_postgres_url",
     "open_database",
+    "set_fault_hook",
 ]
 
 Row = tuple[Any, ...]
@@ -64,6 +69,22 @@ class SchemaError(StorageError):
 
 class StorageUnavailable(StorageError):
     """The database cannot be reached, locked or written right now."""
+
+
+# Run before every database call when set (fault drills only): raises to fail the call.
+_fault_hook: Callable[[str], None] | None = None
+
+
+def set_fault_hook(hook: Callable[[str], None] | None) -> None:
+    """Install (None: remove) the drill's hook; it gets the database's location."""
+    global _fault_hook
+    _fault_hook = hook
+
+
+def _injected_fault(location: str) -> None:
+    hook = _fault_hook
+    if hook is not None:
+        hook(location)
 
 
 class ConstraintViolation(StorageError):
@@ -223,6 +244,7 @@ def _sqlite_params(params: Sequence[Any]) -> tuple[Any, ...]:
 
 @contextmanager
 def _sqlite_errors(location: str) -> Iterator[None]:
+    _injected_fault(location)
     try:
         yield
     except sqlite3.IntegrityError as exc:
@@ -355,6 +377,7 @@ class PostgresDatabase(Database):
     @contextmanager
     def _errors(self) -> Iterator[None]:
         psycopg = self._psycopg
+        _injected_fault(self.location)
         try:
             yield
         except psycopg.IntegrityError as exc:

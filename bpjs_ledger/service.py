@@ -17,6 +17,11 @@ So does a request whose ``reply_to`` is not a concrete topic under the requester
 level, nothing over 256 bytes): the ledger never publishes a participant's data to a topic
 a requester merely named, and never sends the broker a topic that makes it drop us.
 A post is answered only after its transaction has committed.
+
+With rules (``atmsim ledger --rules FILE``, docs/rules.md), the first rule matching a
+request (its ``type``: balance, statement or post; its ``kpj``, ``channel``, ``terminal``
+and any field by regex) answers it instead: an ERROR reply, no reply at all, or the usual
+reply, each after the rule's delay.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from datetime import date
@@ -33,6 +38,7 @@ from typing import Any, TypeVar
 
 from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint
 from atmsim.kernel.masking import mask_digits_in_text
+from atmsim.kernel.rules import RuleBook
 from bpjs_ledger.answers import BalanceAnswer, StatementAnswer
 from bpjs_ledger.db import StorageError, describe_target, is_postgres_url
 from bpjs_ledger.messages import (
@@ -83,8 +89,9 @@ class LedgerService:
 
     def __init__(self, store: LedgerStore, bus: Bus, *,
                  today: Callable[[], date] = date.today,
-                 reader: LedgerStore | None = None) -> None:
+                 reader: LedgerStore | None = None, rules: RuleBook | None = None) -> None:
         self.store = store
+        self.rules = rules
         # SQLite only: a second connection that answers reads on the event loop. A read
         # is one SELECT (or one read transaction) of tens of microseconds, cheaper than
         # the hop to the database thread; its own connection keeps it out of the writer's
@@ -95,10 +102,45 @@ class LedgerService:
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-db")
 
     def start(self) -> None:
-        self.bus.serve(BALANCE_REQUEST_TOPIC, self.handle, shared_group=SHARED_GROUP)
-        self.bus.serve(STATEMENT_REQUEST_TOPIC, self.handle_statement,
-                       shared_group=SHARED_GROUP)
-        self.bus.serve(CONTRIBUTION_POST_TOPIC, self.handle_post, shared_group=SHARED_GROUP)
+        for topic, kind, handler in (
+                (BALANCE_REQUEST_TOPIC, "balance", self.handle),
+                (STATEMENT_REQUEST_TOPIC, "statement", self.handle_statement),
+                (CONTRIBUTION_POST_TOPIC, "post", self.handle_post)):
+            self.bus.serve(topic, self._ruled(kind, handler) if self.rules else handler,
+                           shared_group=SHARED_GROUP)
+
+    def _ruled(self, kind: str, usual: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+               ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+        """``usual`` behind the rules: the first rule matching a request answers it."""
+
+        async def handle(body: dict[str, Any]) -> dict[str, Any] | None:
+            rules = self.rules
+            rule = None if rules is None else rules.first_match({
+                "type": kind, "kpj": body.get("kpj"), "channel": body.get("channel"),
+                "terminal": body.get("terminal_id"),
+                "fields": {k: v for k, v in body.items() if v is not None}})
+            if rule is None:
+                return await usual(body)
+            action = rule.action
+            log.info("rule %r: %s for %s request %s", rule.name, action.kind, kind,
+                     _request_id(body))
+            wait = action.wait()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if action.kind == "no_reply":
+                return None
+            if action.kind == "error":
+                reason = action.reason or f"internal error: rule {rule.name}"
+                request_id = _request_id(body)
+                if kind == "post":
+                    key = body.get("key")
+                    return post_error_reply(request_id, key if isinstance(key, str) else None,
+                                            reason)
+                return (error_reply if kind == "balance" else statement_error_reply)(
+                    request_id, reason)
+            return await usual(body)
+
+        return handle
 
     def close(self) -> None:
         self._db_thread.shutdown(wait=True)
@@ -172,7 +214,8 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
                      stop: asyncio.Event | None = None, demo_as_of: date | None = None,
                      ready: asyncio.Event | None = None,
                      today: Callable[[], date] | None = None,
-                     connect_timeout: float | None = None) -> None:
+                     connect_timeout: float | None = None,
+                     rules: RuleBook | None = None) -> None:
     """Serve the ledger in ``db`` (a SQLite file or a ``postgresql://`` URL) on
     ``endpoint`` until ``stop`` is set (or the task is cancelled). Migrates and seeds a
     fresh database first.
@@ -183,7 +226,8 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
     every request, so only one runs, with a one-line warning. ``ready`` is set once every
     worker is connected and subscribed. ``today`` dates postings (default: the clock).
     With ``connect_timeout``, a broker that cannot be reached at the start raises
-    ``BusUnavailable`` within it (later outages are retried for ever).
+    ``BusUnavailable`` within it (later outages are retried for ever). ``rules``: every
+    worker answers by them first.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -201,7 +245,8 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
             reader = (None if is_postgres_url(db)
                       else stack.enter_context(LedgerStore(db, seed_demo=False)))
             bus = MqttBus(endpoint, f"ledger-{number}")
-            service = LedgerService(store, bus, today=today or date.today, reader=reader)
+            service = LedgerService(store, bus, today=today or date.today, reader=reader,
+                                    rules=rules)
             stack.callback(service.close)  # after the bus stops, before the store closes
             # Register before connecting: the bus then subscribes before it reports
             # connected, so "connected" means "answering".

@@ -13,15 +13,23 @@ unverified. Every malformed request gets an error reply rather than a dropped
 connection; only a frame longer than the configured bound closes the
 connection (:mod:`hsm_mock.server` cuts the frames), since its length can no
 longer be trusted.
+
+With rules (``atmsim hsm --rules FILE``, docs/rules.md) the first rule matching a
+request's command code (and its ``header`` / ``body`` by regex) decides instead: an
+error code, a wrong header, garbage, no reply, two replies, a closed connection, each
+after an optional delay. The reply says so (``Reply``'s effect fields); the
+connection carries it out.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from atmsim.kernel.crypto.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, Advice, HsmError
+from atmsim.kernel.rules import Rule, RuleBook
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING
 from hsm_mock.commands import Command, CommandTable
 from hsm_mock.context import HsmContext
@@ -47,13 +55,19 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Reply:
-    """A reply message (without length prefix) and what to log about it."""
+    """A reply message (without length prefix) and what to log about it; what a rule
+    made of it: sent ``copies`` times (0: not at all) after ``delay`` seconds, ``raw``
+    (without a length prefix: garbage), then the connection closed when ``close``."""
 
     message: bytes
     command: str
     error: str
     field: str = ""
     known: bool = True  # False for a command code this HSM does not implement (ZZ)
+    copies: int = 1
+    delay: float = 0.0
+    raw: bool = False
+    close: bool = False
 
 
 def encode_frame(message: bytes) -> bytes:
@@ -76,6 +90,7 @@ class Dispatcher:
         *,
         header_len: int = DEFAULT_HEADER_LENGTH,
         disabled_commands: Collection[str] = frozenset(),
+        rules: RuleBook | None = None,
     ) -> None:
         if header_len < 0:
             raise ValueError("header length cannot be negative")
@@ -83,6 +98,7 @@ class Dispatcher:
         self._context = context
         self._header_len = header_len
         self._disabled = frozenset(disabled_commands)
+        self.rules = rules
 
     def handle(self, message: bytes) -> Reply:
         """Build the reply for a request message (the frame without its prefix)."""
@@ -90,6 +106,14 @@ class Dispatcher:
         raw_code = message[self._header_len : self._header_len + 2]
         body = message[self._header_len + 2 :]
         code = raw_code.decode("ascii") if raw_code.isascii() and raw_code.isalnum() else ""
+        if self.rules is not None:
+            rule = self.rules.first_match({"command": code, "fields": {
+                "header": header.decode("latin-1"), "body": body.decode("latin-1")}})
+            if rule is not None:
+                return self._by_rule(rule, header, code, body)
+        return self._usual(header, code, body)
+
+    def _usual(self, header: bytes, code: str, body: bytes) -> Reply:
         reader = FieldReader(body, self._context.lmk_ids)
         command = self._table.get(code)
         if command is None:
@@ -102,6 +126,32 @@ class Dispatcher:
         trailer = reader.trailer if reader.trailer is not None else _guess_trailer(body)
         reply = header + response_code.encode("ascii") + error.encode("ascii") + out + trailer
         return Reply(reply, code or "??", error, field, known=command is not None)
+
+    def _by_rule(self, rule: Rule, header: bytes, code: str, body: bytes) -> Reply:
+        action = rule.action
+        delay = action.wait()
+        _log.info("rule %r: %s for cmd=%s", rule.name, action.kind, code or "??")
+        kind = action.kind
+        if kind == "drop":
+            return Reply(b"", code or "??", "", copies=0, delay=delay)
+        if kind == "close":
+            return Reply(b"", code or "??", "", copies=0, delay=delay, close=True)
+        if kind == "garbage":
+            # Seeded by the request: the same request gets the same garbage on every run.
+            noise = random.Random(header + body).randbytes(action.garbage_bytes)
+            return Reply(noise, code or "??", "", delay=delay, raw=not action.framed)
+        if kind == "error":
+            command = self._table.get(code)
+            response_code = command.response_code if command else UNKNOWN_COMMAND
+            error = action.code or INVALID_INPUT
+            message = header + response_code.encode("ascii") + error.encode("ascii") \
+                + _guess_trailer(body)
+            return Reply(message, code or "??", error, delay=delay)
+        reply = self._usual(header, code, body)
+        if kind == "wrong_header":
+            message = _wrong_header(header) + reply.message[len(header):]
+            return replace(reply, message=message, delay=delay)
+        return replace(reply, copies=2 if kind == "twice" else 1, delay=delay)
 
     def _run(self, command: Command, reader: FieldReader) -> tuple[str, bytes, str]:
         """Run a handler: (error code, response fields, failing field name)."""
@@ -118,6 +168,19 @@ class Dispatcher:
         if isinstance(out, Advice):
             return out.code, out.fields, ""
         return NO_ERROR, out, ""
+
+
+def _wrong_header(header: bytes) -> bytes:
+    """A header the request did not carry: each digit one on (9 -> 0), anything else
+    ``Z`` (``Y`` for a ``Z``); with no header configured, an extra one of four digits.
+
+    >>> _wrong_header(b"0001"), _wrong_header(b"AZ"), _wrong_header(b"")
+    (b'1112', b'ZY', b'9999')
+    """
+    if not header:
+        return b"9999"
+    return bytes(ord("0") + (c - ord("0") + 1) % 10 if ord("0") <= c <= ord("9")
+                 else (ord("Y") if c == ord("Z") else ord("Z")) for c in header)
 
 
 def _guess_trailer(body: bytes) -> bytes:

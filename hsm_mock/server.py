@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Self
 
+from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
 from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
@@ -61,7 +62,8 @@ class HsmServer:
     ``lmk`` defaults to the published Thales test LMK; ``lmk_id`` is the
     identifier a request may name with ``%nn`` (others answer 13).
     ``disabled_commands`` answer error 68 (command disabled). ``security`` holds the
-    key-scheme settings (:mod:`hsm_mock.security`). ``port=0`` binds a
+    key-scheme settings (:mod:`hsm_mock.security`); ``rules`` may answer a request first
+    (:mod:`hsm_mock.protocol`). ``port=0`` binds a
     free port; read :attr:`port` after :meth:`start`. Usable as
     ``async with HsmServer(...)``.
     """
@@ -81,6 +83,7 @@ class HsmServer:
         tls_key: str | Path | None = None,
         tls_client_ca: str | Path | None = None,
         security: SecuritySettings | None = None,
+        rules: RuleBook | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key")
@@ -106,6 +109,7 @@ class HsmServer:
             ),
             header_len=header_len,
             disabled_commands=disabled_commands,
+            rules=rules,
         )
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -218,10 +222,23 @@ class _Connection(asyncio.Protocol):
             status.frames_received += 1
             started = clock()
             reply = self._dispatcher.handle(message)
-            replies.append(encode_frame(reply.message))
             # The status commands (J2, J4, J8) report what is counted here.
             status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE, reply.error,
                           clock() - started)
+            if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
+                replies.append(encode_frame(reply.message))
+            else:  # what a rule made of it
+                out = [reply.message if reply.raw else encode_frame(reply.message)]
+                out *= reply.copies
+                if reply.delay > 0:
+                    asyncio.get_running_loop().call_later(reply.delay, self._later, out,
+                                                          reply.close)
+                else:
+                    replies.extend(out)
+                    if reply.close:
+                        self._send(replies)
+                        self.close()
+                        return
             if debug:
                 _log.debug(
                     "cmd=%s err=%s%s latency_ms=%.3f",
@@ -232,6 +249,11 @@ class _Connection(asyncio.Protocol):
                 )
         del buffer[:start]
         self._send(replies)
+
+    def _later(self, replies: list[bytes], close: bool) -> None:
+        self._send(replies)
+        if close:
+            self.close()
 
     def _send(self, replies: list[bytes]) -> None:
         if replies and self._transport is not None and not self._transport.is_closing():

@@ -8,5 +8,7 @@
 * :mod:`atmsim.kernel.bus` and its MQTT clients (:mod:`~atmsim.kernel.mqtt`, the lean one;
   :mod:`~atmsim.kernel.mqtt_aiomqtt`) - request / serve / publish between the parts;
 * :mod:`atmsim.kernel.masking` - what a log or a screen may show of a PAN, a name, a URL;
-* :mod:`atmsim.kernel.demo_data` - the public demo cards, participants, terminals, keys.
+* :mod:`atmsim.kernel.demo_data` - the public demo cards, participants, terminals, keys;
+* :mod:`atmsim.kernel.rules` - the rule engine behind ``--rules FILE`` (switch, HSM, ledger);
+* :mod:`atmsim.kernel.faults` - seeded fault schedules for ``atmsim drill``.
 """

@@ -5,7 +5,8 @@ config values. Errors a user can fix (``atmsim.shell.errors.UserError``, argpars
 are one line on stderr and exit status 2; nothing prints a traceback for them.
 
 The commands that run until stopped (``up``, ``demo``, ``switch``, ``hsm``, ``broker``)
-stop in order on the first SIGINT, SIGTERM or SIGHUP, also during start-up; a second one,
+stop in order on the first SIGINT, SIGTERM or SIGHUP (SIGHUP reloads the rules instead
+when a part runs with ``--rules``), also during start-up; a second one,
 or an orderly stop that has not ended within ``FORCE_EXIT_AFTER`` seconds, ends the
 process at once (after killing the broker child).
 """
@@ -119,12 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     switch = sub.add_parser("switch", help="the ISO 8583 switch alone")
     _stack_options(switch)
-    add_options(switch, "hsm_host")
+    add_options(switch, "hsm_host", "switch_rules")
 
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
+    add_options(hsm, "hsm_rules")
 
-    from atmsim.shell import cards_cli, keys_cli, ledger_cli, record_cli, replay_cli, scenario_cli
+    from atmsim.shell import (
+        cards_cli,
+        drill_cli,
+        keys_cli,
+        ledger_cli,
+        record_cli,
+        replay_cli,
+        scenario_cli,
+    )
     from atmsim.shell.load import command as load_cli
 
     ledger_cli.add_parser(sub)
@@ -134,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     record_cli.add_parser(sub)
     replay_cli.add_parser(sub)
     scenario_cli.add_parser(sub)
+    drill_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -450,6 +461,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "scenario": _sub_cli("atmsim.shell.scenario_cli"),
     "certify": _sub_cli("atmsim.shell.scenario_cli"),
     "record": _sub_cli("atmsim.shell.record_cli"), "replay": _sub_cli("atmsim.shell.replay_cli"),
+    "drill": _sub_cli("atmsim.shell.drill_cli"),
 }
 
 
@@ -465,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal debug
         args = build_parser().parse_args(argv)  # imports the subcommands: Ctrl-C may land here
         default_level = "WARNING" if args.command in ("demo", "inquire", "cards", "scenario",
-                                                       "certify") else "INFO"
+                                                       "certify", "drill") else "INFO"
         settings = settings_from(args)
         if args.command in _DATA_DIR_COMMANDS:
             from atmsim.shell.stack import prepare_data_dir

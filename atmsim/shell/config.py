@@ -166,6 +166,7 @@ class SwitchSettings:
     key_grace: float = field(default=300.0, metadata=between(0, 30 * 86400))
     # seconds between bank-initiated key changes of every connected ATM; 0: never
     key_change_interval: float = field(default=0.0, metadata=between(0, 365 * 86400))
+    rules: str = ""  # a rules file (docs/rules.md); empty: no rules, the usual answers
 
 
 @dataclass
@@ -180,6 +181,7 @@ class HsmSettings:
     # X/Y-tagged keys under the LMK read as bare cryptograms (ThalesSimulator, jPOS); off: 26
     x917_under_lmk: bool = False
     single_des: bool = True  # "Enable single-DES": off answers 26 for 16H keys
+    rules: str = ""  # a rules file (docs/rules.md); empty: no rules
 
 
 @dataclass
@@ -207,6 +209,7 @@ class MqttSettings:
 class LedgerSettings:
     workers: int = field(default=1, metadata=between(1, 256))
     db: str = ""  # empty: SQLite file ledger.db in the data directory
+    rules: str = ""  # a rules file (docs/rules.md); empty: no rules
 
 
 # The ATM's own defaults: declared once, with the ATM (terminal_ui.device.config).

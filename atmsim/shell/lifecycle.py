@@ -1,7 +1,8 @@
 """Running a command until it is stopped: signals, start-up logs, the stack's lifetime.
 
 ``atmsim up`` and ``atmsim demo`` (and the parts run alone: ``serve``) stop in order on the first
-SIGINT, SIGTERM or SIGHUP, also during start-up; a second signal, or an orderly stop that
+SIGINT, SIGTERM or SIGHUP (a part serving by ``--rules`` reloads them on SIGHUP instead),
+also during start-up; a second signal, or an orderly stop that
 has not ended the process within ``FORCE_EXIT_AFTER`` seconds, ends it at once after
 killing the broker child. While the stack starts, the log lines meant for the terminal are
 held back: shown once it is up, dropped when it fails, so that a failed start is the one
@@ -41,17 +42,27 @@ class StopSignals:
     The first signal sets ``stop`` (an orderly stop) and arms a timer: if the process has
     not ended ``FORCE_EXIT_AFTER`` seconds later, or a second signal comes, ``on_force``
     runs (it kills child processes) and the process exits at once with status 130.
+    With ``on_hangup`` set (a part serving by rules), SIGHUP calls it instead: the
+    daemon convention of "read your files again".
     """
 
     def __init__(self, stop: asyncio.Event | None = None) -> None:
         self.stop = stop or asyncio.Event()
         self.on_force: list[Callable[[], None]] = []
+        self.on_hangup: Callable[[], None] | None = None
         self._timer: threading.Timer | None = None
 
     def install(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._signalled)
+        loop.add_signal_handler(signal.SIGHUP, self._hangup)
+
+    def _hangup(self) -> None:
+        if self.on_hangup is not None and not self.stop.is_set():
+            self.on_hangup()
+        else:
+            self._signalled()
 
     def _signalled(self) -> None:
         if self.stop.is_set():
@@ -169,6 +180,8 @@ async def serve(settings: Settings, parts: Collection[str], announce: Callable[[
     signals = StopSignals()
     signals.install()
     async with running_stack(settings, signals, parts) as stack:
+        if stack.rules:
+            signals.on_hangup = stack.reload_rules
         announce(stack)
         sys.stdout.flush()
         await signals.stop.wait()

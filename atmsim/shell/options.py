@@ -58,6 +58,10 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
         "help": "LMK file (default: [hsm] lmk_file, else test LMK)"}),
     "terminal": Option("--terminal", "atm.terminal_id", {
         "help": "terminal ID, field 41 (default BNI00001)"}),
+    # One flag, --rules, for each part that takes rules: the command names its part.
+    **{f"{part}_rules": Option("--rules", f"{part}.rules", {
+        "metavar": "FILE", "help": f"a YAML rules file for the {part} (docs/rules.md); "
+        "SIGHUP reloads it"}) for part in ("switch", "hsm", "ledger")},
     "web_port": Option("--web-port", "atm.web_port", {
         "type": int, "help": "port of the web ATM (default 8000)"}),
 }

@@ -21,19 +21,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from atm_switch.card_store import CardStore
 from atm_switch.deps import SwitchDeps
+from atm_switch.host_rules import check_switch_rules
 from atm_switch.hsm_link import HsmLink
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
+from atmsim.kernel.rules import HSM_SCHEMA, LEDGER_SCHEMA, SWITCH_SCHEMA, RuleBook, RuleError
 from atmsim.kernel.wire import Framing, default_profile
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
@@ -56,6 +59,7 @@ PART_CLOSE_LIMIT = 1.5
 
 # The parts of the back end, in the order they start.
 PARTS = ("broker", "hsm", "ledger", "switch")
+_RULE_SCHEMAS = {"switch": SWITCH_SCHEMA, "hsm": HSM_SCHEMA, "ledger": LEDGER_SCHEMA}
 
 
 class StackError(UserError, RuntimeError):
@@ -198,7 +202,8 @@ class Addresses:
 class Stack:
     """The back end's ``parts`` (all of ``PARTS`` by default) on the addresses of ``settings``."""
 
-    def __init__(self, settings: Settings, parts: Collection[str] = PARTS) -> None:
+    def __init__(self, settings: Settings, parts: Collection[str] = PARTS,
+                 rules: Mapping[str, RuleBook] | None = None) -> None:
         unknown = set(parts) - set(PARTS)
         if unknown or not parts:
             raise ValueError(f"parts must be some of {', '.join(PARTS)}, not {sorted(unknown)}")
@@ -223,6 +228,9 @@ class Stack:
         self._hsm_link: HsmLink | None = None
         self._cards: CardStore | None = None
         self._parts = AsyncExitStack()
+        # By part: the rules it answers by (docs/rules.md); given, or read from the
+        # part's ``rules`` setting at start.
+        self.rules: dict[str, RuleBook] = dict(rules or {})
 
     # -- whole stack ----------------------------------------------------------------
 
@@ -281,6 +289,7 @@ class Stack:
                     self.ledger_target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
+        self._read_rules()
         if "switch" in parts and provision_switch(self.data_dir, self._lmk):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
         if self._embedded_broker:
@@ -311,6 +320,29 @@ class Stack:
         if "switch" in parts:
             await self._start_switch()
 
+    def _read_rules(self) -> None:
+        """Each part's rules file, read before anything starts: a bad one is one line
+        (rules given to the stack are checked the same way)."""
+        for part, schema in _RULE_SCHEMAS.items():
+            path = getattr(self.settings, part).rules
+            check = (functools.partial(check_switch_rules, profile=default_profile())
+                     if part == "switch" else None)
+            try:
+                if part in self.rules and check is not None:
+                    check(self.rules[part].rules)
+                elif part in self.parts and path and part not in self.rules:
+                    self.rules[part] = RuleBook(schema, path, check=check)
+                    log.info("%s answers by %d rule(s) from %s", part,
+                             len(self.rules[part].rules), path)
+            except RuleError as exc:
+                raise StackError(str(exc)) from None
+
+    def reload_rules(self) -> None:
+        """Read every part's rules file again (SIGHUP); connections stay open, and a bad
+        file keeps the rules in force (one log line)."""
+        for book in self.rules.values():
+            book.reload()
+
     async def _start_switch(self) -> None:
         s = self.settings
         assert self._switch_bus is not None and self.endpoint is not None
@@ -332,7 +364,8 @@ class Stack:
                               frame_timeout=s.switch.frame_timeout,
                               max_connections=s.switch.max_connections,
                               repeat_interval=s.log.repeat_interval,
-                              key_change_interval=s.switch.key_change_interval)
+                              key_change_interval=s.switch.key_change_interval,
+                              rules=self.rules.get("switch"))
         try:
             await switch.start()
         except OSError as exc:
@@ -398,7 +431,7 @@ class Stack:
         security = SecuritySettings(zmk_length=s.zmk_length.upper(),
                                     x917_under_lmk=s.x917_under_lmk, single_des=s.single_des)
         self.hsm = HsmServer(s.host, s.port, lmk=self._lmk, header_len=s.header_len,
-                             security=security)
+                             security=security, rules=self.rules.get("hsm"))
         try:
             await self.hsm.start()
         except OSError as exc:
@@ -419,7 +452,8 @@ class Stack:
         self._ledger_task = asyncio.create_task(run_ledger(
             self.ledger_target, self.ledger_endpoint,
             workers=self.settings.ledger.workers,
-            stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT))
+            stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT,
+            rules=self.rules.get("ledger")))
         ready_wait = asyncio.ensure_future(ready.wait())
         try:
             done, _ = await asyncio.wait([self._ledger_task, ready_wait], timeout=60,

@@ -34,7 +34,7 @@ from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailab
 from terminal_ui.device.pinpad import PinPad
 from terminal_ui.device.transactions import CardData, approval_problem, balance_inquiry_request
 
-__all__ = ["LoadSettings", "LoadError", "Progress", "run_load", "terminal_id"]
+__all__ = ["LoadSettings", "LoadError", "Outcome", "Progress", "run_load", "terminal_id"]
 
 _CONNECT_AT_ONCE = 32  # connections opened in parallel while the ATMs start
 _YIELD_EVERY = 64  # an open loop catching up still lets answers be read
@@ -116,10 +116,29 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One inquiry of the run, for a watcher (``atmsim drill``): sent and settled, in
+    seconds on the run's clock; ``code`` is field 39, None when no answer came
+    (``failure``: ``timeout`` or ``connection lost``)."""
+
+    sent: float
+    at: float
+    code: str | None
+    failure: str = ""
+
+
+OutcomeCallback = Callable[[Outcome], None]
+
+
 class _Run:
-    def __init__(self, settings: LoadSettings, on_progress: ProgressCallback | None) -> None:
+    def __init__(self, settings: LoadSettings, on_progress: ProgressCallback | None,
+                 on_start: Callable[[], None] | None = None,
+                 on_outcome: OutcomeCallback | None = None) -> None:
         self.s = settings
         self.on_progress = on_progress
+        self.on_start = on_start
+        self.on_outcome = on_outcome
         self.planner = InquiryPlanner(settings.cards, settings.mix, PinPad(settings.tpk_hex),
                                       settings.seed)
         self.cards = [CardData(c.pan, c.expiry, c.track2) for c in settings.cards]
@@ -177,6 +196,8 @@ class _Run:
     async def run(self) -> None:
         self.started = time.perf_counter()
         cpu_at_start = time.process_time()
+        if self.on_start is not None:
+            self.on_start()
         reporter = asyncio.create_task(self._report_progress())
         try:
             if self.s.rate is not None:
@@ -232,12 +253,15 @@ class _Run:
         # send when the loop woke early (uvloop's timers tick in whole milliseconds).
         start = min(due, self.now())
         code: str | None = None
+        failure = ""
         try:
             response = await link.exchange(request, self.s.timeout)
         except HostTimeout:
+            failure = "timeout"
             if record:
                 self.stats.record_timeout(self.now())
         except HostUnavailable:
+            failure = "connection lost"
             self.lost_links.add(link.terminal_id)
             if record:
                 self.stats.record_error(self.now())
@@ -253,6 +277,8 @@ class _Run:
                 else:
                     self.stats.record_protocol_error(at, problem)
         self.planner.answered(plan, code)
+        if record and self.on_outcome is not None:
+            self.on_outcome(Outcome(start, self.now(), code, failure))
         return code
 
     async def settle_cards(self) -> None:
@@ -304,9 +330,13 @@ class _Run:
 
 
 async def run_load(settings: LoadSettings,
-                   on_progress: ProgressCallback | None = None) -> LoadReport:
-    """Run the load described by ``settings``; raises ``LoadError`` if it cannot start."""
-    run = _Run(settings, on_progress)
+                   on_progress: ProgressCallback | None = None, *,
+                   on_start: Callable[[], None] | None = None,
+                   on_outcome: OutcomeCallback | None = None) -> LoadReport:
+    """Run the load described by ``settings``; raises ``LoadError`` if it cannot start.
+    ``on_start`` is called when the run's clock starts (the ATMs signed on), and
+    ``on_outcome`` with each inquiry once it is answered or given up."""
+    run = _Run(settings, on_progress, on_start, on_outcome)
     try:
         await run.start_atms()
         await run.run()
