@@ -122,12 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
 
-    from atmsim.shell import cards_cli, keys_cli, ledger_cli
+    from atmsim.shell import cards_cli, journal_cli, keys_cli, ledger_cli
     from atmsim.shell.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
+    journal_cli.add_parser(sub)
     load_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
@@ -440,6 +441,7 @@ def _sub_cli(name: str) -> Callable[[], Any]:
 SUB_CLIS: dict[str, Callable[[], Any]] = {
     "keys": _sub_cli("atmsim.shell.keys_cli"), "cards": _sub_cli("atmsim.shell.cards_cli"),
     "ledger": _sub_cli("atmsim.shell.ledger_cli"),
+    "journal": _sub_cli("atmsim.shell.journal_cli"),
     "load": _sub_cli("atmsim.shell.load.command"),
 }
 

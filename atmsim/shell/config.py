@@ -162,6 +162,10 @@ class SwitchSettings:
     frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
     # ATM connections at once; one more is closed at once
     max_connections: int = field(default=2000, metadata=between(1, 1_000_000))
+    # sen charged per approved balance inquiry (field 28 of the 0210); a reversal refunds it
+    inquiry_fee: int = field(default=0, metadata=between(0, 99_999_999, "sen, field 28 is n8"))
+    # days the transaction journal keeps inquiries and reversals (what an 0420 can match)
+    journal_days: float = field(default=7.0, metadata=between(0.001, 3650, "days"))
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """What an ATM is configured with: where its switch is, who it is (terminal and acquirer),
-its timers, its cards and its PIN key, its clock and time zone."""
+its timers, its cards and its PIN key, its clock and time zone, where it keeps the reversals
+it owes."""
 
 from __future__ import annotations
 
@@ -30,7 +31,15 @@ class AtmConfig:
     # that send nothing for minutes (ours after 5), and it shows a dead link early.
     echo_interval: float = 60.0
     receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
+    # The store-and-forward queue of reversals; None: saf/reversals.db next to receipts_dir
+    saf_path: Path | None = None
     cards: tuple[DemoCard, ...] = DEMO_CARDS
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
     time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
     clock: Clock = utc_now  # the current time; tests and snapshots pin it
+
+    @property
+    def saf_file(self) -> Path:
+        """Where the ATM keeps the reversals it still owes the switch (in the data
+        directory: ``<data dir>/saf/reversals.db`` when receipts are in ``<data dir>/receipts``)."""
+        return self.saf_path or self.receipts_dir.parent / "saf" / "reversals.db"

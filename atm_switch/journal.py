@@ -1,0 +1,245 @@
+"""The switch's transaction journal: every answered 0200 and every reversal, with its fee.
+
+A reversal (0420/0421) names its original by field 90 (MTI, STAN, field 7, acquirer) and
+comes from the same terminal (41) for the same card (2); the journal finds that original
+here. It is its own SQLite file, ``switch-journal.db`` in the data directory, not a table
+of the card database: it grows with every inquiry and is pruned by age
+(``switch.journal_days``), which the card and key data never are, and it is safe to
+delete (only reversals of the inquiries it held then answer 25).
+
+An inquiry is keyed by terminal, STAN, transmission time and PAN (the PAN as the card
+store's HMAC, never in clear; the masked PAN for display). Marking it reversed is one
+atomic ``UPDATE ... WHERE reversed_at IS NULL``: however many 0420s and 0421s race for
+one original, one of them reverses it (and refunds its fee) and the others find it
+already reversed.
+
+``InquiriesInFlight`` covers the race in one process: a reversal that arrives while its
+0200 is still being answered waits for that answer before it looks the original up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["InquiryKey", "JournalEntry", "ReversalOutcome", "TransactionJournal",
+           "InquiriesInFlight", "DEFAULT_RETENTION_DAYS", "journal_path"]
+
+DEFAULT_RETENTION_DAYS = 7.0
+_PRUNE_EVERY = 1000  # inquiries recorded between two prunes
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inquiries (
+    terminal_id TEXT NOT NULL,
+    stan TEXT NOT NULL,
+    transmission_time TEXT NOT NULL,      -- field 7 of the 0200
+    pan_hash TEXT NOT NULL,               -- HMAC of the PAN (the card store's lookup key)
+    acquirer_id TEXT NOT NULL,            -- field 32, zero-padded to 11 as in field 90
+    mti TEXT NOT NULL,
+    pan_masked TEXT NOT NULL,
+    rrn TEXT NOT NULL,
+    response_code TEXT NOT NULL,
+    fee_sen INTEGER NOT NULL,             -- the inquiry fee charged (0 unless approved)
+    answered_at REAL NOT NULL,            -- Unix time
+    reversed_at REAL,                     -- set once, by the first reversal that finds it
+    reversal_reason TEXT,
+    PRIMARY KEY (terminal_id, stan, transmission_time, pan_hash)
+);
+CREATE INDEX IF NOT EXISTS inquiries_answered_at ON inquiries (answered_at);
+CREATE TABLE IF NOT EXISTS reversals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    mti TEXT NOT NULL,                    -- 0420 or 0421
+    terminal_id TEXT NOT NULL,
+    stan TEXT NOT NULL,                   -- the reversal's own field 11
+    original_stan TEXT NOT NULL,
+    original_time TEXT NOT NULL,
+    pan_masked TEXT NOT NULL,
+    reason TEXT NOT NULL,                 -- the 0420's field 39
+    response_code TEXT NOT NULL,          -- the 0430's field 39
+    outcome TEXT NOT NULL,                -- reversed | already reversed | unknown original
+    fee_refunded_sen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reversals_received_at ON reversals (received_at);
+"""
+
+
+def journal_path(data_dir: Path) -> Path:
+    return data_dir / "switch-journal.db"
+
+
+@dataclass(frozen=True)
+class InquiryKey:
+    """Which 0200 an entry is: terminal (41), STAN (11), field 7 and the PAN's hash."""
+
+    terminal_id: str
+    stan: str
+    transmission_time: str
+    pan_hash: str
+
+
+@dataclass(frozen=True)
+class ReversalOutcome:
+    found: bool
+    reversed_now: bool  # False for a repeat: the original was reversed before
+    fee_refunded_sen: int
+
+    @property
+    def describe(self) -> str:
+        if not self.found:
+            return "unknown original"
+        return "reversed" if self.reversed_now else "already reversed"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One line of ``atmsim journal``."""
+
+    at: float
+    kind: str  # "inquiry" or the reversal's MTI
+    terminal_id: str
+    stan: str
+    pan_masked: str
+    response_code: str
+    fee: str  # what happened to the fee, e.g. "charged 250000", "refunded 250000", "-"
+    note: str
+
+
+class TransactionJournal:
+    """``TransactionJournal(path, retention_days)`` opens (and creates) the journal."""
+
+    def __init__(self, path: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
+        self.path = path
+        self.retention_s = retention_days * 86400
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
+        self._since_prune = 0
+        self.prune()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def record_inquiry(self, key: InquiryKey, *, mti: str, acquirer_id: str, pan_masked: str,
+                       rrn: str, response_code: str, fee_sen: int,
+                       now: float | None = None) -> None:
+        """An answered 0200. The first answer to a key stands (a duplicate's 94 does not
+        replace it)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO inquiries (terminal_id, stan, transmission_time, pan_hash, "
+            "acquirer_id, mti, pan_masked, rrn, response_code, fee_sen, answered_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key.terminal_id, key.stan, key.transmission_time, key.pan_hash,
+             f"{acquirer_id:0>11}", mti, pan_masked, rrn, response_code, fee_sen,
+             time.time() if now is None else now))
+        self._since_prune += 1
+        if self._since_prune >= _PRUNE_EVERY:
+            self.prune()
+
+    def reverse(self, key: InquiryKey, *, mti: str, acquirer_id: str, reason: str,
+                now: float | None = None) -> ReversalOutcome:
+        """Mark the original ``key`` (of MTI ``mti`` from acquirer ``acquirer_id``, both as
+        field 90 gives them) reversed, once."""
+        at = time.time() if now is None else now
+        where = ("terminal_id = ? AND stan = ? AND transmission_time = ? AND pan_hash = ? "
+                 "AND mti = ? AND acquirer_id = ?")
+        args = (key.terminal_id, key.stan, key.transmission_time, key.pan_hash, mti,
+                f"{acquirer_id:0>11}")
+        row = self._db.execute(
+            f"UPDATE inquiries SET reversed_at = ?, reversal_reason = ? "
+            f"WHERE {where} AND reversed_at IS NULL RETURNING fee_sen",
+            (at, reason, *args)).fetchone()
+        if row is not None:
+            return ReversalOutcome(True, True, int(row[0]))
+        known = self._db.execute(f"SELECT 1 FROM inquiries WHERE {where}", args).fetchone()
+        return ReversalOutcome(known is not None, False, 0)
+
+    def record_reversal(self, *, mti: str, terminal_id: str, stan: str, original_stan: str,
+                        original_time: str, pan_masked: str, reason: str, response_code: str,
+                        outcome: str, fee_refunded_sen: int, now: float | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO reversals (received_at, mti, terminal_id, stan, original_stan, "
+            "original_time, pan_masked, reason, response_code, outcome, fee_refunded_sen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time() if now is None else now, mti, terminal_id, stan, original_stan,
+             original_time, pan_masked, reason, response_code, outcome, fee_refunded_sen))
+
+    def prune(self, now: float | None = None) -> int:
+        """Forget what is older than the retention; the number of rows removed."""
+        self._since_prune = 0
+        cutoff = (time.time() if now is None else now) - self.retention_s
+        removed = self._db.execute("DELETE FROM inquiries WHERE answered_at < ?",
+                                   (cutoff,)).rowcount
+        removed += self._db.execute("DELETE FROM reversals WHERE received_at < ?",
+                                    (cutoff,)).rowcount
+        return int(removed)
+
+    def entries(self, *, limit: int = 50, terminal_id: str | None = None) -> Iterator[JournalEntry]:
+        """The latest ``limit`` inquiries and reversals, newest last."""
+        rows = self._db.execute(
+            "SELECT * FROM ("
+            " SELECT answered_at AS at, 'inquiry' AS kind, terminal_id, stan, pan_masked,"
+            "  response_code, fee_sen, reversed_at IS NOT NULL AS reversed, reversal_reason,"
+            "  '' AS outcome, '' AS original_stan FROM inquiries"
+            "  WHERE (? IS NULL OR terminal_id = ?)"
+            " UNION ALL"
+            " SELECT received_at, mti, terminal_id, stan, pan_masked, response_code,"
+            "  fee_refunded_sen, 0, reason, outcome, original_stan FROM reversals"
+            "  WHERE (? IS NULL OR terminal_id = ?)"
+            " ORDER BY at DESC LIMIT ?) ORDER BY at",
+            (terminal_id, terminal_id, terminal_id, terminal_id, limit)).fetchall()
+        for (at, kind, terminal, stan, pan, code, fee, reversed_, reason, outcome,
+             original_stan) in rows:
+            if kind == "inquiry":
+                fee_text = f"charged {fee}" if fee else "-"
+                if reversed_:
+                    fee_text = f"reversed {fee}" if fee else "-"
+                note = f"reversed (reason {reason})" if reversed_ else ""
+            else:
+                fee_text = f"refunded {fee}" if fee else "-"
+                note = f"{outcome}: original STAN {original_stan} (reason {reason})"
+            yield JournalEntry(at, kind, terminal, stan, pan, code, fee_text, note)
+
+
+class InquiriesInFlight:
+    """The 0200s being answered now, so that a reversal can wait for its original."""
+
+    def __init__(self) -> None:
+        self._answering: dict[InquiryKey, asyncio.Event] = {}
+
+    def begin(self, key: InquiryKey) -> asyncio.Event | None:
+        """Register ``key``; the event to set when it is answered, or None when the same
+        key is already being answered (a duplicate: the first answer is the one that counts)."""
+        if key in self._answering:
+            return None
+        done = self._answering[key] = asyncio.Event()
+        return done
+
+    def end(self, key: InquiryKey, done: asyncio.Event) -> None:
+        if self._answering.get(key) is done:
+            del self._answering[key]
+        done.set()
+
+    async def wait_for(self, key: InquiryKey, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for ``key`` if it is being answered; False when it
+        was still not answered by then."""
+        done = self._answering.get(key)
+        if done is None:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await done.wait()
+        except TimeoutError:
+            return False
+        return True
