@@ -126,9 +126,13 @@ class TransactionJournal:
             self._db.close()
             raise
         self._since_prune = 0
+        self.closed = False
         self.prune()
 
     def close(self) -> None:
+        # Answers still being worked on when the switch stops (it waits for them only so
+        # long) find the journal closed: they are answered, just not journaled.
+        self.closed = True
         self._db.close()
 
     def record_inquiry(self, key: InquiryKey, *, mti: str, acquirer_id: str, pan_masked: str,
@@ -136,6 +140,8 @@ class TransactionJournal:
                        now: float | None = None) -> None:
         """An answered 0200. The first answer to a key stands (a duplicate's 94 does not
         replace it)."""
+        if self.closed:
+            return
         self._db.execute(
             "INSERT OR IGNORE INTO inquiries (terminal_id, stan, transmission_time, pan_hash, "
             "acquirer_id, mti, pan_masked, rrn, response_code, fee_sen, answered_at) "
@@ -168,6 +174,8 @@ class TransactionJournal:
     def record_reversal(self, *, mti: str, terminal_id: str, stan: str, original_stan: str,
                         original_time: str, pan_masked: str, reason: str, response_code: str,
                         outcome: str, fee_refunded_sen: int, now: float | None = None) -> None:
+        if self.closed:
+            return
         self._db.execute(
             "INSERT INTO reversals (received_at, mti, terminal_id, stan, original_stan, "
             "original_time, pan_masked, reason, response_code, outcome, fee_refunded_sen) "

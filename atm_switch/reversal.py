@@ -76,6 +76,8 @@ async def reverse_original(ctx: Context, deps: SwitchDeps) -> None:
     assert isinstance(ctx, ReversalContext) and ctx.original is not None
     if deps.journal is None:
         raise Decline(ResponseCode.UNSUPPORTED_TRANSACTION, "this switch keeps no journal")
+    if deps.journal.closed:
+        raise Decline(ResponseCode.UNAVAILABLE, "the switch is stopping")
     ctx.outcome = deps.journal.reverse(_key(ctx, deps), mti=ctx.original.mti,
                                        acquirer_id=ctx.original.padded_acquirer_id,
                                        reason=ctx.request.get("39", ""))

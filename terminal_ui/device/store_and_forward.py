@@ -120,11 +120,14 @@ class SafQueue:
         except sqlite3.DatabaseError:
             self._db.close()
             raise
-        # One sender at a time per queue: two would send the same head twice.
-        self.sending = asyncio.Lock()
+        self._sending: dict[str, asyncio.Lock] = {}
 
     def close(self) -> None:
         self._db.close()
+
+    def sending(self, terminal_id: str) -> asyncio.Lock:
+        """Held while a terminal's reversals are sent: two senders would send its head twice."""
+        return self._sending.setdefault(terminal_id, asyncio.Lock())
 
     def add(self, reversal: IsoMessage, now: float | None = None) -> None:
         """Queue ``reversal`` (an 0420) behind those of its terminal; due at once."""
@@ -190,16 +193,18 @@ def _original_stan(reversal: IsoMessage) -> str:
 
 
 async def forward_reversals(link: AtmHostLink, queue: SafQueue, *,
-                            timeout: float | None = None,
+                            timeout: float | None = None, due_only: bool = True,
                             clock: Callable[[], float] = time.time) -> int:
     """Send ``link``'s terminal's due reversals in order until one is not answered; the
-    number answered for good. Never raises for the link or the switch."""
+    number answered for good. ``due_only=False`` sends the first at once, backoff or not
+    (an ATM that starts again). Never raises for the link or the switch."""
     answered = 0
-    async with queue.sending:
+    async with queue.sending(link.terminal_id):
         while True:
             item = queue.head(link.terminal_id)
-            if item is None or item.next_at > clock() or not link.connected:
+            if item is None or not link.connected or (due_only and item.next_at > clock()):
                 return answered
+            due_only = True  # only the first may jump its backoff
             message = wire_message(item)
             queue.attempting(item, clock())
             try:

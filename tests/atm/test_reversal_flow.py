@@ -1,0 +1,45 @@
+"""The ATM when its 0210 does not come in time: "transaction cancelled" on the screen, and
+the 0420 it owes sent from its store-and-forward queue until the switch answers it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atm_switch.journal import TransactionJournal, journal_path
+from atmsim.shell.stack import Stack
+from terminal_ui.app import AtmApp
+from terminal_ui.screens.card_return import TakeCardScreen
+from terminal_ui.screens.idle import IdleScreen
+from terminal_ui.screens.outcome import DeclineScreen
+from terminal_ui.screens.pin import LanguageScreen, PinScreen
+from tests.atm.pilot import atm_config, on_screen, press, text_of, to_kpj_source, until
+
+
+async def test_timeout_cancels_the_transaction_and_reverses_it(
+        amqtt_stack: Stack, tmp_path: Path) -> None:
+    app = AtmApp(atm_config(amqtt_stack, tmp_path, host_timeout=0.5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await on_screen(pilot, IdleScreen)
+        await amqtt_stack.stop_ledger()  # the 0210 is held past the ATM's timeout
+        await press(pilot, "1")
+        await on_screen(pilot, LanguageScreen)
+        await press(pilot, "f")
+        await on_screen(pilot, PinScreen)
+        await press(pilot, *"123456", "enter")
+        await to_kpj_source(pilot)
+        await press(pilot, "a")
+        await on_screen(pilot, DeclineScreen)
+        assert "Transaction cancelled" in text_of(app, "#decline-headline")
+        assert app.saf is not None
+        await until(pilot, lambda: app.saf is not None and app.saf.pending() == 0, within=15)
+        await press(pilot, "enter")
+        await on_screen(pilot, TakeCardScreen)
+    assert (tmp_path / "saf" / "reversals.db").exists()
+    journal = TransactionJournal(journal_path(amqtt_stack.data_dir))
+    try:
+        entries = list(journal.entries())
+    finally:
+        journal.close()
+    reversal = next(e for e in entries if e.kind in ("0420", "0421"))
+    assert reversal.response_code == "00" and reversal.note.startswith("reversed")
+    assert reversal.terminal_id == "BNI00001"
