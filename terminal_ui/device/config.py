@@ -9,6 +9,7 @@ from pathlib import Path
 
 from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from terminal_ui.device.clock import DEFAULT_TIME_ZONE, Clock, utc_now
+from terminal_ui.device.store_and_forward import saf_path
 
 __all__ = ["AtmConfig"]
 
@@ -31,8 +32,8 @@ class AtmConfig:
     # that send nothing for minutes (ours after 5), and it shows a dead link early.
     echo_interval: float = 60.0
     receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
-    # The store-and-forward queue of reversals; None: saf/reversals.db next to receipts_dir
-    saf_path: Path | None = None
+    # The store-and-forward queue of reversals; None: in saf/ next to receipts_dir
+    saf_queue: Path | None = None
     cards: tuple[DemoCard, ...] = DEMO_CARDS
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
     time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
@@ -40,6 +41,7 @@ class AtmConfig:
 
     @property
     def saf_file(self) -> Path:
-        """Where the ATM keeps the reversals it still owes the switch (in the data
-        directory: ``<data dir>/saf/reversals.db`` when receipts are in ``<data dir>/receipts``)."""
-        return self.saf_path or self.receipts_dir.parent / "saf" / "reversals.db"
+        """Where the ATM keeps the reversals it still owes its switch: in the data
+        directory (``<data dir>/saf/reversals-HOST-PORT.db`` when receipts are in
+        ``<data dir>/receipts``)."""
+        return self.saf_queue or saf_path(self.receipts_dir.parent, self.host, self.port)

@@ -13,7 +13,8 @@ and leaves it only when an 0430 answers it, so it survives a lost link and a res
   original: nothing to reverse), and also on any other final code except 91/96 (the
   switch is busy or failing: try again later). Every outcome is logged.
 
-The queue is a SQLite file under the data directory (``saf/reversals.db``). Field 2 is
+The queue is a SQLite file under the data directory, one per switch address
+(``saf/reversals-HOST-PORT.db``). Field 2 is
 stored encrypted (AES-GCM under ``saf/saf.key``, made on first use, readable by the owner
 only) with the masked PAN beside it, as the PAN is never kept in clear at rest.
 
@@ -63,8 +64,15 @@ CREATE TABLE IF NOT EXISTS reversals (
 """
 
 
-def saf_path(data_dir: Path) -> Path:
-    return data_dir / "saf" / "reversals.db"
+def saf_path(data_dir: Path, host: str, port: int) -> Path:
+    """The queue of the reversals owed to the switch at ``host``:``port``: a reversal is
+    only ever sent to the switch that got (or missed) its original.
+
+    >>> saf_path(Path("/data"), "127.0.0.1", 8583).as_posix()
+    '/data/saf/reversals-127.0.0.1-8583.db'
+    """
+    safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
+    return data_dir / "saf" / f"reversals-{safe_host}-{port}.db"
 
 
 def backoff(attempts: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:

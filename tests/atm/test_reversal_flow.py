@@ -34,7 +34,7 @@ async def test_timeout_cancels_the_transaction_and_reverses_it(
         await until(pilot, lambda: app.saf is not None and app.saf.pending() == 0, within=15)
         await press(pilot, "enter")
         await on_screen(pilot, TakeCardScreen)
-    assert (tmp_path / "saf" / "reversals.db").exists()
+    assert app.config.saf_file.parent == tmp_path / "saf" and app.config.saf_file.exists()
     journal = TransactionJournal(journal_path(amqtt_stack.data_dir))
     try:
         entries = list(journal.entries())

@@ -128,7 +128,8 @@ async def test_unknown_original_is_answered_25(amqtt_stack: Stack) -> None:
 
 async def test_store_and_forward_survives_an_atm_restart_in_order(
         amqtt_stack: Stack, tmp_path: Path) -> None:
-    queue_file = saf_path(tmp_path / "atm")
+    assert amqtt_stack.switch is not None
+    queue_file = saf_path(tmp_path / "atm", "127.0.0.1", amqtt_stack.switch.port)
     originals = []
     # The ATM times out twice (ledger held), queues both reversals and stops before
     # sending them, the second after counting an attempt (its answer never came).
@@ -174,7 +175,7 @@ async def test_store_and_forward_keeps_a_reversal_the_switch_does_not_answer(
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    queue = SafQueue(saf_path(tmp_path))
+    queue = SafQueue(saf_path(tmp_path, "127.0.0.1", port))
     try:
         async with server, AtmHostLink("127.0.0.1", port, terminal_id="BNI00001",
                                        timeout=0.2) as link:

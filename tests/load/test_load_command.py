@@ -129,15 +129,19 @@ async def _silent_switch(*, hang_up: bool = False) -> tuple[asyncio.Server, int]
     return server, server.sockets[0].getsockname()[1]
 
 
-async def test_unanswered_inquiries_are_counted_as_timeouts_and_the_run_ends() -> None:
+async def test_unanswered_inquiries_are_counted_as_timeouts_and_the_run_ends(
+        tmp_path: Path) -> None:
     server, port = await _silent_switch()
     async with server:
         started = time.monotonic()
         run = await atmsim_load("--switch", f"127.0.0.1:{port}", "--concurrency", "2",
-                                "--count", "4", "--timeout", "0.5", "--no-progress")
+                                "--count", "4", "--timeout", "0.5", "--no-progress",
+                                "--data-dir", str(tmp_path))
         elapsed = time.monotonic() - started
     assert run.code == 1
     assert "timeouts    4" in run.stdout and "answered    0" in run.stdout
+    assert "4 timed-out inquiries reversed (0420)" in run.stdout
+    assert "4 still owed in the store-and-forward queue" in run.stdout
     assert elapsed < 15
 
 
@@ -164,7 +168,7 @@ async def test_timeouts_are_reversed_and_owed_reversals_sent_by_the_next_run(
     assert run.code == 1, run.stderr  # some inquiries timed out
     assert "timeouts    2" in run.stdout
     assert "2 timed-out inquiries reversed (0420)" in run.stdout
-    assert (data / "saf" / "reversals.db").exists()
+    assert len(list((data / "saf").glob("reversals-*.db"))) == 1
     await amqtt_stack.start_ledger()
     again = await atmsim_load("--switch", switch_of(amqtt_stack), "--concurrency", "1",
                               "--count", "1", "--wrong-pin", "0", "--unknown-kpj", "0",

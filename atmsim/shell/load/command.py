@@ -78,7 +78,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, "data_dir", "config", "log_level",
                 helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)",
                        "data_dir": "where the reversals owed after timeouts are kept "
-                                   "(saf/reversals.db; default: $ATMSIM_DATA_DIR or the "
+                                   "(saf/; default: $ATMSIM_DATA_DIR or the "
                                    "per-user data directory)"})
 
 
@@ -150,7 +150,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
             atms=atms, rate=args.rate, concurrency=concurrency, duration=duration,
             count=args.count, timeout=args.timeout,
             first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed,
-            saf_file=saf_path(config.data_dir))
+            saf_file=saf_path(config.data_dir, host, port))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
