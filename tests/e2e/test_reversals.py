@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from atmsim.kernel.wire import IsoMessage
@@ -187,3 +188,27 @@ async def test_store_and_forward_keeps_a_reversal_the_switch_does_not_answer(
         assert item is not None and item.attempts == 1
     finally:
         queue.close()
+
+
+async def test_a_reversal_is_published_as_an_event_masked(amqtt_stack: Stack) -> None:
+    endpoint = amqtt_stack.endpoint
+    assert endpoint is not None
+    async with aiomqtt.Client(endpoint.host, endpoint.port,
+                              protocol=aiomqtt.ProtocolVersion.V311,
+                              username=endpoint.username, password=endpoint.password) as monitor:
+        await monitor.subscribe("atmsim/v1/events/tx", qos=1)
+        async with link_to(amqtt_stack) as link:
+            original = _inquiry(link)
+            await link.exchange(original)
+            await link.exchange(reversal_request(original, stan=link.next_stan()))
+        events = []
+        async with asyncio.timeout(10):
+            async for message in monitor.messages:
+                events.append(json.loads(message.payload))  # type: ignore[arg-type]
+                if len(events) == 2:
+                    break
+    event = next(e for e in events if e["mti"] == "0420")
+    assert (event["response_mti"], event["response_code"]) == ("0430", "00")
+    assert event["rrn"] == original["37"] and event["pan"] == "526422******0010"
+    assert event["reason"].startswith(f"reversed: original STAN {original['11']}")
+    assert "5264220000100010" not in json.dumps(events)
