@@ -14,7 +14,10 @@ one original, one of them reverses it (and refunds its fee) and the others find 
 already reversed.
 
 ``InquiriesInFlight`` covers the race in one process: a reversal that arrives while its
-0200 is still being answered waits for that answer before it looks the original up.
+0200 is still being answered waits for that answer before it looks the original up. A
+reversal that arrives before its 0200 at all is answered 25 and remembered: when that 0200
+comes late after all, it is journaled as reversed and charged no fee (the ATM has told its
+customer the transaction was cancelled).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ CREATE TABLE IF NOT EXISTS reversals (
     stan TEXT NOT NULL,                   -- the reversal's own field 11
     original_stan TEXT NOT NULL,
     original_time TEXT NOT NULL,
+    original_mti TEXT NOT NULL,
+    original_acquirer_id TEXT NOT NULL,   -- zero-padded to 11
+    pan_hash TEXT NOT NULL,
     pan_masked TEXT NOT NULL,
     reason TEXT NOT NULL,                 -- the 0420's field 39
     response_code TEXT NOT NULL,          -- the 0430's field 39
@@ -65,6 +71,8 @@ CREATE TABLE IF NOT EXISTS reversals (
     fee_refunded_sen INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reversals_received_at ON reversals (received_at);
+CREATE INDEX IF NOT EXISTS reversals_original ON reversals
+    (terminal_id, original_stan, original_time, pan_hash);
 """
 
 
@@ -137,18 +145,19 @@ class TransactionJournal:
 
     def record_inquiry(self, key: InquiryKey, *, mti: str, acquirer_id: str, pan_masked: str,
                        rrn: str, response_code: str, fee_sen: int,
-                       now: float | None = None) -> None:
+                       reversed_by: str | None = None, now: float | None = None) -> None:
         """An answered 0200. The first answer to a key stands (a duplicate's 94 does not
-        replace it)."""
+        replace it). ``reversed_by``: the reason of a reversal that came before it."""
         if self.closed:
             return
+        at = time.time() if now is None else now
         self._db.execute(
             "INSERT OR IGNORE INTO inquiries (terminal_id, stan, transmission_time, pan_hash, "
-            "acquirer_id, mti, pan_masked, rrn, response_code, fee_sen, answered_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "acquirer_id, mti, pan_masked, rrn, response_code, fee_sen, answered_at, "
+            "reversed_at, reversal_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key.terminal_id, key.stan, key.transmission_time, key.pan_hash,
-             f"{acquirer_id:0>11}", mti, pan_masked, rrn, response_code, fee_sen,
-             time.time() if now is None else now))
+             f"{acquirer_id:0>11}", mti, pan_masked, rrn, response_code, fee_sen, at,
+             at if reversed_by is not None else None, reversed_by))
         self._since_prune += 1
         if self._since_prune >= _PRUNE_EVERY:
             self.prune()
@@ -171,17 +180,33 @@ class TransactionJournal:
         known = self._db.execute(f"SELECT 1 FROM inquiries WHERE {where}", args).fetchone()
         return ReversalOutcome(known is not None, False, 0)
 
-    def record_reversal(self, *, mti: str, terminal_id: str, stan: str, original_stan: str,
-                        original_time: str, pan_masked: str, reason: str, response_code: str,
-                        outcome: str, fee_refunded_sen: int, now: float | None = None) -> None:
+    def record_reversal(self, original: InquiryKey, *, mti: str, stan: str, original_mti: str,
+                        original_acquirer_id: str, pan_masked: str, reason: str,
+                        response_code: str, outcome: str, fee_refunded_sen: int,
+                        now: float | None = None) -> None:
+        """A reversal (``mti``, its own ``stan``) of ``original`` and what became of it."""
         if self.closed:
             return
         self._db.execute(
             "INSERT INTO reversals (received_at, mti, terminal_id, stan, original_stan, "
-            "original_time, pan_masked, reason, response_code, outcome, fee_refunded_sen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time() if now is None else now, mti, terminal_id, stan, original_stan,
-             original_time, pan_masked, reason, response_code, outcome, fee_refunded_sen))
+            "original_time, original_mti, original_acquirer_id, pan_hash, pan_masked, reason, "
+            "response_code, outcome, fee_refunded_sen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time() if now is None else now, mti, original.terminal_id, stan,
+             original.stan, original.transmission_time, original_mti,
+             f"{original_acquirer_id:0>11}", original.pan_hash, pan_masked, reason,
+             response_code, outcome, fee_refunded_sen))
+
+    def reversed_before(self, key: InquiryKey, *, mti: str, acquirer_id: str) -> str | None:
+        """The reason of a reversal that came before the 0200 ``key`` itself (answered 25
+        then), or None: a late original is journaled reversed and charged no fee."""
+        row = self._db.execute(
+            "SELECT reason FROM reversals WHERE terminal_id = ? AND original_stan = ? "
+            "AND original_time = ? AND pan_hash = ? AND original_mti = ? "
+            "AND original_acquirer_id = ? ORDER BY id LIMIT 1",
+            (key.terminal_id, key.stan, key.transmission_time, key.pan_hash, mti,
+             f"{acquirer_id:0>11}")).fetchone()
+        return None if row is None else str(row[0])
 
     def prune(self, now: float | None = None) -> int:
         """Forget what is older than the retention; the number of rows removed."""
@@ -214,6 +239,8 @@ class TransactionJournal:
                 if reversed_:
                     fee_text = f"reversed {fee}" if fee else "-"
                 note = f"reversed (reason {reason})" if reversed_ else ""
+                if reversed_ and not fee:
+                    fee_text = "-"
             else:
                 fee_text = f"refunded {fee}" if fee else "-"
                 note = f"{outcome}: original STAN {original_stan} (reason {reason})"

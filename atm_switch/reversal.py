@@ -103,8 +103,8 @@ async def answer_reversal(request: IsoMessage, deps: SwitchDeps,
             reason += f", fee {outcome.fee_refunded_sen} sen refunded"
         if deps.journal is not None:
             deps.journal.record_reversal(
-                mti=request["t"], terminal_id=request["41"], stan=request["11"],
-                original_stan=original.stan, original_time=original.transmission_time,
+                _key(ctx, deps), mti=request["t"], stan=request["11"],
+                original_mti=original.mti, original_acquirer_id=original.padded_acquirer_id,
                 pan_masked=ctx.masked_pan, reason=request.get("39", ""),
                 response_code=ctx.code.value, outcome=outcome.describe,
                 fee_refunded_sen=outcome.fee_refunded_sen)

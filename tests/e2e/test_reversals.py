@@ -212,3 +212,18 @@ async def test_a_reversal_is_published_as_an_event_masked(amqtt_stack: Stack) ->
     assert event["rrn"] == original["37"] and event["pan"] == "526422******0010"
     assert event["reason"].startswith(f"reversed: original STAN {original['11']}")
     assert "5264220000100010" not in json.dumps(events)
+
+
+async def test_an_original_that_arrives_after_its_reversal_is_charged_nothing(
+        fee_stack: Stack) -> None:
+    async with link_to(fee_stack) as link:
+        original = _inquiry(link)
+        reversal = reversal_request(original, stan=link.next_stan())
+        assert (await link.exchange(reversal))["39"] == "25"  # not there yet
+        late = await link.exchange(original)  # held up somewhere, it comes after all
+        assert late["39"] == "00" and "28" not in late
+        assert (await link.exchange(repeat_of(reversal)))["39"] == "00"  # now it is known
+    rows = _journal(fee_stack)
+    inquiry = next(r for r in rows if r["kind"] == "inquiry")
+    assert inquiry["fee"] == "-" and "reversed (reason 68)" in str(inquiry["note"])
+    assert all(r["fee"] == "-" for r in rows)  # nothing charged, nothing to refund
