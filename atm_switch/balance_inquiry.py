@@ -88,26 +88,25 @@ async def answer_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
     answering = deps.in_flight.begin(key) if key is not None else None
     try:
         ctx = await run_pipeline(Context(request), deps, steps)
-        journal = deps.journal if key is not None else None
-        # An ATM that reversed this 0200 before it arrived is owed no fee for it.
-        reversed_by = journal.reversed_before(key, mti=request["t"],
-                                              acquirer_id=request.get("32", "")) \
-            if journal is not None and key is not None and not journal.closed else None
         approved = ctx.code is ResponseCode.APPROVED and ctx.ledger is not None
-        fee = deps.inquiry_fee_sen if approved and reversed_by is None else 0
-        response = balance_inquiry_response(request, ctx.code, ctx.ledger, fee)
-        if journal is not None and key is not None:
-            journal.record_inquiry(key, mti=request["t"], acquirer_id=request.get("32", ""),
-                                   pan_masked=ctx.masked_pan, rrn=request.get("37", ""),
-                                   response_code=ctx.code.value, fee_sen=fee,
-                                   reversed_by=reversed_by)
+        fee, reason = deps.inquiry_fee_sen if approved else 0, ctx.reason
+        if key is not None and deps.journal is not None and not deps.journal.closed:
+            # An ATM that reversed this 0200 before it arrived is owed no fee for it.
+            reversed_by = deps.journal.reversed_before(key, mti=request["t"],
+                                                       acquirer_id=request.get("32", ""))
+            if reversed_by is not None:
+                fee = 0
+                reason = "; ".join(filter(None, (reason, "reversed before it arrived, no fee")))
+            deps.journal.record_inquiry(key, mti=request["t"], acquirer_id=request.get("32", ""),
+                                        pan_masked=ctx.masked_pan, rrn=request.get("37", ""),
+                                        response_code=ctx.code.value, fee_sen=fee,
+                                        reversed_by=reversed_by)
+        if fee:
+            reason = "; ".join(filter(None, (reason, f"fee {fee} sen charged")))
+        return balance_inquiry_response(request, ctx.code, ctx.ledger, fee), reason
     finally:
         if key is not None and answering is not None:
             deps.in_flight.end(key, answering)
-    reason = ctx.reason if not fee else f"fee {fee} sen charged"
-    if reversed_by is not None:
-        reason = "; ".join(filter(None, (ctx.reason, "reversed before it arrived, no fee")))
-    return response, reason
 
 
 def _journal_key(request: IsoMessage, deps: SwitchDeps) -> InquiryKey | None:

@@ -6,10 +6,10 @@ what follows and shows it. The app owns the session, the PIN pad and the host li
 ``connected`` is reactive, and the screens shown before a card is in watch it. The only
 network I/O is in two workers: one keeps the link to the switch up (connect, sign on,
 echo, reconnect, and forward the reversals it owes), one sends the 0200 and posts its
-0210 as ``InquiryAnswered``. An 0200 left unanswered within ``host_timeout`` is reversed:
-its 0420 goes into the store-and-forward queue (``terminal_ui.device.store_and_forward``)
-and out to the switch until a 0430 answers it, and the customer reads "transaction
-cancelled".
+0210 as ``InquiryAnswered``. An 0200 left unanswered within ``host_timeout`` (or whose
+link broke after it went out) is reversed: its 0420 goes into the store-and-forward queue
+(``terminal_ui.device.store_and_forward``) and out to the switch until a 0430 answers it,
+and the customer reads "transaction cancelled" (or "connection lost").
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from atmsim.kernel.response_codes import ResponseCode
 from terminal_ui import flow
 from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
-from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.host_link import AtmHostLink, HostLost, HostTimeout, HostUnavailable
 from terminal_ui.device.i18n import t
 from terminal_ui.device.pinpad import PinEntryError, PinPad
 from terminal_ui.device.session import AtmSession, ReceiptData
@@ -324,12 +324,13 @@ class AtmApp(App[None]):
         self.last_exchange = WireExchange(request, None, sent_at, None)
         try:
             response = await link.exchange(request, timeout=self.config.host_timeout)
-        except HostTimeout:
+        except (HostTimeout, HostLost) as exc:
             # Whether the switch answered (and charged) is unknown: reverse the 0200.
             if self.saf is not None:
                 self.saf.add(reversal_request(request, stan=link.next_stan()))
                 self.forward_saf()
-            self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.TIMEOUT)))
+            failure = Failure.TIMEOUT if isinstance(exc, HostTimeout) else Failure.LOST
+            self.post_message(msg.InquiryAnswered(flow.after_host_failure(failure)))
             return
         except HostUnavailable:
             self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.LOST)))

@@ -30,13 +30,18 @@ from atmsim.kernel.wire import (
     read_frame,
 )
 
-__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout"]
+__all__ = ["AtmHostLink", "HostUnavailable", "HostLost", "HostTimeout"]
 
 log = logging.getLogger("atmsim.atm")
 
 
 class HostUnavailable(ConnectionError):
     """No connection to the switch."""
+
+
+class HostLost(HostUnavailable):
+    """The connection broke after the request went out: it may have reached the switch,
+    and no answer will come (an ATM reverses such a request, as after a timeout)."""
 
 
 class HostTimeout(TimeoutError):
@@ -101,7 +106,7 @@ class AtmHostLink:
             except (ConnectionError, OSError):
                 pass
             self._writer = None
-        self._fail_pending(HostUnavailable("link closed"))
+        self._fail_pending(HostLost("link closed"))
 
     def next_stan(self) -> str:
         return f"{next(self._stan) % 999_999 + 1:06d}"
@@ -120,8 +125,10 @@ class AtmHostLink:
         except TimeoutError:
             raise HostTimeout(f"no reply to STAN {key[1]} within "
                               f"{timeout or self.timeout:.0f}s") from None
+        except HostLost:
+            raise
         except (ConnectionError, OSError) as exc:
-            raise HostUnavailable(f"connection to the switch lost: {exc}") from None
+            raise HostLost(f"connection to the switch lost: {exc}") from None
         finally:
             self._pending.pop(key, None)
 
@@ -161,7 +168,7 @@ class AtmHostLink:
         finally:
             if self._writer is not None:
                 self._writer.close()
-            self._fail_pending(HostUnavailable("connection to the switch closed"))
+            self._fail_pending(HostLost("connection to the switch closed"))
 
     def _fail_pending(self, error: Exception) -> None:
         for future in self._pending.values():

@@ -140,21 +140,25 @@ async def test_unanswered_inquiries_are_counted_as_timeouts_and_the_run_ends(
         elapsed = time.monotonic() - started
     assert run.code == 1
     assert "timeouts    4" in run.stdout and "answered    0" in run.stdout
-    assert "4 timed-out inquiries reversed (0420)" in run.stdout
+    assert "4 unanswered inquiries reversed (0420)" in run.stdout
     assert "4 still owed in the store-and-forward queue" in run.stdout
     assert elapsed < 15
 
 
-async def test_atms_whose_switch_hangs_up_stop_and_are_reported() -> None:
+async def test_atms_whose_switch_hangs_up_stop_and_are_reported(tmp_path: Path) -> None:
     server, port = await _silent_switch(hang_up=True)
     async with server:
         started = time.monotonic()
         run = await atmsim_load("--switch", f"127.0.0.1:{port}", "--concurrency", "3",
-                                "--duration", "30", "--no-progress")
+                                "--duration", "30", "--no-progress",
+                                "--data-dir", str(tmp_path))
         elapsed = time.monotonic() - started
     assert run.code == 1
     assert "3 ATMs lost their connection to the switch" in run.stdout
     assert "errors      3" in run.stdout
+    # Their inquiries went out before the line dropped: reversed, owed until a reconnect.
+    assert "3 unanswered inquiries reversed (0420)" in run.stdout
+    assert "3 still owed in the store-and-forward queue" in run.stdout
     assert elapsed < 15  # the run ends when no ATM is left, not at its 30 s
 
 
@@ -167,7 +171,7 @@ async def test_timeouts_are_reversed_and_owed_reversals_sent_by_the_next_run(
                             "--unknown-kpj", "0", "--data-dir", str(data), "--no-progress")
     assert run.code == 1, run.stderr  # some inquiries timed out
     assert "timeouts    2" in run.stdout
-    assert "2 timed-out inquiries reversed (0420)" in run.stdout
+    assert "2 unanswered inquiries reversed (0420)" in run.stdout
     assert len(list((data / "saf").glob("reversals-*.db"))) == 1
     await amqtt_stack.start_ledger()
     again = await atmsim_load("--switch", switch_of(amqtt_stack), "--concurrency", "1",

@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.wire import IsoMessage
 from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
 from atmsim.shell.load.stats import LoadReport, LoadStats
-from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.host_link import AtmHostLink, HostLost, HostTimeout, HostUnavailable
 from terminal_ui.device.pinpad import PinPad
 from terminal_ui.device.store_and_forward import SafQueue, forward_reversals
 from terminal_ui.device.transactions import (
@@ -81,7 +82,7 @@ class LoadSettings:
     first_terminal: int = 2  # BNI00001 is the demo ATM
     mix: MixSettings = field(default_factory=MixSettings)
     seed: int | None = None
-    saf_file: Path | None = None  # None: timed-out inquiries are not reversed
+    saf_file: Path | None = None  # None: unanswered inquiries are not reversed
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.concurrency is None):
@@ -187,6 +188,17 @@ class _Run:
 
     # -- reversals ----------------------------------------------------------------------
 
+    def _reverse(self, link: AtmHostLink, request: IsoMessage) -> None:
+        """As an ATM does: the switch may have answered (and charged) an 0200 whose answer
+        never came back, so it is reversed through the store-and-forward queue."""
+        if self.s.saf_file is None:
+            return
+        if self.saf is None:
+            self.saf = SafQueue(self.s.saf_file)
+        self.saf.add(reversal_request(request, stan=link.next_stan()))
+        self.reversals_queued += 1
+        self.forward_soon(link)
+
     def forward_soon(self, link: AtmHostLink) -> None:
         if self.saf is None:
             return
@@ -286,17 +298,13 @@ class _Run:
         except HostTimeout:
             if record:
                 self.stats.record_timeout(self.now())
-            if self.s.saf_file is not None:
-                # As an ATM: the switch may have answered (and charged); reverse it.
-                if self.saf is None:
-                    self.saf = SafQueue(self.s.saf_file)
-                self.saf.add(reversal_request(request, stan=link.next_stan()))
-                self.reversals_queued += 1
-                self.forward_soon(link)
-        except HostUnavailable:
+            self._reverse(link, request)
+        except HostUnavailable as exc:
             self.lost_links.add(link.terminal_id)
             if record:
                 self.stats.record_error(self.now())
+            if isinstance(exc, HostLost):
+                self._reverse(link, request)
         else:
             code = response.get("39", "")
             if record:
@@ -354,7 +362,7 @@ class _Run:
             notes.append(f"{len(self.lost_links)} ATMs lost their connection to the switch")
         if self.reversals_queued or self.reversals_answered:
             owed = self.saf.pending() if self.saf is not None else 0
-            notes.append(f"{self.reversals_queued} timed-out inquiries reversed (0420); "
+            notes.append(f"{self.reversals_queued} unanswered inquiries reversed (0420); "
                          f"{self.reversals_answered} reversals answered by a 0430 in this run; "
                          f"{owed} still owed in the store-and-forward queue")
         if self.lag_max > 0.05:
