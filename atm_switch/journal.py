@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from atmsim.kernel.sqlite_files import open_wal
+
 __all__ = ["InquiryKey", "JournalEntry", "ReversalOutcome", "TransactionJournal",
            "InquiriesInFlight", "DEFAULT_RETENTION_DAYS", "journal_path"]
 
@@ -136,16 +138,7 @@ class TransactionJournal:
     def __init__(self, path: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
         self.path = path
         self.retention_s = retention_days * 86400
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError:
-            self._db.close()
-            raise
+        self._db = open_wal(path, _SCHEMA)
         self._since_prune = 0
         self._unwritten: list[tuple[object, ...]] = []
         self._flush_timer: asyncio.TimerHandle | None = None

@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.sqlite_files import open_wal
 from atmsim.kernel.wire import IsoMessage
 from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
 from terminal_ui.device.transactions import repeat_of
@@ -120,14 +120,7 @@ class SafQueue:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._aead = AESGCM(_pan_key(path.parent / "saf.key"))
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError:
-            self._db.close()
-            raise
+        self._db = open_wal(path, _SCHEMA, durable=True)
         self._sending: dict[str, asyncio.Lock] = {}
 
     def close(self) -> None:

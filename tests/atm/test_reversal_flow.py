@@ -15,20 +15,25 @@ from terminal_ui.screens.pin import LanguageScreen, PinScreen
 from tests.atm.pilot import atm_config, on_screen, press, text_of, to_kpj_source, until
 
 
+async def _inquire_while_the_ledger_is_held(pilot, stack: Stack, language: str) -> None:  # type: ignore[no-untyped-def]
+    """Budi's card, his PIN, the linked KPJ, with the ledger stopped: no 0210 in time."""
+    await on_screen(pilot, IdleScreen)
+    await stack.stop_ledger()
+    await press(pilot, "1")
+    await on_screen(pilot, LanguageScreen)
+    await press(pilot, language)
+    await on_screen(pilot, PinScreen)
+    await press(pilot, *"123456", "enter")
+    await to_kpj_source(pilot)
+    await press(pilot, "a")
+    await on_screen(pilot, DeclineScreen)
+
+
 async def test_timeout_cancels_the_transaction_and_reverses_it(
         amqtt_stack: Stack, tmp_path: Path) -> None:
     app = AtmApp(atm_config(amqtt_stack, tmp_path, host_timeout=0.5))
     async with app.run_test(size=(80, 24)) as pilot:
-        await on_screen(pilot, IdleScreen)
-        await amqtt_stack.stop_ledger()  # the 0210 is held past the ATM's timeout
-        await press(pilot, "1")
-        await on_screen(pilot, LanguageScreen)
-        await press(pilot, "f")
-        await on_screen(pilot, PinScreen)
-        await press(pilot, *"123456", "enter")
-        await to_kpj_source(pilot)
-        await press(pilot, "a")
-        await on_screen(pilot, DeclineScreen)
+        await _inquire_while_the_ledger_is_held(pilot, amqtt_stack, "f")
         assert "Transaction cancelled" in text_of(app, "#decline-headline")
         assert app.saf is not None
         await until(pilot, lambda: app.saf is not None and app.saf.pending() == 0, within=15)
@@ -50,16 +55,7 @@ async def test_a_reversal_still_owed_when_the_atm_stops_is_sent_after_its_restar
     config = atm_config(amqtt_stack, tmp_path, host_timeout=0.3)
     first = AtmApp(config)
     async with first.run_test(size=(80, 24)) as pilot:
-        await on_screen(pilot, IdleScreen)
-        await amqtt_stack.stop_ledger()
-        await press(pilot, "1")
-        await on_screen(pilot, LanguageScreen)
-        await press(pilot, "a")
-        await on_screen(pilot, PinScreen)
-        await press(pilot, *"123456", "enter")
-        await to_kpj_source(pilot)
-        await press(pilot, "a")
-        await on_screen(pilot, DeclineScreen)
+        await _inquire_while_the_ledger_is_held(pilot, amqtt_stack, "a")
         assert "Transaksi dibatalkan" in text_of(app=first, selector="#decline-headline")
         # The switch holds the 0420 until the held 0200 is answered, longer than this ATM
         # waits: the first attempt goes unanswered, and the ATM is switched off.
