@@ -26,7 +26,7 @@ from terminal_ui.device.transactions import (
     reversal_request,
 )
 from tests.conftest import EmbeddedBroker
-from tests.e2e.atm import PINPAD, card, link_to
+from tests.e2e.atm import PINPAD, card, json_messages, link_to
 from tests.e2e.conftest import stack_settings
 
 FEE_SEN = 250_000  # Rp2.500,00
@@ -201,12 +201,7 @@ async def test_a_reversal_is_published_as_an_event_masked(amqtt_stack: Stack) ->
             original = _inquiry(link)
             await link.exchange(original)
             await link.exchange(reversal_request(original, stan=link.next_stan()))
-        events = []
-        async with asyncio.timeout(10):
-            async for message in monitor.messages:
-                events.append(json.loads(message.payload))  # type: ignore[arg-type]
-                if len(events) == 2:
-                    break
+        events = await json_messages(monitor, 2)
     event = next(e for e in events if e["mti"] == "0420")
     assert (event["response_mti"], event["response_code"]) == ("0430", "00")
     assert event["rrn"] == original["37"] and event["pan"] == "526422******0010"
