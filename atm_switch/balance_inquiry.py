@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from atm_switch.admission import admit, reject_duplicate
+from atm_switch.journal import InquiryKey
 from atm_switch.ledger_link import LedgerReplyInvalid, request_balance
 from atm_switch.message_security import verify_request_mac
 from atm_switch.pin_verification import check_card, verify_pin
@@ -80,6 +81,37 @@ BALANCE_INQUIRY_STEPS: Sequence[Step] = (
 async def answer_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
                                  steps: Sequence[Step] = BALANCE_INQUIRY_STEPS
                                  ) -> tuple[IsoMessage, str]:
-    """The 0210 for an 0200, and the reason for the log and the event."""
-    ctx = await run_pipeline(Context(request), deps, steps)
-    return balance_inquiry_response(request, ctx.code, ctx.ledger), ctx.reason
+    """The 0210 for an 0200, and the reason for the log and the event.
+
+    An 0200 that can be addressed (41, 11, 7 and a PAN) is journaled with its answer, and
+    is "in flight" until then, so that a reversal arriving meanwhile waits for it."""
+    key = _journal_key(request, deps)
+    answering = deps.in_flight.begin(key) if key is not None else None
+    try:
+        ctx = await run_pipeline(Context(request), deps, steps)
+        approved = ctx.code is ResponseCode.APPROVED and ctx.ledger is not None
+        fee, reason = deps.inquiry_fee_sen if approved else 0, ctx.reason
+        if key is not None and deps.journal is not None and not deps.journal.closed:
+            # An ATM that reversed this 0200 before it arrived is owed no fee for it.
+            reversed_by = deps.journal.reversed_before(key, mti=request["t"],
+                                                       acquirer_id=request.get("32", ""))
+            if reversed_by is not None:
+                fee = 0
+                reason = "; ".join(filter(None, (reason, "reversed before it arrived, no fee")))
+            deps.journal.record_inquiry(key, mti=request["t"], acquirer_id=request.get("32", ""),
+                                        pan_masked=ctx.masked_pan, rrn=request.get("37", ""),
+                                        response_code=ctx.code.value, fee_sen=fee,
+                                        reversed_by=reversed_by)
+        if fee:
+            reason = "; ".join(filter(None, (reason, f"fee {fee} sen charged")))
+        return balance_inquiry_response(request, ctx.code, ctx.ledger, fee), reason
+    finally:
+        if key is not None and answering is not None:
+            deps.in_flight.end(key, answering)
+
+
+def _journal_key(request: IsoMessage, deps: SwitchDeps) -> InquiryKey | None:
+    if deps.journal is None or not all(f in request for f in ("2", "7", "11", "41")) \
+            or not _PAN.fullmatch(request["2"]):
+        return None
+    return InquiryKey(request["41"], request["11"], request["7"], deps.cards.pan_hash(request["2"]))

@@ -1,5 +1,6 @@
 """What the switch's participants need from outside: stores, links, limits and the state
-they share across requests (PIN tries in flight, recent requests, inquiry slots)."""
+they share across requests (PIN tries in flight, recent requests, inquiry slots, the 0200s
+being answered) and the transaction journal reversals are matched against."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from atm_switch.admission import DuplicateGuard, InquirySlots
 from atm_switch.card_store import CardStore
 from atm_switch.hsm_link import SwitchHsm
+from atm_switch.journal import InquiriesInFlight, TransactionJournal
 from atm_switch.pin_verification import PinTrySignals
 from atmsim.kernel.bus import Bus
 from atmsim.kernel.wire import WireProfile, default_profile
@@ -31,3 +33,7 @@ class SwitchDeps:
     # Seconds a TPK or TAK replaced by a key change keeps verifying ([switch] key_grace).
     key_grace: float = 300.0
     profile: WireProfile = field(default_factory=default_profile)
+    # None: no journal (unit tests of other steps); a reversal is then answered 12.
+    journal: TransactionJournal | None = None
+    in_flight: InquiriesInFlight = field(default_factory=InquiriesInFlight)
+    inquiry_fee_sen: int = 0  # charged per approved inquiry; a reversal refunds it

@@ -1,8 +1,9 @@
 """From a message the channel read to its answer: routes each request to its pipeline by
 MTI, answers what no pipeline takes, and records every answer (log line and event).
 
-0200 goes to the balance inquiry (``atm_switch.balance_inquiry``), 0800 to network
-management (``atm_switch.network_management``). Another request or advice MTI is answered
+0200 goes to the balance inquiry (``atm_switch.balance_inquiry``), 0420 and its repeat
+0421 to the reversal (``atm_switch.reversal``), 0800 to network management
+(``atm_switch.network_management``). Another request or advice MTI is answered
 12; anything that is not a request (a response, a notification) is dropped and logged. A
 message that did not decode is answered 30 when enough of it could be read to address an
 answer (a request MTI and field 11), otherwise dropped and logged.
@@ -26,6 +27,7 @@ from atm_switch.message_security import seal_answer
 from atm_switch.message_types import response_mti
 from atm_switch.network_management import answer_network_management
 from atm_switch.responses import answer
+from atm_switch.reversal import answer_reversal
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
@@ -51,6 +53,8 @@ class Dispatcher:
         self.rules = rules
         self.routes: dict[str, Route] = {
             "0200": answer_balance_inquiry,
+            "0420": answer_reversal,
+            "0421": answer_reversal,
             "0800": answer_network_management,
         }
 

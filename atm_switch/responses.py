@@ -1,9 +1,11 @@
-"""Every answer the switch sends, built in one place: 0210, 0810 and the generic answers.
+"""Every answer the switch sends, built in one place: 0210, 0430, 0810 and the generic
+answers.
 
 One echo table says which fields an answer copies from its request, per message class;
 every answer lists its fields in wire order (ascending field number, the MTI first). The
 0210 adds the balance (field 54, encoded by ``atmsim.kernel.wire.additional_data``), the
-participant data (field 48) and an authorization code (field 38) when it is approved.
+participant data (field 48), an authorization code (field 38) and, when the switch charges
+one, the inquiry fee (field 28) when it is approved.
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
 from atmsim.kernel.wire.additional_data import encode_balance_amount, encode_tlv
 
-__all__ = ["ECHOED", "answer", "balance_inquiry_response", "participant_data"]
+__all__ = ["ECHOED", "answer", "balance_inquiry_response", "inquiry_fee", "participant_data"]
 
 # The fields an answer copies from its request, by message class (the MTI's second digit;
 # docs/wire.md). A class not listed echoes as the financial class does.
 ECHOED: Mapping[str, tuple[str, ...]] = {
     "2": ("2", "3", "4", "7", "11", "32", "37", "41", "49"),  # financial: 0200 -> 0210
+    "4": ("2", "3", "4", "7", "11", "32", "37", "41", "49", "90"),  # reversal: 0420 -> 0430
     "8": ("7", "11", "32", "37", "41", "70"),  # network management: 0800 -> 0810
 }
 _FINANCIAL = "2"
 # The fields the switch itself adds to an answer of that class.
-_ADDED: Mapping[str, tuple[str, ...]] = {_FINANCIAL: ("38", "39", "48", "54"),
+_ADDED: Mapping[str, tuple[str, ...]] = {_FINANCIAL: ("28", "38", "39", "48", "54"),
                                          "8": ("39", "48")}  # 48: the keys of a key change
 
 
@@ -81,14 +84,27 @@ def participant_data(ledger: LedgerReply) -> str:
     return encode_tlv(items)
 
 
+def inquiry_fee(fee_sen: int) -> str:
+    """Field 28 (x+n8, amount, transaction fee) for a fee charged to the cardholder: ``D``
+    (a debit to the card's account) and 8 digits of sen.
+
+    >>> inquiry_fee(250000)
+    'D00250000'
+    """
+    return f"D{fee_sen:08d}"
+
+
 def balance_inquiry_response(request: IsoMessage, code: ResponseCode,
-                             ledger: LedgerReply | None = None) -> IsoMessage:
+                             ledger: LedgerReply | None = None, fee_sen: int = 0) -> IsoMessage:
     """The 0210 for a balance inquiry: approved with the ledger's answer (fields 38, 48 and
-    54), or declined with ``code``."""
+    54, and 28 when a fee is charged), or declined with ``code``."""
     if code is not ResponseCode.APPROVED or ledger is None:
         return answer(request, code)
-    return answer(request, code, {
+    added = {
         "38": f"{secrets.randbelow(1_000_000):06d}",
         "48": participant_data(ledger),
         "54": encode_balance_amount(ledger.balance_sen or 0),
-    })
+    }
+    if fee_sen:
+        added["28"] = inquiry_fee(fee_sen)
+    return answer(request, code, added)

@@ -5,7 +5,11 @@ customer did, or dismiss themselves with an answer; the app asks ``terminal_ui/f
 what follows and shows it. The app owns the session, the PIN pad and the host link; its
 ``connected`` is reactive, and the screens shown before a card is in watch it. The only
 network I/O is in two workers: one keeps the link to the switch up (connect, sign on,
-echo, reconnect), one sends the 0200 and posts its 0210 as ``InquiryAnswered``.
+echo, reconnect, and forward the reversals it owes), one sends the 0200 and posts its
+0210 as ``InquiryAnswered``. An 0200 left unanswered within ``host_timeout`` (or whose
+link broke after it went out) is reversed: its 0420 goes into the store-and-forward queue
+(``terminal_ui.device.store_and_forward``) and out to the switch until a 0430 answers it,
+and the customer reads "transaction cancelled" (or "connection lost").
 """
 
 from __future__ import annotations
@@ -31,14 +35,16 @@ from atmsim.kernel.response_codes import ResponseCode
 from terminal_ui import flow
 from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
-from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.host_link import AtmHostLink, HostLost, HostTimeout, HostUnavailable
 from terminal_ui.device.i18n import t
 from terminal_ui.device.pinpad import PinEntryError, PinPad
 from terminal_ui.device.session import AtmSession, ReceiptData
+from terminal_ui.device.store_and_forward import SafQueue, forward_reversals
 from terminal_ui.device.transactions import (
     InquiryResult,
     balance_inquiry_request,
     read_inquiry_response,
+    reversal_request,
 )
 from terminal_ui.flow import Failure, State, Then
 from terminal_ui.screens import messages as msg
@@ -110,6 +116,7 @@ class AtmApp(App[None]):
         self._connect = connect
         self._pinpad = PinPad(self.config.tpk_hex)
         self._more_time_open = False
+        self.saf: SafQueue | None = None  # opened when the ATM connects to a switch
         self.zone: tzinfo = terminal_zone(self.config.time_zone)
         self.window_size = Size(*MIN_SIZE)
 
@@ -158,6 +165,7 @@ class AtmApp(App[None]):
     def on_mount(self) -> None:
         self._check_size(self.size)
         if self._connect:
+            self.saf = SafQueue(self.config.saf_file)
             self.push_screen(OfflineScreen())
             self.keep_link()
         else:
@@ -174,6 +182,9 @@ class AtmApp(App[None]):
             elif time.monotonic() - last_echo >= self.config.echo_interval:
                 last_echo = time.monotonic()
                 await self._echo(self.link)
+            if self.link is not None and self.saf is not None and self.saf.pending():
+                # Owed reversals go first after a (re)connect, retried with backoff.
+                await forward_reversals(self.link, self.saf, timeout=self.config.host_timeout)
             await asyncio.sleep(min(self.config.reconnect_interval, self.config.echo_interval))
 
     async def _echo(self, link: AtmHostLink) -> None:
@@ -218,6 +229,16 @@ class AtmApp(App[None]):
         if self.link is not None:
             with contextlib.suppress(Exception):
                 await self.link.close()
+        if self.saf is not None:
+            self.saf.close()
+            self.saf = None
+
+    @work(group="saf", exit_on_error=False)
+    async def forward_saf(self) -> None:
+        """Send the reversals owed now, without waiting for the link worker's next round."""
+        link, saf = self.link, self.saf
+        if link is not None and saf is not None:
+            await forward_reversals(link, saf, timeout=self.config.host_timeout)
 
     # -- the flow: card, language, PIN, menus -------------------------------------------
 
@@ -303,8 +324,13 @@ class AtmApp(App[None]):
         self.last_exchange = WireExchange(request, None, sent_at, None)
         try:
             response = await link.exchange(request, timeout=self.config.host_timeout)
-        except HostTimeout:
-            self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.TIMEOUT)))
+        except (HostTimeout, HostLost) as exc:
+            # Whether the switch answered (and charged) is unknown: reverse the 0200.
+            if self.saf is not None:
+                self.saf.add(reversal_request(request, stan=link.next_stan()))
+                self.forward_saf()
+            failure = Failure.TIMEOUT if isinstance(exc, HostTimeout) else Failure.LOST
+            self.post_message(msg.InquiryAnswered(flow.after_host_failure(failure)))
             return
         except HostUnavailable:
             self.post_message(msg.InquiryAnswered(flow.after_host_failure(Failure.LOST)))

@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     from atmsim.shell import (
         cards_cli,
         drill_cli,
+        journal_cli,
         keys_cli,
         ledger_cli,
         record_cli,
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
+    journal_cli.add_parser(sub)
     load_cli.add_parser(sub)
     record_cli.add_parser(sub)
     replay_cli.add_parser(sub)
@@ -457,6 +459,7 @@ def _sub_cli(name: str) -> Callable[[], Any]:
 SUB_CLIS: dict[str, Callable[[], Any]] = {
     "keys": _sub_cli("atmsim.shell.keys_cli"), "cards": _sub_cli("atmsim.shell.cards_cli"),
     "ledger": _sub_cli("atmsim.shell.ledger_cli"),
+    "journal": _sub_cli("atmsim.shell.journal_cli"),
     "load": _sub_cli("atmsim.shell.load.command"),
     "scenario": _sub_cli("atmsim.shell.scenario_cli"),
     "certify": _sub_cli("atmsim.shell.scenario_cli"),

@@ -167,6 +167,10 @@ class SwitchSettings:
     # seconds between bank-initiated key changes of every connected ATM; 0: never
     key_change_interval: float = field(default=0.0, metadata=between(0, 365 * 86400))
     rules: str = ""  # a rules file (docs/rules.md); empty: no rules, the usual answers
+    # sen charged per approved balance inquiry (field 28 of the 0210); a reversal refunds it
+    inquiry_fee: int = field(default=0, metadata=between(0, 99_999_999, "sen, field 28 is n8"))
+    # days the transaction journal keeps inquiries and reversals (what an 0420 can match)
+    journal_days: float = field(default=7.0, metadata=between(0.001, 3650, "days"))
 
 
 @dataclass

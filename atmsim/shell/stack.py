@@ -34,6 +34,7 @@ from atm_switch.card_store import CardStore
 from atm_switch.deps import SwitchDeps
 from atm_switch.host_rules import check_switch_rules
 from atm_switch.hsm_link import HsmLink
+from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.kernel.rules import HSM_SCHEMA, LEDGER_SCHEMA, SWITCH_SCHEMA, RuleBook, RuleError
@@ -227,6 +228,7 @@ class Stack:
         self._switch_bus: MqttBus | None = None
         self._hsm_link: HsmLink | None = None
         self._cards: CardStore | None = None
+        self._journal: TransactionJournal | None = None
         self._parts = AsyncExitStack()
         # By part: the rules it answers by (docs/rules.md); given, or read from the
         # part's ``rules`` setting at start.
@@ -348,13 +350,16 @@ class Stack:
         assert self._switch_bus is not None and self.endpoint is not None
         self._cards = open_card_store(self.data_dir, self._lmk)
         self._on_close("card store", self._close_cards)
+        self._journal = TransactionJournal(journal_path(self.data_dir), s.switch.journal_days)
+        self._on_close("transaction journal", self._close_journal)
         self._hsm_link = HsmLink(s.hsm.host, self.hsm.port if self.hsm else s.hsm.port,
                                  header_len=s.hsm.header_len, deadline=s.switch.hsm_deadline)
         self._on_close("HSM link", self._close_hsm_link)
         deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
                           hsm_deadline=s.switch.hsm_deadline,
                           ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries,
-                          key_grace=s.switch.key_grace)
+                          key_grace=s.switch.key_grace,
+                          journal=self._journal, inquiry_fee_sen=s.switch.inquiry_fee)
         switch = SwitchServer(deps, default_profile(),
                               Framing(s.switch.framing, s.switch.max_frame),
                               host=s.switch.host, port=s.switch.port,
@@ -400,6 +405,11 @@ class Stack:
         link, self._hsm_link = self._hsm_link, None
         if link is not None:
             await link.close()
+
+    def _close_journal(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
 
     def _close_cards(self) -> None:
         cards, self._cards = self._cards, None

@@ -1,5 +1,6 @@
 """What an ATM is configured with: where its switch is, who it is (terminal and acquirer),
-its timers, its cards and its PIN key, its clock and time zone."""
+its timers, its cards and its PIN key, its clock and time zone, where it keeps the reversals
+it owes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from terminal_ui.device.clock import DEFAULT_TIME_ZONE, Clock, utc_now
+from terminal_ui.device.store_and_forward import saf_path
 
 __all__ = ["AtmConfig"]
 
@@ -30,7 +32,16 @@ class AtmConfig:
     # that send nothing for minutes (ours after 5), and it shows a dead link early.
     echo_interval: float = 60.0
     receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
+    # The store-and-forward queue of reversals; None: in saf/ next to receipts_dir
+    saf_queue: Path | None = None
     cards: tuple[DemoCard, ...] = DEMO_CARDS
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
     time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
     clock: Clock = utc_now  # the current time; tests and snapshots pin it
+
+    @property
+    def saf_file(self) -> Path:
+        """Where the ATM keeps the reversals it still owes its switch: in the data
+        directory (``<data dir>/saf/reversals-HOST-PORT.db`` when receipts are in
+        ``<data dir>/receipts``)."""
+        return self.saf_queue or saf_path(self.receipts_dir.parent, self.host, self.port)

@@ -48,7 +48,7 @@ from atmsim.kernel.wire.message_mac import (
 )
 from terminal_ui.device.pinpad import KeyInstallError, PinPad
 
-__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout", "KEY_CHANGE", "KEY_REFUSED"]
+__all__ = ["AtmHostLink", "HostUnavailable", "HostLost", "HostTimeout", "KEY_CHANGE", "KEY_REFUSED"]
 
 KEY_CHANGE = "161"
 # The 0810 code with which the ATM refuses keys it cannot install (a check value that does
@@ -60,6 +60,11 @@ log = logging.getLogger("atmsim.atm")
 
 class HostUnavailable(ConnectionError):
     """No connection to the switch."""
+
+
+class HostLost(HostUnavailable):
+    """The connection broke after the request went out: it may have reached the switch,
+    and no answer will come (an ATM reverses such a request, as after a timeout)."""
 
 
 class HostTimeout(TimeoutError):
@@ -130,7 +135,7 @@ class AtmHostLink:
             except (ConnectionError, OSError):
                 pass
             self._writer = None
-        self._fail_pending(HostUnavailable("link closed"))
+        self._fail_pending(HostLost("link closed"))
 
     def next_stan(self) -> str:
         return f"{next(self._stan) % 999_999 + 1:06d}"
@@ -154,8 +159,10 @@ class AtmHostLink:
             self.unmatched.timed_out(self._pending_key(key))
             raise HostTimeout(f"no reply to STAN {key[1]} within "
                               f"{timeout or self.timeout:.0f}s") from None
+        except HostLost:
+            raise
         except (ConnectionError, OSError) as exc:
-            raise HostUnavailable(f"connection to the switch lost: {exc}") from None
+            raise HostLost(f"connection to the switch lost: {exc}") from None
         finally:
             self._pending.pop(key, None)
             self._maced.discard(key)
@@ -274,7 +281,7 @@ class AtmHostLink:
         finally:
             if self._writer is not None:
                 self._writer.close()
-            self._fail_pending(HostUnavailable("connection to the switch closed"))
+            self._fail_pending(HostLost("connection to the switch closed"))
 
     def _fail_pending(self, error: Exception) -> None:
         for future in self._pending.values():

@@ -1,4 +1,5 @@
-"""The ATM's messages: the 0200 balance inquiry it builds and the 0210 it reads."""
+"""The ATM's messages: the 0200 balance inquiry it builds and the 0210 it reads, and the
+0420 reversal it sends when an 0210 does not come back in time."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from datetime import UTC, date, datetime, tzinfo
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
 from atmsim.kernel.wire.additional_data import decode_tlv
+from atmsim.kernel.wire.reversal import (
+    REASON_LATE_RESPONSE,
+    REPEAT_MTI,
+    REVERSAL_MTI,
+    OriginalData,
+)
 from terminal_ui.device.clock import DEFAULT_TIME_ZONE, terminal_zone
 
 __all__ = ["CardData", "InquiryResult", "balance_inquiry_request", "read_inquiry_response",
-           "retrieval_reference", "read_ledger_balance", "approval_problem", "JAKARTA"]
+           "retrieval_reference", "read_ledger_balance", "approval_problem", "JAKARTA",
+           "reversal_request", "repeat_of", "REVERSAL_FIELDS"]
 
 JAKARTA = terminal_zone(DEFAULT_TIME_ZONE)  # WIB: the demo ATM's local time
 
@@ -172,3 +180,48 @@ def read_inquiry_response(response: IsoMessage) -> InquiryResult:
         as_of=datetime.strptime(as_of, "%Y%m%d").date() if as_of else None,
         segment=details.get("SG"),
     )
+
+
+# The fields an 0420 copies from the request it reverses (docs/wire.md); 7 and 11 are its
+# own, 39 its reason and 90 names the original.
+REVERSAL_FIELDS = ("2", "3", "4", "12", "13", "32", "37", "41", "42", "49")
+
+
+def reversal_request(original: IsoMessage, *, stan: str, reason: str = REASON_LATE_RESPONSE,
+                     now: datetime | None = None) -> IsoMessage:
+    """The 0420 that reverses ``original`` (an 0200 this ATM sent): its own field 7 (now,
+    UTC) and STAN, the original's RRN (37) and card, 39 = ``reason`` and field 90.
+
+    The one place an 0420 is built, so a step added later (a MAC) is added once.
+
+    >>> original = {"t": "0200", "2": "5264220000100010", "3": "310000", "7": "1201023000",
+    ...             "11": "000123", "32": "009", "37": "633509000123", "41": "BNI00001"}
+    >>> reversal = reversal_request(original, stan="000124",
+    ...                             now=datetime(2026, 12, 1, 2, 31, tzinfo=UTC))
+    >>> reversal["t"], reversal["7"], reversal["11"], reversal["39"], reversal["90"][:20]
+    ('0420', '1201023100', '000124', '68', '02000001231201023000')
+    """
+    now = now or datetime.now(UTC)
+    message: IsoMessage = {"t": REVERSAL_MTI}
+    for number in sorted({*REVERSAL_FIELDS, "7", "11", "39", "90"}, key=int):
+        if number == "7":
+            message["7"] = now.astimezone(UTC).strftime("%m%d%H%M%S")
+        elif number == "11":
+            message["11"] = stan
+        elif number == "39":
+            message["39"] = reason
+        elif number == "90":
+            message["90"] = OriginalData.of(original).encode()
+        elif number in original:
+            message[number] = original[number]
+    return message
+
+
+def repeat_of(reversal: IsoMessage) -> IsoMessage:
+    """The 0421 that repeats an unanswered 0420: the same message, the repeat MTI (its STAN
+    and field 7 stay, so the switch sees the same reversal again).
+
+    >>> repeat_of({"t": "0420", "11": "000124"})
+    {'t': '0421', '11': '000124'}
+    """
+    return {**reversal, "t": REPEAT_MTI}

@@ -89,7 +89,8 @@ def decline_texts(reason: str, language: str, *, linked_kpj: bool = False) -> tu
     means the cardholder is no participant, not that a typed number is wrong.
     """
     if reason == Failure.TIMEOUT:
-        return t("timeout", language), t("rc_91_help", language)
+        # The ATM reverses what it sent (an 0420): for the customer it did not happen.
+        return t("cancelled", language), t("timeout", language)
     if reason == Failure.LOST:
         return t("connection_lost", language), t("rc_91_help", language)
     if reason == Failure.NO_BALANCE:

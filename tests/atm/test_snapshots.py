@@ -61,6 +61,7 @@ SCREENS = {
     "not_your_kpj": lambda: DeclineScreen("57"),
     "unavailable": lambda: DeclineScreen("91"),
     "no_balance": lambda: DeclineScreen("no_balance"),
+    "cancelled": lambda: DeclineScreen("timeout"),  # no 0210 in time: reversed
     "not_a_participant": lambda: DeclineScreen("25"),  # the card's linked KPJ
     "take_card": TakeCardScreen,
 }

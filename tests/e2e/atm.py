@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
+import aiomqtt
+
 from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.kernel.wire import IsoMessage
 from atmsim.shell.stack import Stack
@@ -47,3 +53,15 @@ async def demo_round(link: AtmHostLink) -> int:
     await inquire(link, card("Budi"), pin="000001")
     await link.echo()
     return len(DEMO_CARDS) + 4
+
+
+async def json_messages(client: aiomqtt.Client, count: int,
+                        within: float = 10.0) -> list[dict[str, Any]]:
+    """The next ``count`` messages ``client`` receives, as JSON (events, for instance)."""
+    received: list[dict[str, Any]] = []
+    async with asyncio.timeout(within):
+        async for message in client.messages:
+            received.append(json.loads(message.payload))  # type: ignore[arg-type]
+            if len(received) == count:
+                break
+    return received

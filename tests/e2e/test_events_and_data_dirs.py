@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from pathlib import Path
@@ -11,7 +10,7 @@ import aiomqtt
 
 from atmsim.kernel.demo_data import DEMO_KEYS
 from atmsim.shell.stack import Stack
-from tests.e2e.atm import PINPAD, card, inquire, link_to
+from tests.e2e.atm import PINPAD, card, inquire, json_messages, link_to
 from tests.e2e.conftest import stack_settings
 
 
@@ -28,12 +27,7 @@ async def test_each_finished_transaction_is_published_masked(stack: Stack) -> No
         async with link_to(stack) as link:
             await inquire(link, card("Budi"))
             await inquire(link, card("Budi"), pin="000009")
-        events = []
-        async with asyncio.timeout(10):
-            async for message in monitor.messages:
-                events.append(json.loads(message.payload))  # type: ignore[arg-type]
-                if len(events) == 2:
-                    break
+        events = await json_messages(monitor, 2)
     by_code = {e["response_code"]: e for e in events}
     assert set(by_code) == {"00", "55"}
     approved = by_code["00"]

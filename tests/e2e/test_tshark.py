@@ -11,7 +11,13 @@ from pathlib import Path
 
 from atmsim.kernel.demo_data import DEMO_CARDS
 from atmsim.shell.stack import Stack
-from tests.e2e.atm import demo_round, link_to
+from terminal_ui.device.transactions import (
+    CardData,
+    balance_inquiry_request,
+    repeat_of,
+    reversal_request,
+)
+from tests.e2e.atm import PINPAD, card, demo_round, link_to
 from tests.e2e.tshark import capturing, need_tshark
 
 
@@ -23,6 +29,18 @@ async def test_captured_traffic_decodes_in_tshark_without_malformed(
     capture = tmp_path / "switch.pcapng"
     async with capturing(port, capture), link_to(amqtt_stack) as link:
         await demo_round(link)
+        # A reversal and its repeat: 0420/0421 with field 90, answered 0430.
+        siti = card("Siti")
+        request = balance_inquiry_request(
+            CardData(siti.pan, siti.expiry, siti.track2),
+            PINPAD.encrypt_pin(siti.pin, siti.pan), terminal_id=link.terminal_id,
+            stan=link.next_stan())
+        await link.exchange(request)
+        reversal = reversal_request(request, stan=link.next_stan())
+        await link.exchange(reversal)
+        await link.exchange(repeat_of(reversal))
+        unknown = reversal_request(request, stan=link.next_stan())
+        await link.exchange({**unknown, "2": card("Budi").pan})
 
     decode = [tshark, "-r", str(capture), "-d", f"tcp.port=={port},iso8583",
               "-o", "iso8583.len_endian:bigendian"]
@@ -34,7 +52,9 @@ async def test_captured_traffic_decodes_in_tshark_without_malformed(
                             capture_output=True, text=True, timeout=60, check=True)
     rows = [line.split("\t") for line in fields.stdout.splitlines() if line.strip()]
     mtis = [row[0] for row in rows]
-    assert mtis.count("0200") == len(DEMO_CARDS) + 2
-    assert mtis.count("0210") == len(DEMO_CARDS) + 2
+    assert mtis.count("0200") == len(DEMO_CARDS) + 3
+    assert mtis.count("0210") == len(DEMO_CARDS) + 3
+    assert mtis.count("0420") == 2 and mtis.count("0421") == 1 and mtis.count("0430") == 3
+    assert [row[2] for row in rows if row[0] == "0430"] == ["00", "00", "25"]
     assert mtis.count("0800") == 2 and mtis.count("0810") == 2
     assert {row[2] for row in rows if row[0] == "0210"} >= {"00", "25", "55"}

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from atm_switch.journal import TransactionJournal, journal_path
 from atmsim.kernel.demo_data import DEMO_CARDS
 from atmsim.shell.stack import Stack
 from tests.e2e.atm import card, inquire, link_to
@@ -128,26 +129,61 @@ async def _silent_switch(*, hang_up: bool = False) -> tuple[asyncio.Server, int]
     return server, server.sockets[0].getsockname()[1]
 
 
-async def test_unanswered_inquiries_are_counted_as_timeouts_and_the_run_ends() -> None:
+async def test_unanswered_inquiries_are_counted_as_timeouts_and_the_run_ends(
+        tmp_path: Path) -> None:
     server, port = await _silent_switch()
     async with server:
         started = time.monotonic()
         run = await atmsim_load("--switch", f"127.0.0.1:{port}", "--concurrency", "2",
-                                "--count", "4", "--timeout", "0.5", "--no-progress")
+                                "--count", "4", "--timeout", "0.5", "--no-progress",
+                                "--data-dir", str(tmp_path))
         elapsed = time.monotonic() - started
     assert run.code == 1
     assert "timeouts    4" in run.stdout and "answered    0" in run.stdout
+    assert "4 unanswered inquiries reversed (0420)" in run.stdout
+    assert "4 still owed in the store-and-forward queue" in run.stdout
     assert elapsed < 15
 
 
-async def test_atms_whose_switch_hangs_up_stop_and_are_reported() -> None:
+async def test_atms_whose_switch_hangs_up_stop_and_are_reported(tmp_path: Path) -> None:
     server, port = await _silent_switch(hang_up=True)
     async with server:
         started = time.monotonic()
         run = await atmsim_load("--switch", f"127.0.0.1:{port}", "--concurrency", "3",
-                                "--duration", "30", "--no-progress")
+                                "--duration", "30", "--no-progress",
+                                "--data-dir", str(tmp_path))
         elapsed = time.monotonic() - started
     assert run.code == 1
     assert "3 ATMs lost their connection to the switch" in run.stdout
     assert "errors      3" in run.stdout
+    # Their inquiries went out before the line dropped: reversed, owed until a reconnect.
+    assert "3 unanswered inquiries reversed (0420)" in run.stdout
+    assert "3 still owed in the store-and-forward queue" in run.stdout
     assert elapsed < 15  # the run ends when no ATM is left, not at its 30 s
+
+
+async def test_timeouts_are_reversed_and_owed_reversals_sent_by_the_next_run(
+        amqtt_stack: Stack, tmp_path: Path) -> None:
+    data = tmp_path / "load-data"
+    await amqtt_stack.stop_ledger()  # every 0200 outlives the 0.3 s the ATMs wait
+    run = await atmsim_load("--switch", switch_of(amqtt_stack), "--concurrency", "1",
+                            "--count", "2", "--timeout", "0.3", "--wrong-pin", "0",
+                            "--unknown-kpj", "0", "--data-dir", str(data), "--no-progress")
+    assert run.code == 1, run.stderr  # some inquiries timed out
+    assert "timeouts    2" in run.stdout
+    assert "2 unanswered inquiries reversed (0420)" in run.stdout
+    assert len(list((data / "saf").glob("reversals-*.db"))) == 1
+    await amqtt_stack.start_ledger()
+    again = await atmsim_load("--switch", switch_of(amqtt_stack), "--concurrency", "1",
+                              "--count", "1", "--wrong-pin", "0", "--unknown-kpj", "0",
+                              "--data-dir", str(data), "--no-progress")
+    assert again.code == 0, again.stderr
+    assert "0 still owed in the store-and-forward queue" in again.stdout
+    journal = TransactionJournal(journal_path(amqtt_stack.data_dir))
+    try:
+        reversals = [e for e in journal.entries() if e.kind in ("0420", "0421")]
+    finally:
+        journal.close()
+    # Both reversed, each once (a late 0430 of the first run may have done it already).
+    assert {e.response_code for e in reversals} == {"00"}
+    assert sum(e.note.startswith("reversed") for e in reversals) == 2

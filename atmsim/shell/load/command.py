@@ -28,6 +28,7 @@ from atmsim.shell.load.runner import LoadSettings, run_load
 from atmsim.shell.load.stats import LoadReport, format_report, report_json
 from atmsim.shell.logs import setup_logging
 from atmsim.shell.options import add_options, settings_from
+from terminal_ui.device.store_and_forward import saf_path
 
 __all__ = ["add_parser", "run", "main", "parse_share", "load_settings_from"]
 
@@ -74,8 +75,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="no live progress on the terminal")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                         help="event loop (auto: uvloop when installed)")
-    add_options(parser, "config", "log_level",
-                helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
+    add_options(parser, "data_dir", "config", "log_level",
+                helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)",
+                       "data_dir": "where the reversals owed after timeouts are kept "
+                                   "(saf/; default: $ATMSIM_DATA_DIR or the "
+                                   "per-user data directory)"})
 
 
 _DESCRIPTION = ("Virtual ATMs sign on to one switch and send real 0200 balance inquiries "
@@ -145,7 +149,8 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
             host=host, port=port, cards=_cards(args), tpk_hex=DEMO_KEYS["TPK"].clear_hex,
             atms=atms, rate=args.rate, concurrency=concurrency, duration=duration,
             count=args.count, timeout=args.timeout,
-            first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed)
+            first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed,
+            saf_file=saf_path(config.data_dir, host, port))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

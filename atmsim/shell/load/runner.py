@@ -15,6 +15,11 @@ The run talks only to the one address it is given and stops by itself: at ``dura
 seconds or after ``count`` inquiries, whichever comes first; then it waits at most
 ``timeout`` for the answers still due. Afterwards every card that this run gave a wrong
 PIN gets one inquiry with its right PIN, so no card is left one wrong PIN from blocking.
+
+An inquiry that times out is reversed as an ATM reverses it: its 0420 goes into the
+store-and-forward queue (``saf_file``, ``terminal_ui.device.store_and_forward``) and is
+sent at once, retried with backoff (0421) until a 0430; what is still owed when the run
+ends stays queued and is sent first by the next run of those terminals.
 """
 
 from __future__ import annotations
@@ -24,15 +29,23 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from atmsim.kernel.masking import mask_pan
+from atmsim.kernel.wire import IsoMessage
 from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
 from atmsim.shell.load.stats import LoadReport, LoadStats
-from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.host_link import AtmHostLink, HostLost, HostTimeout, HostUnavailable
 from terminal_ui.device.pinpad import PinPad
-from terminal_ui.device.transactions import CardData, approval_problem, balance_inquiry_request
+from terminal_ui.device.store_and_forward import SafQueue, forward_reversals
+from terminal_ui.device.transactions import (
+    CardData,
+    approval_problem,
+    balance_inquiry_request,
+    reversal_request,
+)
 
 __all__ = ["LoadSettings", "LoadError", "Outcome", "Progress", "run_load", "terminal_id"]
 
@@ -69,6 +82,7 @@ class LoadSettings:
     first_terminal: int = 2  # BNI00001 is the demo ATM
     mix: MixSettings = field(default_factory=MixSettings)
     seed: int | None = None
+    saf_file: Path | None = None  # None: unanswered inquiries are not reversed
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.concurrency is None):
@@ -150,6 +164,13 @@ class _Run:
         self.lost_links: set[str] = set()
         self.settled = 0
         self.cpu_s = 0.0  # the generator's own CPU time while the clock ran
+        # Opened when there is something to read or to write: a run without a timeout
+        # leaves nothing in the data directory.
+        file = settings.saf_file
+        self.saf = SafQueue(file) if file is not None and file.exists() else None
+        self.forwarding: set[asyncio.Task[int]] = set()
+        self.reversals_queued = 0
+        self.reversals_answered = 0
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -177,10 +198,50 @@ class _Run:
                             f"(response code {reply.get('39')})")
 
     async def close(self) -> None:
-        for task in list(self.in_flight):
+        for task in [*self.in_flight, *self.forwarding]:
             task.cancel()
-        await asyncio.gather(*self.in_flight, return_exceptions=True)
+        await asyncio.gather(*self.in_flight, *self.forwarding, return_exceptions=True)
         await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
+        if self.saf is not None:
+            self.saf.close()
+
+    # -- reversals ----------------------------------------------------------------------
+
+    def _reverse(self, link: AtmHostLink, request: IsoMessage) -> None:
+        """As an ATM does: the switch may have answered (and charged) an 0200 whose answer
+        never came back, so it is reversed through the store-and-forward queue."""
+        if self.s.saf_file is None:
+            return
+        if self.saf is None:
+            self.saf = SafQueue(self.s.saf_file)
+        self.saf.add(reversal_request(request, stan=link.next_stan()))
+        self.reversals_queued += 1
+        self.forward_soon(link)
+
+    def forward_soon(self, link: AtmHostLink) -> None:
+        if self.saf is None:
+            return
+        task = asyncio.create_task(self._forward(link))
+        self.forwarding.add(task)
+        task.add_done_callback(self.forwarding.discard)
+
+    async def _forward(self, link: AtmHostLink, due_only: bool = True) -> int:
+        assert self.saf is not None
+        answered = await forward_reversals(link, self.saf, timeout=self.s.timeout,
+                                           due_only=due_only)
+        self.reversals_answered += answered
+        return answered
+
+    async def forward_owed(self, *, starting: bool) -> None:
+        """Every ATM's owed reversals, each ATM's in order: before the clock starts all of
+        them (an earlier run left them), after the run those due."""
+        if self.saf is None:
+            return
+        if self.forwarding:
+            await asyncio.wait(self.forwarding, timeout=self.s.timeout + 1)
+        saf = self.saf
+        await asyncio.gather(*(self._forward(link, due_only=not starting) for link in self.links
+                               if link.connected and saf.pending(link.terminal_id)))
 
     # -- the run ----------------------------------------------------------------------
 
@@ -260,11 +321,14 @@ class _Run:
             failure = "timeout"
             if record:
                 self.stats.record_timeout(self.now())
-        except HostUnavailable:
+            self._reverse(link, request)
+        except HostUnavailable as exc:
             failure = "connection lost"
             self.lost_links.add(link.terminal_id)
             if record:
                 self.stats.record_error(self.now())
+            if isinstance(exc, HostLost):
+                self._reverse(link, request)
         else:
             code = response.get("39", "")
             if record:
@@ -322,6 +386,11 @@ class _Run:
                          f"{self.stats.first_protocol_error})")
         if self.lost_links:
             notes.append(f"{len(self.lost_links)} ATMs lost their connection to the switch")
+        if self.reversals_queued or self.reversals_answered:
+            owed = self.saf.pending() if self.saf is not None else 0
+            notes.append(f"{self.reversals_queued} unanswered inquiries reversed (0420); "
+                         f"{self.reversals_answered} reversals answered by a 0430 in this run; "
+                         f"{owed} still owed in the store-and-forward queue")
         if self.lag_max > 0.05:
             notes.append(f"the generator fell behind its schedule by up to "
                          f"{self.lag_max * 1000:.0f} ms (it is saturated; latencies include "
@@ -339,12 +408,15 @@ async def run_load(settings: LoadSettings,
     run = _Run(settings, on_progress, on_start, on_outcome)
     try:
         await run.start_atms()
+        await run.forward_owed(starting=True)  # what an earlier run left owed goes first
         await run.run()
         elapsed = run.now()
         kinds = {str(k): n for k, n in run.planner.planned.items()}
         await run.settle_cards()
+        await run.forward_owed(starting=False)
+        notes = run.notes()
     finally:
         await run.close()
     return run.stats.report(
         target=f"{settings.host}:{settings.port}", mode=settings.mode, atms=settings.atms,
-        elapsed_s=elapsed, kinds=kinds, notes=run.notes(), generator_cpu_s=run.cpu_s)
+        elapsed_s=elapsed, kinds=kinds, notes=notes, generator_cpu_s=run.cpu_s)
