@@ -347,22 +347,26 @@ class Channel:
 
     async def _answer(self, raw: bytes, writer: asyncio.StreamWriter) -> None:
         started = time.perf_counter()
+        header = b""
         try:
-            request = self.profile.decode(raw)
+            header, body = self.profile.split_header(raw)
+            request = self.profile.decode(body)
         except WireError as exc:
             answer = self.listener.unreadable(exc)
         else:
             answer = await self.listener.dispatch(request)
         if answer is None:
             return
-        self._send(writer, answer.response)
+        # A TPDU goes back with its addresses swapped, any other header as it came.
+        self._send(writer, answer.response, self.profile.header.answer(header))
         self.listener.answered(answer, (time.perf_counter() - started) * 1000)
 
-    def _send(self, writer: asyncio.StreamWriter, response: IsoMessage) -> None:
+    def _send(self, writer: asyncio.StreamWriter, response: IsoMessage,
+              header: bytes = b"") -> None:
         if writer.is_closing():
             return
         try:
-            writer.write(self.framing.frame(self.profile.encode(response)))
+            writer.write(self.framing.frame(header + self.profile.encode(response)))
         except (WireError, FrameError):
             log.exception("could not encode the response to STAN %s", response.get("11"))
         except (ConnectionError, OSError):

@@ -58,6 +58,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
         "help": "LMK file (default: [hsm] lmk_file, else test LMK)"}),
     "terminal": Option("--terminal", "atm.terminal_id", {
         "help": "terminal ID, field 41 (default BNI00001)"}),
+    "profile": Option("--profile", "switch.profile", {
+        "metavar": "NAME|FILE", "help": "ISO 8583 wire profile: default, bcd-binary, ebcdic "
+        "or a profile file (docs/profiles.md; default: [switch] profile, else default)"}),
     "web_port": Option("--web-port", "atm.web_port", {
         "type": int, "help": "port of the web ATM (default 8000)"}),
 }

@@ -34,7 +34,6 @@ from atm_switch.deps import SwitchDeps
 from atm_switch.hsm_link import HsmLink
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
-from atmsim.kernel.wire import Framing, default_profile
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings
@@ -321,8 +320,8 @@ class Stack:
         deps = SwitchDeps(cards=self._cards, hsm=self._hsm_link, bus=self._switch_bus,
                           hsm_deadline=s.switch.hsm_deadline,
                           ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries)
-        switch = SwitchServer(deps, default_profile(),
-                              Framing(s.switch.framing, s.switch.max_frame),
+        profile, framing = s.switch.wire()
+        switch = SwitchServer(deps, profile, framing,
                               host=s.switch.host, port=s.switch.port,
                               max_in_flight=s.switch.max_in_flight,
                               max_pending=s.switch.max_pending,

@@ -52,7 +52,7 @@ class AtmHostLink:
         self.terminal_id = terminal_id
         self.acquirer_id = acquirer_id
         self.profile = profile or default_profile()
-        self.framing = framing or Framing()
+        self.framing = framing or Framing(self.profile.framing)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         # A fresh link starts its STANs anywhere, so that two links of one terminal in the
@@ -115,7 +115,8 @@ class AtmHostLink:
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            writer.write(self.framing.frame(self.profile.encode(request)))
+            writer.write(self.framing.frame(self.profile.header.value
+                                            + self.profile.encode(request)))
             return await asyncio.wait_for(future, timeout or self.timeout)
         except TimeoutError:
             raise HostTimeout(f"no reply to STAN {key[1]} within "
@@ -144,7 +145,8 @@ class AtmHostLink:
                 if raw is None:
                     break
                 try:
-                    reply = self.profile.decode(raw)
+                    # The header (a TPDU) only routes the reply to this ATM: not checked.
+                    reply = self.profile.decode(self.profile.split_header(raw)[1])
                 except WireError as exc:
                     log.warning("switch sent a message that does not decode: %s", exc)
                     continue

@@ -1,11 +1,12 @@
 """Wire profiles (docs/wire.md, docs/profiles.md): a field table and its encodings on
 pyiso8583; ``default`` is ISO 8583:1987 in ASCII.
 
-pyiso8583 knows lengths, bitmaps and encodings (ASCII, BCD, EBCDIC, binary); this module adds what it leaves to its user: the type
-of every field (``n``, ``an``, ``ans``, ``z``, ``b``), fixed-length padding rules, and
-errors that name the field. ``decode`` either returns a message whose every field is valid
-or raises ``WireError`` saying which field failed and why; the error keeps what can still
-be read of the message (``salvage``) so the switch can answer with response code 30.
+pyiso8583 knows lengths, bitmaps and encodings (ASCII, BCD, EBCDIC, binary); this module
+adds what it leaves to its user: the type of every field (``n``, ``an``, ``ans``, ``z``,
+``b``), fixed-length padding rules, and errors that name the field. ``decode`` either
+returns a message whose every field is valid or raises ``WireError`` saying which field
+failed and why; the error keeps what can still be read of the message (``salvage``) so
+the switch can answer with response code 30.
 Length prefixes are digits only, on both paths.
 
 Every profile gives the same ``IsoMessage`` for the same message (binary fields as hex
@@ -76,8 +77,8 @@ class WireProfile:
     name: str
     fields: dict[int, FieldDef]
     spec: dict[str, dict[str, Any]]
-    encoding: WireEncoding = WireEncoding()
-    header: MessageHeader = MessageHeader()
+    encoding: WireEncoding = dataclass_field(default_factory=WireEncoding)
+    header: MessageHeader = dataclass_field(default_factory=MessageHeader)
     framing: str = "2be"  # the length header's kind (``Framing``), before any header
     description: str = ""
     # The direct path serves a profile whose every byte is ASCII text (``default``);

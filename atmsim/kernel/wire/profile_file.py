@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ def load_profile(name_or_path: str) -> WireProfile:
     return parse_profile(text, str(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shipped(name: str) -> WireProfile:
     text = (resources.files("atmsim.kernel.wire") / "profiles" / f"{name}.toml").read_text(
         encoding="utf-8")

@@ -74,7 +74,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="no live progress on the terminal")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                         help="event loop (auto: uvloop when installed)")
-    add_options(parser, "config", "log_level",
+    add_options(parser, "profile", "config", "log_level",
                 helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
 
 
@@ -129,6 +129,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
     """The run's settings from the parsed arguments; ``UserError`` for a bad one."""
     config = settings_from(args)
     host, port = parse_hostport(args.switch or f"{config.switch.host}:{config.switch.port}")
+    profile, framing = config.switch.wire()
     _check_counts(args)
     concurrency = args.concurrency
     if args.rate is None and concurrency is None:
@@ -145,7 +146,8 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
             host=host, port=port, cards=_cards(args), tpk_hex=DEMO_KEYS["TPK"].clear_hex,
             atms=atms, rate=args.rate, concurrency=concurrency, duration=duration,
             count=args.count, timeout=args.timeout,
-            first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed)
+            first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed,
+            profile=profile, framing=framing)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
