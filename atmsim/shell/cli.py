@@ -125,13 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
 
-    from atmsim.shell import cards_cli, keys_cli, ledger_cli
+    from atmsim.shell import cards_cli, keys_cli, ledger_cli, profile_cli
     from atmsim.shell.load import command as load_cli
 
     ledger_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
     load_cli.add_parser(sub)
+    profile_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -453,6 +454,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "keys": _sub_cli("atmsim.shell.keys_cli"), "cards": _sub_cli("atmsim.shell.cards_cli"),
     "ledger": _sub_cli("atmsim.shell.ledger_cli"),
     "load": _sub_cli("atmsim.shell.load.command"),
+    "profile": _sub_cli("atmsim.shell.profile_cli"),
 }
 
 
