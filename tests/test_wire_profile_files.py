@@ -172,7 +172,7 @@ def test_a_bad_profile_file_is_one_line_naming_where(tmp_path: Path, text: str,
 
 
 def test_an_unknown_name_says_which_ones_exist() -> None:
-    with pytest.raises(ProfileError, match="not a shipped one .*bcd-binary.*no such file"):
+    with pytest.raises(ProfileError, match=r"not a shipped one .*bcd-binary.*no such file"):
         load_profile("bcd")
 
 
