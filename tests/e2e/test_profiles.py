@@ -110,6 +110,8 @@ async def test_bcd_binary_format_errors_are_answered_30_or_dropped(
         no_stan = bytes.fromhex("6000010000" "0200" "6020000000000000" "1A5264" "310000"
                                 "000078")
         writer.write(len(no_stan).to_bytes(2, "big") + no_stan)
+        # A frame shorter than its TPDU has no MTI to answer: dropped too ...
+        writer.write(b"\x00\x03\x60\x00\x01")
         # ... and the connection stays open: the next echo is answered, and it is the
         # first answer on the link since the 30.
         echo = _bcd_echo("000079")
