@@ -158,6 +158,11 @@ lengths = "binary"
      "line 3: header_value 'XYZ' is not hex digits"),
     ('base = "iso8583-1993"\n', "line 1: base 'iso8583-1993': use iso8583-1987, none"),
     ('nmae = "x"\n', "line 1: unknown key 'nmae'"),
+    ('[fields]\n44 = "an..120"\n', "line 2: field 44 (an..120): 120 characters do not fit "
+     "its length prefix (at most 99 in ascii lengths); write it LLLVAR (an...120)"),
+    ('[encoding]\nlengths = "binary"\n[fields]\n44 = "an..300"\n',
+     "line 4: field 44 (an..300): 300 characters do not fit its length prefix (at most 255 "
+     "in binary lengths)"),
     ('[fields]\n2 = "n..19\n', "mine.toml: Illegal character"),
 ])
 def test_a_bad_profile_file_is_one_line_naming_where(tmp_path: Path, text: str,

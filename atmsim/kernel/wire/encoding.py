@@ -103,19 +103,17 @@ class FieldCodec:
     def __init__(self, fdef: FieldDef, encoding: str, lengths: str, text_codec: str) -> None:
         self.fdef = fdef
         self.bcd = encoding == "bcd" and fdef.kind in ("n", "z")
-        # A b field in "hex" is hex text in the profile's text encoding; "ascii"/"ebcdic"
-        # for a b field (a per-field choice) says which text.
-        self.raw_bytes = fdef.kind == "b" and encoding == "binary"
-        if self.bcd or self.raw_bytes:
+        raw_bytes = fdef.kind == "b" and encoding == "binary"
+        if self.bcd or raw_bytes:
             data_enc = _BINARY
         elif encoding in TEXT_CODECS:
             data_enc = TEXT_CODECS[encoding]
         else:
             data_enc = text_codec  # "hex" for a b field: hex text in the text encoding
         self.data_enc = data_enc
-        self.nibbles = self.bcd
+        self.nibbles = self.bcd  # a BCD field's length counts digits, not bytes
         # The length of a value pyiso8583 counts: digits (BCD), bytes (binary) or characters.
-        self.max_len = fdef.max_len if (self.bcd or self.raw_bytes) else fdef.wire_len
+        self.max_len = fdef.max_len if (self.bcd or raw_bytes) else fdef.wire_len
         self.lengths = lengths
         self.len_type = _prefix_bytes(fdef.prefix, lengths)
         spec: dict[str, Any] = {
@@ -127,6 +125,17 @@ class FieldCodec:
             spec["right_pad" if fdef.kind == "z" else "left_pad"] = (
                 "F" if fdef.kind == "z" else "0")
         self.spec = spec
+
+    @property
+    def longest_prefix(self) -> int | None:
+        """The largest length this field's prefix can say (None for a fixed length):
+        99 for ASCII LLVAR, 255 for a 1-byte binary length, and so on."""
+        if not self.len_type:
+            return None
+        if self.lengths == "binary":
+            return 256 ** self.len_type - 1
+        digits = self.len_type * 2 if self.lengths == "bcd" else self.len_type
+        return 10 ** digits - 1
 
     def to_wire(self, value: str) -> str:
         """The value as pyiso8583 takes it for this field."""

@@ -94,6 +94,18 @@ def parse_profile(text: str, origin: str) -> WireProfile:
     if not fields:
         raise ProfileError(f"{origin}: the profile defines no field (base = \"none\" and "
                            "no [fields])")
+    for fdef in fields.values():
+        codec = encoding.codec(fdef)
+        longest = codec.longest_prefix
+        if longest is not None and codec.max_len > longest:
+            unit = ("digits" if codec.nibbles else "bytes" if codec.data_enc == "b"
+                    else "characters")
+            advice = (f"write it LLLVAR ({fdef.format.replace('..', '...')})"
+                      if fdef.prefix == 2 else "give it a smaller length")
+            raise ProfileError(f"{where.at('fields', str(fdef.number))}: field {fdef.number} "
+                               f"({fdef.format}): {codec.max_len} {unit} do not fit its "
+                               f"length prefix (at most {longest} in {encoding.lengths} "
+                               f"lengths); {advice}")
     return WireProfile.from_fields(name, dict(sorted(fields.items())), encoding, header,
                                    framing, _text(document, "description", where, "",
                                                   default=""))
@@ -153,18 +165,16 @@ def _framing(table: dict[str, Any], where: _Where) -> tuple[str, MessageHeader]:
     value_text = _text(table, "header_value", where, "framing", default="")
     try:
         value = bytes.fromhex(value_text)
+    except ValueError:
+        raise ProfileError(f"{where.at('framing', 'header_value')}: header_value "
+                           f"{value_text!r} is not hex digits (two a byte)") from None
+    try:
         header = MessageHeader(kind, value)
     except ValueError as exc:
         raise ProfileError(f"{where.at('framing', 'header_value' if value_text else 'header')}"
-                           f": {_hex_reason(exc, value_text)}") from None
+                           f": {exc}") from None
     Framing(length)  # the kinds above are Framing's: a drift would fail here, loudly
     return length, header
-
-
-def _hex_reason(exc: ValueError, text: str) -> str:
-    if "non-hexadecimal" in str(exc) or "fromhex" in str(exc):
-        return f"header_value {text!r} is not hex digits (two a byte)"
-    return str(exc)
 
 
 def _field(key: str, entry: Any, fields: dict[int, FieldDef], where: _Where) -> FieldDef:
