@@ -95,6 +95,7 @@ class _Connection:
     state: LinkState = field(init=False)
     # Requests the switch sent on this connection (0800/161), by STAN, awaiting the 0810.
     awaiting: dict[str, asyncio.Future[IsoMessage]] = field(default_factory=dict)
+    header: bytes = b""  # the header (TPDU) of the last request read on this connection
 
     def __post_init__(self) -> None:
         self.state = LinkState(self.peer)
@@ -369,12 +370,16 @@ class Channel:
 
     async def _answer(self, raw: bytes, conn: _Connection) -> None:
         started = time.perf_counter()
-        receiving(Inbound(raw, conn.state))
+        header = b""
         try:
-            request = self.profile.decode(raw)
+            header, body = self.profile.split_header(raw)
+            # The MAC of a request covers its bytes as received, without the header.
+            receiving(Inbound(body, conn.state))
+            request = self.profile.decode(body)
         except WireError as exc:
             answer = self.listener.unreadable(exc)
         else:
+            conn.header = header  # what a request the switch sends on this link carries
             terminal_id = request.get("41")
             if terminal_id:
                 self._by_terminal[terminal_id] = conn
@@ -383,11 +388,13 @@ class Channel:
             answer = await self.listener.dispatch(request)
         if answer is None:
             return
+        # A TPDU goes back with its addresses swapped, any other header as it came.
+        reply_header = self.profile.header.answer(header)
         if answer.garbage is not None:
-            self._write(conn.writer, self.framing.frame(answer.garbage) if answer.framed
-                        else answer.garbage)
+            self._write(conn.writer, self.framing.frame(reply_header + answer.garbage)
+                        if answer.framed else answer.garbage)
         elif answer.copies:
-            self._send(conn.writer, answer.response, answer.copies)
+            self._send(conn.writer, answer.response, reply_header, answer.copies)
         if answer.close:
             conn.writer.close()
         if answer.copies and answer.garbage is None:
@@ -421,15 +428,16 @@ class Channel:
         waiting: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         conn.awaiting[stan] = waiting
         try:
-            self._send(conn.writer, request)
+            self._send(conn.writer, request, self.profile.header.answer(conn.header))
             async with asyncio.timeout(timeout):
                 return await waiting
         finally:
             conn.awaiting.pop(stan, None)
 
-    def _send(self, writer: asyncio.StreamWriter, response: IsoMessage, copies: int = 1) -> None:
+    def _send(self, writer: asyncio.StreamWriter, response: IsoMessage, header: bytes = b"",
+              copies: int = 1) -> None:
         try:
-            frame = self.framing.frame(self.profile.encode(response))
+            frame = self.framing.frame(header + self.profile.encode(response))
         except (WireError, FrameError):
             log.exception("could not encode the response to STAN %s", response.get("11"))
             return

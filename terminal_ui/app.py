@@ -206,7 +206,8 @@ class AtmApp(App[None]):
             self.link = None
         link = AtmHostLink(self.config.host, self.config.port,
                            terminal_id=self.config.terminal_id,
-                           acquirer_id=self.config.acquirer_id, timeout=self.config.host_timeout,
+                           acquirer_id=self.config.acquirer_id, profile=self.config.profile,
+                           framing=self.config.framing, timeout=self.config.host_timeout,
                            connect_timeout=min(5.0, self.config.host_timeout))
         try:
             await link.connect()

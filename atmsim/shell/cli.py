@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import sys
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
-from atmsim.kernel.wire import IsoMessage
+from atmsim.kernel.wire import Framing, IsoMessage, WireProfile
 from atmsim.shell.config import AtmSettings, Settings, check_value, parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.lifecycle import (
@@ -91,16 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo.add_argument("--web", action="store_true",
                       help="serve the ATM in a browser (textual-serve) instead of this terminal")
-    add_options(demo, "web_port")
+    add_options(demo, "web_port", "profile")
 
     atm = sub.add_parser("atm", help="the ATM terminal against any switch")
     add_options(atm, *COMMON)
     atm.add_argument("--switch", metavar="HOST:PORT",
                      help="the switch (default: the configured switch, 127.0.0.1:8583)")
-    add_options(atm, "terminal")
+    add_options(atm, "terminal", "profile")
 
     up = sub.add_parser("up", help="the back end (broker, HSM, ledger, switch) until Ctrl-C")
     _stack_options(up)
+    add_options(up, "profile")
 
     inquire = sub.add_parser("inquire", help="one balance inquiry from the shell")
     add_options(inquire, *COMMON)
@@ -117,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     inquire.add_argument("--terminal", dest="inquiry_terminal", metavar="TERMINAL",
                          default=DEMO_ATM_TERMINAL, help="terminal ID (field 41)")
     inquire.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+    add_options(inquire, "profile")
 
     switch = sub.add_parser("switch", help="the ISO 8583 switch alone")
     _stack_options(switch)
-    add_options(switch, "hsm_host", "switch_rules")
+    add_options(switch, "hsm_host", "switch_rules", "profile")
 
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
@@ -132,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         journal_cli,
         keys_cli,
         ledger_cli,
+        profile_cli,
         record_cli,
         replay_cli,
         scenario_cli,
@@ -147,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay_cli.add_parser(sub)
     scenario_cli.add_parser(sub)
     drill_cli.add_parser(sub)
+    profile_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -208,9 +213,10 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
     zone = terminal_zone(settings.atm.time_zone)  # checked when the settings were loaded
     pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex, DEMO_KEYS["TAK"].clear_hex)
     card = CardData(args.pan, args.expiry, f"{args.pan}={args.expiry}101")
+    profile, framing = settings.switch.wire()
     try:
-        async with AtmHostLink(host, port, terminal_id=args.inquiry_terminal,
-                               timeout=args.timeout, pinpad=pinpad,
+        async with AtmHostLink(host, port, terminal_id=args.inquiry_terminal, profile=profile,
+                               framing=framing, timeout=args.timeout, pinpad=pinpad,
                                send_mac=args.mac) as link:
             sign_on = await link.sign_on()
             if sign_on.get("39") != "00":
@@ -260,10 +266,13 @@ DEMO_SCRIPT: list[tuple[str, DemoCard | None, str, str | None]] = [
 ]
 
 
-async def run_headless_demo(switch_host: str, switch_port: int) -> int:
+async def run_headless_demo(switch_host: str, switch_port: int,
+                            wire: tuple[WireProfile, Framing] | None = None) -> int:
     pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
     failures = 0
-    async with AtmHostLink(switch_host, switch_port, terminal_id=DEMO_ATM_TERMINAL) as link:
+    profile, framing = wire or (None, None)
+    async with AtmHostLink(switch_host, switch_port, terminal_id=DEMO_ATM_TERMINAL,
+                           profile=profile, framing=framing) as link:
         await link.sign_on()
         for label, card, pin, kpj in DEMO_SCRIPT:
             assert card is not None
@@ -281,7 +290,10 @@ async def run_headless_demo(switch_host: str, switch_port: int) -> int:
 
 
 def atm_config(settings: Settings, host: str, port: int) -> AtmConfig:
-    return settings.atm.device_config(host, port, settings.data_dir / "receipts")
+    profile, framing = settings.switch.wire()
+    return dataclasses.replace(settings.atm.device_config(host, port,
+                                                          settings.data_dir / "receipts"),
+                               profile=profile, framing=framing)
 
 
 def log_file(settings: Settings) -> Path:
@@ -326,7 +338,8 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
         assert stack.switch is not None
-        return await until_stopped(run_headless_demo(stack.switch.host, stack.switch.port),
+        return await until_stopped(run_headless_demo(stack.switch.host, stack.switch.port,
+                                                     settings.switch.wire()),
                                     signals.stop)
 
 
@@ -381,7 +394,8 @@ def serve_web_demo(settings: Settings) -> int:
         if "error" in state:
             raise state["error"]
         command = shlex.join([sys.executable, "-m", "atmsim.shell.cli", "atm", "--switch",
-                              state["switch"], "--data-dir", str(settings.data_dir)])
+                              state["switch"], "--data-dir", str(settings.data_dir),
+                              "--profile", settings.switch.profile])
         print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  "
               f"(switch {state['switch']}); Ctrl-C stops")
         sys.stdout.flush()
@@ -465,6 +479,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "certify": _sub_cli("atmsim.shell.scenario_cli"),
     "record": _sub_cli("atmsim.shell.record_cli"), "replay": _sub_cli("atmsim.shell.replay_cli"),
     "drill": _sub_cli("atmsim.shell.drill_cli"),
+    "profile": _sub_cli("atmsim.shell.profile_cli"),
 }
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import platformdirs
 
+from atmsim.kernel.wire import Framing, WireProfile
+from atmsim.kernel.wire.profile_file import ProfileError, load_profile
 from atmsim.shell.errors import UserError
 from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
@@ -108,6 +110,19 @@ def _terminal_id(value: Any) -> str | None:
     return f"{value!r}: a terminal ID (field 41) is 8 characters, e.g. BNI00001"
 
 
+def _wire_profile(value: Any) -> str | None:
+    try:
+        load_profile(value)
+    except ProfileError as exc:
+        return str(exc)
+    return None
+
+
+def _framing(value: Any) -> str | None:
+    kinds = ("2be", "2be-incl", "4ascii")
+    return None if value in ("", *kinds) else f"{value!r} is not one of {', '.join(kinds)}"
+
+
 def _not_empty(value: Any) -> str | None:
     return None if str(value).strip() else "must not be empty"
 
@@ -156,8 +171,12 @@ class SwitchSettings:
     # inquiries in progress switch-wide; one more is answered 91
     max_pending: int = field(default=1000, metadata=at_least(1))
     pin_tries: int = field(default=3, metadata=between(1, 99))  # wrong PINs that block a card
-    # 2-byte big-endian length; also "2be-incl" and "4ascii"
-    framing: str = field(default="2be", metadata=choices("2be", "2be-incl", "4ascii"))
+    # ISO 8583 wire profile of the ATM link, switch and clients alike: a shipped one
+    # (default, bcd-binary, ebcdic) or a profile file (docs/profiles.md)
+    profile: str = field(default="default", metadata=rule(_wire_profile))
+    # length header; empty: the profile's (default's: 2be, 2-byte big-endian length).
+    # Also "2be", "2be-incl" and "4ascii"
+    framing: str = field(default="", metadata=rule(_framing))
     idle_timeout: float = 300.0  # seconds without a new frame, then the connection is closed
     frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
     # ATM connections at once; one more is closed at once
@@ -171,6 +190,11 @@ class SwitchSettings:
     inquiry_fee: int = field(default=0, metadata=between(0, 99_999_999, "sen, field 28 is n8"))
     # days the transaction journal keeps inquiries and reversals (what an 0420 can match)
     journal_days: float = field(default=7.0, metadata=between(0.001, 3650, "days"))
+
+    def wire(self) -> tuple[WireProfile, Framing]:
+        """The wire profile and the framing every part on the ATM link speaks."""
+        profile = load_profile(self.profile)  # checked when the setting was set
+        return profile, Framing(self.framing or profile.framing, self.max_frame)
 
 
 @dataclass

@@ -62,6 +62,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     **{f"{part}_rules": Option("--rules", f"{part}.rules", {
         "metavar": "FILE", "help": f"a YAML rules file for the {part} (docs/rules.md); "
         "SIGHUP reloads it"}) for part in ("switch", "hsm", "ledger")},
+    "profile": Option("--profile", "switch.profile", {
+        "metavar": "NAME|FILE", "help": "ISO 8583 wire profile: default, bcd-binary, ebcdic "
+        "or a profile file (docs/profiles.md; default: [switch] profile, else default)"}),
     "web_port": Option("--web-port", "atm.web_port", {
         "type": int, "help": "port of the web ATM (default 8000)"}),
 }

@@ -171,7 +171,7 @@ def add_parser(subparsers: Any) -> None:
                         help="the capture, JSON lines (appended to)")
     parser.add_argument("--raw", action="store_true",
                         help="keep the message bytes and clear fields (test cards only)")
-    add_options(parser, "config", "log_level")
+    add_options(parser, "profile", "config", "log_level")
 
 
 def listen_address(text: str) -> tuple[str, int]:
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     listen = listen_address(args.listen)
     target = parse_hostport(args.target, "--target")
-    framing = Framing(settings.switch.framing, settings.switch.max_frame)
+    profile, framing = settings.switch.wire()
     if args.raw:
         print(RAW_WARNING, file=sys.stderr)
     try:
@@ -197,14 +197,15 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         raise UserError(str(exc)) from None
     with out:
-        return asyncio.run(_record(listen, target, out, framing, args.raw, args.out))
+        return asyncio.run(_record(listen, target, out, profile, framing, args.raw, args.out))
 
 
 async def _record(listen: tuple[str, int], target: tuple[str, int], out: IO[str],
-                  framing: Framing, raw: bool, path: Path) -> int:
+                  profile: WireProfile, framing: Framing, raw: bool, path: Path) -> int:
     signals = StopSignals()
     signals.install()
-    async with RecordingProxy(listen, target, out, framing=framing, raw=raw) as proxy:
+    async with RecordingProxy(listen, target, out, profile=profile, framing=framing,
+                              raw=raw) as proxy:
         print(f"recording {listen[0]}:{proxy.port} -> {target[0]}:{target[1]} into {path}"
               f" ({'raw' if raw else 'masked'}); Ctrl-C stops", flush=True)
         await signals.stop.wait()

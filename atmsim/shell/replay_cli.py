@@ -24,7 +24,7 @@ from typing import Any
 
 from atmsim.kernel.demo_data import DEMO_KEYS
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.wire import Framing, IsoMessage, default_profile
+from atmsim.kernel.wire import Framing, IsoMessage, WireProfile
 from atmsim.shell.capture import CaptureError, read_capture
 from atmsim.shell.config import parse_hostport
 from atmsim.shell.errors import UserError
@@ -110,7 +110,8 @@ class ReplayReport:
 
 async def replay(exchanges: Sequence[CapturedExchange], target: tuple[str, int], *,
                  how: Rewrite, speed: float | None = 1.0, timeout: float = 30.0,
-                 framing: Framing | None = None) -> ReplayReport:
+                 framing: Framing | None = None,
+                 profile: WireProfile | None = None) -> ReplayReport:
     """Send the exchanges' requests again; ``speed`` None: as fast as possible."""
     by_conn: dict[int, list[CapturedExchange]] = {}
     for exchange in exchanges:
@@ -148,7 +149,8 @@ async def replay(exchanges: Sequence[CapturedExchange], target: tuple[str, int],
         terminal = next((e.request.fields["41"] for e in mine if "41" in e.request.fields),
                         "")
         try:
-            link = AtmHostLink(target[0], target[1], terminal_id=terminal, framing=framing)
+            link = AtmHostLink(target[0], target[1], terminal_id=terminal, framing=framing,
+                               profile=profile)
             await link.connect()
         except HostUnavailable as exc:
             for exchange in mine:
@@ -198,7 +200,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to wait for each reply (30)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
-    add_options(parser, "config", "log_level")
+    add_options(parser, "profile", "config", "log_level")
 
 
 def add_capture_options(parser: argparse.ArgumentParser, cards_help: str) -> None:
@@ -213,7 +215,7 @@ def add_capture_options(parser: argparse.ArgumentParser, cards_help: str) -> Non
                         help="pcap: the server's TCP port (default: every TCP connection)")
 
 
-def capture_from(args: argparse.Namespace, framing: Framing) -> tuple[
+def capture_from(args: argparse.Namespace, profile: WireProfile, framing: Framing) -> tuple[
         list[CapturedExchange], list[LoadCard]]:
     """The exchanges of the capture and the cards the options name; ``UserError`` if
     either cannot be read or the capture holds no request."""
@@ -221,7 +223,7 @@ def capture_from(args: argparse.Namespace, framing: Framing) -> tuple[
     try:
         if args.cards is not None:
             cards += read_card_file(args.cards)
-        frames = read_capture(args.capture, default_profile(), framing, args.port)
+        frames = read_capture(args.capture, profile, framing, args.port)
     except (CaptureError, CardFileError) as exc:
         raise UserError(str(exc)) from None
     exchanges = pair_exchanges(frames)
@@ -258,12 +260,12 @@ def run(args: argparse.Namespace) -> int:
     target = parse_hostport(args.target, "--target")
     if args.speed <= 0:
         raise UserError("--speed must be above 0")
-    framing = Framing(settings.switch.framing, settings.switch.max_frame)
-    exchanges, cards = capture_from(args, framing)
+    profile, framing = settings.switch.wire()
+    exchanges, cards = capture_from(args, profile, framing)
     how = _rewrite(args, cards, terminal_zone(settings.atm.time_zone))
     report = asyncio.run(replay(exchanges, target, how=how,
                                 speed=None if args.as_fast_as_possible else args.speed,
-                                timeout=args.timeout, framing=framing))
+                                timeout=args.timeout, framing=framing, profile=profile))
     print("\n".join(report.lines()))
     sys.stdout.flush()
     if args.json is not None:

@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.wire import Framing, IsoMessage
+from atmsim.kernel.wire import IsoMessage
 from atmsim.shell.capture import HIDDEN_FIELDS
 from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
-from atmsim.shell.options import settings_from
+from atmsim.shell.options import add_options, settings_from
 from atmsim.shell.replay import CapturedExchange
 from atmsim.shell.replay_cli import add_capture_options, capture_from
 
@@ -156,12 +156,13 @@ def add_from_capture(actions: Any) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE",
                         help="the scenario file to write (default: standard output)")
     parser.add_argument("--name", help="the scenario's name (default: from the file name)")
+    add_options(parser, "profile", "config")
 
 
 def run_from_capture(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    framing = Framing(settings.switch.framing, settings.switch.max_frame)
-    exchanges, known = capture_from(args, framing)
+    profile, framing = settings.switch.wire()
+    exchanges, known = capture_from(args, profile, framing)
     scenario = scenario_from_capture(exchanges, args.name or args.capture.stem, known)
     text = yaml.dump(scenario, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     if args.out is None:

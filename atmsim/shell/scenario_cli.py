@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from atmsim.kernel.wire import WireProfile
 from atmsim.shell.config import parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.options import COMMON, add_options, settings_from
@@ -30,7 +31,8 @@ PENDING_TAGS = ("reversal", "mac", "key-change", "needs-rules")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, *COMMON, helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
+    add_options(parser, *COMMON, "profile",
+                helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                         help="set a variable (repeatable; overrides the files' vars)")
     parser.add_argument("--vars", action="append", default=[], metavar="FILE", type=Path,
@@ -132,12 +134,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         suite = "atmsim scenario run " + " ".join(map(str, paths))
     return run_paths(paths, targets, _variables(args), include=set(args.include),
                     exclude=set(args.exclude), junit=args.junit, json_out=args.json,
-                    suite=suite, verbose=args.verbose, out=out)
+                    suite=suite, verbose=args.verbose, out=out,
+                    profile=settings_from(args).switch.wire()[0])
 
 
 def run_paths(paths: list[Path], targets: Any, variables: dict[str, Any], *, include: set[str],
              exclude: set[str], junit: Path | None, json_out: Path | None, suite: str,
-             verbose: bool, out: TextIO) -> int:
+             verbose: bool, out: TextIO, profile: WireProfile | None = None) -> int:
     from atmsim.shell.scenario.model import ScenarioError
     from atmsim.shell.scenario.report import json_report, junit_xml, text_report
     from atmsim.shell.scenario.runner import load_pack, run_scenarios
@@ -147,7 +150,7 @@ def run_paths(paths: list[Path], targets: Any, variables: dict[str, Any], *, inc
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
     result = asyncio.run(run_scenarios(scenarios, variables, targets,
-                                       include=include, exclude=exclude))
+                                       include=include, exclude=exclude, profile=profile))
     # With --json - the JSON alone goes to standard output, for a pipe; the report to stderr.
     print(text_report(result, verbose=verbose),
           file=sys.stderr if str(json_out) == "-" else out)

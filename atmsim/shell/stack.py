@@ -38,7 +38,6 @@ from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.kernel.rules import HSM_SCHEMA, LEDGER_SCHEMA, SWITCH_SCHEMA, RuleBook, RuleError
-from atmsim.kernel.wire import Framing, default_profile
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings
@@ -327,7 +326,7 @@ class Stack:
         (rules given to the stack are checked the same way)."""
         for part, schema in _RULE_SCHEMAS.items():
             path = getattr(self.settings, part).rules
-            check = (functools.partial(check_switch_rules, profile=default_profile())
+            check = (functools.partial(check_switch_rules, profile=self.settings.switch.wire()[0])
                      if part == "switch" else None)
             try:
                 if part in self.rules and check is not None:
@@ -360,8 +359,8 @@ class Stack:
                           ledger_deadline=s.switch.ledger_deadline, pin_tries=s.switch.pin_tries,
                           key_grace=s.switch.key_grace,
                           journal=self._journal, inquiry_fee_sen=s.switch.inquiry_fee)
-        switch = SwitchServer(deps, default_profile(),
-                              Framing(s.switch.framing, s.switch.max_frame),
+        profile, framing = s.switch.wire()
+        switch = SwitchServer(deps, profile, framing,
                               host=s.switch.host, port=s.switch.port,
                               max_in_flight=s.switch.max_in_flight,
                               max_pending=s.switch.max_pending,

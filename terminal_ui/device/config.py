@@ -1,6 +1,6 @@
-"""What an ATM is configured with: where its switch is, who it is (terminal and acquirer),
-its timers, its cards and its PIN key, its clock and time zone, where it keeps the reversals
-it owes."""
+"""What an ATM is configured with: where its switch is and how it speaks to it (wire
+profile and framing), who it is (terminal and acquirer), its timers, its cards and its PIN
+key, its clock and time zone, where it keeps the reversals it owes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.kernel.wire import Framing, WireProfile, default_profile
 from terminal_ui.device.clock import DEFAULT_TIME_ZONE, Clock, utc_now
 from terminal_ui.device.store_and_forward import saf_path
 
@@ -38,6 +39,9 @@ class AtmConfig:
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
     time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
     clock: Clock = utc_now  # the current time; tests and snapshots pin it
+    # How the link to the switch is encoded and framed (docs/profiles.md).
+    profile: WireProfile = field(default_factory=default_profile)
+    framing: Framing = field(default_factory=Framing)
 
     @property
     def saf_file(self) -> Path:

@@ -81,7 +81,7 @@ class AtmHostLink:
         self.terminal_id = terminal_id
         self.acquirer_id = acquirer_id
         self.profile = profile or default_profile()
-        self.framing = framing or Framing()
+        self.framing = framing or Framing(self.profile.framing)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         # A fresh link starts its STANs anywhere, so that two links of one terminal in the
@@ -153,7 +153,8 @@ class AtmHostLink:
             self._maced.add(key)
         self._sent[key] = (request.get("t", ""), time.monotonic())
         try:
-            writer.write(self.framing.frame(self.profile.encode(request)))
+            writer.write(self.framing.frame(self.profile.header.value
+                                            + self.profile.encode(request)))
             return await asyncio.wait_for(future, timeout or self.timeout)
         except TimeoutError:
             self.unmatched.timed_out(self._pending_key(key))
@@ -252,7 +253,8 @@ class AtmHostLink:
                 if raw is None:
                     break
                 try:
-                    reply = self.profile.decode(raw)
+                    # The header (a TPDU) only routes the reply to this ATM: not checked.
+                    reply = self.profile.decode(self.profile.split_header(raw)[1])
                 except WireError as exc:
                     log.warning("switch sent a message that does not decode: %s", exc)
                     self._unmatched_reply(raw)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["IsoMessage", "FieldDef", "ISO8583_1987", "CHARACTER_CLASSES", "MTI", "BITMAP"]
+__all__ = ["IsoMessage", "FieldDef", "ISO8583_1987", "CHARACTER_CLASSES", "MTI", "BITMAP",
+           "parse_format"]
 
 IsoMessage = dict[str, str]
 """A message as field-number strings to values: ``{"t": "0200", "2": "5264…", "52": "…"}``.
@@ -40,6 +41,9 @@ class FieldDef:
     max_len: int
     prefix: int
     name: str
+    # How this one field's content travels when it differs from what its profile gives its
+    # kind (a wire profile file's per-field ``encoding``); "" for the profile's.
+    encoding: str = ""
 
     @property
     def fixed(self) -> bool:
@@ -53,6 +57,39 @@ class FieldDef:
     def describe(self) -> str:
         size = f"{self.max_len}" if self.fixed else f"..{self.max_len}"
         return f"{self.kind}{size}"
+
+    @property
+    def format(self) -> str:
+        """The field as ISO 8583 writes it, the notation of a profile file: ``n6``,
+        ``n..19`` (LLVAR), ``ans...999`` (LLLVAR), ``x+n9``.
+
+        >>> ISO8583_1987[2].format, ISO8583_1987[48].format, ISO8583_1987[28].format
+        ('n..19', 'ans...999', 'x+n9')
+        """
+        kind = "x+n" if self.kind == "xn" else self.kind
+        return f"{kind}{'.' * self.prefix}{self.max_len}"
+
+
+_FORMAT = re.compile(r"(n|an|ans|z|b|x\+n)(\.{2,3})?([0-9]{1,3})")
+
+
+def parse_format(text: str) -> tuple[str, int, int]:
+    """Kind, maximum length and length-prefix digits of an ISO 8583 field format.
+
+    >>> parse_format("n..19"), parse_format("ans...999"), parse_format("b8")
+    (('n', 19, 2), ('ans', 999, 3), ('b', 8, 0))
+    >>> parse_format("n.19")
+    Traceback (most recent call last):
+    ValueError: 'n.19' is not a field format: a type (n, an, ans, z, b, x+n), then .. for \
+LLVAR or ... for LLLVAR or nothing for a fixed length, then the length (1-999), e.g. n6, n..19
+    """
+    match = _FORMAT.fullmatch(text.strip())
+    if match is None or int(match[3]) == 0:
+        raise ValueError(f"{text!r} is not a field format: a type (n, an, ans, z, b, x+n), "
+                         "then .. for LLVAR or ... for LLLVAR or nothing for a fixed length, "
+                         "then the length (1-999), e.g. n6, n..19")
+    kind = "xn" if match[1] == "x+n" else match[1]
+    return kind, int(match[3]), len(match[2] or "")
 
 
 def _f(number: int, kind: str, max_len: int, prefix: int, name: str) -> FieldDef:

@@ -75,7 +75,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="no live progress on the terminal")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                         help="event loop (auto: uvloop when installed)")
-    add_options(parser, "data_dir", "config", "log_level",
+    add_options(parser, "profile", "data_dir", "config", "log_level",
                 helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)",
                        "data_dir": "where the reversals owed after timeouts are kept "
                                    "(saf/; default: $ATMSIM_DATA_DIR or the "
@@ -133,6 +133,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
     """The run's settings from the parsed arguments; ``UserError`` for a bad one."""
     config = settings_from(args)
     host, port = parse_hostport(args.switch or f"{config.switch.host}:{config.switch.port}")
+    profile, framing = config.switch.wire()
     _check_counts(args)
     concurrency = args.concurrency
     if args.rate is None and concurrency is None:
@@ -150,7 +151,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
             atms=atms, rate=args.rate, concurrency=concurrency, duration=duration,
             count=args.count, timeout=args.timeout,
             first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed,
-            saf_file=saf_path(config.data_dir, host, port))
+            saf_file=saf_path(config.data_dir, host, port), profile=profile, framing=framing)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

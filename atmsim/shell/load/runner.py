@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.wire import IsoMessage
+from atmsim.kernel.wire import Framing, IsoMessage, WireProfile, default_profile
 from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
@@ -83,6 +83,9 @@ class LoadSettings:
     mix: MixSettings = field(default_factory=MixSettings)
     seed: int | None = None
     saf_file: Path | None = None  # None: unanswered inquiries are not reversed
+    # The wire profile and framing of the switch's ATM link (docs/profiles.md).
+    profile: WireProfile = field(default_factory=default_profile)
+    framing: Framing = field(default_factory=Framing)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.concurrency is None):
@@ -178,6 +181,7 @@ class _Run:
         gate = asyncio.Semaphore(_CONNECT_AT_ONCE)
         numbers = range(self.s.first_terminal, self.s.first_terminal + self.s.atms)
         self.links = [AtmHostLink(self.s.host, self.s.port, terminal_id=terminal_id(n),
+                                  profile=self.s.profile, framing=self.s.framing,
                                   timeout=self.s.timeout, connect_timeout=self.s.timeout)
                       for n in numbers]
         await asyncio.gather(*(self._sign_on(link, gate) for link in self.links))

@@ -121,7 +121,7 @@ class AtmLink(_PipelinedLink):
                  framing: Framing | None = None) -> None:
         super().__init__(host, port)
         self.profile = profile
-        self.framing = framing or Framing()
+        self.framing = framing or Framing(profile.framing)
         self.unmatched: list[IsoMessage] = []
 
     async def exchange(self, message: IsoMessage, *, unchecked: bool, timeout: float,
