@@ -4,6 +4,7 @@ dispatcher (``atm_switch.dispatcher``), which runs the pipelines."""
 from __future__ import annotations
 
 import logging
+import ssl
 
 from atm_switch.admission import DEFAULT_MAX_PENDING
 from atm_switch.channel import (
@@ -15,6 +16,7 @@ from atm_switch.channel import (
 from atm_switch.deps import SwitchDeps
 from atm_switch.dispatcher import Dispatcher
 from atmsim.kernel.log_limits import RateLimitedLog
+from atmsim.kernel.tls import DEFAULT_HANDSHAKE_TIMEOUT
 from atmsim.kernel.wire import Framing, WireProfile
 
 __all__ = ["SwitchServer"]
@@ -30,7 +32,8 @@ class SwitchServer(Channel):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 repeat_interval: float = 60.0) -> None:
+                 repeat_interval: float = 60.0, tls: ssl.SSLContext | None = None,
+                 tls_handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT) -> None:
         warn = RateLimitedLog(logging.getLogger("atmsim.switch"), repeat_interval)
         self.dispatcher = Dispatcher(deps, warn)
         deps.slots.limit = max_pending
@@ -39,7 +42,8 @@ class SwitchServer(Channel):
         super().__init__(self.dispatcher, profile, framing, host=host, port=port,
                          max_in_flight=max_in_flight, idle_timeout=idle_timeout,
                          frame_timeout=frame_timeout, max_connections=max_connections,
-                         drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn)
+                         drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn,
+                         tls=tls, tls_handshake_timeout=tls_handshake_timeout)
         self.deps = deps
 
     @property

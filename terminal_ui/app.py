@@ -10,7 +10,6 @@ echo, reconnect), one sends the 0200 and posts its 0210 as ``InquiryAnswered``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -27,8 +26,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.response_codes import ResponseCode
 from terminal_ui import flow
+from terminal_ui.device.client import AtmClient
 from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
 from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
@@ -103,7 +102,7 @@ class AtmApp(App[None]):
         super().__init__()
         self.config = config or AtmConfig()
         self.session: AtmSession | None = None
-        self.link: AtmHostLink | None = None
+        self.client: AtmClient | None = None
         self.wire_visible = False
         self.last_exchange: WireExchange | None = None
         self.last_receipt_path: Path | None = None
@@ -164,49 +163,20 @@ class AtmApp(App[None]):
             self.connected = True  # screens shown without a host (snapshots, previews)
             self.push_screen(IdleScreen())
 
-    @work(exclusive=True, group="link", exit_on_error=False)
-    async def keep_link(self) -> None:
-        last_echo = time.monotonic()
-        while True:
-            if self.link is None or not self.link.connected:
-                self.connected = await self._open_link()
-                last_echo = time.monotonic()
-            elif time.monotonic() - last_echo >= self.config.echo_interval:
-                last_echo = time.monotonic()
-                await self._echo(self.link)
-            await asyncio.sleep(min(self.config.reconnect_interval, self.config.echo_interval))
+    @property
+    def link(self) -> AtmHostLink | None:
+        """The connection to the switch in use now (a new one after each reconnection)."""
+        return self.client.link if self.client is not None else None
 
-    async def _echo(self, link: AtmHostLink) -> None:
-        """One echo test; a link that does not answer it is closed, to be opened again."""
-        try:
-            reply = await link.echo()
-            if reply.get("39") == ResponseCode.APPROVED:
-                return
-        except (HostUnavailable, HostTimeout):
-            pass
-        if link is self.link:
-            self.link = None
-        await link.close()
+    def keep_link(self) -> None:
+        """Connect, sign on, echo when idle and reconnect (the ATM client does it all, in
+        the background); ``connected`` follows it."""
 
-    async def _open_link(self) -> bool:
-        """Connect and sign on; True when the ATM is in service."""
-        if self.link is not None:
-            await self.link.close()
-            self.link = None
-        link = AtmHostLink(self.config.host, self.config.port,
-                           terminal_id=self.config.terminal_id,
-                           acquirer_id=self.config.acquirer_id, timeout=self.config.host_timeout,
-                           connect_timeout=min(5.0, self.config.host_timeout))
-        try:
-            await link.connect()
-            reply = await link.sign_on()
-            if reply.get("39") != ResponseCode.APPROVED:
-                raise HostUnavailable(f"sign-on refused with {reply.get('39')}")
-        except (HostUnavailable, HostTimeout):
-            await link.close()
-            return False
-        self.link = link
-        return True
+        def in_service(state: bool) -> None:
+            self.connected = state
+
+        self.client = AtmClient.from_config(self.config, on_state=in_service)
+        self.client.start()
 
     @on(msg.ConnectionChanged)
     def _connection_changed(self, message: msg.ConnectionChanged) -> None:
@@ -215,9 +185,9 @@ class AtmApp(App[None]):
             self.show_state(there)
 
     async def on_unmount(self) -> None:
-        if self.link is not None:
+        if self.client is not None:
             with contextlib.suppress(Exception):
-                await self.link.close()
+                await self.client.close()
 
     # -- the flow: card, language, PIN, menus -------------------------------------------
 
@@ -287,7 +257,7 @@ class AtmApp(App[None]):
 
     @work(exclusive=True, group="host", exit_on_error=False)
     async def send_inquiry(self) -> None:
-        session, link = self.session, self.link
+        session, link = self.session, self.client
         if session is None:
             return
         if link is None or not link.connected or session.pin_block is None:

@@ -162,6 +162,15 @@ class SwitchSettings:
     frame_timeout: float = 30.0  # seconds a started frame may take to arrive in full
     # ATM connections at once; one more is closed at once
     max_connections: int = field(default=2000, metadata=between(1, 1_000_000))
+    # TLS on the ATM listener (docs/security.md): a PEM certificate chain and its key.
+    # Empty: plain TCP, as ATMs on a private line speak.
+    tls_cert: str = ""
+    tls_key: str = ""  # empty: the key is in tls_cert's file
+    # A PEM CA whose client certificates are verified when an ATM presents one
+    tls_client_ca: str = ""
+    tls_require_client_cert: bool = False  # true: mutual TLS, an ATM without one is refused
+    # seconds a TLS handshake may take, then the connection is closed
+    tls_handshake_timeout: float = 10.0
 
 
 @dataclass
@@ -223,6 +232,18 @@ class AtmSettings:
     host_timeout: float = _ATM.host_timeout  # seconds the ATM waits for the switch
     # seconds between echo tests (0800, 301) on a quiet link to the switch
     echo_interval: float = field(default=_ATM.echo_interval, metadata=between(1, 3600))
+    # echo tests in a row that may fail or time out before the ATM reconnects
+    echo_failures: int = field(default=_ATM.echo_failures, metadata=between(1, 100))
+    # seconds: the longest wait between reconnection attempts (the backoff's ceiling)
+    reconnect_max: float = field(default=_ATM.reconnect_max, metadata=between(0.1, 3600))
+    # TLS to the switch (also atmsim inquire and atmsim load): tls = true, and tls_ca the
+    # PEM CA to trust (empty: the system's); tls_cert/tls_key: a client certificate
+    tls: bool = _ATM.tls
+    tls_ca: str = _ATM.tls_ca
+    tls_cert: str = _ATM.tls_cert
+    tls_key: str = _ATM.tls_key
+    # the name the switch's certificate must carry (empty: the host the ATM connects to)
+    tls_server_name: str = _ATM.tls_server_name
     web_port: int = 8000  # atmsim demo --web: the web server's, not the ATM's
     # IANA zone of fields 12/13, the receipt and the clock
     time_zone: str = field(default=_ATM.time_zone, metadata=rule(_time_zone))

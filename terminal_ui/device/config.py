@@ -3,10 +3,12 @@ its timers, its cards and its PIN key, its clock and time zone."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.kernel.tls import client_context
 from terminal_ui.device.clock import DEFAULT_TIME_ZONE, Clock, utc_now
 
 __all__ = ["AtmConfig"]
@@ -28,9 +30,27 @@ class AtmConfig:
     reconnect_interval: float = 2.0
     # An 0800 echo (301) this often keeps a quiet link open: switches close connections
     # that send nothing for minutes (ours after 5), and it shows a dead link early.
-    echo_interval: float = 60.0
+    echo_interval: float = 60.0  # seconds without traffic, then an echo
+    echo_failures: int = 3  # echoes in a row unanswered (or not 00), then reconnect
+    reconnect_max: float = 30.0  # backoff from reconnect_interval doubles up to this
+    # TLS to the switch: off by default (a private line); tls_ca empty trusts the system's
+    # CAs; tls_cert/tls_key present a client certificate; tls_server_name is checked
+    # against the switch's certificate (empty: host)
+    tls: bool = False
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_server_name: str = ""
     receipts_dir: Path = field(default_factory=lambda: Path("receipts"))
     cards: tuple[DemoCard, ...] = DEMO_CARDS
     tpk_hex: str = DEMO_KEYS["TPK"].clear_hex
     time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
     clock: Clock = utc_now  # the current time; tests and snapshots pin it
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the link to the switch, None for plain TCP; a
+        ``atmsim.kernel.tls.TlsError`` names a file that cannot be used."""
+        if not self.tls:
+            return None
+        return client_context(ca_file=self.tls_ca or None, cert=self.tls_cert or None,
+                              key=self.tls_key or None)

@@ -1,14 +1,19 @@
 """The ATM's connection to its switch: ISO 8583 over TCP with replies matched by 41 + 11.
 
-Used by the Textual ATM, ``atmsim inquire``, ``atmsim demo --headless`` and the load
-generator, and small enough for a bank engineer to embed in their own tests::
+One connection, nothing more: :class:`terminal_ui.device.client.AtmClient` (``from atmsim
+import AtmClient``) owns one at a time and adds sign-on, idle echo, reconnection and the
+inquiry itself; the Textual ATM, ``atmsim inquire``, ``atmsim demo --headless`` and the
+load generator all go through it. Used alone::
 
     async with AtmHostLink("127.0.0.1", 8583, terminal_id="BNI00001") as link:
         await link.sign_on()
         response = await link.exchange(request)
 
 Many requests may be in flight at once; each waits for the reply that carries its own
-terminal ID and STAN, up to ``timeout`` seconds (30 s by default, as an ATM waits).
+terminal ID and STAN, up to ``timeout`` seconds (30 s by default, as an ATM waits). With
+an ``ssl.SSLContext`` as ``tls`` the connection is TLS (``server_hostname``: the name the
+switch's certificate must carry, by default ``host``); the handshake counts against
+``connect_timeout``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import itertools
 import logging
 import secrets
 import socket
+import ssl
+import time
 from datetime import UTC, datetime
 
 from atmsim.kernel.wire import (
@@ -30,7 +37,7 @@ from atmsim.kernel.wire import (
     read_frame,
 )
 
-__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout"]
+__all__ = ["AtmHostLink", "HostUnavailable", "HostTimeout", "StanSequence"]
 
 log = logging.getLogger("atmsim.atm")
 
@@ -40,13 +47,32 @@ class HostUnavailable(ConnectionError):
 
 
 class HostTimeout(TimeoutError):
-    """The switch did not answer in time."""
+    """The switch did not answer in time. ``request`` is the message that went unanswered
+    (for an 0200: the original a reversal names)."""
+
+    def __init__(self, message: str, request: IsoMessage | None = None) -> None:
+        super().__init__(message)
+        self.request = request
+
+
+class StanSequence:
+    """A terminal's STANs (field 11): 000001-999999 in turn, from a random start, so that
+    two links of one terminal in the same second do not repeat a (terminal, STAN, time)
+    the switch takes for a duplicate."""
+
+    def __init__(self) -> None:
+        self._count = itertools.count(secrets.randbelow(899_999) + 1)
+
+    def __call__(self) -> str:
+        return f"{next(self._count) % 999_999 + 1:06d}"
 
 
 class AtmHostLink:
     def __init__(self, host: str, port: int, *, terminal_id: str, acquirer_id: str = "009",
                  profile: WireProfile | None = None, framing: Framing | None = None,
-                 timeout: float = 30.0, connect_timeout: float = 10.0) -> None:
+                 timeout: float = 30.0, connect_timeout: float = 10.0,
+                 tls: ssl.SSLContext | None = None, server_hostname: str | None = None,
+                 stans: StanSequence | None = None) -> None:
         self.host = host
         self.port = port
         self.terminal_id = terminal_id
@@ -55,9 +81,12 @@ class AtmHostLink:
         self.framing = framing or Framing()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        # A fresh link starts its STANs anywhere, so that two links of one terminal in the
-        # same second do not repeat a (terminal, STAN, time) the switch takes for a duplicate.
-        self._stan = itertools.count(secrets.randbelow(899_999) + 1)
+        self.tls = tls
+        self.server_hostname = server_hostname
+        # monotonic time of the last frame sent or received: what "idle" is measured from
+        self.last_activity = time.monotonic()
+        self._gone = asyncio.Event()  # set when the connection has ended, for whatever cause
+        self.next_stan = stans or StanSequence()
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], asyncio.Future[IsoMessage]] = {}
@@ -74,12 +103,21 @@ class AtmHostLink:
         return self._writer is not None and not self._writer.is_closing()
 
     async def connect(self) -> None:
+        tls = self.tls
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                self.host, self.port, ssl=tls,
+                server_hostname=(self.server_hostname or self.host) if tls else None,
+                ssl_handshake_timeout=self.connect_timeout if tls else None),
+                self.connect_timeout)
+        except ssl.SSLError as exc:  # before OSError: it is one
+            raise HostUnavailable(f"TLS with the switch at {self.host}:{self.port} failed: "
+                                  f"{exc.reason or exc}") from None
         except (TimeoutError, OSError) as exc:
             raise HostUnavailable(f"cannot reach the switch at {self.host}:{self.port}: "
                                   f"{exc or 'timeout'}") from None
+        self._gone.clear()
+        self.last_activity = time.monotonic()
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -101,10 +139,12 @@ class AtmHostLink:
             except (ConnectionError, OSError):
                 pass
             self._writer = None
+        self._gone.set()
         self._fail_pending(HostUnavailable("link closed"))
 
-    def next_stan(self) -> str:
-        return f"{next(self._stan) % 999_999 + 1:06d}"
+    async def wait_closed(self) -> None:
+        """Return when the connection has ended (closed here, by the switch, or lost)."""
+        await self._gone.wait()
 
     async def exchange(self, request: IsoMessage, timeout: float | None = None) -> IsoMessage:
         """Send one request and wait for its reply (matched by fields 41 and 11)."""
@@ -116,20 +156,22 @@ class AtmHostLink:
         self._pending[key] = future
         try:
             writer.write(self.framing.frame(self.profile.encode(request)))
+            self.last_activity = time.monotonic()
             return await asyncio.wait_for(future, timeout or self.timeout)
         except TimeoutError:
             raise HostTimeout(f"no reply to STAN {key[1]} within "
-                              f"{timeout or self.timeout:.0f}s") from None
+                              f"{timeout or self.timeout:.0f}s", request) from None
         except (ConnectionError, OSError) as exc:
             raise HostUnavailable(f"connection to the switch lost: {exc}") from None
         finally:
             self._pending.pop(key, None)
 
-    async def network_management(self, code: str) -> IsoMessage:
+    async def network_management(self, code: str, timeout: float | None = None) -> IsoMessage:
+        """An 0800 with field 70 = ``code`` (001 sign-on, 002 sign-off, 301 echo)."""
         now = datetime.now(UTC)
         return await self.exchange({"t": "0800", "7": now.strftime("%m%d%H%M%S"),
                                     "11": self.next_stan(), "41": self.terminal_id,
-                                    "70": code})
+                                    "70": code}, timeout)
 
     async def sign_on(self) -> IsoMessage:
         return await self.network_management("001")
@@ -143,6 +185,7 @@ class AtmHostLink:
                 raw = await read_frame(reader, self.framing)
                 if raw is None:
                     break
+                self.last_activity = time.monotonic()
                 try:
                     reply = self.profile.decode(raw)
                 except WireError as exc:
@@ -161,6 +204,7 @@ class AtmHostLink:
         finally:
             if self._writer is not None:
                 self._writer.close()
+            self._gone.set()
             self._fail_pending(HostUnavailable("connection to the switch closed"))
 
     def _fail_pending(self, error: Exception) -> None:
