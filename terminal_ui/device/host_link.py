@@ -19,6 +19,7 @@ switch's certificate must carry, by default ``host``); the handshake counts agai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
@@ -86,6 +87,7 @@ class AtmHostLink:
         # monotonic time of the last frame sent or received: what "idle" is measured from
         self.last_activity = time.monotonic()
         self._gone = asyncio.Event()  # set when the connection has ended, for whatever cause
+        self.lost_because = ""  # why the switch's side ended it (a TLS alert, a reset...)
         self.next_stan = stans or StanSequence()
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -117,6 +119,7 @@ class AtmHostLink:
             raise HostUnavailable(f"cannot reach the switch at {self.host}:{self.port}: "
                                   f"{exc or 'timeout'}") from None
         self._gone.clear()
+        self.lost_because = ""
         self.last_activity = time.monotonic()
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -150,7 +153,12 @@ class AtmHostLink:
         """Send one request and wait for its reply (matched by fields 41 and 11)."""
         writer = self._writer
         if writer is None or writer.is_closing():
-            raise HostUnavailable("not connected to the switch")
+            if writer is not None and not self._gone.is_set():
+                # Closing but not yet read to its end: wait a moment for the reason why.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._gone.wait(), 1.0)
+            raise HostUnavailable("not connected to the switch" + (
+                f": {self.lost_because}" if self.lost_because else ""))
         key = (request.get("41", ""), request.get("11", ""))
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
@@ -180,11 +188,18 @@ class AtmHostLink:
         return await self.network_management("301")
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        answered = False  # a frame came on this connection
         try:
             while True:
                 raw = await read_frame(reader, self.framing)
                 if raw is None:
+                    if self.tls is not None and not answered:
+                        # asyncio reports a TLS alert after the handshake as a plain end
+                        self.lost_because = ("closed by the switch before any reply; with "
+                                             "TLS: does it require a client certificate "
+                                             "(atm.tls_cert) it trusts?")
                     break
+                answered = True
                 self.last_activity = time.monotonic()
                 try:
                     reply = self.profile.decode(raw)
@@ -199,13 +214,18 @@ class AtmHostLink:
                                    if s == key[1]), None)
                 if future is not None and not future.done():
                     future.set_result(reply)
+        except ssl.SSLError as exc:  # e.g. the switch wants a client certificate
+            self.lost_because = f"TLS: {exc.reason or exc}"
+            log.warning("connection to the switch lost: %s", self.lost_because)
         except (FrameError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            self.lost_because = str(exc) or type(exc).__name__
             log.warning("connection to the switch lost: %s", exc)
         finally:
             if self._writer is not None:
                 self._writer.close()
             self._gone.set()
-            self._fail_pending(HostUnavailable("connection to the switch closed"))
+            self._fail_pending(HostUnavailable("connection to the switch closed" + (
+                f": {self.lost_because}" if self.lost_because else "")))
 
     def _fail_pending(self, error: Exception) -> None:
         for future in self._pending.values():
