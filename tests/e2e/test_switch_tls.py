@@ -171,8 +171,8 @@ async def test_switch_tls_settings_that_cannot_work_are_one_line(
         await Stack(settings, parts={"switch"}).start()
     settings.switch.tls_require_client_cert = False
     settings.switch.tls_cert = str(tmp_path / "missing.pem")
-    with pytest.raises(StackError, match="missing.pem"):
+    with pytest.raises(StackError, match=r"missing\.pem"):
         await Stack(settings, parts={"switch"}).start()
     settings.switch.tls_cert, settings.switch.tls_key = "", str(pki.server_key)
-    with pytest.raises(StackError, match="switch.tls_cert"):
+    with pytest.raises(StackError, match=r"switch\.tls_cert"):
         await Stack(settings, parts={"switch"}).start()
