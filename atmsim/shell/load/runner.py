@@ -145,7 +145,12 @@ class _Run:
                                 timeout=self.s.timeout, connect_timeout=self.s.timeout,
                                 tls=self.s.tls, server_hostname=self.s.tls_server_name)
                       for n in numbers]
-        await asyncio.gather(*(self._sign_on(link, gate) for link in self.links))
+        # Every sign-on to its end, then the first failure: none is left unretrieved.
+        outcomes = await asyncio.gather(*(self._sign_on(link, gate) for link in self.links),
+                                        return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
 
     async def _sign_on(self, link: AtmClient, gate: asyncio.Semaphore) -> None:
         async with gate:
