@@ -52,9 +52,14 @@ def _load_chain(context: ssl.SSLContext, cert: str | os.PathLike[str],
         context.load_cert_chain(cert, key)
     except FileNotFoundError as exc:
         raise TlsError(f"{what} certificate or key: no file {exc.filename or cert}") from None
-    except (OSError, ssl.SSLError) as exc:
+    except ssl.SSLError as exc:
+        # OpenSSL says "PEM lib" for most of these: say what is wrong in words.
+        detail = f" ({exc.reason})" if exc.reason and exc.reason != "PEM lib" else ""
+        raise TlsError(f"{what} certificate {cert} and key {key or cert}: not a PEM "
+                       f"certificate with its matching private key{detail}") from None
+    except OSError as exc:
         raise TlsError(f"{what} certificate {cert} / key {key or cert}: "
-                       f"{getattr(exc, 'reason', None) or exc}") from None
+                       f"{exc.strerror or exc}") from None
 
 
 def _load_ca(context: ssl.SSLContext, ca_file: str | os.PathLike[str], what: str) -> None:

@@ -169,3 +169,23 @@ async def test_an_unanswered_inquiry_raises_a_timeout_holding_the_original(
     assert original is not None
     assert (original["t"], original["3"], original["41"]) == ("0200", "310000", "BNI00009")
     assert original["11"].isdigit() and original["37"].endswith(original["11"])
+
+
+async def test_the_connect_hook_runs_after_each_sign_on_and_a_failing_one_is_retried(
+        network_switch: tuple[NetworkSwitch, int]) -> None:
+    switch, port = network_switch
+    seen: list[tuple[int, str]] = []
+
+    async def after_sign_on(client: AtmClient) -> None:
+        # The hook talks through the client on the new connection (a key exchange would).
+        reply = await client.echo()
+        seen.append((switch.sign_ons, reply["39"]))
+        if len(seen) == 2:
+            raise HostUnavailable("the key exchange failed")  # this connection is dropped
+
+    async with AtmClient("127.0.0.1", port, reconnect=True, backoff=QUICK,
+                         on_connect=after_sign_on) as atm:
+        switch.drop_everyone()
+        await eventually(lambda: len(seen) == 3 and atm.connected)
+    assert seen == [(1, "00"), (2, "00"), (3, "00")]
+    assert switch.connections == 3
