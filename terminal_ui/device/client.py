@@ -24,7 +24,9 @@ What it does, moov-io/iso8583-connection style (every default written down below
   tells the owner when the terminal goes in and out of service.
 - **matching**: many requests may be in flight; each reply is matched by fields 41 + 11.
 - **timeouts**: a request unanswered within ``timeout`` raises ``HostTimeout`` whose
-  ``request`` is the message sent: the original a reversal (0420) names.
+  ``request`` is the message sent: the original a reversal (0420) names; ``on_timeout``
+  (if given) is called with it first, whoever made the request (the hook for a
+  store-and-forward queue of reversals; it should ignore what is not an 0200).
 
 The client never sees a clear PIN beyond ``inquire``'s call into the PIN pad, and logs none.
 
@@ -216,6 +218,7 @@ class AtmClient:
                  echo_failures: int = 3, reconnect: bool = False,
                  backoff: Backoff | None = None,
                  on_state: Callable[[bool], None] | None = None,
+                 on_timeout: Callable[[IsoMessage], None] | None = None,
                  tpk_hex: str = DEMO_KEYS["TPK"].clear_hex, zone: tzinfo = JAKARTA,
                  profile: WireProfile | None = None, framing: Framing | None = None) -> None:
         if echo_interval is not None and not echo_interval > 0:
@@ -230,7 +233,7 @@ class AtmClient:
         self._link_args = dict(terminal_id=terminal_id, acquirer_id=acquirer_id,
                                profile=profile, framing=framing, timeout=timeout,
                                connect_timeout=connect_timeout, tls=tls,
-                               server_hostname=server_hostname)
+                               server_hostname=server_hostname, on_timeout=on_timeout)
         self._o = _Options(sign_on, on_connect, echo_interval, echo_timeout, echo_failures,
                            reconnect, backoff or Backoff(), on_state)
         self._pinpad = PinPad(tpk_hex)

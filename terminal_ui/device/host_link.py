@@ -26,6 +26,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from atmsim.kernel.wire import (
@@ -73,7 +74,8 @@ class AtmHostLink:
                  profile: WireProfile | None = None, framing: Framing | None = None,
                  timeout: float = 30.0, connect_timeout: float = 10.0,
                  tls: ssl.SSLContext | None = None, server_hostname: str | None = None,
-                 stans: StanSequence | None = None) -> None:
+                 stans: StanSequence | None = None,
+                 on_timeout: Callable[[IsoMessage], None] | None = None) -> None:
         self.host = host
         self.port = port
         self.terminal_id = terminal_id
@@ -89,6 +91,9 @@ class AtmHostLink:
         self._gone = asyncio.Event()  # set when the connection has ended, for whatever cause
         self.lost_because = ""  # why the switch's side ended it (a TLS alert, a reset...)
         self.next_stan = stans or StanSequence()
+        # Called with each request that went unanswered in time, before HostTimeout is
+        # raised: where a reversal (0420) of a timed-out 0200 is queued.
+        self.on_timeout = on_timeout
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], asyncio.Future[IsoMessage]] = {}
@@ -167,6 +172,8 @@ class AtmHostLink:
             self.last_activity = time.monotonic()
             return await asyncio.wait_for(future, timeout or self.timeout)
         except TimeoutError:
+            if self.on_timeout is not None:
+                self.on_timeout(request)
             raise HostTimeout(f"no reply to STAN {key[1]} within "
                               f"{timeout or self.timeout:.0f}s", request) from None
         except (ConnectionError, OSError) as exc:

@@ -161,12 +161,14 @@ async def test_an_unanswered_inquiry_raises_a_timeout_holding_the_original(
         network_switch: tuple[NetworkSwitch, int]) -> None:
     _, port = network_switch
     budi = card("Budi")
-    async with AtmClient("127.0.0.1", port, terminal_id="BNI00009") as atm:
+    hooked: list[IsoMessage] = []
+    async with AtmClient("127.0.0.1", port, terminal_id="BNI00009",
+                         on_timeout=hooked.append) as atm:
         with pytest.raises(HostTimeout) as timed_out:
             await atm.inquire(budi.pan, budi.pin, timeout=0.3)
         assert atm.connected  # a late answer is no reason to drop the link
     original: IsoMessage | None = timed_out.value.request
-    assert original is not None
+    assert original is not None and hooked == [original]
     assert (original["t"], original["3"], original["41"]) == ("0200", "310000", "BNI00009")
     assert original["11"].isdigit() and original["37"].endswith(original["11"])
 
