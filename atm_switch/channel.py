@@ -16,6 +16,13 @@ so that running out of file descriptors is the switch's to handle: it says so in
 (at most once per interval of the ``warn`` log), keeps serving the connections it has,
 refuses the waiting ones at once through a spare descriptor instead of leaving them hanging
 in the backlog, and accepts again as soon as descriptors are free.
+
+TLS: with an ``ssl.SSLContext`` as ``tls`` every connection is TLS (the context decides
+whether client certificates are required). Each handshake runs on its own task, never in
+the accept loop, and one not finished after ``tls_handshake_timeout`` seconds is closed:
+a peer that connects and sends nothing, or half a ClientHello, costs one slot for that
+long and never holds up the other connections. A failed handshake (no or a wrong client
+certificate, a plain-TCP client) is a rate-limited warning and a closed connection.
 """
 
 from __future__ import annotations
@@ -27,12 +34,14 @@ import logging
 import math
 import os
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from atm_switch.connections import Inbound, LinkState, receiving
 from atmsim.kernel.log_limits import RateLimitedLog
+from atmsim.kernel.tls import DEFAULT_HANDSHAKE_TIMEOUT
 from atmsim.kernel.wire import FrameError, Framing, IsoMessage, WireError, WireProfile, read_frame
 
 __all__ = ["Channel", "Answer", "RequestListener"]
@@ -112,7 +121,9 @@ class Channel:
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 drain_timeout: float = 10.0, warn: RateLimitedLog | None = None) -> None:
+                 drain_timeout: float = 10.0, warn: RateLimitedLog | None = None,
+                 tls: ssl.SSLContext | None = None,
+                 tls_handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT) -> None:
         self.listener = listener
         self.profile = profile
         self.framing = framing
@@ -123,6 +134,10 @@ class Channel:
         self.frame_timeout = frame_timeout
         self.max_connections = max_connections
         self.drain_timeout = drain_timeout
+        self.tls = tls
+        self.tls_handshake_timeout = tls_handshake_timeout
+        self.handshake_failures = 0  # TLS connections closed before they were set up
+        self._handshakes: set[asyncio.Task[None]] = set()
         self.refused = 0  # connections closed at once: over the cap or out of descriptors
         self._sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []  # accept loops and the housekeeping
@@ -167,7 +182,8 @@ class Channel:
         self._spare_fd = _open_spare()
         self._tasks = [asyncio.create_task(self._accept_loop(sock)) for sock in self._sockets]
         self._tasks.append(asyncio.create_task(self._housekeeping()))
-        log.info("switch listening on %s:%d", self.host, self.port)
+        log.info("switch listening on %s:%d%s", self.host, self.port,
+                 " (TLS)" if self.tls is not None else "")
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -175,9 +191,9 @@ class Channel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         self._close_sockets()
-        for task in list(self._connections):
+        for task in [*self._handshakes, *self._connections]:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*self._handshakes, *self._connections, return_exceptions=True)
         if self._spare_fd is not None:
             os.close(self._spare_fd)
             self._spare_fd = None
@@ -232,19 +248,45 @@ class Channel:
                                    "switch.max_connections" if self._fd_cap >=
                                    self.max_connections else "the file descriptor limit")
                 continue
-            await self._admit(conn, loop)
+            if self.tls is None:
+                await self._admit(conn, loop)
+            else:
+                # The handshake takes round trips (or, from a hung peer, the whole
+                # timeout): on its own task, so the accept loop takes the next one now.
+                handshake = asyncio.create_task(self._admit(conn, loop))
+                self._handshakes.add(handshake)
+                handshake.add_done_callback(self._handshakes.discard)
 
     async def _admit(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         conn.setblocking(False)
+        try:
+            peer = _peer(conn.getpeername())
+        except OSError:
+            peer = "a peer that has gone"
         reader = asyncio.StreamReader(limit=self.framing.max_frame * 2)
         protocol = asyncio.StreamReaderProtocol(reader, self._accept)
         self._admitted += 1
         try:
-            await loop.connect_accepted_socket(lambda: protocol, conn)
-        except OSError as exc:
+            if self.tls is None:
+                await loop.connect_accepted_socket(lambda: protocol, conn)
+            else:
+                await loop.connect_accepted_socket(
+                    lambda: protocol, conn, ssl=self.tls,
+                    ssl_handshake_timeout=self.tls_handshake_timeout)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            # ssl.SSLError and ConnectionAbortedError (the handshake timeout) are OSErrors.
             self._admitted -= 1
             conn.close()
-            self._warn.warning("accept", "cannot take a connection: %s", exc)
+            if self.tls is None:
+                self._warn.warning("accept", "cannot take a connection: %s", exc)
+            else:
+                self.handshake_failures += 1
+                self._warn.warning("tls handshake", "closed %s before TLS was set up: %s",
+                                   peer, _handshake_failure(exc, self.tls_handshake_timeout))
+        except asyncio.CancelledError:
+            self._admitted -= 1
+            conn.close()
+            raise
 
     def _out_of_descriptors(self, sock: socket.socket, exc: OSError) -> None:
         """No descriptor for a new connection. The ones waiting in the backlog would hang
@@ -451,6 +493,16 @@ class Channel:
             writer.write(data)
         except (ConnectionError, OSError):
             pass
+
+
+def _handshake_failure(exc: BaseException, timeout: float) -> str:
+    """Why a TLS handshake failed, in words an operator can act on."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, (TimeoutError, ConnectionAbortedError)):
+        return (f"no complete TLS handshake within {timeout:g} s "
+                "(switch.tls_handshake_timeout)")
+    return f"connection lost during the TLS handshake ({exc})"
 
 
 def _open_spare() -> int | None:

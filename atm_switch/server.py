@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 
 from atm_switch.admission import DEFAULT_MAX_PENDING
@@ -20,6 +21,7 @@ from atm_switch.dispatcher import Dispatcher
 from atm_switch.key_change import KeyChangeError, push_key_change
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.rules import RuleBook
+from atmsim.kernel.tls import DEFAULT_HANDSHAKE_TIMEOUT
 from atmsim.kernel.wire import Framing, WireProfile
 
 __all__ = ["SwitchServer"]
@@ -39,7 +41,8 @@ class SwitchServer(Channel):
                  frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
                  repeat_interval: float = 60.0, key_change_interval: float = 0.0,
-                 rules: RuleBook | None = None) -> None:
+                 rules: RuleBook | None = None, tls: ssl.SSLContext | None = None,
+                 tls_handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT) -> None:
         deps.profile = profile  # the MACs of answers are over the bytes this profile writes
         warn = RateLimitedLog(logging.getLogger("atmsim.switch"), repeat_interval)
         self.dispatcher = Dispatcher(deps, warn, rules)
@@ -49,7 +52,8 @@ class SwitchServer(Channel):
         super().__init__(self.dispatcher, profile, framing, host=host, port=port,
                          max_in_flight=max_in_flight, idle_timeout=idle_timeout,
                          frame_timeout=frame_timeout, max_connections=max_connections,
-                         drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn)
+                         drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn,
+                         tls=tls, tls_handshake_timeout=tls_handshake_timeout)
         self.deps = deps
         self.key_change_interval = key_change_interval
         self._push_stan = 0

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Self
 
 from atmsim.kernel.rules import RuleBook
+from atmsim.kernel.tls import server_context
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
 from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
@@ -48,12 +49,8 @@ def server_tls_context(
     cert: str | Path, key: str | Path, client_ca: str | Path | None = None
 ) -> ssl.SSLContext:
     """A TLS server context from PEM files; with ``client_ca``, client certs are required."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    if client_ca is not None:
-        context.load_verify_locations(client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    return server_context(cert, key, client_ca=client_ca,
+                          require_client_cert=client_ca is not None)
 
 
 class HsmServer:

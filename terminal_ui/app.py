@@ -31,13 +31,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from atmsim.kernel.masking import mask_pan
-from atmsim.kernel.response_codes import ResponseCode
 from terminal_ui import flow
+from terminal_ui.device.client import AtmClient
 from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
 from terminal_ui.device.host_link import AtmHostLink, HostLost, HostTimeout, HostUnavailable
 from terminal_ui.device.i18n import t
-from terminal_ui.device.pinpad import PinEntryError, PinPad
+from terminal_ui.device.pinpad import PinEntryError
 from terminal_ui.device.session import AtmSession, ReceiptData
 from terminal_ui.device.store_and_forward import SafQueue, forward_reversals
 from terminal_ui.device.transactions import (
@@ -109,12 +109,13 @@ class AtmApp(App[None]):
         super().__init__()
         self.config = config or AtmConfig()
         self.session: AtmSession | None = None
-        self.link: AtmHostLink | None = None
+        self.client: AtmClient | None = None
         self.wire_visible = False
         self.last_exchange: WireExchange | None = None
         self.last_receipt_path: Path | None = None
         self._connect = connect
-        self._pinpad = PinPad(self.config.tpk_hex)
+        # One PIN pad for the ATM's life: keys a key change installs serve the next PIN.
+        self._pinpad = self.config.pinpad()
         self._more_time_open = False
         self.saf: SafQueue | None = None  # opened when the ATM connects to a switch
         self.zone: tzinfo = terminal_zone(self.config.time_zone)
@@ -172,53 +173,31 @@ class AtmApp(App[None]):
             self.connected = True  # screens shown without a host (snapshots, previews)
             self.push_screen(IdleScreen())
 
-    @work(exclusive=True, group="link", exit_on_error=False)
-    async def keep_link(self) -> None:
-        last_echo = time.monotonic()
+    @property
+    def link(self) -> AtmHostLink | None:
+        """The connection to the switch in use now (a new one after each reconnection)."""
+        return self.client.link if self.client is not None else None
+
+    def keep_link(self) -> None:
+        """Connect, sign on, echo when idle and reconnect (the ATM client does it all, in
+        the background); ``connected`` follows it."""
+
+        def in_service(state: bool) -> None:
+            self.connected = state
+
+        self.client = AtmClient.from_config(self.config, on_state=in_service,
+                                            pinpad=self._pinpad)
+        self.client.start()
+        self.forward_saf_while_running()
+
+    @work(exclusive=True, group="saf-worker", exit_on_error=False)
+    async def forward_saf_while_running(self) -> None:
+        """Owed reversals go out whenever the ATM is in service (first after a restart or
+        a reconnection), retried with the queue's backoff until each has its 0430."""
         while True:
-            if self.link is None or not self.link.connected:
-                self.connected = await self._open_link()
-                last_echo = time.monotonic()
-            elif time.monotonic() - last_echo >= self.config.echo_interval:
-                last_echo = time.monotonic()
-                await self._echo(self.link)
-            if self.link is not None and self.saf is not None and self.saf.pending():
-                # Owed reversals go first after a (re)connect, retried with backoff.
-                await forward_reversals(self.link, self.saf, timeout=self.config.host_timeout)
-            await asyncio.sleep(min(self.config.reconnect_interval, self.config.echo_interval))
-
-    async def _echo(self, link: AtmHostLink) -> None:
-        """One echo test; a link that does not answer it is closed, to be opened again."""
-        try:
-            reply = await link.echo()
-            if reply.get("39") == ResponseCode.APPROVED:
-                return
-        except (HostUnavailable, HostTimeout):
-            pass
-        if link is self.link:
-            self.link = None
-        await link.close()
-
-    async def _open_link(self) -> bool:
-        """Connect and sign on; True when the ATM is in service."""
-        if self.link is not None:
-            await self.link.close()
-            self.link = None
-        link = AtmHostLink(self.config.host, self.config.port,
-                           terminal_id=self.config.terminal_id,
-                           acquirer_id=self.config.acquirer_id, profile=self.config.profile,
-                           framing=self.config.framing, timeout=self.config.host_timeout,
-                           connect_timeout=min(5.0, self.config.host_timeout))
-        try:
-            await link.connect()
-            reply = await link.sign_on()
-            if reply.get("39") != ResponseCode.APPROVED:
-                raise HostUnavailable(f"sign-on refused with {reply.get('39')}")
-        except (HostUnavailable, HostTimeout):
-            await link.close()
-            return False
-        self.link = link
-        return True
+            if self.connected:
+                await self._forward_owed()
+            await asyncio.sleep(self.config.reconnect_interval)
 
     @on(msg.ConnectionChanged)
     def _connection_changed(self, message: msg.ConnectionChanged) -> None:
@@ -227,18 +206,21 @@ class AtmApp(App[None]):
             self.show_state(there)
 
     async def on_unmount(self) -> None:
-        if self.link is not None:
+        if self.client is not None:
             with contextlib.suppress(Exception):
-                await self.link.close()
+                await self.client.close()
         if self.saf is not None:
             self.saf.close()
             self.saf = None
 
     @work(group="saf", exit_on_error=False)
     async def forward_saf(self) -> None:
-        """Send the reversals owed now, without waiting for the link worker's next round."""
+        """Send the reversals owed now, without waiting for the worker's next round."""
+        await self._forward_owed()
+
+    async def _forward_owed(self) -> None:
         link, saf = self.link, self.saf
-        if link is not None and saf is not None:
+        if link is not None and link.connected and saf is not None and saf.pending():
             await forward_reversals(link, saf, timeout=self.config.host_timeout)
 
     # -- the flow: card, language, PIN, menus -------------------------------------------
@@ -309,7 +291,7 @@ class AtmApp(App[None]):
 
     @work(exclusive=True, group="host", exit_on_error=False)
     async def send_inquiry(self) -> None:
-        session, link = self.session, self.link
+        session, link = self.session, self.client
         if session is None:
             return
         if link is None or not link.connected or session.pin_block is None:

@@ -49,6 +49,7 @@ from atmsim.kernel.mqtt import (
     connect,
     topic_matches,
 )
+from atmsim.kernel.tls import TlsError, client_context
 from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog
 
 __all__ = [
@@ -144,9 +145,9 @@ class MqttEndpoint:
         if not self.tls:
             return None
         try:
-            return ssl.create_default_context(cafile=self.ca_file or None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"MQTT CA file {self.ca_file}: {exc}") from None
+            return client_context(ca_file=self.ca_file or None)
+        except TlsError as exc:
+            raise ValueError(f"MQTT {exc}") from None
 
 
 def _host(host: str) -> str:

@@ -22,14 +22,14 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DEMO_KEYS, DemoCard
+from atmsim.kernel.demo_data import DEMO_ATM_TERMINAL, DEMO_CARDS, DemoCard
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
-from atmsim.kernel.wire import Framing, IsoMessage, WireProfile
+from atmsim.kernel.tls import TlsError
+from atmsim.kernel.wire import IsoMessage
 from atmsim.shell.config import AtmSettings, Settings, check_value, parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.lifecycle import (
@@ -41,18 +41,11 @@ from atmsim.shell.lifecycle import (
 )
 from atmsim.shell.logs import setup_logging
 from atmsim.shell.options import COMMON, MQTT, add_options, settings_from
-from terminal_ui.device.clock import terminal_zone
+from terminal_ui.device.client import AtmClient, HostTimeout, HostUnavailable
 from terminal_ui.device.config import AtmConfig
 from terminal_ui.device.formatting import format_date, format_rupiah
-from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
-from terminal_ui.device.pinpad import PinEntryError, PinPad
-from terminal_ui.device.transactions import (
-    JAKARTA,
-    CardData,
-    InquiryResult,
-    balance_inquiry_request,
-    read_inquiry_response,
-)
+from terminal_ui.device.pinpad import PinEntryError
+from terminal_ui.device.transactions import CardData, InquiryResult
 from terminal_ui.device.wire_view import field_lines
 
 if TYPE_CHECKING:  # the stack and its parts are imported by the commands that run them
@@ -131,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from atmsim.shell import (
         cards_cli,
+        certs_cli,
         drill_cli,
         journal_cli,
         keys_cli,
@@ -146,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cli.add_parser(sub)
     cards_cli.add_parser(sub)
     journal_cli.add_parser(sub)
+    certs_cli.add_parser(sub)
     load_cli.add_parser(sub)
     record_cli.add_parser(sub)
     replay_cli.add_parser(sub)
@@ -180,14 +175,13 @@ def result_line(pan: str, result: InquiryResult) -> str:
 
 # -- the ATM side of one inquiry -------------------------------------------------------
 
-async def one_inquiry(link: AtmHostLink, pinpad: PinPad, card: CardData, pin: str,
-                      kpj: str | None, zone: tzinfo = JAKARTA,
-                      ) -> tuple[IsoMessage, IsoMessage, InquiryResult]:
-    request = balance_inquiry_request(card, pinpad.encrypt_pin(pin, card.pan),
-                                      terminal_id=link.terminal_id, stan=link.next_stan(),
-                                      acquirer_id=link.acquirer_id, kpj=kpj, zone=zone)
-    response = await link.exchange(request)
-    return request, response, read_inquiry_response(response)
+def atm_client(config: AtmConfig, **options: object) -> AtmClient:
+    """The ATM client of ``config`` (``atmsim.AtmClient``); a TLS file that cannot be used
+    is a ``UserError`` naming the ``[atm]`` setting."""
+    try:
+        return AtmClient.from_config(config, **options)
+    except TlsError as exc:
+        raise UserError(f"atm.tls_*: {exc}") from None
 
 
 def _valid_expiry(text: str) -> bool:
@@ -210,20 +204,19 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
         raise UserError(f"--timeout {args.timeout}: must be above 0 seconds")
     settings = settings_from(args)
     host, port = parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
-    zone = terminal_zone(settings.atm.time_zone)  # checked when the settings were loaded
-    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex, DEMO_KEYS["TAK"].clear_hex)
-    card = CardData(args.pan, args.expiry, f"{args.pan}={args.expiry}101")
-    profile, framing = settings.switch.wire()
+    # One inquiry, no idle echo or reconnection; signed on by hand, so that a refused
+    # sign-on is shown and the inquiry still sent (what does the switch say then?).
+    client = atm_client(atm_config(settings, host, port), terminal_id=args.inquiry_terminal,
+                        timeout=args.timeout, connect_timeout=min(10.0, args.timeout),
+                        sign_on=False, echo_interval=None, reconnect=False,
+                        send_mac=args.mac or settings.atm.mac)
     try:
-        async with AtmHostLink(host, port, terminal_id=args.inquiry_terminal, profile=profile,
-                               framing=framing, timeout=args.timeout, pinpad=pinpad,
-                               send_mac=args.mac) as link:
-            sign_on = await link.sign_on()
+        async with client:
+            sign_on = await client.sign_on()
             if sign_on.get("39") != "00":
                 print(f"sign-on refused: {sign_on.get('39')} "
                       f"{ResponseCode.describe(sign_on.get('39', ''))}")
-            request, response, result = await one_inquiry(link, pinpad, card, args.pin,
-                                                           args.kpj, zone)
+            inquiry = await client.inquire(args.pan, args.pin, args.kpj, expiry=args.expiry)
     except PinEntryError as exc:
         raise UserError(f"--pin: {exc}") from None
     except HostUnavailable as exc:
@@ -231,11 +224,11 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
     except HostTimeout as exc:
         print(f"timeout: {exc}")
         return 1
-    print(result_line(args.pan, result))
+    print(result_line(args.pan, inquiry.result))
     print()
-    print("\n".join(field_dump("0200 sent:", request)))
-    print("\n".join(field_dump("0210 received:", response)))
-    return 0 if result.approved else 1
+    print("\n".join(field_dump("0200 sent:", inquiry.request)))
+    print("\n".join(field_dump("0210 received:", inquiry.response)))
+    return 0 if inquiry.approved else 1
 
 
 # -- stack commands --------------------------------------------------------------------
@@ -267,23 +260,24 @@ DEMO_SCRIPT: list[tuple[str, DemoCard | None, str, str | None]] = [
 
 
 async def run_headless_demo(switch_host: str, switch_port: int,
-                            wire: tuple[WireProfile, Framing] | None = None) -> int:
-    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex)
+                            config: AtmConfig | None = None) -> int:
+    """Each card of ``DEMO_SCRIPT`` once from the demo ATM (``config``: its TLS and
+    timers; default: the ATM's defaults), then an unknown card."""
+    config = dataclasses.replace(config or AtmConfig(), host=switch_host, port=switch_port)
     failures = 0
-    profile, framing = wire or (None, None)
-    async with AtmHostLink(switch_host, switch_port, terminal_id=DEMO_ATM_TERMINAL,
-                           profile=profile, framing=framing) as link:
-        await link.sign_on()
+    async with atm_client(config, terminal_id=DEMO_ATM_TERMINAL, echo_interval=None,
+                          reconnect=False) as client:
         for label, card, pin, kpj in DEMO_SCRIPT:
             assert card is not None
-            data = CardData(card.pan, card.expiry, card.track2)
-            _, _, result = await one_inquiry(link, pinpad, data, pin, kpj)
+            result = (await client.inquire(card.pan, pin, kpj, expiry=card.expiry,
+                                           track2=card.track2)).result
             print(f"{label}")
             print("  " + result_line(card.pan, result).replace("\n", "\n  "))
             failures += (result.response_code in ("91", "96", "30")
                          or result.protocol_error is not None)
         unknown = CardData("5264229999999999", "3012", "5264229999999999=3012101")
-        _, _, result = await one_inquiry(link, pinpad, unknown, "123456", None)
+        result = (await client.inquire(unknown.pan, "123456", None, expiry=unknown.expiry,
+                                       track2=unknown.track2)).result
         print("Unknown card")
         print("  " + result_line(unknown.pan, result))
     return 1 if failures else 0
@@ -305,12 +299,15 @@ async def cmd_atm(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     host, port = parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
-    await AtmApp(atm_config(settings, host, port)).run_async()
+    config = atm_config(settings, host, port)
+    atm_client(config)  # TLS files that cannot be used: one line, before the screen opens
+    await AtmApp(config).run_async()
     return 0
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    atm_client(atm_config(settings, settings.switch.host, settings.switch.port))  # TLS files
     signals = StopSignals()
     signals.install()
     if not args.headless:
@@ -338,9 +335,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
         assert stack.switch is not None
-        return await until_stopped(run_headless_demo(stack.switch.host, stack.switch.port,
-                                                     settings.switch.wire()),
-                                    signals.stop)
+        return await until_stopped(run_headless_demo(
+            stack.switch.host, stack.switch.port,
+            atm_config(settings, stack.switch.host, stack.switch.port)), signals.stop)
 
 
 def serve_web_demo(settings: Settings) -> int:
@@ -474,6 +471,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "keys": _sub_cli("atmsim.shell.keys_cli"), "cards": _sub_cli("atmsim.shell.cards_cli"),
     "ledger": _sub_cli("atmsim.shell.ledger_cli"),
     "journal": _sub_cli("atmsim.shell.journal_cli"),
+    "certs": _sub_cli("atmsim.shell.certs_cli"),
     "load": _sub_cli("atmsim.shell.load.command"),
     "scenario": _sub_cli("atmsim.shell.scenario_cli"),
     "certify": _sub_cli("atmsim.shell.scenario_cli"),

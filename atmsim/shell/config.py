@@ -191,6 +191,16 @@ class SwitchSettings:
     # days the transaction journal keeps inquiries and reversals (what an 0420 can match)
     journal_days: float = field(default=7.0, metadata=between(0.001, 3650, "days"))
 
+    # TLS on the ATM listener (docs/security.md): a PEM certificate chain and its key.
+    # Empty: plain TCP, as ATMs on a private line speak.
+    tls_cert: str = ""
+    tls_key: str = ""  # empty: the key is in tls_cert's file
+    # A PEM CA whose client certificates are verified when an ATM presents one
+    tls_client_ca: str = ""
+    tls_require_client_cert: bool = False  # true: mutual TLS, an ATM without one is refused
+    # seconds a TLS handshake may take, then the connection is closed
+    tls_handshake_timeout: float = 10.0
+
     def wire(self) -> tuple[WireProfile, Framing]:
         """The wire profile and the framing every part on the ATM link speaks."""
         profile = load_profile(self.profile)  # checked when the setting was set
@@ -264,6 +274,20 @@ class AtmSettings:
     host_timeout: float = _ATM.host_timeout  # seconds the ATM waits for the switch
     # seconds between echo tests (0800, 301) on a quiet link to the switch
     echo_interval: float = field(default=_ATM.echo_interval, metadata=between(1, 3600))
+    # echo tests in a row that may fail or time out before the ATM reconnects
+    echo_failures: int = field(default=_ATM.echo_failures, metadata=between(1, 100))
+    # seconds: the longest wait between reconnection attempts (the backoff's ceiling)
+    reconnect_max: float = field(default=_ATM.reconnect_max, metadata=between(0.1, 3600))
+    # TLS to the switch (also atmsim inquire and atmsim load): tls = true, and tls_ca the
+    # PEM CA to trust (empty: the system's); tls_cert/tls_key: a client certificate
+    tls: bool = _ATM.tls
+    tls_ca: str = _ATM.tls_ca
+    tls_cert: str = _ATM.tls_cert
+    tls_key: str = _ATM.tls_key
+    # the name the switch's certificate must carry (empty: the host the ATM connects to)
+    tls_server_name: str = _ATM.tls_server_name
+    # MAC the ATM's 0200/0420 under its TAK and check the switch's MACs (docs/wire.md "MAC")
+    mac: bool = _ATM.mac
     web_port: int = 8000  # atmsim demo --web: the web server's, not the ATM's
     # IANA zone of fields 12/13, the receipt and the clock
     time_zone: str = field(default=_ATM.time_zone, metadata=rule(_time_zone))

@@ -25,6 +25,7 @@ import functools
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -38,9 +39,10 @@ from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.kernel.rules import HSM_SCHEMA, LEDGER_SCHEMA, SWITCH_SCHEMA, RuleBook, RuleError
+from atmsim.kernel.tls import TlsError, server_context
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
-from atmsim.shell.config import Settings
+from atmsim.shell.config import Settings, SwitchSettings
 from atmsim.shell.errors import UserError
 from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
 from bpjs_ledger.service import run_ledger
@@ -48,7 +50,7 @@ from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer
 
 __all__ = ["PARTS", "Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
-           "prepare_data_dir"]
+           "prepare_data_dir", "switch_tls"]
 
 log = logging.getLogger("atmsim.stack")
 
@@ -190,6 +192,22 @@ def _same_host(a: str, b: str) -> bool:
     return a == b or (a in loopback and b in loopback)
 
 
+def switch_tls(s: SwitchSettings) -> ssl.SSLContext | None:
+    """The switch listener's TLS context from ``[switch] tls_*``, None for plain TCP;
+    ``StackError`` in one line for settings or files that cannot be used."""
+    if not (s.tls_cert or s.tls_key or s.tls_client_ca or s.tls_require_client_cert):
+        return None
+    if not s.tls_cert:
+        raise StackError("switch.tls_cert is needed for TLS on the switch (switch.tls_key, "
+                         "tls_client_ca and tls_require_client_cert go with it)")
+    try:
+        return server_context(s.tls_cert, s.tls_key or None,
+                              client_ca=s.tls_client_ca or None,
+                              require_client_cert=s.tls_require_client_cert)
+    except TlsError as exc:
+        raise StackError(f"switch TLS: {exc}") from None
+
+
 @dataclass
 class Addresses:
     switch: str
@@ -280,6 +298,8 @@ class Stack:
         if parts != {"hsm"}:  # the HSM alone keeps nothing in the data directory
             prepare_data_dir(self.data_dir)
         _check_ports(s, parts if self._embedded_broker else parts - {"broker"})
+        if "switch" in parts:
+            switch_tls(s.switch)  # bad TLS files are one line before anything starts
         if not s.mqtt_is_embedded and parts & {"ledger", "switch"}:
             # A bad URL is one line before anything is made.
             mqtt_endpoint(s, None, "switch" if "switch" in parts else "ledger")
@@ -347,6 +367,7 @@ class Stack:
     async def _start_switch(self) -> None:
         s = self.settings
         assert self._switch_bus is not None and self.endpoint is not None
+        tls = switch_tls(s.switch)
         self._cards = open_card_store(self.data_dir, self._lmk)
         self._on_close("card store", self._close_cards)
         self._journal = TransactionJournal(journal_path(self.data_dir), s.switch.journal_days)
@@ -369,7 +390,8 @@ class Stack:
                               max_connections=s.switch.max_connections,
                               repeat_interval=s.log.repeat_interval,
                               key_change_interval=s.switch.key_change_interval,
-                              rules=self.rules.get("switch"))
+                              rules=self.rules.get("switch"), tls=tls,
+                              tls_handshake_timeout=s.switch.tls_handshake_timeout)
         try:
             await switch.start()
         except OSError as exc:

@@ -28,16 +28,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.sqlite_files import open_wal
 from atmsim.kernel.wire import IsoMessage
-from terminal_ui.device.host_link import AtmHostLink, HostTimeout, HostUnavailable
+from terminal_ui.device.host_link import HostTimeout, HostUnavailable
 from terminal_ui.device.transactions import repeat_of
 
 __all__ = ["SafQueue", "SafItem", "backoff", "wire_message", "is_final", "forward_reversals",
@@ -193,7 +194,19 @@ def _original_stan(reversal: IsoMessage) -> str:
     return reversal.get("90", "")[4:10] or "?"
 
 
-async def forward_reversals(link: AtmHostLink, queue: SafQueue, *,
+class ReversalLink(Protocol):
+    """What sends reversals: one connection (``AtmHostLink``) or the ATM's client."""
+
+    terminal_id: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    def exchange(self, request: IsoMessage,
+                 timeout: float | None = None) -> Awaitable[IsoMessage]: ...
+
+
+async def forward_reversals(link: ReversalLink, queue: SafQueue, *,
                             timeout: float | None = None, due_only: bool = True,
                             clock: Callable[[], float] = time.time) -> int:
     """Send ``link``'s terminal's due reversals in order until one is not answered; the

@@ -105,11 +105,16 @@ def test_the_atm_settings_are_the_atms_own_and_reach_it(tmp_path: Path) -> None:
     config = tmp_path / "atm.toml"
     config.write_text("[atm]\nterminal_id = 'BNI00042'\nidle_timeout = 12.5\n"
                       "more_time_timeout = 7\ntake_card_timeout = 9\nhost_timeout = 4\n"
-                      "echo_interval = 90\ntime_zone = 'Asia/Jayapura'\n")
+                      "echo_interval = 90\ntime_zone = 'Asia/Jayapura'\n"
+                      "echo_failures = 5\nreconnect_max = 12\ntls = true\n"
+                      "tls_ca = 'ca.pem'\ntls_cert = 'atm.pem'\ntls_key = 'atm-key.pem'\n"
+                      "tls_server_name = 'switch.bank'\nmac = true\n")
     atm = load_settings(config, env={}).atm
     made = atm.device_config("10.0.0.1", 9583, tmp_path / "receipts")
     assert (made.host, made.port, made.receipts_dir) == ("10.0.0.1", 9583, tmp_path / "receipts")
     assert {f.name: getattr(made, f.name) for f in ours} == {
         "terminal_id": "BNI00042", "idle_timeout": 12.5, "more_time_timeout": 7,
         "take_card_timeout": 9.0, "host_timeout": 4.0, "echo_interval": 90.0,
-        "time_zone": "Asia/Jayapura"}
+        "time_zone": "Asia/Jayapura", "echo_failures": 5, "reconnect_max": 12.0, "tls": True,
+        "tls_ca": "ca.pem", "tls_cert": "atm.pem", "tls_key": "atm-key.pem",
+        "tls_server_name": "switch.bank", "mac": True}

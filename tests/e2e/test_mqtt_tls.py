@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
-import ipaddress
 import os
 import shutil
 import signal
@@ -17,12 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
+from atmsim.kernel.tls import generate_demo_pki
 from atmsim.shell.broker_auth import (
     ensure_credentials,
     mosquitto_acl,
@@ -34,49 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ALL_TOPICS = {"tester": {"role": "custom", "read": ["#"], "write": ["#"]}}
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
 def make_ca_and_server(directory: Path) -> tuple[Path, Path, Path]:
     """A CA and a server certificate for 127.0.0.1 / localhost signed by it (PEM files)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("atmsim test CA"))
-          .issuer_name(_name("atmsim test CA")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (x509.CertificateBuilder().subject_name(_name("localhost"))
-              .issuer_name(ca.subject).public_key(key.public_key())
-              .serial_number(x509.random_serial_number())
-              .not_valid_before(now - datetime.timedelta(minutes=5))
-              .not_valid_after(now + datetime.timedelta(days=1))
-              .add_extension(x509.SubjectAlternativeName([
-                  x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                  critical=False)
-              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                             critical=False)
-              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                  ca_key.public_key()), critical=False)
-              .sign(ca_key, hashes.SHA256()))
-    ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "server.pem", "server.key"))
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    os.chmod(key_file, 0o600)
-    return ca_file, cert_file, key_file
+    pki = generate_demo_pki(directory, hosts=("localhost", "127.0.0.1"), days=1)
+    return pki.ca_cert, pki.server_cert, pki.server_key
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from atmsim.kernel.demo_data import DEMO_KEYS
+from atmsim.kernel.tls import TlsError
 from atmsim.shell.config import parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.load.cards import CardFileError, LoadCard, demo_cards, distinct, read_card_file
@@ -146,7 +147,13 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
                           parse_share(args.unknown_kpj, "--unknown-kpj"),
                           args.pin_tries if args.pin_tries is not None
                           else config.switch.pin_tries)
+        try:
+            atm = config.atm.device_config(host, port, config.data_dir / "receipts")
+            tls = atm.tls_context()
+        except TlsError as exc:
+            raise UserError(f"atm.tls_*: {exc}") from None
         return LoadSettings(
+            tls=tls, tls_server_name=atm.tls_server_name or None,
             host=host, port=port, cards=_cards(args), tpk_hex=DEMO_KEYS["TPK"].clear_hex,
             atms=atms, rate=args.rate, concurrency=concurrency, duration=duration,
             count=args.count, timeout=args.timeout,

@@ -1,8 +1,9 @@
 """A load run: N virtual ATMs against one switch, open loop at a rate or closed loop.
 
-Each virtual ATM is an ``AtmHostLink``: its own TCP connection, terminal ID (BNI00002
-onwards) and STAN sequence. All of them sign on (0800/001) before the clock starts, then
-send real 0200 balance inquiries with real PIN blocks as ``InquiryPlanner`` chooses them.
+Each virtual ATM is an ``AtmClient`` (``atmsim.AtmClient``, the ATM's own client): its own
+TCP (or TLS) connection, terminal ID (BNI00002 onwards) and STAN sequence. All of them
+sign on (0800/001) before the clock starts, then send real 0200 balance inquiries with
+real PIN blocks as ``InquiryPlanner`` chooses them.
 
 - Open loop (``rate``): inquiries leave on a fixed schedule whatever the switch does, in
   turn over the ATMs; an ATM may have several in flight (the switch matches by 41 + 11).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,8 @@ from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
 from atmsim.shell.load.stats import LoadReport, LoadStats
-from terminal_ui.device.host_link import AtmHostLink, HostLost, HostTimeout, HostUnavailable
+from terminal_ui.device.client import AtmClient, HostTimeout, HostUnavailable, SignOnRefused
+from terminal_ui.device.host_link import HostLost
 from terminal_ui.device.pinpad import PinPad
 from terminal_ui.device.store_and_forward import SafQueue, forward_reversals
 from terminal_ui.device.transactions import (
@@ -86,6 +89,8 @@ class LoadSettings:
     # The wire profile and framing of the switch's ATM link (docs/profiles.md).
     profile: WireProfile = field(default_factory=default_profile)
     framing: Framing = field(default_factory=Framing)
+    tls: ssl.SSLContext | None = None  # TLS to the switch ([atm] tls_*), None: plain TCP
+    tls_server_name: str | None = None  # the name its certificate must carry (None: host)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.concurrency is None):
@@ -160,7 +165,7 @@ class _Run:
                                       settings.seed)
         self.cards = [CardData(c.pan, c.expiry, c.track2) for c in settings.cards]
         self.stats = LoadStats(settings.seed)
-        self.links: list[AtmHostLink] = []
+        self.links: list[AtmClient] = []
         self.in_flight: set[asyncio.Task[str | None]] = set()
         self.started = 0.0
         self.lag_max = 0.0  # how far the open loop fell behind its schedule
@@ -180,26 +185,31 @@ class _Run:
     async def start_atms(self) -> None:
         gate = asyncio.Semaphore(_CONNECT_AT_ONCE)
         numbers = range(self.s.first_terminal, self.s.first_terminal + self.s.atms)
-        self.links = [AtmHostLink(self.s.host, self.s.port, terminal_id=terminal_id(n),
-                                  profile=self.s.profile, framing=self.s.framing,
-                                  timeout=self.s.timeout, connect_timeout=self.s.timeout)
+        self.links = [AtmClient(self.s.host, self.s.port, terminal_id=terminal_id(n),
+                                timeout=self.s.timeout, connect_timeout=self.s.timeout,
+                                tls=self.s.tls, server_hostname=self.s.tls_server_name,
+                                profile=self.s.profile, framing=self.s.framing)
                       for n in numbers]
-        await asyncio.gather(*(self._sign_on(link, gate) for link in self.links))
+        # Every sign-on to its end, then the first failure: none is left unretrieved.
+        outcomes = await asyncio.gather(*(self._sign_on(link, gate) for link in self.links),
+                                        return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
 
-    async def _sign_on(self, link: AtmHostLink, gate: asyncio.Semaphore) -> None:
+    async def _sign_on(self, link: AtmClient, gate: asyncio.Semaphore) -> None:
         async with gate:
             try:
-                await link.connect()
-                reply = await link.sign_on()
+                await link.connect()  # and signs on
+            except SignOnRefused as exc:
+                raise LoadError(f"the switch refused the sign-on of {link.terminal_id} "
+                                f"(response code {exc.response_code})") from None
             except HostUnavailable as exc:
                 raise LoadError(str(exc)) from None
             except HostTimeout:
                 raise LoadError(f"the switch at {self.s.host}:{self.s.port} did not answer "
                                 f"the sign-on of {link.terminal_id} within "
                                 f"{self.s.timeout:g}s") from None
-        if reply.get("39") != "00":
-            raise LoadError(f"the switch refused the sign-on of {link.terminal_id} "
-                            f"(response code {reply.get('39')})")
 
     async def close(self) -> None:
         for task in [*self.in_flight, *self.forwarding]:
@@ -211,7 +221,7 @@ class _Run:
 
     # -- reversals ----------------------------------------------------------------------
 
-    def _reverse(self, link: AtmHostLink, request: IsoMessage) -> None:
+    def _reverse(self, link: AtmClient, request: IsoMessage) -> None:
         """As an ATM does: the switch may have answered (and charged) an 0200 whose answer
         never came back, so it is reversed through the store-and-forward queue."""
         if self.s.saf_file is None:
@@ -222,14 +232,14 @@ class _Run:
         self.reversals_queued += 1
         self.forward_soon(link)
 
-    def forward_soon(self, link: AtmHostLink) -> None:
+    def forward_soon(self, link: AtmClient) -> None:
         if self.saf is None:
             return
         task = asyncio.create_task(self._forward(link))
         self.forwarding.add(task)
         task.add_done_callback(self.forwarding.discard)
 
-    async def _forward(self, link: AtmHostLink, due_only: bool = True) -> int:
+    async def _forward(self, link: AtmClient, due_only: bool = True) -> int:
         assert self.saf is not None
         answered = await forward_reversals(link, self.saf, timeout=self.s.timeout,
                                            due_only=due_only)
@@ -307,7 +317,7 @@ class _Run:
                 return
             await self._inquire(link, self.planner.next(), self.now())
 
-    async def _inquire(self, link: AtmHostLink, plan: PlannedInquiry, due: float,
+    async def _inquire(self, link: AtmClient, plan: PlannedInquiry, due: float,
                        record: bool = True) -> str | None:
         request = balance_inquiry_request(self.cards[plan.card_index], plan.pin_block,
                                           terminal_id=link.terminal_id, stan=link.next_stan(),
