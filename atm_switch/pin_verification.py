@@ -106,7 +106,8 @@ async def check_card(ctx: Context, deps: SwitchDeps) -> None:
     verifications in flight count against the limit, so racing inquiries (many
     connections, or pipelined on one) cannot have more than ``pin_tries`` PINs checked.
     When the limit is taken only by verifications still in flight, the inquiry waits (up
-    to the HSM deadline) for one of them to finish: they may be right PINs.
+    to the HSM deadline) for one of them to finish: they may be right PINs; if none has
+    by then, 91 (the card is not blocked).
     """
     pan = ctx.request["2"]
     track2 = ctx.request.get("35")
@@ -131,10 +132,12 @@ async def check_card(ctx: Context, deps: SwitchDeps) -> None:
                 if waited:  # the next waiter learns it too
                     gate.wake(pan_hash)
                 raise
-        # Every try left is taken by a verification in flight.
+        # Every try left is taken by a verification in flight. Still so at the deadline:
+        # 91, try again. Not 75: the card is not blocked (those may all be right PINs),
+        # and 75 would have the ATM keep a good card.
         remaining = give_up - time.monotonic()
         if remaining <= 0:
-            raise Decline(ResponseCode.PIN_TRIES_EXCEEDED,
+            raise Decline(ResponseCode.UNAVAILABLE,
                           "all PIN tries taken by verifications in progress")
         await gate.wait(pan_hash, remaining)
         waited = True

@@ -91,12 +91,14 @@ async def test_check_card_declines(deps: SwitchDeps, cards: CardStore, fields: d
     assert stored is not None and stored.pin_in_flight == 0  # nothing was reserved
 
 
-async def test_with_every_try_in_flight_check_card_waits_then_gives_75(
+async def test_with_every_try_in_flight_check_card_waits_then_gives_91(
         deps: SwitchDeps, cards: CardStore) -> None:
+    """Not 75: the card is not blocked, the tries in flight may all be right PINs, and an
+    ATM keeps a card that gets 75."""
     for _ in range(deps.pin_tries):
         await check_card(context(), deps)
     decline = await declined(check_card, context(), deps)
-    assert decline.code is ResponseCode.PIN_TRIES_EXCEEDED
+    assert decline.code is ResponseCode.UNAVAILABLE
     assert decline.reason == "all PIN tries taken by verifications in progress"
 
 
