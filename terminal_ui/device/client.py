@@ -370,6 +370,8 @@ class AtmClient:
         request = balance_inquiry_request(card, pin_block_hex, terminal_id=self.terminal_id,
                                           stan=self.next_stan(), acquirer_id=self.acquirer_id,
                                           kpj=kpj, zone=self.zone)
+        if self._link is not None:
+            request = self._link.seal(request)  # the 0200 as it is sent, with its MAC
         started = time.perf_counter()
         response = await self.exchange(request, timeout)
         return Inquiry.read(request, response, (time.perf_counter() - started) * 1000)

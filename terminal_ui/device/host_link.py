@@ -202,8 +202,9 @@ class AtmHostLink:
         key = (request.get("41", ""), request.get("11", ""))
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
-        if self.send_mac and self.pinpad is not None and not request["t"].startswith("08"):
-            request = with_mac(self.profile, request, self.pinpad.mac)
+        sealed = self.seal(request)
+        if sealed is not request:
+            request = sealed
             self._maced.add(key)
         self._sent[key] = (request.get("t", ""), time.monotonic())
         try:
@@ -225,6 +226,14 @@ class AtmHostLink:
             self._pending.pop(key, None)
             self._maced.discard(key)
             self._sent.pop(key, None)
+
+    def seal(self, request: IsoMessage) -> IsoMessage:
+        """``request`` as this link sends it: with its MAC (field 64 or 128) when the link
+        MACs and the request is not an 0800; the same object otherwise. Sealing twice
+        gives the same message."""
+        if self.send_mac and self.pinpad is not None and not request["t"].startswith("08"):
+            return with_mac(self.profile, request, self.pinpad.mac)
+        return request
 
     def _mac_problem(self, raw: bytes, reply: IsoMessage, key: tuple[str, str]) -> str | None:
         """Why a reply's MAC is not to be trusted, or None when it is (or needs none)."""
