@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from atmsim.kernel.rules import read_user_file
+
 __all__ = ["HOPS", "PARTS", "Fault", "FaultError", "Schedule", "load_schedule",
            "parse_schedule"]
 
@@ -204,9 +206,4 @@ def parse_schedule(text: str, seed: int, source: str = "<faults>") -> Schedule:
 
 def load_schedule(path: str | Path, seed: int) -> Schedule:
     """The schedule of the file at ``path``; ``FaultError`` when it cannot be read or used."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FaultError(f"faults file {path}: {getattr(exc, 'strerror', None) or exc}") \
-            from None
-    return parse_schedule(text, seed, str(path))
+    return parse_schedule(read_user_file(path, "faults file", FaultError), seed, str(path))

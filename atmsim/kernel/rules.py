@@ -371,14 +371,18 @@ def parse_rules(text: str | list[Any] | dict[str, Any], schema: HostSchema,
     return RuleSet(tuple(rules), source)
 
 
+def read_user_file(path: str | Path, what: str, error: type[Exception]) -> str:
+    """The text of a file the user wrote (rules, a fault schedule); ``error`` with one line
+    naming it when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def load_rules(path: str | Path, schema: HostSchema) -> RuleSet:
     """The rules of the file at ``path``; ``RuleError`` when it cannot be read or used."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"rules file {path}: {getattr(exc, 'strerror', None) or exc}") \
-            from None
-    return parse_rules(text, schema, str(path))
+    return parse_rules(read_user_file(path, "rules file", RuleError), schema, str(path))
 
 
 class RuleBook:
