@@ -70,7 +70,7 @@ async def test_the_fixtures_in_our_own_suite(atmsim_stack: RunningStack, atm: At
     assert result.approved and result.kpj == "10012345678" and result.balance_sen
     assert (await atm.inquire("5264220000100036", "112233", kpj="10012345678")
             ).response_code == "57"
-    assert await atm.echo() == "00"
+    assert (await atm.echo())["39"] == "00"
     reply = await hsm.command("B2", "0003abc")
     assert (reply.response, reply.error, reply.data) == ("B3", "00", "abc")
     assert (await ledger.balance("6471052212800005"))["result"] == "NOT_FOUND"
