@@ -86,23 +86,29 @@ class RunningStack:
 
     @classmethod
     def start(cls, data_dir: Path, *, broker: str = "auto",
-              rules: Mapping[str, Rules] | None = None, faults: bool = False) -> RunningStack:
+              rules: Mapping[str, Rules] | None = None, faults: bool = False,
+              settings: Mapping[str, Mapping[str, Any]] | None = None) -> RunningStack:
         """Start a stack with the demo data in ``data_dir``; ``rules`` by part (``switch``,
         ``hsm``, ``ledger``) to serve with from the start; ``faults``: through the drill's
-        fault proxies."""
+        fault proxies; ``settings``: by section, settings of docs/configuration.md (say
+        ``{"switch": {"hsm_deadline": 1.0}}``); the ports are always free ones."""
         switch_port, hsm_port, mqtt_port = _free_ports(3)
-        settings = load_settings(env={}, overrides={
-            "data_dir": str(data_dir), "switch": {"port": switch_port},
-            "hsm": {"port": hsm_port}, "mqtt": {"port": mqtt_port, "broker": broker}})
-        books = rule_books(settings)
+        overrides: dict[str, Any] = {section: dict(values)
+                                     for section, values in (settings or {}).items()}
+        for section, values in {"switch": {"port": switch_port}, "hsm": {"port": hsm_port},
+                                "mqtt": {"port": mqtt_port, "broker": broker}}.items():
+            overrides.setdefault(section, {}).update(values)
+        overrides["data_dir"] = str(data_dir)
+        chosen = load_settings(env={}, overrides=overrides)
+        books = rule_books(chosen)
         for part, given in (rules or {}).items():
             _use(books, part, given)
         started = time.perf_counter()
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="atmsim-stack", daemon=True)
         thread.start()
-        parts: Stack | ProxiedStack = (ProxiedStack(settings, rules=books) if faults
-                                       else Stack(settings, rules=books))
+        parts: Stack | ProxiedStack = (ProxiedStack(chosen, rules=books) if faults
+                                       else Stack(chosen, rules=books))
         try:
             asyncio.run_coroutine_threadsafe(parts.__aenter__(), loop).result(START_TIMEOUT)
         except BaseException:

@@ -43,16 +43,25 @@ except ImportError:  # a suite without async tests: every fixture but ``atm`` wo
     pytest_asyncio = None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "atmsim(**sections): settings for the atmsim_stack fixture's stack, by "
+        "section, e.g. @pytest.mark.atmsim(switch={'hsm_deadline': 1.0})")
+
+
 @pytest.fixture
 def atmsim_stack(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The whole atmsim back end on free loopback ports, fresh data directory."""
+    """The whole atmsim back end on free loopback ports, fresh data directory; settings
+    from the test's ``@pytest.mark.atmsim(section={...})``."""
     from atmsim.testing.harness import RunningStack
 
+    marker = request.node.get_closest_marker("atmsim")
     # Proxies only for a test that puts faults on the hops: every other test talks to
     # the parts directly, as fast as it can.
     stack = RunningStack.start(tmp_path_factory.mktemp("atmsim"),
-                               faults="faults" in request.fixturenames)
+                               faults="faults" in request.fixturenames,
+                               settings=marker.kwargs if marker else None)
     try:
         yield stack
     finally:
