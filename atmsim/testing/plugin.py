@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 try:
     import pytest_asyncio
 except ImportError:  # a suite without async tests: every fixture but ``atm`` works
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 
 def pytest_configure(config: pytest.Config) -> None:

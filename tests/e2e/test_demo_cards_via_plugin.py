@@ -3,8 +3,8 @@ as a bank engineer's own suite would check it."""
 
 from __future__ import annotations
 
-from atmsim.kernel.demo_data import DEMO_CARDS
 from atmsim import AtmClient
+from atmsim.kernel.demo_data import DEMO_CARDS
 from atmsim.testing.harness import LedgerClient
 
 EXPECTED = {  # PAN -> response code, KPJ the approval names
