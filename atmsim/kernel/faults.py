@@ -183,11 +183,18 @@ def _fault(number: int, entry: Any, rng: random.Random, source: str) -> Fault:
                  seed=rng.randrange(2**32))
 
 
-def parse_schedule(text: str, seed: int, source: str = "<faults>") -> Schedule:
-    """The schedule ``text`` (YAML) describes, every draw made from ``seed``; ``FaultError``
-    says which fault is wrong and why."""
+def parse_schedule(text: str | Mapping[str, Any], seed: int,
+                   source: str = "<faults>") -> Schedule:
+    """The schedule ``text`` (YAML, or the mapping it would load as: a test's schedule
+    written in Python) describes, every draw made from ``seed``; ``FaultError`` says which
+    fault is wrong and why.
+
+    >>> parse_schedule({"faults": [{"hop": "switch-hsm", "kind": "partition", "at": 0,
+    ...                             "for": 1}]}, 0).faults[0].describe()
+    'partition on switch-hsm from 0.00 s to 1.00 s'
+    """
     try:
-        document = yaml.safe_load(text)
+        document = yaml.safe_load(text) if isinstance(text, str) else text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

@@ -405,6 +405,13 @@ class RuleBook:
     def first_match(self, facts: Mapping[str, Any]) -> Rule | None:
         return self.rules.first_match(facts)
 
+    def use(self, rules: RuleSet) -> None:
+        """Serve with ``rules`` from now on (a test's, given as data), checked as a file's
+        are: ``RuleError`` keeps the rules in force."""
+        if self._check is not None:
+            self._check(rules)
+        self.rules = rules
+
     def reload(self) -> bool:
         """Read the file again; a bad file keeps the rules in force and logs one line."""
         if self.path is None:

@@ -38,7 +38,14 @@ from atm_switch.hsm_link import HsmLink
 from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
-from atmsim.kernel.rules import HSM_SCHEMA, LEDGER_SCHEMA, SWITCH_SCHEMA, RuleBook, RuleError
+from atmsim.kernel.rules import (
+    HSM_SCHEMA,
+    LEDGER_SCHEMA,
+    SWITCH_SCHEMA,
+    RuleBook,
+    RuleError,
+    RuleSet,
+)
 from atmsim.kernel.tls import TlsError, server_context
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
@@ -50,7 +57,7 @@ from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer
 
 __all__ = ["PARTS", "Stack", "StackError", "mqtt_endpoint", "ensure_can_listen", "listen_error",
-           "prepare_data_dir", "switch_tls"]
+           "prepare_data_dir", "rule_books", "switch_tls"]
 
 log = logging.getLogger("atmsim.stack")
 
@@ -62,6 +69,21 @@ PART_CLOSE_LIMIT = 1.5
 # The parts of the back end, in the order they start.
 PARTS = ("broker", "hsm", "ledger", "switch")
 _RULE_SCHEMAS = {"switch": SWITCH_SCHEMA, "hsm": HSM_SCHEMA, "ledger": LEDGER_SCHEMA}
+
+
+def _rule_check(part: str, settings: Settings) -> Callable[[RuleSet], None] | None:
+    """The part's own look at rules beyond the schema (the switch: field overrides its
+    wire format cannot carry)."""
+    if part == "switch":
+        return functools.partial(check_switch_rules, profile=settings.switch.wire()[0])
+    return None
+
+
+def rule_books(settings: Settings) -> dict[str, RuleBook]:
+    """An empty rule book for each part that takes rules, each with the part's checks:
+    rules a test sets later with ``RuleBook.use`` while the stack runs."""
+    return {part: RuleBook(schema, check=_rule_check(part, settings))
+            for part, schema in _RULE_SCHEMAS.items()}
 
 
 class StackError(UserError, RuntimeError):
@@ -346,8 +368,7 @@ class Stack:
         (rules given to the stack are checked the same way)."""
         for part, schema in _RULE_SCHEMAS.items():
             path = getattr(self.settings, part).rules
-            check = (functools.partial(check_switch_rules, profile=self.settings.switch.wire()[0])
-                     if part == "switch" else None)
+            check = _rule_check(part, self.settings)
             try:
                 if part in self.rules and check is not None:
                     check(self.rules[part].rules)

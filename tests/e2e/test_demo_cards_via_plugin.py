@@ -3,8 +3,9 @@ as a bank engineer's own suite would check it."""
 
 from __future__ import annotations
 
+from atmsim import AtmClient
 from atmsim.kernel.demo_data import DEMO_CARDS
-from atmsim.testing.harness import AtmClient, LedgerClient
+from atmsim.testing.harness import LedgerClient
 
 EXPECTED = {  # PAN -> response code, KPJ the approval names
     "5264220000100010": ("00", "10012345678"),

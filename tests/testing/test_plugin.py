@@ -70,7 +70,7 @@ async def test_the_fixtures_in_our_own_suite(atmsim_stack: RunningStack, atm: At
     assert result.approved and result.kpj == "10012345678" and result.balance_sen
     assert (await atm.inquire("5264220000100036", "112233", kpj="10012345678")
             ).response_code == "57"
-    assert await atm.echo() == "00"
+    assert (await atm.echo())["39"] == "00"
     reply = await hsm.command("B2", "0003abc")
     assert (reply.response, reply.error, reply.data) == ("B3", "00", "abc")
     assert (await ledger.balance("6471052212800005"))["result"] == "NOT_FOUND"
@@ -87,3 +87,15 @@ def test_certify_issuer_with_the_data_directorys_own_account(
     assert main(["certify", "--role", "issuer", f"127.0.0.1:{port}",
                  "--data-dir", str(atmsim_stack.data_dir)]) == 0
     assert "1 passed, 0 failed, 0 errors, 1 skipped" in capsys.readouterr().out
+
+
+def test_the_examples_of_docs_testing_md_pass_as_a_users_project(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    tests = [b for b in blocks if "def test_" in b]
+    assert len(tests) >= 3
+    (tmp_path / "test_docs.py").write_text(
+        "import pytest\nfrom atmsim import HostTimeout\n\n\n" + "\n\n".join(tests))
+    done = run_pytest(tmp_path, "test_docs.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(tests)} passed" in done.stdout

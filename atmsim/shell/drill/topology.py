@@ -19,12 +19,13 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
 from atmsim.kernel.faults import Fault, Schedule
+from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.wire import WireError, default_profile
 from atmsim.shell.config import Settings
 from atmsim.shell.drill.proxy import FaultProxy
@@ -33,7 +34,7 @@ from atmsim.shell.load.runner import LoadSettings, Outcome, run_load
 from atmsim.shell.stack import Stack
 from bpjs_ledger.db import StorageUnavailable, set_fault_hook
 
-__all__ = ["run_drill"]
+__all__ = ["ProxiedStack", "run_drill"]
 
 log = logging.getLogger("atmsim.drill")
 
@@ -81,32 +82,52 @@ class _DatabaseFaults:
                 raise StorageUnavailable(f"{location}: cut off by the drill ({fault.name})")
 
 
-class _Drill:
-    def __init__(self, schedule: Schedule, settings: Settings,
-                 events: TextIO | None) -> None:
-        self.schedule = schedule
+class ProxiedStack:
+    """The parts wired through a fault proxy on every hop (the module's description), as
+    an async context manager: ``atm_address`` is where ATMs connect; ``apply`` switches a
+    fault on or off now; ``carry_out`` applies a schedule on a clock. ``observe_atm`` sees
+    every message through the ATM's hop. The drill and the pytest plugin's ``faults``
+    fixture both run on it."""
+
+    def __init__(self, settings: Settings, rules: Mapping[str, RuleBook] | None = None,
+                 observe_atm: Callable[[str, bytes], None] | None = None) -> None:
         self.settings = settings
-        self.events_out = events
-        self.events: list[dict[str, Any]] = []
-        self.answers = _Answers()
+        self.rules = rules
+        self.observe_atm = observe_atm
         self.database = _DatabaseFaults()
         self.proxies: dict[str, FaultProxy] = {}
         self.back: Stack | None = None
         self.ledger: Stack | None = None
         self.switch: Stack | None = None
-        self.clock = asyncio.Event()
+        self.atm_address: tuple[str, int] = ("127.0.0.1", 0)
+        self._exit = AsyncExitStack()
+
+    async def __aenter__(self) -> ProxiedStack:
+        try:
+            self.atm_address = await self._build(self._exit)
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._exit.aclose()
 
     def _part_settings(self, mqtt_url: str = "") -> Settings:
         s = copy.deepcopy(self.settings)
         s.mqtt.url = mqtt_url
         return s
 
-    async def build(self, stack: AsyncExitStack) -> tuple[str, int]:
+    async def _build(self, stack: AsyncExitStack) -> tuple[str, int]:
         """Start the parts and the proxies; the address the ATMs are to use."""
         back_settings = self._part_settings()
         back_settings.mqtt.port = _free_port()
         back_settings.hsm.port = _free_port()
-        self.back = await stack.enter_async_context(Stack(back_settings, {"broker", "hsm"}))
+        self.back = await stack.enter_async_context(
+            Stack(back_settings, {"broker", "hsm"}, rules=self.rules))
         assert self.back.broker is not None and self.back.hsm is not None
         broker = self.back.broker
 
@@ -132,45 +153,37 @@ class _Drill:
         set_fault_hook(self.database)
         stack.callback(set_fault_hook, None)
         self.ledger = await stack.enter_async_context(
-            Stack(via("ledger", ledger_broker), {"ledger"}))
+            Stack(via("ledger", ledger_broker), {"ledger"}, rules=self.rules))
         switch_settings = via("switch", switch_broker)
         switch_settings.hsm.port = to_hsm.port
         switch_settings.switch.port = _free_port()
-        self.switch = await stack.enter_async_context(Stack(switch_settings, {"switch"}))
+        self.switch = await stack.enter_async_context(
+            Stack(switch_settings, {"switch"}, rules=self.rules))
         assert self.switch.switch is not None
-        atm = await proxy("atm-switch", self.switch.switch.port, "2be", self.answers)
+        atm = await proxy("atm-switch", self.switch.switch.port, "2be", self.observe_atm)
         return atm.host, atm.port
 
-    def clock_started(self) -> None:
-        self.answers.clock_start = time.perf_counter()
-        self.clock.set()
-
-    async def carry_out(self) -> None:
-        """Apply the schedule's events at their times on the load's clock."""
-        await self.clock.wait()
-        started = self.answers.clock_start
-        assert started is not None
-        faults = {f.number: f for f in self.schedule.faults}
-        for event in self.schedule.events():
+    async def carry_out(self, schedule: Schedule, started: float,
+                        record: Callable[[dict[str, Any]], None]) -> None:
+        """Apply the schedule's events at their times, ``started`` being its zero
+        (``time.perf_counter``); ``record`` gets each event as it is carried out."""
+        faults = {f.number: f for f in schedule.faults}
+        for event in schedule.events():
             wait = started + event["at"] - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
             fault = faults[event["fault"]]
             entry = dict(event)
             try:
-                await self._apply(fault, event["event"] in ("starts", "killed"))
-            except Exception as exc:  # one failed step is reported, the drill goes on
+                await self.apply(fault, event["event"] in ("starts", "killed"))
+            except Exception as exc:  # one failed step is reported, the schedule goes on
                 entry["error"] = str(exc) or type(exc).__name__
                 log.warning("drill: %s %s failed: %s", event["event"], fault.describe(), exc)
-            self._record(entry)
+            record(entry)
 
-    def _record(self, entry: dict[str, Any]) -> None:
-        self.events.append(entry)
-        if self.events_out is not None:
-            self.events_out.write(json.dumps(entry, sort_keys=True) + "\n")
-            self.events_out.flush()
-
-    async def _apply(self, fault: Fault, begins: bool) -> None:
+    async def apply(self, fault: Fault, begins: bool) -> None:
+        """Switch ``fault`` on (``begins``) or off: on its proxy, the database hook, or by
+        stopping or starting its part again."""
         if fault.on_part:
             await (self._kill if begins else self._restart)(fault.target)
         elif fault.target == "ledger-database":
@@ -202,6 +215,31 @@ class _Drill:
             await self.back.start_broker()
 
 
+class _Drill:
+    def __init__(self, schedule: Schedule, events: TextIO | None) -> None:
+        self.schedule = schedule
+        self.events_out = events
+        self.events: list[dict[str, Any]] = []
+        self.answers = _Answers()
+        self.clock = asyncio.Event()
+
+    def clock_started(self) -> None:
+        self.answers.clock_start = time.perf_counter()
+        self.clock.set()
+
+    async def carry_out(self, parts: ProxiedStack) -> None:
+        """Apply the schedule's events at their times on the load's clock."""
+        await self.clock.wait()
+        assert self.answers.clock_start is not None
+        await parts.carry_out(self.schedule, self.answers.clock_start, self._record)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        self.events.append(entry)
+        if self.events_out is not None:
+            self.events_out.write(json.dumps(entry, sort_keys=True) + "\n")
+            self.events_out.flush()
+
+
 async def run_drill(schedule: Schedule, settings: Settings, load: LoadSettings,
                     events: Path | None = None) -> DrillReport:
     """Carry out ``schedule`` on a stack of its own (``settings``: its data directory and
@@ -209,13 +247,13 @@ async def run_drill(schedule: Schedule, settings: Settings, load: LoadSettings,
     it runs for the schedule's duration). ``events``: the JSON lines event log."""
     out = events.open("w", encoding="utf-8") if events is not None else None
     try:
-        drill = _Drill(schedule, settings, out)
+        drill = _Drill(schedule, out)
         outcomes: list[Outcome] = []
-        async with AsyncExitStack() as stack:
-            host, port = await drill.build(stack)
+        async with ProxiedStack(settings, observe_atm=drill.answers) as parts:
+            host, port = parts.atm_address
             run = dataclasses.replace(load, host=host, port=port, duration=schedule.duration,
                                       count=None)
-            executor = asyncio.create_task(drill.carry_out())
+            executor = asyncio.create_task(drill.carry_out(parts))
             try:
                 await run_load(run, on_start=drill.clock_started, on_outcome=outcomes.append)
                 await asyncio.wait_for(executor, timeout=max(
