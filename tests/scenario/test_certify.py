@@ -19,6 +19,7 @@ from atmsim.scenarios import RULES_DIR
 from atmsim.shell.broker import EmbeddedBroker
 from atmsim.shell.scenario_cli import PACK_ROOT
 from atmsim.shell.stack import Stack
+from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer
 from tests.conftest import stack_settings
 
@@ -113,7 +114,7 @@ async def test_our_hsm_passes_the_hsm_pack(capsys: pytest.CaptureFixture[str]) -
         status = await certify("--role", "hsm", f"127.0.0.1:{hsm.port}")
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "7 passed, 0 failed, 0 errors, 0 skipped" in out
+    assert "12 passed, 0 failed, 0 errors, 0 skipped" in out
 
 
 async def test_an_hsm_with_m8_disabled_fails_exactly_the_mac_scenario(
@@ -123,13 +124,13 @@ async def test_an_hsm_with_m8_disabled_fails_exactly_the_mac_scenario(
         status = await certify("--role", "hsm", f"127.0.0.1:{hsm.port}", "--junit", str(junit))
     out = capsys.readouterr().out
     assert status == 1
-    assert "6 passed, 1 failed" in out
+    assert "11 passed, 1 failed" in out
     assert "FAIL  M6 generates the ISO 9797-1 annex B retail MAC" in out
     assert "step 2 'M8 the right MAC' (line 7): expectations not met" in out
     assert "error: expected '00', got '68'" in out
     cases = ET.parse(junit).getroot().findall("./testsuite/testcase")
     failed = [c for c in cases if c.find("failure") is not None]
-    assert len(cases) == 7
+    assert len(cases) == 12
     assert [Path(c.get("classname", "")).name for c in failed] == ["05-mac.yaml"]
     failure = failed[0].find("failure")
     assert failure is not None and "M8 the right MAC" in (failure.get("message") or "")
@@ -145,3 +146,16 @@ async def test_our_ledger_passes_the_issuer_pack(amqtt_stack: Stack,
     assert status == 0, out
     assert "1 passed, 0 failed, 0 errors, 1 skipped" in out
     assert "3171011505850001" not in out
+
+
+async def test_an_hsm_not_set_as_a_factory_one_fails_exactly_the_security_settings_scenario(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # An HSM set up for single-length ZMKs, otherwise factory: a bare 32H ZMK is not read.
+    async with HsmServer(port=0, security=SecuritySettings(zmk_length="S")) as hsm:
+        status = await certify("--role", "hsm", f"127.0.0.1:{hsm.port}")
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "11 passed, 1 failed" in out
+    assert "FAIL  a factory-default HSM's security settings" in out
+    assert "step 1 'A0 mode 1 a ZPK under the ZMK given as bare 32H' (line 10)" in out
+    assert "error: expected '00', got '15'" in out
