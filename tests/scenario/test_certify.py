@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from atm_switch.card_store import CardStatus
-from atmsim.shell.cli import main
-from atmsim.shell.provisioning import issue_card, load_lmk
 from atmsim.scenarios import RULES_DIR
 from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.cli import main
+from atmsim.shell.provisioning import issue_card, load_lmk
 from atmsim.shell.scenario_cli import PACK_ROOT
 from atmsim.shell.stack import Stack
 from hsm_mock.security import SecuritySettings

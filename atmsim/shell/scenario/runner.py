@@ -3,9 +3,9 @@
 A scenario's variables are, in order of precedence: a step's ``with``, what earlier steps
 captured, ``--var``, the scenario's ``vars``, the pack's ``_vars.yaml`` files, the built-in
 demo defaults (``values.BUILTIN_VARS``). A scenario is skipped (with its reason) when it is
-``pending`` or ``opt_in`` and not included by one of its tags, or when a variable it ``needs`` has no
-value; it is an error (exit 1, not a traceback) when it refers to a variable nobody sets
-or drives a link it was not given.
+``pending`` or ``opt_in`` and not included by one of its tags, or when a variable it
+``needs`` has no value; it is an error (exit 1, not a traceback) when it refers to a
+variable nobody sets or drives a link it was not given.
 """
 
 from __future__ import annotations
