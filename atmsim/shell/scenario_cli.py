@@ -26,8 +26,6 @@ __all__ = ["PACK_ROOT", "ROLES", "add_parser", "run", "run_certify"]
 
 PACK_ROOT = Path(__file__).resolve().parent.parent / "scenarios"
 ROLES = ("switch", "hsm", "issuer")
-# Scenarios of the pack that wait for work merged later: run them with --include TAG.
-PENDING_TAGS = ("reversal", "mac", "key-change", "needs-rules")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

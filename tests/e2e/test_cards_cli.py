@@ -104,3 +104,27 @@ def test_a_bad_or_unknown_pan_is_one_line_and_exit_2(
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("atmsim: ") and message in err
     assert "Traceback" not in err
+
+
+async def test_terminal_policies_set_from_the_command_line_apply_to_the_running_switch(
+        amqtt_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir, siti = amqtt_stack.data_dir, card("Siti")
+    code, out, _ = cards(capsys, data_dir, "terminal", "BNI00003")
+    assert (code, out) == (0, "BNI00003  acquirer 009  MAC optional  sign-on not_required\n")
+    code, out, _ = cards(capsys, data_dir, "terminal", "BNI00003", "--mac", "required")
+    assert (code, out) == (0, "BNI00003  acquirer 009  MAC required  sign-on not_required\n")
+    async with link_to(amqtt_stack, "BNI00003") as link:  # no MAC, no sign-on
+        assert (await inquire(link, siti))[1].response_code == "63"
+        assert cards(capsys, data_dir, "terminal", "BNI00003", "--mac", "off",
+                     "--sign-on", "required")[0] == 0
+        assert (await inquire(link, siti))[1].response_code == "91"  # not signed on
+        await link.sign_on()
+        assert (await inquire(link, siti))[1].response_code == "00"
+    async with link_to(amqtt_stack, "BNI00004") as link:  # other terminals unaffected
+        assert (await inquire(link, siti))[1].response_code == "00"
+    code, out, err = cards(capsys, data_dir, "terminal", "ZZZ99999", "--mac", "off")
+    assert (code, out, err) == (2, "", "atmsim: terminal 'ZZZ99999' is not on file\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cards", "terminal", "BNI00003", "--sign-on", "sometimes"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err

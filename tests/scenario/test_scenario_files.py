@@ -33,6 +33,8 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
      "s.yaml:5: step 1.1: unknown key 'expect' for a wait step"),
     ("name: x\nsteps:\n  - send: {39: {regex: '('}}\n    template: network_management\n"
      "    expect: {39: {regex: '('}}\n", "s.yaml:3: step 1: expect 39: bad regex"),
+    ("name: x\nopt_in: a silent ledger\nsteps:\n  - wait: 0\n",
+     "s.yaml:1: opt_in must say what the target needs, and the scenario needs a tag"),
 ])
 def test_a_wrong_file_is_one_line_naming_file_line_and_step(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:

@@ -111,6 +111,9 @@ class Scenario:
     vars: dict[str, Any] = field(default_factory=dict)
     needs: dict[str, str] = field(default_factory=dict)  # variable -> why it is needed
     pending: str | None = None  # skipped unless included: why
+    # Runs only when included by tag: a scenario that needs its target prepared (a host
+    # made to fail) and would fail against one that was not. Says how to prepare it.
+    opt_in: str | None = None
     steps: list[Step] = field(default_factory=list)
     defaults: dict[str, Any] = field(default_factory=dict)  # its pack's _vars.yaml files
 
@@ -133,7 +136,7 @@ class Scenario:
         return sum(s.count() for s in self.steps)
 
 
-_SCENARIO_KEYS = {"name", "description", "tags", "vars", "needs", "pending", "steps"}
+_SCENARIO_KEYS = {"name", "description", "tags", "vars", "needs", "pending", "opt_in", "steps"}
 _STEP_KINDS = ("send", "hsm", "bus", "wait", "repeat", "parallel", "group")
 _COMMON_KEYS = {"name"}
 _STEP_KEYS = {
@@ -230,6 +233,10 @@ def load_scenario(path: Path) -> Scenario:
     pending = data.get("pending")
     if pending is not None and not isinstance(pending, str):
         raise where.error(data.line, "pending must say why the scenario does not run yet")
+    opt_in = data.get("opt_in")
+    if opt_in is not None and not (isinstance(opt_in, str) and tags):
+        raise where.error(data.line, "opt_in must say what the target needs, and the scenario "
+                          "needs a tag to include it by")
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise where.error(data.line, "steps must be a list with at least one step")
@@ -237,7 +244,7 @@ def load_scenario(path: Path) -> Scenario:
     return Scenario(name=name.strip(), path=path, description=str(data.get("description", "")),
                     tags=tuple(tags), vars={k: _scalar(v) for k, v in variables.items()},
                     needs={k: str(v) for k, v in needs.items()},
-                    pending=pending, steps=steps)
+                    pending=pending, opt_in=opt_in, steps=steps)
 
 
 def _steps(raw: Any, where: _Where, line: int, prefix: str) -> list[Step]:

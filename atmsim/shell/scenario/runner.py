@@ -3,9 +3,9 @@
 A scenario's variables are, in order of precedence: a step's ``with``, what earlier steps
 captured, ``--var``, the scenario's ``vars``, the pack's ``_vars.yaml`` files, the built-in
 demo defaults (``values.BUILTIN_VARS``). A scenario is skipped (with its reason) when it is
-``pending`` and not included by one of its tags, or when a variable it ``needs`` has no
-value; it is an error (exit 1, not a traceback) when it refers to a variable nobody sets
-or drives a link it was not given.
+``pending`` or ``opt_in`` and not included by one of its tags, or when a variable it
+``needs`` has no value; it is an error (exit 1, not a traceback) when it refers to a
+variable nobody sets or drives a link it was not given.
 """
 
 from __future__ import annotations
@@ -358,6 +358,9 @@ async def run_scenario(scenario: Scenario, cli_vars: Mapping[str, Any], targets:
     variables = {**BUILTIN_VARS, **scenario.defaults, **scenario.vars, **cli_vars}
     if scenario.pending is not None and not (include & ({"all"} | set(scenario.tags))):
         result.status, result.reason = "skipped", f"pending: {scenario.pending}"
+        return result
+    if scenario.opt_in is not None and not (include & ({"all"} | set(scenario.tags))):
+        result.status, result.reason = "skipped", f"opt-in: {scenario.opt_in}"
         return result
     for name, why in scenario.needs.items():
         if variables.get(name) in (None, ""):
