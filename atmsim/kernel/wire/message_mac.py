@@ -47,7 +47,7 @@ def mac_input(profile: WireProfile, message: IsoMessage) -> bytes:
 
     >>> from atmsim.kernel.wire.profile import default_profile
     >>> mac_input(default_profile(), {"t": "0800", "11": "000001", "70": "301"})
-    b'08008020000000000001040000000000000000000130'
+    b'080080200000000000000400000000000001000001301'
     """
     body = {k: v for k, v in message.items() if k not in MAC_FIELDS}
     body[mac_field(body)] = _PLACEHOLDER
