@@ -40,7 +40,8 @@ def free_port() -> int:
             return port
 
 
-def _require(kind: str) -> None:
+def require_broker(kind: str) -> None:
+    """Skip (or, with ATMSIM_REQUIRE_MOSQUITTO=1, fail) a test whose broker is missing."""
     if kind == "mosquitto" and not shutil.which("mosquitto"):
         if os.environ.get("ATMSIM_REQUIRE_MOSQUITTO") == "1":
             pytest.fail("ATMSIM_REQUIRE_MOSQUITTO=1 but no mosquitto binary on the PATH")
@@ -69,7 +70,7 @@ class SessionBroker(EmbeddedBroker):
 
 def _session_broker(kind: str, factory: dict[str, EmbeddedBroker],
                     tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
-    _require(kind)
+    require_broker(kind)
     if kind not in factory:
         broker = SessionBroker("127.0.0.1", free_port(), tmp_path_factory.mktemp(kind), kind,
                                extra_accounts=TEST_ACCOUNT)

@@ -13,7 +13,7 @@ import aiomqtt
 
 from atmsim.shell.broker_auth import Account, credentials_path, load_credentials
 from atmsim.shell.stack import Stack
-from tests.conftest import _require
+from tests.conftest import require_broker
 from tests.e2e.conftest import stack_settings
 
 BALANCE = "bpjs/jht/v1/balance/req"
@@ -30,7 +30,7 @@ def _protocol(kind: str) -> aiomqtt.ProtocolVersion:
 async def secured_stack(kind: str, data_dir: Path,
                         extra: dict[str, Any] | None = None) -> AsyncIterator[
                             tuple[Stack, dict[str, Account]]]:
-    _require(kind)
+    require_broker(kind)
     if extra:
         path = credentials_path(data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)

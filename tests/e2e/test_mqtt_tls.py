@@ -23,7 +23,7 @@ from atmsim.shell.broker_auth import (
     mosquitto_acl,
     mosquitto_password_line,
 )
-from tests.conftest import _require, free_port
+from tests.conftest import free_port, require_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_TOPICS = {"tester": {"role": "custom", "read": ["#"], "write": ["#"]}}
@@ -38,7 +38,7 @@ def make_ca_and_server(directory: Path) -> tuple[Path, Path, Path]:
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MqttEndpoint, Path]]:
     """Mosquitto with only a TLS listener and accounts; the tester's endpoint and the CA."""
-    _require("mosquitto")
+    require_broker("mosquitto")
     directory = tmp_path_factory.mktemp("tls")
     ca_file, cert_file, key_file = make_ca_and_server(directory)
     accounts = ensure_credentials(directory, ALL_TOPICS)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _require, free_port
+from tests.conftest import free_port, require_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = {"broker": "broker listening on", "hsm": "HSM listening on",
@@ -63,7 +63,7 @@ def _wait_for(process: subprocess.Popen[str], text: str, within: float = 30) -> 
 def test_the_readme_parts_alone_answer_an_inquiry(kind: str, tmp_path: Path,
                                                   processes: list[subprocess.Popen[str]]
                                                   ) -> None:
-    _require(kind)
+    require_broker(kind)
     mqtt, hsm, switch = free_port(), free_port(), free_port()
     env = {**os.environ, "ATMSIM_DATA_DIR": str(tmp_path / "data"), "ATMSIM_MQTT_BROKER": kind,
            "ATMSIM_MQTT_PORT": str(mqtt), "ATMSIM_HSM_PORT": str(hsm),
