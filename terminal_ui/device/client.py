@@ -327,16 +327,17 @@ class AtmClient:
 
     # -- messages -----------------------------------------------------------------------
 
-    def exchange(self, request: IsoMessage,
-                 timeout: float | None = None) -> Coroutine[Any, Any, IsoMessage]:
+    def exchange(self, request: IsoMessage, timeout: float | None = None, *,
+                 sealed: bool = False) -> Coroutine[Any, Any, IsoMessage]:
         """Send any request and wait for its reply (matched by fields 41 and 11): await it.
+        ``sealed``: already MACed by the current connection's ``seal``.
 
         The current connection's own exchange, handed out without a coroutine of the
         client's around it: this is the load generator's hot path."""
         link = self._link
         if link is None:
             return _unavailable(f"not connected to the switch at {self.host}:{self.port}")
-        return link.exchange(request, timeout)
+        return link.exchange(request, timeout, sealed=sealed)
 
     async def network_management(self, code: str, timeout: float | None = None) -> IsoMessage:
         """An 0800 with field 70 = ``code`` (001 sign-on, 002 sign-off, 301 echo)."""
@@ -370,10 +371,11 @@ class AtmClient:
         request = balance_inquiry_request(card, pin_block_hex, terminal_id=self.terminal_id,
                                           stan=self.next_stan(), acquirer_id=self.acquirer_id,
                                           kpj=kpj, zone=self.zone)
-        if self._link is not None:
-            request = self._link.seal(request)  # the 0200 as it is sent, with its MAC
+        link = self._link
+        if link is not None:
+            request = link.seal(request)  # the 0200 as it is sent, with its MAC: MACed once
         started = time.perf_counter()
-        response = await self.exchange(request, timeout)
+        response = await self.exchange(request, timeout, sealed=link is not None)
         return Inquiry.read(request, response, (time.perf_counter() - started) * 1000)
 
     # -- the link in the background -----------------------------------------------------

@@ -189,8 +189,10 @@ class AtmHostLink:
         """Return when the connection has ended (closed here, by the switch, or lost)."""
         await self._gone.wait()
 
-    async def exchange(self, request: IsoMessage, timeout: float | None = None) -> IsoMessage:
-        """Send one request and wait for its reply (matched by fields 41 and 11)."""
+    async def exchange(self, request: IsoMessage, timeout: float | None = None, *,
+                       sealed: bool = False) -> IsoMessage:
+        """Send one request and wait for its reply (matched by fields 41 and 11).
+        ``sealed``: the request already went through :meth:`seal` (it is not MACed again)."""
         writer = self._writer
         if writer is None or writer.is_closing():
             if writer is not None and not self._gone.is_set():
@@ -202,9 +204,9 @@ class AtmHostLink:
         key = (request.get("41", ""), request.get("11", ""))
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
-        sealed = self.seal(request)
-        if sealed is not request:
-            request = sealed
+        if self._macs(request):
+            if not sealed:
+                request = self.seal(request)
             self._maced.add(key)
         self._sent[key] = (request.get("t", ""), time.monotonic())
         try:
@@ -231,9 +233,14 @@ class AtmHostLink:
         """``request`` as this link sends it: with its MAC (field 64 or 128) when the link
         MACs and the request is not an 0800; the same object otherwise. Sealing twice
         gives the same message."""
-        if self.send_mac and self.pinpad is not None and not request["t"].startswith("08"):
+        if self._macs(request):
+            assert self.pinpad is not None
             return with_mac(self.profile, request, self.pinpad.mac)
         return request
+
+    def _macs(self, request: IsoMessage) -> bool:
+        """Whether this link MACs ``request``: it has a TAK to, and it is not an 0800."""
+        return self.send_mac and self.pinpad is not None and not request["t"].startswith("08")
 
     def _mac_problem(self, raw: bytes, reply: IsoMessage, key: tuple[str, str]) -> str | None:
         """Why a reply's MAC is not to be trusted, or None when it is (or needs none)."""
