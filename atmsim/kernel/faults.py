@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from atmsim.kernel.rules import read_user_file
+from atmsim.kernel.rules import load_user_yaml, read_user_file
 
 __all__ = ["HOPS", "PARTS", "Fault", "FaultError", "Schedule", "load_schedule",
            "parse_schedule"]
@@ -193,12 +191,7 @@ def parse_schedule(text: str | Mapping[str, Any], seed: int,
     ...                             "for": 1}]}, 0).faults[0].describe()
     'partition on switch-hsm from 0.00 s to 1.00 s'
     """
-    try:
-        document = yaml.safe_load(text) if isinstance(text, str) else text
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise FaultError(f"{source}: not YAML{at}") from None
+    document = load_user_yaml(text, source, FaultError)
     if not isinstance(document, dict) or not isinstance(document.get("faults"), list):
         raise FaultError(f"{source}: expected faults: [...] (and optionally duration: S)")
     rng = random.Random(seed)

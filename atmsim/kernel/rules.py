@@ -338,12 +338,7 @@ def parse_rules(text: str | list[Any] | dict[str, Any], schema: HostSchema,
     ...
     atmsim.kernel.rules.RuleError: <rules>: rule 1: the ledger has no action 'twice' (it ...)
     """
-    try:
-        document = yaml.safe_load(text) if isinstance(text, str) else text
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RuleError(f"{source}: not YAML{at}") from None
+    document = load_user_yaml(text, source, RuleError)
     if document is None:
         return RuleSet((), source)
     entries = document.get("rules") if isinstance(document, dict) else document
@@ -369,6 +364,20 @@ def parse_rules(text: str | list[Any] | dict[str, Any], schema: HostSchema,
         rules.append(Rule(_text(entry.get("name", f"rule {number}")), tuple(conditions),
                           _action(entry, schema, where)))
     return RuleSet(tuple(rules), source)
+
+
+def load_user_yaml(text: Any, source: str, error: type[Exception]) -> Any:
+    """``text`` loaded as YAML (safe), or ``text`` itself when it is data already (rules or
+    a schedule given from code); ``error`` naming ``source`` and the line when it is not
+    YAML."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise error(f"{source}: not YAML{at}") from None
 
 
 def read_user_file(path: str | Path, what: str, error: type[Exception]) -> str:
