@@ -17,6 +17,9 @@ from bpjs_ledger.records import JhtStatement, Status
 __all__ = [
     "BalanceAnswer",
     "BalanceResult",
+    "ContributionsAnswer",
+    "MemberAnswer",
+    "MemberResult",
     "PostOutcome",
     "PostResult",
     "StatementAnswer",
@@ -78,3 +81,39 @@ class PostOutcome:
     reason: str | None = None
     duplicate: bool = False  # POSTED earlier under the same key: this post changed nothing
     contribution: Contribution | None = None
+
+
+class MemberResult(StrEnum):
+    """The outcome of a membership check ("cek kepesertaan").
+
+    OK: a participant has that NIK, birth date and name (and KPJ, when one was given).
+    NO_MATCH: no participant matches all of them. One answer for every mismatch, so the
+    check never tells a stranger which part of someone's identity was right.
+    ERROR: the request could not be read, or the ledger failed.
+    """
+
+    OK = "OK"
+    NO_MATCH = "NO_MATCH"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class MemberAnswer:
+    """The outcome of a membership check; participant fields are set on OK only."""
+
+    result: MemberResult
+    kpj: str | None = None
+    name: str | None = None
+    status: Status | None = None
+    segment: str | None = None
+    member_since: date | None = None
+
+
+@dataclass(frozen=True)
+class ContributionsAnswer:
+    """The contribution history of a participant (same privacy rule as a balance);
+    ``contributions`` newest first, set on OK only."""
+
+    result: BalanceResult
+    kpj: str | None = None
+    contributions: tuple[Contribution, ...] = ()

@@ -17,12 +17,15 @@ from typing import Any, TypeVar
 from bpjs_ledger.answers import (
     BalanceAnswer,
     BalanceResult,
+    ContributionsAnswer,
+    MemberAnswer,
+    MemberResult,
     PostOutcome,
     PostResult,
     StatementAnswer,
 )
 from bpjs_ledger.identity import IdentityError, Kpj, Nik, parse_kpj, parse_nik
-from bpjs_ledger.jht import JhtYear, Period
+from bpjs_ledger.jht import Contribution, JhtYear, Period
 from bpjs_ledger.records import ContributionPost, JhtStatement
 
 __all__ = [
@@ -30,6 +33,13 @@ __all__ = [
     "MAX_WAGE_SEN",
     "BadRequest",
     "BalanceRequest",
+    "MemberRequest",
+    "contribution_json",
+    "contributions_error_reply",
+    "contributions_reply",
+    "member_error_reply",
+    "member_reply",
+    "parse_member_request",
     "balance_reply",
     "error_reply",
     "parse_post",
@@ -183,6 +193,101 @@ def statement_json(statement: JhtStatement) -> dict[str, Any]:
 
 def statement_error_reply(request_id: str | None, reason: str) -> dict[str, Any]:
     return {**statement_reply(request_id, StatementAnswer(BalanceResult.ERROR)),
+            "reason": reason}
+
+
+# -- membership checks and contribution histories -------------------------------------
+
+_MEMBER_KEYS = ("kpj", "name", "status", "segment", "member_since")
+_CONTRIBUTIONS_KEYS = ("kpj", "contributions")
+_MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class MemberRequest:
+    """A membership check: does a participant have this NIK, birth date and name (and
+    this KPJ, when one is given)?"""
+
+    id: str
+    reply_to: str
+    nik: Nik
+    birth_date: date
+    name: str
+    kpj: Kpj | None
+    channel: str
+
+
+def parse_member_request(body: Mapping[str, Any]) -> MemberRequest:
+    """Check a membership request: ``nik``, ``birth_date`` (YYYY-MM-DD), ``name`` (the
+    full name as typed), ``kpj`` (or null) and ``channel``.
+
+    >>> parse_member_request({"id": "1", "reply_to": "r", "nik": "3171011505850001",
+    ...     "birth_date": "1985-05-15", "name": "Budi Santoso", "kpj": None,
+    ...     "channel": "portal"}).birth_date
+    datetime.date(1985, 5, 15)
+    >>> parse_member_request({"id": "1", "reply_to": "r", "nik": "3171011505850001",
+    ...     "birth_date": "15-05-1985", "name": "Budi", "kpj": None, "channel": "portal"})
+    Traceback (most recent call last):
+    ...
+    bpjs_ledger.messages.BadRequest: birth_date: must be a date YYYY-MM-DD
+    """
+    request_id = _text(body, "id")
+    reply_to = _text(body, "reply_to")
+    try:
+        nik = parse_nik(_required(body, "nik"))
+        kpj_value = _required(body, "kpj", nullable=True)
+        kpj = None if kpj_value is None else parse_kpj(kpj_value)
+    except IdentityError as exc:
+        raise BadRequest(str(exc)) from None
+    birth_date = _parsed(body, "birth_date", 10, date.fromisoformat, "a date YYYY-MM-DD")
+    name = _text(body, "name")
+    if len(name) > _MAX_NAME:
+        raise BadRequest(f"name: longer than {_MAX_NAME} characters")
+    return MemberRequest(request_id, reply_to, nik, birth_date, name, kpj,
+                         _text(body, "channel"))
+
+
+def member_reply(request_id: str | None, answer: MemberAnswer) -> dict[str, Any]:
+    """The membership reply JSON: every key present, participant keys null unless OK."""
+    if answer.result is not MemberResult.OK:
+        return {"id": request_id, "result": answer.result.value,
+                **dict.fromkeys(_MEMBER_KEYS)}
+    return {"id": request_id, "result": MemberResult.OK.value, "kpj": answer.kpj,
+            "name": answer.name,
+            "status": None if answer.status is None else answer.status.value,
+            "segment": answer.segment, "member_since": _iso(answer.member_since)}
+
+
+def member_error_reply(request_id: str | None, reason: str) -> dict[str, Any]:
+    return {**member_reply(request_id, MemberAnswer(MemberResult.ERROR)), "reason": reason}
+
+
+def contribution_json(c: Contribution) -> dict[str, Any]:
+    """One month's contribution as JSON, amounts in integer sen.
+
+    >>> from bpjs_ledger.jht import Contribution, Period
+    >>> contribution_json(Contribution.for_wage(Period(2026, 9), 500000000,
+    ...     paid_on=date(2026, 10, 10), posted_on=date(2026, 10, 12)))["jht_sen"]
+    28500000
+    """
+    return {"period": str(c.period), "wage_sen": c.wage_sen, "employer_sen": c.employer_sen,
+            "worker_sen": c.worker_sen, "jht_sen": c.total_sen,
+            "jp_employer_sen": c.jp_employer_sen, "jp_worker_sen": c.jp_worker_sen,
+            "paid_on": c.paid_on.isoformat(), "posted_on": c.posted_on.isoformat()}
+
+
+def contributions_reply(request_id: str | None, answer: ContributionsAnswer) -> dict[str, Any]:
+    """The contribution-history reply JSON: ``kpj`` and ``contributions`` (newest first),
+    null unless OK."""
+    if answer.result is not BalanceResult.OK:
+        return {"id": request_id, "result": answer.result.value,
+                **dict.fromkeys(_CONTRIBUTIONS_KEYS)}
+    return {"id": request_id, "result": BalanceResult.OK.value, "kpj": answer.kpj,
+            "contributions": [contribution_json(c) for c in answer.contributions]}
+
+
+def contributions_error_reply(request_id: str | None, reason: str) -> dict[str, Any]:
+    return {**contributions_reply(request_id, ContributionsAnswer(BalanceResult.ERROR)),
             "reason": reason}
 
 

@@ -39,13 +39,18 @@ from typing import Any, TypeVar
 from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint
 from atmsim.kernel.masking import mask_digits_in_text
 from atmsim.kernel.rules import RuleBook
-from bpjs_ledger.answers import BalanceAnswer, StatementAnswer
+from bpjs_ledger.answers import BalanceAnswer, ContributionsAnswer, StatementAnswer
 from bpjs_ledger.db import StorageError, describe_target, is_postgres_url
 from bpjs_ledger.messages import (
     BadRequest,
     BalanceRequest,
     balance_reply,
+    contributions_error_reply,
+    contributions_reply,
     error_reply,
+    member_error_reply,
+    member_reply,
+    parse_member_request,
     parse_post,
     parse_request,
     post_error_reply,
@@ -59,6 +64,8 @@ from bpjs_ledger.store import LedgerStore
 __all__ = [
     "BALANCE_REQUEST_TOPIC",
     "CONTRIBUTION_POST_TOPIC",
+    "CONTRIBUTIONS_REQUEST_TOPIC",
+    "MEMBER_REQUEST_TOPIC",
     "SHARED_GROUP",
     "STATEMENT_REQUEST_TOPIC",
     "BadRequest",
@@ -75,12 +82,14 @@ log = logging.getLogger("atmsim.ledger")
 BALANCE_REQUEST_TOPIC = "bpjs/jht/v1/balance/req"
 STATEMENT_REQUEST_TOPIC = "bpjs/jht/v1/statement/req"
 CONTRIBUTION_POST_TOPIC = "bpjs/jht/v1/contribution/post"
+MEMBER_REQUEST_TOPIC = "bpjs/jht/v1/member/req"
+CONTRIBUTIONS_REQUEST_TOPIC = "bpjs/jht/v1/contributions/req"
 SHARED_GROUP = "bpjs-ledger"
 
 _STORAGE_FAILED = "internal error: ledger storage unavailable"
 
 T = TypeVar("T")
-A = TypeVar("A", BalanceAnswer, StatementAnswer)
+A = TypeVar("A", BalanceAnswer, StatementAnswer, ContributionsAnswer)
 
 
 class LedgerService:
@@ -105,7 +114,9 @@ class LedgerService:
         for topic, kind, handler in (
                 (BALANCE_REQUEST_TOPIC, "balance", self.handle),
                 (STATEMENT_REQUEST_TOPIC, "statement", self.handle_statement),
-                (CONTRIBUTION_POST_TOPIC, "post", self.handle_post)):
+                (CONTRIBUTION_POST_TOPIC, "post", self.handle_post),
+                (MEMBER_REQUEST_TOPIC, "member", self.handle_member),
+                (CONTRIBUTIONS_REQUEST_TOPIC, "contributions", self.handle_contributions)):
             self.bus.serve(topic, self._ruled(kind, handler) if self.rules else handler,
                            shared_group=SHARED_GROUP)
 
@@ -136,8 +147,7 @@ class LedgerService:
                     key = body.get("key")
                     return post_error_reply(request_id, key if isinstance(key, str) else None,
                                             reason)
-                return (error_reply if kind == "balance" else statement_error_reply)(
-                    request_id, reason)
+                return _ERROR_REPLIES[kind](request_id, reason)
             return await usual(body)
 
         return handle
@@ -157,6 +167,32 @@ class LedgerService:
     async def handle_statement(self, body: dict[str, Any]) -> dict[str, Any]:
         """A statement request in (the balance request's fields), its reply out."""
         return await self._inquiry("statement", body, statement_reply, statement_error_reply)
+
+    async def handle_contributions(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A contribution-history request in (the balance request's fields), its reply
+        out."""
+        return await self._inquiry("contributions", body, contributions_reply,
+                                   contributions_error_reply)
+
+    async def handle_member(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A membership check in (NIK + birth date + name, optionally KPJ), its reply out."""
+        request_id = _request_id(body)
+        try:
+            request = parse_member_request(body)
+        except BadRequest as exc:
+            log.warning("member request %s refused: %s", request_id, exc)
+            return member_error_reply(request_id, f"bad request: {exc}")
+        kpj = None if request.kpj is None else request.kpj.value
+        args = (request.nik.value, request.birth_date, request.name, kpj)
+        try:
+            if self.reader is not None:
+                answer = self.reader.member(*args)
+            else:
+                answer = await self._in_db(self.store.member, *args)
+        except StorageError as exc:
+            log.error("member request %s failed: %s", request_id, exc)
+            return member_error_reply(request_id, _STORAGE_FAILED)
+        return member_reply(request_id, answer)
 
     async def _inquiry(self, kind: str, body: dict[str, Any],
                        reply: Callable[[str | None, A], dict[str, Any]],
@@ -203,6 +239,12 @@ class LedgerService:
                  post.kpj.value, post.period, outcome.result.value,
                  " (already posted)" if outcome.duplicate else "")
         return post_reply(request_id, post.key, outcome, post.kpj.value)
+
+
+# The ERROR reply of each inquiry type (a rule's "error" action; posts have their own).
+_ERROR_REPLIES: dict[str, Callable[[str | None, str], dict[str, Any]]] = {
+    "balance": error_reply, "statement": statement_error_reply,
+    "member": member_error_reply, "contributions": contributions_error_reply}
 
 
 def _request_id(body: dict[str, Any]) -> str | None:

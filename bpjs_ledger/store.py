@@ -20,6 +20,7 @@ read-only transaction, so its last closing is the balance of that same moment.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,6 +32,9 @@ from atmsim.kernel.masking import mask_digits_in_text
 from bpjs_ledger.answers import (
     BalanceAnswer,
     BalanceResult,
+    ContributionsAnswer,
+    MemberAnswer,
+    MemberResult,
     PostOutcome,
     PostResult,
     StatementAnswer,
@@ -72,6 +76,7 @@ __all__ = [
     "PostOutcome",
     "PostResult",
     "StatementAnswer",
+    "same_name",
 ]
 
 log = logging.getLogger("atmsim.ledger")
@@ -100,6 +105,11 @@ _PARTICIPANT = """SELECT p.kpj, p.nik, p.name, p.birth_date, p.sex, p.segment, p
     FROM participants AS p JOIN balances AS b ON b.kpj = p.kpj
     LEFT JOIN employers AS e ON e.npp = p.employer_npp
     WHERE p.kpj = ?"""
+
+_MEMBER_BY_NIK = """SELECT kpj, name, birth_date, status, segment, member_since
+    FROM participants WHERE nik = ? ORDER BY status = 'AKTIF' DESC, member_since DESC, kpj"""
+_CONTRIBUTION_ROWS = """SELECT period, wage_sen, employer_sen, worker_sen, paid_on, posted_on,
+    jp_employer_sen, jp_worker_sen FROM contributions WHERE kpj = ? ORDER BY period DESC"""
 
 # Claims are negative movements: they lower the balance and stop earning (jht module).
 _MOVEMENTS = """SELECT posted_on, employer_sen + worker_sen FROM contributions WHERE kpj = ?
@@ -216,6 +226,52 @@ class LedgerStore:
         if statement is None:
             return StatementAnswer(BalanceResult.NOT_FOUND)
         return StatementAnswer(BalanceResult.OK, statement)
+
+    def member(self, nik: str, birth_date: date, name: str,
+               kpj: str | None = None) -> MemberAnswer:
+        """The membership check a portal's "cek kepesertaan" form makes: the participant
+        whose NIK, birth date and name (and KPJ, when given) all match, else NO_MATCH.
+
+        Names match as people type them: case, spaces and punctuation aside
+        (``same_name``). Raises ``IdentityError`` for a malformed NIK or KPJ.
+        """
+        nik = parse_nik(nik).value
+        wanted = None if kpj is None else parse_kpj(kpj).value
+        for row in self.db.query(_MEMBER_BY_NIK, (nik,)):
+            (row_kpj, row_name, row_birth, status, segment, member_since) = row
+            if wanted is not None and str(row_kpj) != wanted:
+                continue
+            if _day(row_birth) != birth_date or not same_name(str(row_name), name):
+                continue
+            return MemberAnswer(MemberResult.OK, kpj=str(row_kpj), name=str(row_name),
+                                status=Status(status), segment=str(segment),
+                                member_since=_day(member_since))
+        log.info("membership check for NIK %s: no match", mask_digits_in_text(nik))
+        return MemberAnswer(MemberResult.NO_MATCH)
+
+    def contributions(self, nik: str, kpj: str | None) -> ContributionsAnswer:
+        """The monthly contributions the ledger holds row by row for the holder of
+        ``nik`` (same privacy rule as ``balance``), newest first."""
+        nik = parse_nik(nik).value
+        with self.db.snapshot():
+            if kpj is None:
+                row = self.db.query_one(_BY_NIK, (nik,))
+                if row is None:
+                    return ContributionsAnswer(BalanceResult.NOT_FOUND)
+                wanted = str(row[0])
+            else:
+                wanted = parse_kpj(kpj).value
+                owner = self.db.query_one("SELECT nik FROM participants WHERE kpj = ?",
+                                          (wanted,))
+                if owner is None:
+                    return ContributionsAnswer(BalanceResult.NOT_FOUND)
+                if owner[0] != nik:
+                    _log_forbidden(nik)
+                    return ContributionsAnswer(BalanceResult.FORBIDDEN)
+            rows = self.db.query(_CONTRIBUTION_ROWS, (wanted,))
+        return ContributionsAnswer(BalanceResult.OK, wanted, tuple(
+            Contribution(Period.parse(str(r[0])), int(r[1]), int(r[2]), int(r[3]),
+                         _day(r[4]), _day(r[5]), int(r[6]), int(r[7])) for r in rows))
 
     # -- back-office reads ------------------------------------------------------------
 
@@ -401,6 +457,21 @@ class LedgerStore:
 
 
 # -- rows -----------------------------------------------------------------------------
+
+
+def same_name(stored: str, typed: str) -> bool:
+    """Whether ``typed`` is the participant's name as people type it: case, spaces and
+    punctuation do not count (an SMS may drop the spaces, a form may add a dot).
+
+    >>> same_name("Siti Rahayu", "SITI  RAHAYU"), same_name("Siti Rahayu", "sitirahayu")
+    (True, True)
+    >>> same_name("Siti Rahayu", "Siti Rahmawati"), same_name("Siti Rahayu", "")
+    (False, False)
+    """
+    def letters(name: str) -> str:
+        return "".join(c for c in unicodedata.normalize("NFKC", name).casefold()
+                       if c.isalnum())
+    return bool(letters(typed)) and letters(stored) == letters(typed)
 
 
 def _day(value: Any) -> date:

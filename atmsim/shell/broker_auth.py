@@ -42,6 +42,7 @@ REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
 BALANCE, STATEMENT = "bpjs/jht/v1/balance/req", "bpjs/jht/v1/statement/req"
 CONTRIBUTION = "bpjs/jht/v1/contribution/post"
+MEMBER, CONTRIBUTIONS = "bpjs/jht/v1/member/req", "bpjs/jht/v1/contributions/req"
 
 # role -> (topic filters it may read, topic filters it may write)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -50,8 +51,11 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "channel": ((), (BALANCE, STATEMENT)),
     "employer": ((), (CONTRIBUTION,)),
     "monitor": ((EVENTS,), ()),
+    # the JMO/SSO web portal: membership checks, balances, statements, contribution history
+    "portal": ((), (BALANCE, STATEMENT, MEMBER, CONTRIBUTIONS, EVENTS)),
 }
-DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor"}
+DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor",
+                    "portal": "portal"}
 _ITERATIONS = 1000  # PBKDF2 rounds: the broker pays them once per CONNECT
 
 

@@ -33,7 +33,7 @@ from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
-           "AtmSettings", "LogSettings",
+           "AtmSettings", "LogSettings", "PortalSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule"]
 
@@ -250,6 +250,25 @@ class LedgerSettings:
     rules: str = ""  # a rules file (docs/rules.md); empty: no rules
 
 
+@dataclass
+class PortalSettings:
+    """The ``[portal]`` settings: the JMO/SSO web portal (docs/channels.md)."""
+
+    host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    port: int = 8080
+    db: str = ""  # empty: the SQLite file portal/portal.db in the data directory
+    # host:port of the SMTP server verification mails go to; empty: the embedded mail sink
+    smtp: str = ""
+    mail_port: int = 8025  # the embedded mail sink's port (on host)
+    # the portal's address in the links it mails; empty: http://host:port
+    public_url: str = ""
+    # failed logins in a row that lock an account, and for how many minutes
+    max_failed_logins: int = field(default=5, metadata=between(1, 100))
+    lockout_minutes: int = field(default=15, metadata=between(1, 1440))
+    # minutes a session may stay idle before it ends
+    session_idle_minutes: int = field(default=15, metadata=between(1, 1440))
+
+
 # The ATM's own defaults: declared once, with the ATM (terminal_ui.device.config).
 _ATM = AtmConfig()
 
@@ -324,13 +343,14 @@ class Settings:
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     atm: AtmSettings = field(default_factory=AtmSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
         return not self.mqtt.url
 
 
-_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log")
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal")
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
@@ -420,7 +440,8 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
-                 "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings}
+                 "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings,
+                 "portal": PortalSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,

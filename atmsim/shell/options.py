@@ -67,6 +67,18 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
         "or a profile file (docs/profiles.md; default: [switch] profile, else default)"}),
     "web_port": Option("--web-port", "atm.web_port", {
         "type": int, "help": "port of the web ATM (default 8000)"}),
+    "portal_host": Option("--host", "portal.host", {
+        "help": "address the portal listens on (default 127.0.0.1)"}),
+    "portal_port": Option("--port", "portal.port", {
+        "type": int, "help": "the portal's HTTP port (default 8080)"}),
+    "portal_db": Option("--db", "portal.db", {
+        "metavar": "FILE", "help": "the portal's account database (default: "
+        "portal/portal.db in the data directory)"}),
+    "portal_smtp": Option("--smtp", "portal.smtp", {
+        "metavar": "HOST:PORT", "help": "SMTP server for verification mails (default: the "
+        "embedded mail sink, read with atmsim mailbox)"}),
+    "mail_port": Option("--mail-port", "portal.mail_port", {
+        "type": int, "help": "port of the embedded mail sink (default 8025)"}),
 }
 
 # The options of every command that reads the configuration.
