@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atmsim.kernel.masking import mask_digits_in_text
+from atmsim.kernel.masking import mask_kpj
 from atmsim.kernel.money import format_date, format_rupiah
 from jmo_portal.accounts import AccountStore, LoginResult, Session
 from jmo_portal.forms import SEGMENTS, check_member_form, check_registration
@@ -50,6 +50,9 @@ MAX_BODY = 16 * 1024
 SESSION_COOKIE = "jmo_session"
 CSRF_COOKIE = "jmo_csrf"
 _HERE = Path(__file__).parent
+# The programmes of each segment (a PU worker has all five; JHT is voluntary for BPU and PMI).
+PROGRAMS = {"PU": ("JHT", "JKK", "JKM", "JP", "JKP"), "BPU": ("JKK", "JKM", "JHT"),
+            "PMI": ("JKK", "JKM", "JHT")}
 _UNAVAILABLE = ("Layanan sedang tidak tersedia, silakan coba lagi. / "
                 "The service is unavailable right now, please try again.")
 
@@ -154,7 +157,7 @@ def create_app(deps: PortalDeps) -> ASGIApp:
         if deps.events is not None:
             deps.events({"at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                          "channel": "JMO", "kind": kind, "result": result,
-                         "kpj": None if kpj is None else mask_digits_in_text(kpj)})
+                         "kpj": None if kpj is None else mask_kpj(kpj)})
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -345,7 +348,16 @@ def create_app(deps: PortalDeps) -> ASGIApp:
     # -- a participant's own pages ----------------------------------------------------------
 
     async def card(request: Request, session: Session) -> Response:
-        return page(request, "card.html", session=session, account=session.account)
+        account = session.account
+        try:
+            balance = await deps.ledger.balance(account.nik, account.kpj)
+        except LedgerUnavailable as exc:
+            log.warning("card: ledger unavailable: %s", exc)
+            balance, error = None, _UNAVAILABLE
+        else:
+            error = None
+        return page(request, "card.html", session=session, account=account, balance=balance,
+                    programs=PROGRAMS.get(account.segment, ()), error=error)
 
     async def balance(request: Request, session: Session) -> Response:
         account = session.account

@@ -18,11 +18,12 @@ from typing import Any
 from atmsim.kernel.bus import Bus, BusError
 
 __all__ = ["PortalLedger", "LedgerUnavailable", "Membership", "CHANNEL",
-           "MEMBER_TOPIC", "STATEMENT_TOPIC", "CONTRIBUTIONS_TOPIC"]
+           "MEMBER_TOPIC", "BALANCE_TOPIC", "STATEMENT_TOPIC", "CONTRIBUTIONS_TOPIC"]
 
 CHANNEL = "JMO"  # the "channel" of every request the portal makes
 TERMINAL = "jmo-portal"
 MEMBER_TOPIC = "bpjs/jht/v1/member/req"
+BALANCE_TOPIC = "bpjs/jht/v1/balance/req"
 STATEMENT_TOPIC = "bpjs/jht/v1/statement/req"
 CONTRIBUTIONS_TOPIC = "bpjs/jht/v1/contributions/req"
 
@@ -69,6 +70,12 @@ class PortalLedger:
             return None
         return Membership(str(reply["kpj"]), str(reply["name"]), str(reply["status"]),
                           str(reply["segment"]), str(reply["member_since"]))
+
+    async def balance(self, nik: str, kpj: str) -> dict[str, Any] | None:
+        """The balance reply (docs/ledger.md): status, segment, balance, last contribution;
+        None when refused."""
+        reply = await self._ask(BALANCE_TOPIC, self._inquiry(nik, kpj))
+        return reply if reply.get("result") == "OK" else None
 
     async def statement(self, nik: str, kpj: str) -> dict[str, Any] | None:
         """The yearly JHT statement reply (docs/ledger.md), or None when refused."""

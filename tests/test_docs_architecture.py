@@ -11,7 +11,7 @@ DOC = (ROOT / "docs" / "architecture.md").read_text()
 
 
 def test_every_path_the_document_names_exists() -> None:
-    paths = set(re.findall(r"`((?:atmsim|atm_switch|hsm_mock|bpjs_ledger|terminal_ui)/[\w/.]+)`",
+    paths = set(re.findall(r"`((?:atmsim|atm_switch|hsm_mock|bpjs_ledger|terminal_ui|jmo_portal)/[\w/.]+)`",
                            DOC))
     assert len(paths) >= 10
     missing = sorted(p for p in paths if not (ROOT / p).exists())

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_pan", "mask_name", "mask_track2", "mask_digits_in_text", "mask_url_passwords"]
+__all__ = ["mask_pan", "mask_kpj", "mask_name", "mask_track2", "mask_digits_in_text",
+           "mask_url_passwords"]
 
 _LONG_DIGIT_RUN = re.compile(r"(?<!\d)(\d{6})(\d{3,9})(\d{4})(?!\d)")
 
@@ -21,6 +22,17 @@ def mask_pan(pan: str) -> str:
     if len(pan) <= 10:
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def mask_kpj(kpj: str) -> str:
+    """A KPJ as BPJS channels print it: the first 6 and the last digit.
+
+    >>> mask_kpj("10012345678")
+    '100123****8'
+    """
+    if len(kpj) < 8:
+        return "*" * len(kpj)
+    return kpj[:6] + "*" * (len(kpj) - 7) + kpj[-1]
 
 
 def mask_track2(track2: str) -> str:

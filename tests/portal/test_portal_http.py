@@ -51,6 +51,7 @@ def test_a_participant_registers_verifies_logs_in_and_sees_their_own_balance(
     assert logged_in.status == 303 and logged_in.location == "/peserta/kartu"
     card = visitor.get("/peserta/kartu")
     assert card.status == 200 and BUDI.kpj in card.text and "Budi Santoso" in card.text
+    assert 'id="card-status">AKTIF<' in card.text and "JHT, JKK, JKM, JP, JKP" in card.text
 
     balance = visitor.get("/peserta/saldo")
     sen = ledger_balance(portal, BUDI.kpj)
@@ -141,9 +142,12 @@ def test_a_session_ends_for_good_at_logout_and_a_copied_cookie_dies_with_it(
 
 def test_logout_without_the_sessions_csrf_token_does_not_end_it(portal: RunningPortal) -> None:
     dewi = portal.register(DEWI, "dewi@example.id")
-    dewi.post("/keluar", {"csrf": "guessed"})
-    # the cookie is dropped by the browser, but the session itself lives on
-    assert dewi.get("/peserta/kartu").status == 303
+    assert 'id="card-status">NONAKTIF<' in dewi.get("/peserta/kartu").text
+    session = next(c for c in dewi.jar if c.name == "jmo_session")
+    dewi.post("/keluar", {"csrf": "guessed"})  # a forged logout (cross-site, say)
+    again = portal.visitor()
+    again.jar.set_cookie(session)
+    assert again.get("/peserta/kartu").status == 200  # the session lives on
 
 
 def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
@@ -261,3 +265,55 @@ def test_no_page_or_mail_or_log_line_holds_a_password(portal: RunningPortal, cap
     assert password.encode() not in db
     assert password not in caplog.text
     assert urllib.parse.quote(password) not in caplog.text
+
+
+def test_each_page_a_participant_uses_is_an_event_with_a_masked_kpj(
+        tmp_path, portal: RunningPortal) -> None:
+    import asyncio
+    import json
+
+    import aiomqtt
+
+    broker = portal.stack.stack.broker
+    assert broker is not None
+    monitor = broker.endpoint_for("monitor")
+    own = start_portal(portal.stack, tmp_path)  # an account of its own for Andi
+    mine = RunningPortal(portal.stack, own)
+
+    async def watch() -> list[dict]:
+        async with aiomqtt.Client(monitor.host, monitor.port, username=monitor.username,
+                                  password=monitor.password) as client:
+            await client.subscribe("atmsim/v1/events/portal", qos=1)
+            seen = asyncio.ensure_future(_collect(client, 4))
+            await asyncio.to_thread(_use_portal, mine, "andi.events@example.id")
+            return await asyncio.wait_for(seen, 10)
+
+    try:
+        events = asyncio.run(watch())
+    finally:
+        portal.stack.call(own.__aexit__(None, None, None))
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["register", "verify_email", "login", "balance"], kinds
+    assert all(e["channel"] == "JMO" for e in events)
+    assert events[-1]["kpj"] == ANDI.kpj[:6] + "****" + ANDI.kpj[-1]
+    text = json.dumps(events)
+    assert ANDI.nik not in text and ANDI.kpj not in text and "Andi" not in text
+
+
+async def _collect(client, count: int) -> list[dict]:
+    import json
+
+    got = []
+    async for message in client.messages:
+        got.append(json.loads(message.payload))
+        if len(got) == count:
+            break
+    return got
+
+
+def _use_portal(portal: RunningPortal, email: str) -> None:
+    visitor = portal.visitor()
+    assert visitor.post("/daftar", registration(ANDI, email)).status == 201
+    visitor.get(portal.verification_link(email).removeprefix(portal.url))
+    visitor.post("/masuk", {"login": email, "password": PASSWORD})
+    visitor.get("/peserta/saldo")
