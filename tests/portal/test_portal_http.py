@@ -317,3 +317,27 @@ def _use_portal(portal: RunningPortal, email: str) -> None:
     visitor.get(portal.verification_link(email).removeprefix(portal.url))
     visitor.post("/masuk", {"login": email, "password": PASSWORD})
     visitor.get("/peserta/saldo")
+
+
+def test_a_silent_or_failing_ledger_is_a_clear_page_not_an_error_trace(
+        tmp_path, portal: RunningPortal) -> None:
+    own = start_portal(portal.stack, tmp_path, ledger_timeout=0.5)
+    try:
+        mine = RunningPortal(portal.stack, own)
+        budi = mine.register(BUDI, "budi.silent@example.id")
+        portal.stack.set_rules({"rules": [
+            {"match": {"type": "statement", "channel": "JMO"}, "action": "no_reply"},
+            {"match": {"type": "contributions"}, "error": "internal error: disk full"}]},
+            "ledger")
+        silent = budi.get("/peserta/saldo")
+        failing = budi.get("/peserta/iuran")
+        pdf = budi.get("/peserta/saldo.pdf")
+        for page in (silent, failing):
+            assert page.status == 503 and "Layanan sedang tidak tersedia" in page.text
+            assert "Traceback" not in page.text and "disk full" not in page.text
+        assert pdf.status == 503
+        portal.stack.clear_rules()
+        assert budi.get("/peserta/saldo").status == 200  # and back when the ledger is
+    finally:
+        portal.stack.clear_rules()
+        portal.stack.call(own.__aexit__(None, None, None))
