@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["atmsim", "atm_switch", "hsm_mock", "bpjs_ledger", "terminal_ui"]
+PACKAGES = ["atmsim", "atm_switch", "hsm_mock", "bpjs_ledger", "terminal_ui", "atm_monitor"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         journal_cli,
         keys_cli,
         ledger_cli,
+        monitor_cli,
         profile_cli,
         record_cli,
         replay_cli,
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_cli.add_parser(sub)
     drill_cli.add_parser(sub)
     profile_cli.add_parser(sub)
+    monitor_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -478,6 +480,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "record": _sub_cli("atmsim.shell.record_cli"), "replay": _sub_cli("atmsim.shell.replay_cli"),
     "drill": _sub_cli("atmsim.shell.drill_cli"),
     "profile": _sub_cli("atmsim.shell.profile_cli"),
+    "monitor": _sub_cli("atmsim.shell.monitor_cli"),
 }
 
 
@@ -503,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         level = getattr(args, "log_level", None) or configured
         debug = str(level).upper() == "DEBUG"
         full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
-                                                  and not args.web)
+                                                  and not args.web) or (
+            args.command == "monitor" and not args.serve)
         chosen = Path(settings.log.file).expanduser() if settings.log.file else None
         setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
                       max_bytes=settings.log.max_bytes, backups=settings.log.backups)
