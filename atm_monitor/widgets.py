@@ -64,8 +64,7 @@ class RatePanel(Vertical):
         rate = traffic.inquiry_rate(now)
         self.query_one("#rate-figure", Label).update(Text.assemble(
             ("inquiries/s ", "bold"), (f"{rate:.1f}", "bold cyan"),
-            f"  ({traffic.settings.rate_seconds} s average; since start: "
-            f"{traffic.inquiries} inquiries, {traffic.events} events)"))
+            f"  ({traffic.settings.rate_seconds} s average; {traffic.inquiries} since start)"))
         self.query_one("#rate-plot", Sparkline).data = traffic.rate_series(now)
 
 
@@ -82,8 +81,8 @@ class CodeMix(Static):
         for code, count in mix[:8]:
             share = count / total
             text.append(f"{code} ", _code_style(code))
-            text.append(f"{ResponseCode.describe(code)[:26]:<26} {count:>6} {share:>5.0%} ")
-            text.append("█" * max(1, round(share * 20)) + "\n", _code_style(code))
+            text.append(f"{ResponseCode.describe(code)[:24]:<24} {count:>6} {share:>5.0%} ")
+            text.append("█" * max(1, round(share * 12)) + "\n", _code_style(code))
         if len(mix) > 8:
             text.append(f"... and {len(mix) - 8} more codes", "dim")
         text.rstrip()
