@@ -46,8 +46,10 @@ class MonitorApp(App[None]):
                  clock: Callable[[], float] = time.monotonic, source: str = "") -> None:
         super().__init__()
         self.alarm_settings = alarms or AlarmSettings()
-        self.traffic = traffic or (feed.traffic if feed else Traffic(
-            keep_seconds=self.alarm_settings.looks_back))
+        if traffic is None:
+            traffic = feed.traffic if feed else Traffic(
+                keep_seconds=self.alarm_settings.looks_back)
+        self.traffic = traffic
         self.feed = feed
         self.clock = clock
         self.source = source or (feed.source if feed else "")

@@ -29,9 +29,14 @@ class EventFeed:
         self.traffic = traffic
         self.clock = clock
         self._oversize_seen = 0
+        self._started = False
 
     def start(self) -> None:
-        self.bus.listen(EVENTS_TOPIC, self._received)
+        """Listen from now on. Started before the bus connects, the subscription is in
+        place by the time ``established`` returns: no event of the first seconds is lost."""
+        if not self._started:
+            self._started = True
+            self.bus.listen(EVENTS_TOPIC, self._received)
 
     def _received(self, topic: str, payload: bytes) -> None:
         self.traffic.take(payload, self.clock())

@@ -104,9 +104,11 @@ async def _dashboard(endpoint: MqttEndpoint, alarms: AlarmSettings, window: int)
     from atm_monitor.traffic import Traffic, WindowSettings
 
     async with MqttBus(endpoint, "monitor") as bus:
-        await reach(bus)  # before the screen opens: a refusal is one line
         traffic = Traffic(WindowSettings(seconds=window), keep_seconds=alarms.looks_back)
-        await MonitorApp(feed=EventFeed(bus, traffic), alarms=alarms).run_async()
+        feed = EventFeed(bus, traffic)
+        feed.start()
+        await reach(bus)  # before the screen opens: a refusal is one line
+        await MonitorApp(feed=feed, alarms=alarms).run_async()
     return 0
 
 
