@@ -82,8 +82,11 @@ class TxEvent:
 
 
 def _clean(text: str, limit: int) -> str:
-    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
-    return mask_digits_in_text(shown)
+    shown = text[:limit]
+    if not shown.isprintable():  # an escape sequence must not reach the terminal
+        shown = "".join(c if c.isprintable() else "?" for c in shown)
+    # A card number is 13 digits or more: a shorter text cannot hold one.
+    return mask_digits_in_text(shown) if len(shown) >= 13 else shown
 
 
 def _number(value: Any) -> float | None:

@@ -10,6 +10,7 @@ publish nothing (docs/security.md).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,8 @@ from atm_monitor.traffic import Traffic
 from atmsim.kernel.bus import MAX_PACKET, MqttBus
 
 __all__ = ["EventFeed"]
+
+log = logging.getLogger("atmsim.monitor")
 
 
 class EventFeed:
@@ -39,7 +42,11 @@ class EventFeed:
             self.bus.listen(EVENTS_TOPIC, self._received)
 
     def _received(self, topic: str, payload: bytes) -> None:
-        self.traffic.take(payload, self.clock())
+        try:
+            self.traffic.take(payload, self.clock())
+        except Exception:  # a fault of ours must not cost the bus its connection
+            log.exception("event on %s not counted", topic[:80])
+            self.traffic.add_unreadable("could not be read (see the log)", self.clock())
 
     def poll(self) -> None:
         """Count the messages the bus dropped as oversize since the last poll."""

@@ -27,7 +27,7 @@ __all__ = ["AlarmPanel", "CodeMix", "LastTransactions", "LatencyPanel", "RatePan
 def ms(value: float | None) -> str:
     """Milliseconds for a narrow column.
 
-    >>> ms(0.4567), ms(12.345), ms(1234.5), ms(None)
+    >>> ms(0.4567), ms(12.345), ms(1234.6), ms(None)
     ('0.46', '12.3', '1235', '-')
     """
     if value is None:
