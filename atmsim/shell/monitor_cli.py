@@ -17,12 +17,15 @@ import asyncio
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
-from atm_monitor.alarms import AlarmSettings
-from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint
 from atmsim.shell.config import Settings, parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.options import COMMON, add_options, settings_from
+
+if TYPE_CHECKING:  # imported when the command runs: every atmsim command parses this one
+    from atm_monitor.alarms import AlarmSettings
+    from atmsim.kernel.bus import MqttBus, MqttEndpoint
 
 __all__ = ["add_parser", "run"]
 
@@ -59,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def alarm_settings(args: argparse.Namespace) -> AlarmSettings:
+    from atm_monitor.alarms import AlarmSettings
+
     if not 10 <= args.window <= 3600:
         raise UserError(f"--window {args.window}: from 10 to 3600 seconds")
     if not 1 <= args.silence <= 86400:  # also NaN
@@ -79,6 +84,7 @@ def monitor_endpoint(settings: Settings) -> MqttEndpoint:
 
 async def reach(bus: MqttBus) -> None:
     """Wait until ``bus`` is connected; one line naming the broker and what to do if not."""
+    from atmsim.kernel.bus import BusUnavailable
     from atmsim.shell.stack import CONNECT_TIMEOUT
 
     try:
@@ -102,6 +108,7 @@ async def _dashboard(endpoint: MqttEndpoint, alarms: AlarmSettings, window: int)
     from atm_monitor.app import MonitorApp
     from atm_monitor.feed import EventFeed
     from atm_monitor.traffic import Traffic, WindowSettings
+    from atmsim.kernel.bus import MqttBus
 
     async with MqttBus(endpoint, "monitor") as bus:
         traffic = Traffic(WindowSettings(seconds=window), keep_seconds=alarms.looks_back)
@@ -118,6 +125,7 @@ def _serve(args: argparse.Namespace, settings: Settings, endpoint: MqttEndpoint)
     (``ATMSIM_MQTT_URL``), never on a command line that ``ps`` shows."""
     from textual_serve.server import Server
 
+    from atmsim.kernel.bus import MqttBus
     from atmsim.shell.stack import ensure_can_listen
 
     host, port = parse_hostport(args.serve, "--serve")
