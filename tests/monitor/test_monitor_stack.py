@@ -160,7 +160,7 @@ def test_atmsim_monitor_without_a_broker_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1
     assert err.startswith("atmsim: cannot connect to the MQTT broker mqtt://127.0.0.1:")
-    assert main(["monitor", "--window", "5"]) == 2
+    assert main(["monitor", "--data-dir", str(tmp_path), "--window", "5"]) == 2
     assert "--window 5: from 10 to 3600 seconds" in capsys.readouterr().err
 
 
