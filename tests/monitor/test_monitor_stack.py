@@ -191,3 +191,28 @@ def test_atmsim_monitor_serve_puts_the_dashboard_in_a_browser(running: RunningSt
         process.terminate()
         process.wait(10)
     assert "password" not in (process.stderr.read() if process.stderr else "")
+
+
+def test_a_switch_shedding_load_raises_the_alarm(tmp_path: Path) -> None:
+    """One inquiry admitted at a time (``switch.max_pending = 1``) and twelve in flight at
+    once: the switch answers the rest 91 "switch busy", and the monitor says so."""
+    require_broker("mosquitto")
+    running = RunningStack.start(tmp_path / "data", broker="mosquitto",
+                                 settings={"switch": {"max_pending": 1}})
+
+    async def flood() -> tuple[list[str], str]:
+        async with dashboard(running) as (app, traffic), running.atm() as atm:
+            answers = await asyncio.gather(*(atm.inquire(BUDI.pan, BUDI.pin)
+                                             for _ in range(12)))
+            codes = [a.result.response_code for a in answers]
+            await until(lambda: traffic.inquiries == 12, "twelve inquiries seen")
+            app.redraw()
+            return codes, _text(app.query_one(AlarmPanel))
+
+    try:
+        codes, alarms = asyncio.run(flood())
+    finally:
+        running.stop()
+    shed = codes.count("91")
+    assert shed >= 1 and set(codes) <= {"00", "91"}
+    assert f"switch shedding load: {shed} inquiries answered 91 at once" in alarms
