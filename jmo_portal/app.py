@@ -349,13 +349,12 @@ def create_app(deps: PortalDeps) -> ASGIApp:
 
     async def card(request: Request, session: Session) -> Response:
         account = session.account
+        error: str | None = None
         try:
             balance = await deps.ledger.balance(account.nik, account.kpj)
         except LedgerUnavailable as exc:
             log.warning("card: ledger unavailable: %s", exc)
             balance, error = None, _UNAVAILABLE
-        else:
-            error = None
         return page(request, "card.html", session=session, account=account, balance=balance,
                     programs=PROGRAMS.get(account.segment, ()), error=error)
 

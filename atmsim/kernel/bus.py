@@ -58,6 +58,7 @@ __all__ = [
     "BusUnavailable",
     "BusTimeout",
     "Handler",
+    "Listener",
     "MqttBus",
     "MqttEndpoint",
     "MAX_PACKET",
@@ -75,6 +76,8 @@ MAX_REPLY_TOPIC = 256  # bytes of UTF-8
 log = logging.getLogger("atmsim.bus")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# A reader of a stream (``MqttBus.listen``): the topic and the payload as it came.
+Listener = Callable[[str, bytes], None]
 
 
 
@@ -286,6 +289,8 @@ class MqttBus:
         # topic -> (shared group, handler); the filter used depends on the broker
         self._services: dict[str, tuple[str | None, Handler]] = {}
         self._subscribed: dict[str, str] = {}  # topic -> the filter subscribed with
+        self._listeners: dict[str, Listener] = {}  # topic filter -> reader of raw payloads
+        self._dropped_before = 0  # oversize messages dropped by earlier connections
         self.shared_subscriptions: bool | None = None  # as the broker said; None: unknown
         self._attempted = asyncio.Event()  # the first connection attempt has ended
         self._caller_reports_first_failure = False  # established() says it in one line
@@ -394,6 +399,24 @@ class MqttBus:
             self._handler_tasks.add(task)
             task.add_done_callback(self._handler_tasks.discard)
 
+    def listen(self, topic: str, listener: Listener) -> None:
+        """Hand every message on ``topic`` (a filter) to ``listener(topic, payload)``
+        unparsed while the bus is open; nothing is answered. For a reader of events that
+        must see, and count, what it cannot read (``serve`` drops it unseen)."""
+        self._listeners[topic] = listener
+        connection = self._connection
+        if connection is not None and self._connected.is_set():
+            task = asyncio.create_task(self._subscribe_filter(connection, topic))
+            self._handler_tasks.add(task)
+            task.add_done_callback(self._handler_tasks.discard)
+
+    @property
+    def dropped_oversize(self) -> int:
+        """Messages over ``MAX_PACKET`` the client read past and dropped, since the bus
+        opened (every connection's)."""
+        current = getattr(self._connection, "dropped_oversize", 0)
+        return self._dropped_before + (current if isinstance(current, int) else 0)
+
     def _filter_for(self, topic: str) -> str:
         group = self._services[topic][0]
         wanted = self.endpoint.shared_subscriptions
@@ -467,6 +490,7 @@ class MqttBus:
                         log.warning("MQTT broker %s unavailable: %s", self.endpoint.url, exc)
                         announced_down = True
                 finally:
+                    self._dropped_before += getattr(connection, "dropped_oversize", 0)
                     await connection.close()
                     self._connection = None
                     if self._connected.is_set():
@@ -491,6 +515,8 @@ class MqttBus:
         await connection.subscribe(self.reply_topic, qos=1)
         for topic in self._services:
             await self._subscribe(connection, topic)
+        for topic in self._listeners:
+            await self._subscribe_filter(connection, topic)
         self._connection = connection
         self._connected.set()
         log.info("connected to MQTT broker %s (MQTT %s) as %s", self.endpoint.url,
@@ -505,7 +531,17 @@ class MqttBus:
         except MqttError as exc:
             log.warning("subscribe %s failed: %s", subscription, exc)
 
+    async def _subscribe_filter(self, connection: MqttConnection, topic: str) -> None:
+        try:
+            await connection.subscribe(topic, qos=1)
+        except MqttError as exc:
+            log.warning("subscribe %s failed: %s", topic, exc)
+
     def _dispatch(self, message: IncomingMessage) -> None:
+        for pattern, listener in self._listeners.items():
+            if topic_matches(pattern, message.topic):
+                listener(message.topic, message.payload)
+                return
         try:
             body = orjson.loads(message.payload)
             if not isinstance(body, dict):

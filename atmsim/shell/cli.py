@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         journal_cli,
         keys_cli,
         ledger_cli,
+        monitor_cli,
         portal_cli,
         profile_cli,
         record_cli,
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill_cli.add_parser(sub)
     profile_cli.add_parser(sub)
     portal_cli.add_parser(sub)
+    monitor_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -482,6 +484,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "profile": _sub_cli("atmsim.shell.profile_cli"),
     "portal": _sub_cli("atmsim.shell.portal_cli"),
     "mailbox": _sub_cli("atmsim.shell.portal_cli"),
+    "monitor": _sub_cli("atmsim.shell.monitor_cli"),
 }
 
 
@@ -507,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         level = getattr(args, "log_level", None) or configured
         debug = str(level).upper() == "DEBUG"
         full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
-                                                  and not args.web)
+                                                  and not args.web) or (
+            args.command == "monitor" and not args.serve)
         chosen = Path(settings.log.file).expanduser() if settings.log.file else None
         setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
                       max_bytes=settings.log.max_bytes, backups=settings.log.backups)
