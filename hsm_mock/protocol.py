@@ -122,6 +122,7 @@ class Dispatcher:
     def _usual(self, header: bytes, code: str, body: bytes) -> Reply:
         reader = FieldReader(body, self._context.lmk_ids)
         command = self._table.get(code)
+        out: bytes | Offload
         if command is None:
             response_code, error, out, field = UNKNOWN_COMMAND, INVALID_INPUT, b"", ""
         elif code in self._disabled:
@@ -129,7 +130,9 @@ class Dispatcher:
         else:
             response_code = command.response_code
             error, out, field = self._run(command, reader)
-        trailer = reader.trailer if reader.trailer is not None else _guess_trailer(body)
+        # A request refused part-way: the trailer can only be in what was not read yet.
+        trailer = (reader.trailer if reader.trailer is not None
+                   else _guess_trailer(body[len(body) - reader.remaining:]))
         prefix = header + response_code.encode("ascii")
         if isinstance(out, Offload):
             work = out.work

@@ -70,7 +70,9 @@ DEFAULT_PUBLIC_EXPONENT = 65537
 LIBRARY_EXPONENTS = frozenset({3, DEFAULT_PUBLIC_EXPONENT})
 LIBRARY_MIN_MODULUS_BITS = 1024
 _MILLER_RABIN_ROUNDS = 40
-_SMALL_PRIMES = tuple(n for n in range(3, 2000, 2) if all(n % d for d in range(3, int(n**0.5) + 1, 2)))
+# Trial division before Miller-Rabin: the odd primes below 2000.
+_SMALL_PRIMES = tuple(n for n in range(3, 2000, 2)
+                      if all(n % d for d in range(3, int(n**0.5) + 1, 2)))
 
 ENCODING_DER_UNSIGNED = "01"
 ENCODING_DER_TWOS_COMPLEMENT = "02"
@@ -276,9 +278,9 @@ def generate_key_pair(
     >>> modulus, exponent = decode_public_key(pair.public_key)
     >>> modulus.bit_length(), exponent
     (512, 65537)
-    >>> unwrap_private_key(pair.private_key, VariantLmk.test())[1].public_key().public_numbers().n \\
-    ...     == modulus
-    True
+    >>> key_type, key = unwrap_private_key(pair.private_key, VariantLmk.test())
+    >>> key_type, key.public_key().public_numbers().n == modulus
+    ('2', True)
     """
     if public_exponent in LIBRARY_EXPONENTS and modulus_bits >= LIBRARY_MIN_MODULUS_BITS:
         key = rsa.generate_private_key(public_exponent, modulus_bits)

@@ -144,9 +144,9 @@ def generate_signature(fields: FieldReader, ctx: HsmContext) -> Offload:
         raise HsmError(NO_KEYS_IN_USER_STORAGE if int(flag) < 20 else INVALID_INPUT,
                        field="secret_key_flag")
     key_length = fields.number(4, "secret_key_length")
+    cryptogram = fields.raw(key_length, "secret_key")
     if key_length == 0 or key_length % _BITS_PER_BYTE:
         raise HsmError(SECRET_KEY_LENGTH_ERROR, field="secret_key_length")
-    cryptogram = fields.raw(key_length, "secret_key")
     fields.finish()
     lmk = ctx.lmk
 
