@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection
@@ -73,6 +75,20 @@ def server_tls_context(
     """A TLS server context from PEM files; with ``client_ca``, client certs are required."""
     return server_context(cert, key, client_ca=client_ca,
                           require_client_cert=client_ca is not None)
+
+
+# Niceness added to the RSA worker threads: when the cores are busy, the event loop
+# (PIN verification) gets the CPU first and RSA what is left.
+RSA_WORKER_NICENESS = 10
+
+
+def _lower_thread_priority() -> None:
+    """Lower the calling thread's scheduling priority (Linux: per-thread niceness)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                       min(19, os.getpriority(os.PRIO_PROCESS, 0) + RSA_WORKER_NICENESS))
+    except (AttributeError, OSError):  # not Linux, or not permitted: same priority
+        pass
 
 
 class HsmServer:
@@ -144,7 +160,8 @@ class HsmServer:
         if self._server is not None:
             raise RuntimeError("HSM server already started")
         loop = asyncio.get_running_loop()
-        self._workers = ThreadPoolExecutor(self._rsa_workers, thread_name_prefix="hsm-rsa")
+        self._workers = ThreadPoolExecutor(self._rsa_workers, thread_name_prefix="hsm-rsa",
+                                           initializer=_lower_thread_priority)
         self._server = await loop.create_server(
             lambda: _Connection(self), self._host, self._requested_port, ssl=self._tls
         )
