@@ -202,3 +202,14 @@ async def test_a_flood_of_ei_does_not_hold_up_another_connection(hsm: HsmServer)
     finally:
         await flood.close()
         await other.close()
+
+
+async def test_j4_counts_ei_ew_and_fy(raw: RawHsm) -> None:
+    _, private = split_ej(await raw.command("EI", "0102402"))
+    await raw.command("EI", "9102402")  # an error is counted too
+    await raw.command("EW", ew(b"m", private))
+    await raw.command("FY", "010003")
+    text = (await raw.command("J4")).fields.decode()
+    table = text[12 + 6 * 6 + 10:]  # after the report header
+    counts = {table[i:i + 2]: int(table[i + 2:i + 14]) for i in range(0, len(table), 14)}
+    assert counts == {"EI": 2, "EW": 1, "FY": 1}
