@@ -250,15 +250,20 @@ class _Connection(asyncio.Protocol):
         _log.debug("connection from %s", self._peer)
 
     def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._status.bytes_received += len(data)
+        self._process()
+
+    def _process(self) -> None:
+        """Answer the complete frames in the buffer, up to the offloaded-work limit: what
+        is left waits in the buffer (and reading pauses) until offloaded work completes."""
         buffer = self._buffer
-        buffer += data
         replies: list[bytes] = []
         debug = _log.isEnabledFor(logging.DEBUG)
         status = self._status
-        status.bytes_received += len(data)
         clock = time.perf_counter
         start = 0
-        while True:
+        while self._offloaded < MAX_PENDING_PER_CONNECTION:
             try:
                 frame = self._framing.cut(buffer, start)
             except FrameError as exc:
@@ -284,8 +289,7 @@ class _Connection(asyncio.Protocol):
                 return
         del buffer[:start]
         self._send(replies)
-        if self._offloaded >= MAX_PENDING_PER_CONNECTION:
-            self._update_reading()
+        self._update_reading()
 
     def _emit(self, reply: Reply, elapsed: float, replies: list[bytes], debug: bool) -> bool:
         """Count a finished reply and add it to ``replies`` (or schedule it, as a rule says).
@@ -350,7 +354,10 @@ class _Connection(asyncio.Protocol):
             if not self._emit(reply, elapsed, replies, debug):
                 return
         self._send(replies)
-        self._update_reading()
+        if self._buffer and self._offloaded < MAX_PENDING_PER_CONNECTION:
+            self._process()  # the frames that waited for a free place
+        else:
+            self._update_reading()
 
     def _update_reading(self) -> None:
         """Read while the client reads its replies and its offloaded work is not piled up."""

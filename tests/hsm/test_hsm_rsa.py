@@ -213,3 +213,14 @@ async def test_j4_counts_ei_ew_and_fy(raw: RawHsm) -> None:
     table = text[12 + 6 * 6 + 10:]  # after the report header
     counts = {table[i:i + 2]: int(table[i + 2:i + 14]) for i in range(0, len(table), 14)}
     assert counts == {"EI": 2, "EW": 1, "FY": 1}
+
+
+async def test_many_ei_in_one_write_are_all_answered_in_order(raw: RawHsm) -> None:
+    # One chunk holding ten times the per-connection limit of offloaded requests: the rest
+    # waits in the server's buffer and is answered as places free up.
+    count = 10 * MAX_PENDING_PER_CONNECTION
+    frames = [f"{i:04d}EI0102402".encode() for i in range(count)] + [b"LASTNC"]
+    raw.writer.write(b"".join(len(f).to_bytes(2, "big") + f for f in frames))
+    await raw.writer.drain()
+    headers = [(await asyncio.wait_for(raw.read_frame(), 30))[:8] for _ in frames]
+    assert headers == [f"{i:04d}EJ00".encode() for i in range(count)] + [b"LASTND00"]
