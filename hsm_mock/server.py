@@ -232,6 +232,7 @@ class _Connection(asyncio.Protocol):
         self._queue: deque[tuple[Reply, float] | asyncio.Future[tuple[Reply, float]]] = deque()
         self._offloaded = 0  # futures in the queue
         self._writing_paused = False
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
@@ -289,7 +290,8 @@ class _Connection(asyncio.Protocol):
                 return
         del buffer[:start]
         self._send(replies)
-        self._update_reading()
+        if self._offloaded >= MAX_PENDING_PER_CONNECTION or self._reading_paused:
+            self._update_reading()
 
     def _emit(self, reply: Reply, elapsed: float, replies: list[bytes], debug: bool) -> bool:
         """Count a finished reply and add it to ``replies`` (or schedule it, as a rule says).
@@ -364,10 +366,13 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if self._writing_paused or self._offloaded >= MAX_PENDING_PER_CONNECTION:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
+        paused = self._writing_paused or self._offloaded >= MAX_PENDING_PER_CONNECTION
+        if paused != self._reading_paused:
+            self._reading_paused = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def _later(self, replies: list[bytes], close: bool) -> None:
         self._send(replies)

@@ -66,16 +66,20 @@ _PAD_PKCS1_V15 = "01"
 _BITS_PER_BYTE = 8
 
 
-def _public_exponent(fields: FieldReader, modulus_bits: int) -> int:
-    """The optional public exponent (length in bits 4N, then the exponent, binary)."""
+def _public_exponent(fields: FieldReader) -> tuple[int, bytes] | None:
+    """The optional public exponent: (length in bits 4N, the exponent's bytes)."""
     if not 0x30 <= fields.peek() <= 0x39:
-        return DEFAULT_PUBLIC_EXPONENT
+        return None
     bits = fields.number(4, "public_exponent_length")
-    if not 2 <= bits < modulus_bits:
-        raise HsmError(EI_EXPONENT_LENGTH_ERROR, field="public_exponent_length")
-    value = int.from_bytes(
-        fields.raw(-(-bits // _BITS_PER_BYTE), "public_exponent"), "big")
-    if value.bit_length() != bits:
+    return bits, fields.raw(-(-bits // _BITS_PER_BYTE), "public_exponent")
+
+
+def _check_exponent(exponent: tuple[int, bytes] | None, modulus_bits: int) -> int:
+    if exponent is None:
+        return DEFAULT_PUBLIC_EXPONENT
+    bits, value_bytes = exponent
+    value = int.from_bytes(value_bytes, "big")
+    if not 2 <= bits < modulus_bits or value.bit_length() != bits:
         raise HsmError(EI_EXPONENT_LENGTH_ERROR, field="public_exponent_length")
     if value % 2 == 0:
         raise HsmError(EI_EVEN_EXPONENT, field="public_exponent")
@@ -97,19 +101,22 @@ def generate_rsa_key_pair(fields: FieldReader, ctx: HsmContext) -> Offload:
     """EI: key type 1N, modulus length 4N, public key encoding 2N, [exponent length 4N +
     exponent nB], [``%`` LMK id], [``#`` key version 2N + optional blocks 2N]; reply:
     public key (DER, binary), private key length 4N, private key (binary, LMK 34-35)."""
+    # Every field is read before any is judged: the exponent is binary, and a request
+    # refused half-read could not tell its trailer (echoed back) from a stray 0x19.
     key_type = fields.numeric(1, "key_type")
     modulus_bits = fields.number(4, "modulus_length")
     encoding = fields.numeric(2, "public_key_encoding")
+    given_exponent = _public_exponent(fields)
+    fields.lmk_identifier()
+    _key_block_fields(fields)
+    fields.finish()
     if key_type not in KEY_TYPES:
         raise HsmError(EI_INVALID_KEY_TYPE, field="key_type")
     if not MIN_MODULUS_BITS <= modulus_bits <= VARIANT_LMK_MAX_MODULUS_BITS:
         raise HsmError(EI_LENGTH_ERROR, field="modulus_length")
     if encoding not in _ENCODINGS:
         raise HsmError(EI_INVALID_ENCODING, field="public_key_encoding")
-    exponent = _public_exponent(fields, modulus_bits)
-    fields.lmk_identifier()
-    _key_block_fields(fields)
-    fields.finish()
+    exponent = _check_exponent(given_exponent, modulus_bits)
     lmk = ctx.lmk
 
     def work() -> bytes:
@@ -124,18 +131,11 @@ def generate_signature(fields: FieldReader, ctx: HsmContext) -> Offload:
     """EW: hash id 2N, signature id 2N (01 RSA), pad mode 2N (01 PKCS#1 v1.5), data
     length 4N, data nB, ``;``, secret key flag 2N (99), key length 4N, key nB (from EI);
     reply: signature length 4N, signature nB."""
+    # Read to the end before judging (the data and the key are binary; see EI).
     hash_id = fields.numeric(2, "hash_identifier")
     signature_id = fields.numeric(2, "signature_identifier")
     pad_mode = fields.numeric(2, "pad_mode_identifier")
-    if hash_id not in HASHES:
-        raise HsmError(INVALID_INPUT, field="hash_identifier")
-    if signature_id != _SIGNATURE_RSA:
-        raise HsmError(INVALID_INPUT, field="signature_identifier")
-    if pad_mode != _PAD_PKCS1_V15:
-        raise HsmError(INVALID_INPUT, field="pad_mode_identifier")
     length = fields.number(4, "data_length")
-    if length == 0:
-        raise HsmError(INVALID_INPUT, field="data_length")
     data = fields.raw(length, "message_data")
     if not fields.optional(b";"):
         raise HsmError(INVALID_INPUT, field="message_data")
@@ -145,9 +145,17 @@ def generate_signature(fields: FieldReader, ctx: HsmContext) -> Offload:
                        field="secret_key_flag")
     key_length = fields.number(4, "secret_key_length")
     cryptogram = fields.raw(key_length, "secret_key")
+    fields.finish()
+    if hash_id not in HASHES:
+        raise HsmError(INVALID_INPUT, field="hash_identifier")
+    if signature_id != _SIGNATURE_RSA:
+        raise HsmError(INVALID_INPUT, field="signature_identifier")
+    if pad_mode != _PAD_PKCS1_V15:
+        raise HsmError(INVALID_INPUT, field="pad_mode_identifier")
+    if length == 0:
+        raise HsmError(INVALID_INPUT, field="data_length")
     if key_length == 0 or key_length % _BITS_PER_BYTE:
         raise HsmError(SECRET_KEY_LENGTH_ERROR, field="secret_key_length")
-    fields.finish()
     lmk = ctx.lmk
 
     def work() -> bytes:

@@ -131,7 +131,9 @@ async def test_ei_takes_the_modulus_length_and_the_public_exponent(
     (b"21024020002\x02", "08"),  # even exponent
     (b"21024020000", "06"),  # exponent length 0
     (b"21024020017\x00\x00\x03", "06"),  # 17 bits announced, 2 given
-    (b"21024020001", "06"),
+    (b"21024020001\x01", "06"),  # a 1-bit exponent
+    (b"21024020017\x01", "15"),  # 17 bits announced, the bytes missing
+    (b"51024020005\x19", "05"),  # exponent 25 (0x19) is read as the exponent, not a trailer
     (b"2102402%01", "13"),  # LMK identifier
     (b"2102402#0001", "15"),  # optional key-block blocks
     (b"2102402#00", "15"),
@@ -162,6 +164,7 @@ async def test_ew_errors(raw: RawHsm) -> None:
         (b"0601010001m;00", "12"),  # a user-storage index: storage is empty
         (b"0601010001m;20", "15"),
         (ew(b"m", private, b"09"), "15"),  # hash identifier
+        (ew(b"m", b"\x19" * 16, b"09"), "15"),  # a key full of 0x19 is not a trailer
         (b"060201" + ew(b"m", private)[6:], "15"),  # signature identifier
         (b"060102" + ew(b"m", private)[6:], "15"),  # pad mode
         (b"0601010002m;99", "15"),  # data shorter than its length
