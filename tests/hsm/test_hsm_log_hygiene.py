@@ -117,7 +117,8 @@ async def test_rsa_commands_log_no_key_material(
     (modulus, _), rest = read_rsa_public_key(reply.fields)
     length, cryptogram = rest[:4], rest[4:]
     await raw.command("EW", b"060101" + b"0014secret-message;99" + length + cryptogram)
-    await raw.command("EW", b"060101" + b"0014secret-message;99" + length + cryptogram[:-1] + b"\x00")
+    tampered = cryptogram[:-1] + bytes((cryptogram[-1] ^ 1,))
+    await raw.command("EW", b"060101" + b"0014secret-message;99" + length + tampered)
     logged = caplog.text.upper()
     assert "CMD=EI ERR=00" in logged and "CMD=EW ERR=00" in logged and "CMD=EW ERR=49" in logged
     for secret in (f"{modulus:X}"[:32], cryptogram[:16].hex().upper(), "SECRET-MESSAGE"):
