@@ -9,6 +9,12 @@ several timed runs, their median, and the CPU time each process used.
     python benchmarks/hsm_pin_verify.py                 # 1 link, 64 in flight, 5 x 3 s
     python benchmarks/hsm_pin_verify.py --links 2 --in-flight 128 --runs 7
     python benchmarks/hsm_pin_verify.py --profile       # cProfile of the server, top 25
+    python benchmarks/hsm_pin_verify.py --rsa-flood 2   # the same with 2 connections
+                                                        # flooding EI (RSA 2048) beside it
+
+With ``--rsa-flood N`` every run is made twice, alone and beside N connections each
+keeping 8 EI (generate an RSA 2048 key pair) in flight, and the ratio of the two medians
+is printed with the key pairs per second: what a flood of EI costs PIN verification.
 
 Every reply is checked (right PIN -> 00, wrong PIN -> 01); a run with a wrong
 answer or an error aborts the benchmark. Figures depend on the machine and on what
@@ -37,6 +43,7 @@ from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_KEYS
 from atmsim.shell.provisioning import DEC_TABLE
 from hsm_mock import VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
+from hsm_mock.server import RSA_WORKER_NICENESS
 
 __all__ = ["main"]
 
@@ -50,6 +57,8 @@ import asyncio, cProfile, pstats, signal, sys
 from hsm_mock import HsmServer
 
 async def main(profile):
+    import hsm_mock.server
+    hsm_mock.server.RSA_WORKER_NICENESS = int(sys.argv[2])
     server = HsmServer(port=0)
     await server.start()
     print(server.port, flush=True)
@@ -107,10 +116,35 @@ def workload(n: int, seed: int = 1) -> list[Verification]:
     return out
 
 
+EI_FRAME = len(b"0000EI2204801").to_bytes(2, "big") + b"0000EI2204801"
+EI_IN_FLIGHT = 8
+
+
+async def rsa_flood(port: int, seconds: float) -> int:
+    """One connection keeping ``EI_IN_FLIGHT`` EI 2048 in flight; key pairs received."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    deadline = time.perf_counter() + seconds
+    writer.write(EI_FRAME * EI_IN_FLIGHT)
+    pairs = 0
+    try:
+        while time.perf_counter() < deadline:
+            reply = await reader.readexactly(int.from_bytes(await reader.readexactly(2), "big"))
+            if reply[4:8] != b"EJ00":
+                raise RuntimeError(f"EI answered {reply[4:8]!r}")
+            pairs += 1
+            writer.write(EI_FRAME)
+    finally:
+        writer.close()
+    return pairs
+
+
 async def one_run(
-    port: int, work: list[Verification], links: int, in_flight: int, seconds: float
-) -> int:
-    """Verifications completed in ``seconds`` with ``in_flight`` workers per link."""
+    port: int, work: list[Verification], links: int, in_flight: int, seconds: float,
+    flood: int = 0,
+) -> tuple[int, int]:
+    """(verifications, RSA key pairs) completed in ``seconds`` with ``in_flight`` workers
+    per link, beside ``flood`` connections flooding EI."""
+    floods = [asyncio.create_task(rsa_flood(port, seconds)) for _ in range(flood)]
     clients = [HsmLink("127.0.0.1", port, deadline=10.0) for _ in range(links)]
     done = 0
     deadline = time.perf_counter() + seconds
@@ -133,7 +167,7 @@ async def one_run(
     finally:
         for link in clients:
             await link.close()
-    return done
+    return done, sum(await asyncio.gather(*floods))
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -149,11 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one run")
     parser.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
     parser.add_argument("--profile", action="store_true", help="cProfile the server")
+    parser.add_argument("--rsa-flood", type=int, default=0, metavar="N",
+                        help="also run each run beside N connections flooding EI (0)")
+    parser.add_argument("--rsa-niceness", type=int, default=None, metavar="N",
+                        help="niceness added to the HSM's RSA threads (default: the HSM's)")
     args = parser.parse_args(argv)
 
     work = workload(600)
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, "1" if args.profile else "0"],
+        [sys.executable, "-c", SERVER, "1" if args.profile else "0",
+         str(RSA_WORKER_NICENESS if args.rsa_niceness is None else args.rsa_niceness)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
@@ -162,30 +201,49 @@ def main(argv: list[str] | None = None) -> int:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         asyncio.run(one_run(port, work, args.links, args.in_flight, 0.5))  # warm-up
-        rates = []
+        rates: list[float] = []
         print(
             f"DA verifications over TCP: {args.links} link(s) x {args.in_flight} in flight, "
             f"{args.runs} runs of {args.seconds:.1f} s, load average before "
             f"{os.getloadavg()[0]:.2f}"
         )
+        flooded: list[float] = []
+        pair_rates: list[float] = []
         for run in range(1, args.runs + 1):
-            server_cpu, client_cpu = process_cpu_seconds(server.pid), time.process_time()
-            started = time.perf_counter()
-            count = asyncio.run(one_run(port, work, args.links, args.in_flight, args.seconds))
-            wall = time.perf_counter() - started
-            server_cpu = process_cpu_seconds(server.pid) - server_cpu
-            client_cpu = time.process_time() - client_cpu
-            rates.append(count / wall)
-            print(
-                f"  run {run}: {count / wall:8.0f}/s  "
-                f"(HSM process CPU {100 * server_cpu / wall:3.0f}%, "
-                f"client CPU {100 * client_cpu / wall:3.0f}%)"
-            )
+            for flood in (0, args.rsa_flood) if args.rsa_flood else (0,):
+                server_cpu, client_cpu = process_cpu_seconds(server.pid), time.process_time()
+                started = time.perf_counter()
+                count, pairs = asyncio.run(one_run(port, work, args.links, args.in_flight,
+                                                   args.seconds, flood))
+                wall = time.perf_counter() - started
+                server_cpu = process_cpu_seconds(server.pid) - server_cpu
+                client_cpu = time.process_time() - client_cpu
+                (flooded if flood else rates).append(count / wall)
+                if flood:
+                    pair_rates.append(pairs / wall)
+                print(
+                    f"  run {run}{' + EI flood' if flood else ''}: {count / wall:8.0f}/s  "
+                    f"(HSM process CPU {100 * server_cpu / wall:3.0f}%, "
+                    f"client CPU {100 * client_cpu / wall:3.0f}%)"
+                    + (f"  RSA 2048 pairs {pairs / wall:.1f}/s" if flood else "")
+                )
         print(
             f"median {statistics.median(rates):.0f} verifications/s "
             f"(min {min(rates):.0f}, max {max(rates):.0f}); "
             f"load average after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
         )
+        if flooded:
+            # Each flooded run against the run alone just before it: the load of the
+            # machine changes less within a pair than across the benchmark.
+            ratios = [with_flood / alone for with_flood, alone in zip(flooded, rates,
+                                                                       strict=True)]
+            print(
+                f"beside {args.rsa_flood} EI-flooding connection(s): median "
+                f"{statistics.median(flooded):.0f} verifications/s, median ratio to the "
+                f"run alone {statistics.median(ratios):.2f} "
+                f"(min {min(ratios):.2f}, max {max(ratios):.2f}); "
+                f"median {statistics.median(pair_rates):.1f} RSA 2048 key pairs/s"
+            )
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -12,6 +12,8 @@ Layout, following the data path of a PIN verification:
   :mod:`hsm_mock.pin_under_lmk`, :mod:`hsm_mock.dukpt` - the PIN cryptography;
 * :mod:`atmsim.kernel.crypto.mac` - ISO 9797-1 MAC algorithms 1 and 3;
 * :mod:`hsm_mock.card_verification` - CVV/CVC (CW, CY);
+* :mod:`hsm_mock.rsa_keys` - RSA key pairs (EI) and signatures (EW): public key DER,
+  private key under LMK pair 34-35;
 * :mod:`hsm_mock.security` - the key-scheme security settings (ZMK length, X9.17 tags
   under the LMK, single-DES);
 * :mod:`hsm_mock.status` - the counters the status commands (NO, NI, J2, J4, J8, JK) report.

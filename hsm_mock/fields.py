@@ -55,6 +55,14 @@ class FieldReader:
     def remaining(self) -> int:
         return len(self._data) - self._pos
 
+    def peek(self) -> int:
+        """The next byte without consuming it (-1 at the end).
+
+        >>> FieldReader(b"7").peek(), FieldReader(b"").peek()
+        (55, -1)
+        """
+        return self._data[self._pos] if self._pos < len(self._data) else -1
+
     def raw(self, length: int, field: str) -> bytes:
         """The next ``length`` bytes as they are."""
         if length < 0 or self.remaining < length:
@@ -120,6 +128,24 @@ class FieldReader:
             return True
         return False
 
+    def lmk_identifier(self) -> None:
+        """Consume ``%`` + 2N if it comes next (unknown id: 13), for commands whose
+        fields go on after it (EI's ``#`` key-block fields); :meth:`finish` calls it too.
+
+        >>> r = FieldReader(b"%00#0000")
+        >>> r.lmk_identifier(); r.lmk_id, r.optional(b"#")
+        ('00', True)
+        """
+        if self.lmk_id or not self._data.startswith(bytes((_LMK_ID_DELIMITER,)), self._pos):
+            return
+        lmk_id = self._data[self._pos + 1 : self._pos + 3]
+        if len(lmk_id) != 2 or not lmk_id.isdigit():
+            raise HsmError(INVALID_INPUT, field="lmk_identifier")
+        if lmk_id.decode("ascii") not in self._lmk_ids:
+            raise HsmError(INVALID_LMK_IDENTIFIER, field="lmk_identifier")
+        self.lmk_id = lmk_id.decode("ascii")
+        self._pos += 3
+
     def finish(self, error: str = INVALID_INPUT) -> None:
         """End of fields: only a trailer may follow, else ``error`` (15 by default).
 
@@ -127,16 +153,8 @@ class FieldReader:
         """
         if self.trailer is not None:
             return
+        self.lmk_identifier()
         rest = self._data[self._pos :]
-        if rest[:1] == bytes((_LMK_ID_DELIMITER,)):
-            lmk_id = rest[1:3]
-            if len(lmk_id) != 2 or not lmk_id.isdigit():
-                raise HsmError(INVALID_INPUT, field="lmk_identifier")
-            if lmk_id.decode("ascii") not in self._lmk_ids:
-                raise HsmError(INVALID_LMK_IDENTIFIER, field="lmk_identifier")
-            self.lmk_id = lmk_id.decode("ascii")
-            self._pos += 3
-            rest = rest[3:]
         if rest and (rest[0] != TRAILER_DELIMITER or len(rest) - 1 > MAX_TRAILER):
             raise HsmError(error, field="trailing data")
         self.trailer = rest

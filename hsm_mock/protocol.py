@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 
 from atmsim.kernel.crypto.errors import COMMAND_DISABLED, INVALID_INPUT, NO_ERROR, Advice, HsmError
 from atmsim.kernel.rules import Rule, RuleBook
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING
-from hsm_mock.commands import Command, CommandTable
+from hsm_mock.commands import Command, CommandTable, Offload
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import MAX_TRAILER, TRAILER_DELIMITER, FieldReader
 
@@ -57,7 +58,11 @@ _log = logging.getLogger(__name__)
 class Reply:
     """A reply message (without length prefix) and what to log about it; what a rule
     made of it: sent ``copies`` times (0: not at all) after ``delay`` seconds, ``raw``
-    (without a length prefix: garbage), then the connection closed when ``close``."""
+    (without a length prefix: garbage), then the connection closed when ``close``.
+
+    A reply whose work was offloaded (EI, EW) has ``later``: the connection runs it in
+    the server's worker pool and sends the :class:`Reply` it returns in this one's place.
+    """
 
     message: bytes
     command: str
@@ -68,6 +73,7 @@ class Reply:
     delay: float = 0.0
     raw: bool = False
     close: bool = False
+    later: Callable[[], Reply] | None = dataclass_field(default=None, repr=False, compare=False)
 
 
 def encode_frame(message: bytes) -> bytes:
@@ -116,6 +122,7 @@ class Dispatcher:
     def _usual(self, header: bytes, code: str, body: bytes) -> Reply:
         reader = FieldReader(body, self._context.lmk_ids)
         command = self._table.get(code)
+        out: bytes | Offload
         if command is None:
             response_code, error, out, field = UNKNOWN_COMMAND, INVALID_INPUT, b"", ""
         elif code in self._disabled:
@@ -123,8 +130,20 @@ class Dispatcher:
         else:
             response_code = command.response_code
             error, out, field = self._run(command, reader)
-        trailer = reader.trailer if reader.trailer is not None else _guess_trailer(body)
-        reply = header + response_code.encode("ascii") + error.encode("ascii") + out + trailer
+        # A request refused part-way: the trailer can only be in what was not read yet.
+        trailer = (reader.trailer if reader.trailer is not None
+                   else _guess_trailer(body[len(body) - reader.remaining:]))
+        prefix = header + response_code.encode("ascii")
+        if isinstance(out, Offload):
+            work = out.work
+
+            def later() -> Reply:
+                error, fields, failed = self._run_work(code, work)
+                return Reply(prefix + error.encode("ascii") + fields + trailer, code, error,
+                             failed)
+
+            return Reply(b"", code, "", later=later)
+        reply = prefix + error.encode("ascii") + out + trailer
         return Reply(reply, code or "??", error, field, known=command is not None)
 
     def _by_rule(self, rule: Rule, header: bytes, code: str, body: bytes) -> Reply:
@@ -148,13 +167,13 @@ class Dispatcher:
                 + _guess_trailer(body)
             return Reply(message, code or "??", error, delay=delay)
         reply = self._usual(header, code, body)
-        if kind == "wrong_header":
-            message = _wrong_header(header) + reply.message[len(header):]
-            return replace(reply, message=message, delay=delay)
-        return replace(reply, copies=2 if kind == "twice" else 1, delay=delay)
+        if reply.later is not None:
+            work = reply.later
+            return replace(reply, later=lambda: _shaped(kind, header, work(), delay))
+        return _shaped(kind, header, reply, delay)
 
-    def _run(self, command: Command, reader: FieldReader) -> tuple[str, bytes, str]:
-        """Run a handler: (error code, response fields, failing field name)."""
+    def _run(self, command: Command, reader: FieldReader) -> tuple[str, bytes | Offload, str]:
+        """Run a handler: (error code, response fields or work to offload, failing field)."""
         try:
             out = command.handler(reader, self._context)
             reader.finish()
@@ -168,6 +187,25 @@ class Dispatcher:
         if isinstance(out, Advice):
             return out.code, out.fields, ""
         return NO_ERROR, out, ""
+
+    @staticmethod
+    def _run_work(code: str, work: Callable[[], bytes]) -> tuple[str, bytes, str]:
+        """Run offloaded work (in a worker thread): (error code, fields, failing field)."""
+        try:
+            return NO_ERROR, work(), ""
+        except HsmError as exc:
+            return exc.code, b"", exc.field
+        except Exception as exc:
+            _log.error("cmd=%s internal error %s", code, type(exc).__name__)
+            return INVALID_INPUT, b"", ""
+
+
+def _shaped(kind: str, header: bytes, reply: Reply, delay: float) -> Reply:
+    """A reply as a ``wrong_header`` or ``twice`` rule (or a plain delay) makes it."""
+    if kind == "wrong_header":
+        message = _wrong_header(header) + reply.message[len(header):]
+        return replace(reply, message=message, delay=delay)
+    return replace(reply, copies=2 if kind == "twice" else 1, delay=delay)
 
 
 def _wrong_header(header: bytes) -> bytes:

@@ -4,9 +4,19 @@ Each connection is an :class:`asyncio.Protocol`: every chunk read from the socke
 is cut into frames, each request is answered as soon as it is complete, and the
 replies to all the requests found in one chunk leave in one write. A client may
 therefore pipeline many requests on one connection and match the replies by header.
-Commands are CPU-light (a few TDES blocks), so they run inline on the event loop;
-a client that stops reading its replies is paused (flow control) rather than
+Most commands are CPU-light (a few TDES blocks), so they run inline on the event
+loop; a client that stops reading its replies is paused (flow control) rather than
 buffered without bound.
+
+RSA key generation (EI, 0.05-0.5 s for 2048 bits) and signing (EW) would stall every
+connection for that long, so their handlers offload the work: it runs in a small
+thread pool (``rsa_workers``, 1 by default: at most one core of RSA, the event loop
+keeps the other) while the loop goes on answering other connections, PIN
+verifications included. ``cryptography`` releases the GIL while it computes. Replies
+still leave each connection in request order: those behind a pending EI wait for it.
+A connection with ``MAX_PENDING_PER_CONNECTION`` offloaded requests in flight is not
+read any further until one completes, so a flood of EI queues at most that many jobs
+per connection instead of buffering without bound.
 
 Optional TLS: ``tls_cert``/``tls_key`` (PEM files) make every connection TLS;
 ``tls_client_ca`` also requires and verifies a client certificate.
@@ -19,10 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Collection
+from collections import deque
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Self
@@ -34,13 +48,23 @@ from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.lmk import VariantLmk
-from hsm_mock.protocol import DEFAULT_HEADER_LENGTH, MAX_FRAME, Dispatcher, encode_frame
+from hsm_mock.protocol import DEFAULT_HEADER_LENGTH, MAX_FRAME, Dispatcher, Reply, encode_frame
 from hsm_mock.security import SecuritySettings
 from hsm_mock.status import UNKNOWN_COMMAND_CODE, ConnectionStats, HsmStatus
 
-__all__ = ["DEFAULT_PORT", "HsmServer", "server_tls_context"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_RSA_WORKERS",
+    "MAX_PENDING_PER_CONNECTION",
+    "HsmServer",
+    "server_tls_context",
+]
 
 DEFAULT_PORT = 1500  # payShield host port
+# Threads for offloaded work (RSA): one leaves the event loop a core of its own on 2 cores.
+DEFAULT_RSA_WORKERS = 1
+# Offloaded requests one connection may have in flight before its reads pause.
+MAX_PENDING_PER_CONNECTION = 4
 
 _log = logging.getLogger(__name__)
 
@@ -53,6 +77,20 @@ def server_tls_context(
                           require_client_cert=client_ca is not None)
 
 
+# Niceness added to the RSA worker threads: when the cores are busy, the event loop
+# (PIN verification) gets the CPU first and RSA what is left.
+RSA_WORKER_NICENESS = 10
+
+
+def _lower_thread_priority() -> None:
+    """Lower the calling thread's scheduling priority (Linux: per-thread niceness)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                       min(19, os.getpriority(os.PRIO_PROCESS, 0) + RSA_WORKER_NICENESS))
+    except (AttributeError, OSError):  # not Linux, or not permitted: same priority
+        pass
+
+
 class HsmServer:
     """A payShield-style HSM listening on TCP (optionally TLS).
 
@@ -60,7 +98,8 @@ class HsmServer:
     identifier a request may name with ``%nn`` (others answer 13).
     ``disabled_commands`` answer error 68 (command disabled). ``security`` holds the
     key-scheme settings (:mod:`hsm_mock.security`); ``rules`` may answer a request first
-    (:mod:`hsm_mock.protocol`). ``port=0`` binds a
+    (:mod:`hsm_mock.protocol`). ``rsa_workers`` threads run the offloaded RSA work
+    (EI, EW). ``port=0`` binds a
     free port; read :attr:`port` after :meth:`start`. Usable as
     ``async with HsmServer(...)``.
     """
@@ -81,9 +120,14 @@ class HsmServer:
         tls_client_ca: str | Path | None = None,
         security: SecuritySettings | None = None,
         rules: RuleBook | None = None,
+        rsa_workers: int = DEFAULT_RSA_WORKERS,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key")
+        if rsa_workers < 1:
+            raise ValueError("rsa_workers must be at least 1")
+        self._rsa_workers = rsa_workers
+        self._workers: ThreadPoolExecutor | None = None
         if len(lmk_id) != 2 or not lmk_id.isdigit():
             raise ValueError("an LMK identifier is two digits")
         self._host = host
@@ -116,6 +160,8 @@ class HsmServer:
         if self._server is not None:
             raise RuntimeError("HSM server already started")
         loop = asyncio.get_running_loop()
+        self._workers = ThreadPoolExecutor(self._rsa_workers, thread_name_prefix="hsm-rsa",
+                                           initializer=_lower_thread_priority)
         self._server = await loop.create_server(
             lambda: _Connection(self), self._host, self._requested_port, ssl=self._tls
         )
@@ -153,6 +199,10 @@ class HsmServer:
             server.close()
         for connection in list(self._connections):
             connection.close()
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            # Queued RSA work is dropped; a running job finishes in its thread.
+            workers.shutdown(wait=False, cancel_futures=True)
         if server is not None:
             await server.wait_closed()
         # Let the transports deliver connection_lost before the loop moves on.
@@ -177,6 +227,12 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer: object = None
         self._status = server.status
+        # Replies waiting behind offloaded work, in request order, each with the seconds
+        # its work took: ready ones, and the futures of offloaded ones.
+        self._queue: deque[tuple[Reply, float] | asyncio.Future[tuple[Reply, float]]] = deque()
+        self._offloaded = 0  # futures in the queue
+        self._writing_paused = False
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
@@ -195,15 +251,20 @@ class _Connection(asyncio.Protocol):
         _log.debug("connection from %s", self._peer)
 
     def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._status.bytes_received += len(data)
+        self._process()
+
+    def _process(self) -> None:
+        """Answer the complete frames in the buffer, up to the offloaded-work limit: what
+        is left waits in the buffer (and reading pauses) until offloaded work completes."""
         buffer = self._buffer
-        buffer += data
         replies: list[bytes] = []
         debug = _log.isEnabledFor(logging.DEBUG)
         status = self._status
-        status.bytes_received += len(data)
         clock = time.perf_counter
         start = 0
-        while True:
+        while self._offloaded < MAX_PENDING_PER_CONNECTION:
             try:
                 frame = self._framing.cut(buffer, start)
             except FrameError as exc:
@@ -219,33 +280,99 @@ class _Connection(asyncio.Protocol):
             status.frames_received += 1
             started = clock()
             reply = self._dispatcher.handle(message)
-            # The status commands (J2, J4, J8) report what is counted here.
-            status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE, reply.error,
-                          clock() - started)
-            if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
-                replies.append(encode_frame(reply.message))
-            else:  # what a rule made of it
-                out = [reply.message if reply.raw else encode_frame(reply.message)]
-                out *= reply.copies
-                if reply.delay > 0:
-                    asyncio.get_running_loop().call_later(reply.delay, self._later, out,
-                                                          reply.close)
-                else:
-                    replies.extend(out)
-                    if reply.close:
-                        self._send(replies)
-                        self.close()
-                        return
-            if debug:
-                _log.debug(
-                    "cmd=%s err=%s%s latency_ms=%.3f",
-                    reply.command,
-                    reply.error,
-                    f" field={reply.field}" if reply.field else "",
-                    (time.perf_counter() - started) * 1000,
-                )
+            if reply.later is not None:
+                self._offload(reply.later)
+                continue
+            if self._queue:  # behind offloaded work: it waits its turn
+                self._queue.append((reply, clock() - started))
+                continue
+            if not self._emit(reply, clock() - started, replies, debug):
+                return
         del buffer[:start]
         self._send(replies)
+        if self._offloaded >= MAX_PENDING_PER_CONNECTION or self._reading_paused:
+            self._update_reading()
+
+    def _emit(self, reply: Reply, elapsed: float, replies: list[bytes], debug: bool) -> bool:
+        """Count a finished reply and add it to ``replies`` (or schedule it, as a rule says).
+        False when a rule closed the connection."""
+        # The status commands (J2, J4, J8) report what is counted here.
+        self._status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE,
+                            reply.error, elapsed)
+        if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
+            replies.append(encode_frame(reply.message))
+        else:  # what a rule made of it
+            out = [reply.message if reply.raw else encode_frame(reply.message)]
+            out *= reply.copies
+            if reply.delay > 0:
+                asyncio.get_running_loop().call_later(reply.delay, self._later, out,
+                                                      reply.close)
+            else:
+                replies.extend(out)
+                if reply.close:
+                    self._send(replies)
+                    self.close()
+                    return False
+        if debug:
+            _log.debug("cmd=%s err=%s%s latency_ms=%.3f", reply.command, reply.error,
+                       f" field={reply.field}" if reply.field else "", elapsed * 1000)
+        return True
+
+    def _offload(self, later: Callable[[], Reply]) -> None:
+        """Run ``later`` in the server's workers; its reply takes its place in the queue."""
+        workers = self._server._workers
+        if workers is None:  # closing: the connection goes too
+            return
+
+        def timed() -> tuple[Reply, float]:
+            started = time.perf_counter()
+            reply = later()
+            return reply, time.perf_counter() - started
+
+        future = asyncio.get_running_loop().run_in_executor(workers, timed)
+        self._queue.append(future)
+        self._offloaded += 1
+        future.add_done_callback(self._drain)
+
+    def _drain(self, _: object = None) -> None:
+        """Send what is ready at the head of the queue, in order."""
+        replies: list[bytes] = []
+        debug = _log.isEnabledFor(logging.DEBUG)
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if isinstance(head, tuple):
+                queue.popleft()
+                if not self._emit(*head, replies, debug):
+                    return
+                continue
+            if not head.done():
+                break
+            queue.popleft()
+            self._offloaded -= 1
+            if head.cancelled() or head.exception() is not None:
+                continue  # the server is closing
+            reply, elapsed = head.result()
+            if not self._emit(reply, elapsed, replies, debug):
+                return
+        self._send(replies)
+        if self._buffer and self._offloaded < MAX_PENDING_PER_CONNECTION:
+            self._process()  # the frames that waited for a free place
+        else:
+            self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Read while the client reads its replies and its offloaded work is not piled up."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        paused = self._writing_paused or self._offloaded >= MAX_PENDING_PER_CONNECTION
+        if paused != self._reading_paused:
+            self._reading_paused = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def _later(self, replies: list[bytes], close: bool) -> None:
         self._send(replies)
@@ -261,12 +388,12 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # The client is not reading its replies: stop reading its requests.
-        if self._transport is not None:
-            self._transport.pause_reading()
+        self._writing_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+        self._writing_paused = False
+        self._update_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server._connections.discard(self)
@@ -274,6 +401,10 @@ class _Connection(asyncio.Protocol):
         if self._buffer:
             _log.debug("connection from %s ended mid-frame", self._peer)
         self._buffer.clear()
+        for item in self._queue:
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+        self._queue.clear()
 
     def close(self) -> None:
         if self._transport is not None:

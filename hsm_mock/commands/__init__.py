@@ -6,6 +6,9 @@ fields after the error code. Failures are raised as
 :class:`~atmsim.kernel.crypto.errors.HsmError`; the dispatcher (:mod:`hsm_mock.protocol`) turns
 them into the reply's error code. An advice-only error that still returns fields
 (A6's parity advice) is returned as :class:`~atmsim.kernel.crypto.errors.Advice`.
+Work too slow for the event loop (RSA key generation and signing) is returned as
+:class:`Offload`: the handler has read and checked every field, and the server runs
+the offloaded function in its worker pool, so other connections keep being answered.
 
 Each module in this package groups related commands and exports ``COMMANDS``.
 Adding a command means writing its handler in the module of its family (or a new
@@ -22,9 +25,31 @@ from atmsim.kernel.crypto.errors import Advice
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import FieldReader
 
-__all__ = ["Command", "CommandTable", "Handler", "HsmContext", "default_command_table"]
+__all__ = [
+    "Command",
+    "CommandTable",
+    "Handler",
+    "HsmContext",
+    "Offload",
+    "default_command_table",
+]
 
-Handler = Callable[[FieldReader, HsmContext], bytes | Advice]
+
+@dataclass(frozen=True)
+class Offload:
+    """Response fields still to be computed, by ``work``, off the event loop.
+
+    ``work`` is pure and thread-safe: it returns the response fields or raises
+    :class:`~atmsim.kernel.crypto.errors.HsmError`, like the rest of a handler.
+
+    >>> Offload(lambda: b"fields").work()
+    b'fields'
+    """
+
+    work: Callable[[], bytes] = field(repr=False)
+
+
+Handler = Callable[[FieldReader, HsmContext], bytes | Advice | Offload]
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,7 @@ def default_command_table() -> CommandTable:
     """Every command this mock implements."""
     # Imported here so that each command module can import from this package.
     from hsm_mock.commands import (
+        asymmetric_keys,
         card_verification,
         diagnostics,
         key_exchange,
@@ -99,5 +125,6 @@ def default_command_table() -> CommandTable:
         card_verification,
         mac,
         randomness,
+        asymmetric_keys,
     )
     return CommandTable(command for module in modules for command in module.COMMANDS)

@@ -36,6 +36,7 @@ __all__ = [
     "WireReply",
     "account12",
     "encrypted_pin_block",
+    "read_rsa_public_key",
     "self_signed_certificate",
     "tdes_encrypt",
 ]
@@ -149,3 +150,25 @@ class RawHsm:
             await self.writer.wait_closed()
         except OSError:
             pass
+
+
+def _der_value(data: bytes, tag: int) -> tuple[bytes, bytes]:
+    assert data[0] == tag, f"DER tag {data[0]:#x}, expected {tag:#x}"
+    length, offset = data[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, offset = int.from_bytes(data[2:2 + count], "big"), 2 + count
+    return data[offset:offset + length], data[offset + length:]
+
+
+def read_rsa_public_key(data: bytes) -> tuple[tuple[int, int], bytes]:
+    """(modulus, exponent) of the RSAPublicKey at the start of ``data``, and what follows.
+
+    Written here, not taken from hsm_mock: it reads both of EI's encodings (unsigned
+    INTEGERs, 01, and two's complement, 02) as positive numbers.
+    """
+    sequence, rest = _der_value(data, 0x30)
+    modulus, sequence = _der_value(sequence, 0x02)
+    exponent, sequence = _der_value(sequence, 0x02)
+    assert not sequence
+    return (int.from_bytes(modulus, "big"), int.from_bytes(exponent, "big")), rest

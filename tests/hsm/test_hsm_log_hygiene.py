@@ -16,6 +16,7 @@ from hsm_helpers import (
     RawHsm,
     account12,
     encrypted_pin_block,
+    read_rsa_public_key,
     tdes_encrypt,
 )
 from psec import pinblock
@@ -105,3 +106,20 @@ async def test_translation_exchange_and_mac_commands_log_no_secrets(
     assert "CMD=A8 ERR=00" in logged and "CMD=G0" in logged
     leaked = sorted(s for s in secrets if s and s.upper() in logged)
     assert leaked == []
+
+
+
+async def test_rsa_commands_log_no_key_material(
+    raw: RawHsm, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reply = await raw.command("EI", "0102402")
+    (modulus, _), rest = read_rsa_public_key(reply.fields)
+    length, cryptogram = rest[:4], rest[4:]
+    await raw.command("EW", b"060101" + b"0014secret-message;99" + length + cryptogram)
+    tampered = cryptogram[:-1] + bytes((cryptogram[-1] ^ 1,))
+    await raw.command("EW", b"060101" + b"0014secret-message;99" + length + tampered)
+    logged = caplog.text.upper()
+    assert "CMD=EI ERR=00" in logged and "CMD=EW ERR=00" in logged and "CMD=EW ERR=49" in logged
+    for secret in (f"{modulus:X}"[:32], cryptogram[:16].hex().upper(), "SECRET-MESSAGE"):
+        assert secret not in logged

@@ -85,3 +85,14 @@ async def test_seeded_delay_then_the_usual_reply(raw: RawHsm) -> None:
     reply = await raw.command("B2", "0004ABCD", header=b"S000")
     assert reply.error_code == "00" and reply.fields.endswith(b"ABCD")
     assert time.monotonic() - started >= 0.3
+
+
+async def test_rules_shape_an_offloaded_ei_reply_too(raw: RawHsm) -> None:
+    # twice: the same key pair twice (generated once), then the next request's reply.
+    await raw.send_frame(b"T000EI0102402")
+    await raw.send_frame(b"OK02NC")
+    first, second = await raw.read_frame(), await raw.read_frame()
+    assert first == second and first.startswith(b"T000EJ00")
+    assert (await raw.read_frame())[:6] == b"OK02ND"
+    wrong = await raw.call(b"W000EI0102402")
+    assert wrong.startswith(b"Z111EJ00") and len(wrong) > 100

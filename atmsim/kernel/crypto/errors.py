@@ -16,6 +16,7 @@ __all__ = [
     "DEC_TABLE_ERROR",
     "DESTINATION_KEY_PARITY",
     "INVALID_ACCOUNT",
+    "INCOMPATIBLE_LMK_SCHEMES",
     "INVALID_INPUT",
     "INVALID_LMK_IDENTIFIER",
     "INVALID_KEY_LENGTH_FLAG",
@@ -61,6 +62,8 @@ INVALID_KEY_SCHEME = "26"
 KEY_LENGTH_ERROR = "27"
 COMMAND_DISABLED = "68"
 DATA_LENGTH_ERROR = "80"
+# A command for the other kind of LMK (FY, key-block LMK only, sent to a variant LMK).
+INCOMPATIBLE_LMK_SCHEMES = "A1"
 
 # Warnings: the HSM did the work and the reply's fields are valid, but it flags something
 # about the request. Which code is a warning depends on the command (01 is a failure for a
