@@ -1,0 +1,47 @@
+"""What the ledger counts for Prometheus: the requests it answered by type (``balance``,
+``statement``, ``post``) and result, and how long each took (docs/observability.md).
+
+One registry for all the workers of a ``run_ledger``, served by ``[ledger] metrics``
+(``atmsim.kernel.metrics_http``). Label values come from fixed sets: the request type of
+the topic it came on and the ``result`` of the reply the ledger sent (any other value is
+counted as ``other``); never a NIK, KPJ or name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["LedgerMetrics", "QUERY_TYPES", "RESULTS"]
+
+QUERY_TYPES = ("balance", "statement", "post")
+# Every result a reply can carry (docs/ledger.md), and NO_REPLY: a rule kept it back.
+RESULTS = frozenset({"OK", "NOT_FOUND", "FORBIDDEN", "ERROR", "POSTED", "REJECTED",
+                     "NO_REPLY"})
+_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            0.5, 1.0, 5.0)
+
+
+class LedgerMetrics:
+    """The ledger's counters; ``answered`` is called once per request handled."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._queries = Counter("atmsim_ledger_queries", "Requests answered, by type and "
+                                "result", ["type", "result"], registry=self.registry)
+        self._seconds = Histogram("atmsim_ledger_query_seconds", "Time from a request "
+                                  "taken off the bus to its reply, by type", ["type"],
+                                  buckets=_BUCKETS, registry=self.registry)
+        self.in_flight = Gauge("atmsim_ledger_queries_in_flight", "Requests being answered "
+                               "now", registry=self.registry)
+        self._counts: dict[tuple[str, str], Callable[[], None]] = {}
+        self._observe = {kind: self._seconds.labels(kind).observe for kind in QUERY_TYPES}
+
+    def answered(self, kind: str, result: object, seconds: float) -> None:
+        key = (kind, result if isinstance(result, str) and result in RESULTS else "other")
+        inc = self._counts.get(key)
+        if inc is None:
+            inc = self._counts[key] = self._queries.labels(*key).inc
+        inc()
+        self._observe[kind](seconds)
