@@ -74,8 +74,8 @@ class Dispatcher:
     async def dispatch(self, request: IsoMessage) -> Answer | None:
         trace = RequestTrace()
         tracing(trace)  # this request's task only: answered() reads it back
-        in_flight = self.metrics.in_flight
-        in_flight.inc()
+        metrics = self.metrics
+        metrics.in_flight += 1
         started = time.perf_counter()
         try:
             if self.rules is not None:
@@ -84,7 +84,7 @@ class Dispatcher:
                     return await by_rule(rule, request, self._route)
             return await self._route(request, started)
         finally:
-            in_flight.dec()
+            metrics.in_flight -= 1
             if trace.switch_ms is None:
                 trace.switch_ms = (time.perf_counter() - started) * 1000
 
@@ -123,7 +123,8 @@ class Dispatcher:
     def answered(self, answer: Answer, latency_ms: float) -> None:
         request, response, reason = answer.request, answer.response, answer.reason
         trace = current_trace()
-        hops = trace.hops if trace is not None else HopTimings(switch_ms=latency_ms)
+        hops = (trace.hops if trace is not None else HopTimings(switch_ms=latency_ms)
+                ).as_event()
         mti, code = request.get("t", ""), response.get("39", "")
         self.metrics.count_request(mti, code, trace.terminal_class if trace else "unchecked")
         if mti == "0200" and trace is not None:
@@ -137,7 +138,7 @@ class Dispatcher:
                             "terminal_id": request.get("41"), "stan": request.get("11"),
                             "pan": pan, "response_code": code,
                             "latency_ms": round(latency_ms, 3), "reason": reason or None,
-                            "hops": hops.as_event()})
+                            "hops": hops})
         # Queued, not awaited: nobody waits for an event, and a task per inquiry to wait
         # for the broker's PUBACK cost more than the event itself.
         event = transaction_event(request, response, latency_ms, reason, hops)

@@ -20,8 +20,10 @@ EVENTS_TOPIC = "atmsim/v1/events/tx"
 
 
 def transaction_event(request: IsoMessage, response: IsoMessage, latency_ms: float,
-                      reason: str = "", hops: HopTimings | None = None) -> dict[str, Any]:
-    """The event of one answer; ``hops`` None: only the switch's total is known."""
+                      reason: str = "", hops: dict[str, float | None] | None = None
+                      ) -> dict[str, Any]:
+    """The event of one answer; ``hops`` (``HopTimings.as_event()``) None: only the
+    switch's total is known."""
     return {
         "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "terminal_id": request.get("41"),
@@ -35,5 +37,5 @@ def transaction_event(request: IsoMessage, response: IsoMessage, latency_ms: flo
         "response_code": response.get("39"),
         "reason": reason or None,
         "latency_ms": round(latency_ms, 3),
-        "hops": (hops or HopTimings(switch_ms=latency_ms)).as_event(),
+        "hops": hops or HopTimings(switch_ms=latency_ms).as_event(),
     }

@@ -12,7 +12,8 @@ Label values are the switch's own, from small fixed sets: the request MTI when i
 the switch handles (else ``other``), the response code it answered, and the terminal's
 class (``known``, ``unknown``, ``unchecked``): never a terminal ID, PAN, KPJ or NIK, which
 are unbounded and personal. Every child series is created once and kept, so counting a
-request is a dict lookup and an increment. docs/observability.md lists every metric.
+request is a dict lookup and an addition (``atmsim.kernel.loop_metrics``: no lock, the
+switch counts on its event loop only). docs/observability.md lists every metric.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from atmsim.kernel.loop_metrics import LoopCounter, LoopHistogram
 from atmsim.kernel.wire.hop_timings import HopTimings
 
 __all__ = ["RequestTrace", "SwitchMetrics", "current_trace", "tracing", "KNOWN_MTIS",
@@ -69,67 +71,70 @@ def tracing(trace: RequestTrace) -> None:
 
 
 class SwitchMetrics:
-    """The switch's Prometheus metrics, in a registry of its own (``registry``)."""
+    """The switch's Prometheus metrics, in a registry of its own (``registry``).
+
+    ``in_flight`` is a plain number the dispatcher keeps (requests being answered)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._requests = Counter(
+        self.in_flight = 0
+        self._requests = LoopCounter(
             "atmsim_switch_requests", "Requests answered, by request MTI, response code "
-            "(field 39) and terminal class",
-            ["mti", "response_code", "terminal_class"], registry=self.registry)
-        self._steps = Histogram(
+            "(field 39) and terminal class", ["mti", "response_code", "terminal_class"],
+            self.registry)
+        steps = LoopHistogram(
             "atmsim_switch_inquiry_step_seconds", "Time of each step of a balance inquiry "
             "(0200): hsm = the PIN verification, ledger = the ledger's answer, total = the "
-            "whole answer in the switch", ["step"], buckets=LATENCY_BUCKETS,
-            registry=self.registry)
-        self.in_flight = Gauge("atmsim_switch_requests_in_flight",
-                               "Requests being answered now", registry=self.registry)
-        self._dropped = Counter(
+            "whole answer in the switch", ["step"], LATENCY_BUCKETS, self.registry)
+        dropped = LoopCounter(
             "atmsim_switch_messages_dropped", "Messages dropped without an answer: "
-            "unanswerable (no request MTI and field 11) or not_a_request",
-            ["reason"], registry=self.registry)
+            "unanswerable (no request MTI and field 11) or not_a_request", ["reason"],
+            self.registry)
         self._request_children: dict[tuple[str, str, str], Callable[[], None]] = {}
-        self._step_children = {step: self._steps.labels(step).observe for step in STEPS}
-        self._dropped_children = {reason: self._dropped.labels(reason).inc
-                                  for reason in ("unanswerable", "not_a_request")}
+        self._hsm, self._ledger, self._total = (steps.child(step) for step in STEPS)
+        self._dropped = {reason: dropped.child(reason)
+                         for reason in ("unanswerable", "not_a_request")}
 
     def count_request(self, mti: str, response_code: str, terminal_class: str) -> None:
         """One answer sent."""
         key = (mti if mti in KNOWN_MTIS else "other", response_code, terminal_class)
         inc = self._request_children.get(key)
         if inc is None:
-            inc = self._request_children[key] = self._requests.labels(*key).inc
+            inc = self._request_children[key] = self._requests.child(*key)
         inc()
 
     def observe_inquiry(self, trace: RequestTrace) -> None:
         """The step timings of one answered 0200."""
-        steps = self._step_children
         if trace.hsm_ms is not None:
-            steps["hsm"](trace.hsm_ms / 1000)
+            self._hsm(trace.hsm_ms / 1000)
         if trace.ledger_ms is not None:
-            steps["ledger"](trace.ledger_ms / 1000)
+            self._ledger(trace.ledger_ms / 1000)
         if trace.switch_ms is not None:
-            steps["total"](trace.switch_ms / 1000)
+            self._total(trace.switch_ms / 1000)
 
     def count_dropped(self, reason: str) -> None:
-        self._dropped_children[reason]()
+        self._dropped[reason]()
 
     def watch(self, *, connections: Callable[[], int], refused: Callable[[], int],
               pending: Callable[[], int], shed: Callable[[], int]) -> None:
         """Read the channel's and the admission's own counters at each scrape: nothing is
         counted twice on the hot path."""
-        self.registry.register(_SwitchState(connections, refused, pending, shed))
+        self.registry.register(_SwitchState(lambda: self.in_flight, connections, refused,
+                                            pending, shed))
 
 
 class _SwitchState(Collector):
     """The figures the switch keeps anyway, read when Prometheus scrapes."""
 
-    def __init__(self, connections: Callable[[], int], refused: Callable[[], int],
-                 pending: Callable[[], int], shed: Callable[[], int]) -> None:
-        self._connections, self._refused = connections, refused
+    def __init__(self, in_flight: Callable[[], int], connections: Callable[[], int],
+                 refused: Callable[[], int], pending: Callable[[], int],
+                 shed: Callable[[], int]) -> None:
+        self._in_flight, self._connections, self._refused = in_flight, connections, refused
         self._pending, self._shed = pending, shed
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield GaugeMetricFamily("atmsim_switch_requests_in_flight",
+                                "Requests being answered now", value=self._in_flight())
         yield GaugeMetricFamily("atmsim_switch_connections_open", "ATM connections open",
                                 value=self._connections())
         yield CounterMetricFamily("atmsim_switch_connections_refused",

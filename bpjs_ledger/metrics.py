@@ -9,9 +9,13 @@ counted as ``other``); never a NIK, KPJ or name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from atmsim.kernel.loop_metrics import LoopCounter, LoopHistogram
 
 __all__ = ["LedgerMetrics", "QUERY_TYPES", "RESULTS"]
 
@@ -24,24 +28,37 @@ _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 
 class LedgerMetrics:
-    """The ledger's counters; ``answered`` is called once per request handled."""
+    """The ledger's counters; ``answered`` is called once per request handled, on the
+    loop. ``in_flight``: requests being answered now."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._queries = Counter("atmsim_ledger_queries", "Requests answered, by type and "
-                                "result", ["type", "result"], registry=self.registry)
-        self._seconds = Histogram("atmsim_ledger_query_seconds", "Time from a request "
-                                  "taken off the bus to its reply, by type", ["type"],
-                                  buckets=_BUCKETS, registry=self.registry)
-        self.in_flight = Gauge("atmsim_ledger_queries_in_flight", "Requests being answered "
-                               "now", registry=self.registry)
+        self.in_flight = 0
+        self._queries = LoopCounter("atmsim_ledger_queries", "Requests answered, by type "
+                                    "and result", ["type", "result"], self.registry)
+        seconds = LoopHistogram("atmsim_ledger_query_seconds", "Time from a request taken "
+                                "off the bus to its reply, by type", ["type"], _BUCKETS,
+                                self.registry)
+        self.registry.register(_InFlight(lambda: self.in_flight))
         self._counts: dict[tuple[str, str], Callable[[], None]] = {}
-        self._observe = {kind: self._seconds.labels(kind).observe for kind in QUERY_TYPES}
+        self._observe = {kind: seconds.child(kind) for kind in QUERY_TYPES}
 
     def answered(self, kind: str, result: object, seconds: float) -> None:
         key = (kind, result if isinstance(result, str) and result in RESULTS else "other")
         inc = self._counts.get(key)
         if inc is None:
-            inc = self._counts[key] = self._queries.labels(*key).inc
+            inc = self._counts[key] = self._queries.child(*key)
         inc()
         self._observe[kind](seconds)
+
+
+class _InFlight(Collector):
+    def __init__(self, in_flight: Callable[[], int]) -> None:
+        self._in_flight = in_flight
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("atmsim_ledger_queries_in_flight", "Requests being "
+                                "answered now", value=self._in_flight())
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())

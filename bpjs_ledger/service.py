@@ -120,19 +120,18 @@ class LedgerService:
                   ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
         """``handler`` counted in the metrics: its type, its reply's result, its time."""
         metrics = self.metrics
-        in_flight = metrics.in_flight
         clock = time.perf_counter
 
         async def handle(body: dict[str, Any]) -> dict[str, Any] | None:
             started = clock()
-            in_flight.inc()
+            metrics.in_flight += 1
             result: object = "ERROR"
             try:
                 reply = await handler(body)
                 result = "NO_REPLY" if reply is None else reply.get("result")
                 return reply
             finally:
-                in_flight.dec()
+                metrics.in_flight -= 1
                 metrics.answered(kind, result, clock() - started)
 
         return handle

@@ -235,7 +235,7 @@ class _Connection(asyncio.Protocol):
                 out = [reply.message if reply.raw else encode_frame(reply.message)]
                 out *= reply.copies
                 if reply.delay > 0:
-                    self._metrics.in_flight.inc()
+                    self._metrics.in_flight += 1
                     asyncio.get_running_loop().call_later(reply.delay, self._later, out,
                                                           reply.close)
                 else:
@@ -256,7 +256,7 @@ class _Connection(asyncio.Protocol):
         self._send(replies)
 
     def _later(self, replies: list[bytes], close: bool) -> None:
-        self._metrics.in_flight.dec()
+        self._metrics.in_flight -= 1
         self._send(replies)
         if close:
             self.close()

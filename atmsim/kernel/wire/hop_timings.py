@@ -38,8 +38,10 @@ class HopTimings:
         >>> HopTimings(1.23456, None, 5.0).as_event()
         {'hsm_ms': 1.235, 'ledger_ms': None, 'switch_ms': 5.0}
         """
-        return {name: None if (value := getattr(self, name)) is None else round(value, 3)
-                for _, name in _TAGS}
+        hsm, ledger, switch = self.hsm_ms, self.ledger_ms, self.switch_ms
+        return {"hsm_ms": None if hsm is None else round(hsm, 3),
+                "ledger_ms": None if ledger is None else round(ledger, 3),
+                "switch_ms": None if switch is None else round(switch, 3)}
 
 
 def asks_hop_timings(request: IsoMessage) -> bool:
