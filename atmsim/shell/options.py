@@ -68,9 +68,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     # One flag, --metrics, for each part that serves Prometheus metrics; atmsim up and
     # demo take one address for all three (stack_metrics).
     **{f"{part}_metrics": Option("--metrics", f"{part}.metrics", {
-        "metavar": "HOST:PORT", "help": f"serve the {part}'s Prometheus metrics at "
+        "metavar": "HOST:PORT", "help": f"serve the {name}'s Prometheus metrics at "
         "http://HOST:PORT/metrics (docs/observability.md; default: off)"})
-       for part in ("switch", "hsm", "ledger")},
+       for part, name in (("switch", "switch"), ("hsm", "HSM"), ("ledger", "ledger"))},
     "stack_metrics": Option("--metrics", None, {
         "metavar": "HOST:PORT", "help": "serve Prometheus metrics: the switch's at "
         "HOST:PORT, the HSM's at PORT+1 and the ledger's at PORT+2, each at /metrics, "
