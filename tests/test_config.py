@@ -44,10 +44,10 @@ def test_metrics_addresses_and_log_format(tmp_path: Path) -> None:
     assert (settings.switch.metrics, settings.hsm.metrics, settings.ledger.metrics) == (
         "127.0.0.1:9101", "", "0.0.0.0:9103")
     assert settings.log.format == "json"
-    with pytest.raises(ConfigError, match="hsm.metrics from ATMSIM_HSM_METRICS: '9102' is "
-                       "not HOST:PORT"):
+    with pytest.raises(ConfigError, match=r"hsm\.metrics from ATMSIM_HSM_METRICS: '9102' is "
+                       r"not HOST:PORT"):
         load_settings(env={"ATMSIM_HSM_METRICS": "9102"})
-    with pytest.raises(ConfigError, match="log.format"):
+    with pytest.raises(ConfigError, match=r"log\.format"):
         load_settings(env={"ATMSIM_LOG_FORMAT": "xml"})
 
 
