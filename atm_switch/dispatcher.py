@@ -81,14 +81,15 @@ class Dispatcher:
             if self.rules is not None:
                 rule = self.rules.first_match(switch_facts(request))
                 if rule is not None:
-                    return await by_rule(rule, request, self._route)
+                    return await by_rule(rule, request,
+                                         lambda usual: self._route(usual, started))
             return await self._route(request, started)
         finally:
             metrics.in_flight -= 1
             if trace.switch_ms is None:
                 trace.switch_ms = (time.perf_counter() - started) * 1000
 
-    async def _route(self, request: IsoMessage, started: float | None = None) -> Answer | None:
+    async def _route(self, request: IsoMessage, started: float) -> Answer | None:
         route = self.routes.get(request["t"])
         if route is None:
             return self._unsupported(request)
@@ -97,7 +98,7 @@ class Dispatcher:
         if trace is not None:
             # Up to the answer built: the MAC of the answer (if any) covers field 63 too,
             # so it cannot count its own time.
-            trace.switch_ms = (time.perf_counter() - (started or time.perf_counter())) * 1000
+            trace.switch_ms = (time.perf_counter() - started) * 1000
             if asks_hop_timings(request) and response.get("t") == "0210":
                 response = _with_field(response, HOP_TIMINGS_FIELD,
                                        encode_hop_timings(trace.hops))
