@@ -23,6 +23,8 @@ from atmsim.kernel.wire.hop_timings import decode_hop_timings
 from atmsim.shell.broker import EmbeddedBroker
 from atmsim.shell.logs import setup_logging
 from atmsim.shell.stack import Stack
+from terminal_ui.device.host_link import AtmHostLink
+from terminal_ui.device.pinpad import PinPad
 from terminal_ui.device.transactions import CardData, balance_inquiry_request
 from tests.conftest import free_port
 from tests.e2e.atm import PINPAD, card, inquire, json_messages, link_to
@@ -224,3 +226,22 @@ async def test_a_json_log_of_an_inquiry_parses_and_holds_no_clear_pan(
     assert budi.pan not in text and budi.pin not in text
     assert PINPAD.encrypt_pin(budi.pin, budi.pan) not in text
     assert DEMO_KEYS["TPK"].clear_hex not in text
+
+
+async def test_a_maced_inquiry_gets_its_hop_timings_under_the_answers_mac(
+        watched_stack: Stack) -> None:
+    assert watched_stack.switch is not None
+    pinpad = PinPad(DEMO_KEYS["TPK"].clear_hex, DEMO_KEYS["TAK"].clear_hex,
+                    DEMO_KEYS["TMK"].clear_hex)
+    siti = card("Siti")
+    link = AtmHostLink(watched_stack.switch.host, watched_stack.switch.port,
+                       terminal_id="BNI00001", timeout=10.0, pinpad=pinpad, send_mac=True)
+    async with link:
+        await link.sign_on()
+        # The link refuses an answer whose MAC does not verify: this one carries field 63
+        # and a MAC over it.
+        answer = await link.exchange(balance_inquiry_request(
+            CardData(siti.pan, siti.expiry, siti.track2), pinpad.encrypt_pin(siti.pin, siti.pan),
+            terminal_id=link.terminal_id, stan=link.next_stan(), hop_timings=True))
+    assert answer["39"] == "00" and "64" in answer
+    assert decode_hop_timings(answer["63"]).ledger_ms is not None
