@@ -124,8 +124,8 @@ class Dispatcher:
     def answered(self, answer: Answer, latency_ms: float) -> None:
         request, response, reason = answer.request, answer.response, answer.reason
         trace = current_trace()
-        hops = (trace.hops if trace is not None else HopTimings(switch_ms=latency_ms)
-                ).as_event()
+        hops = (trace.hops_event() if trace is not None
+                else HopTimings(switch_ms=latency_ms).as_event())
         mti, code = request.get("t", ""), response.get("39", "")
         self.metrics.count_request(mti, code, trace.terminal_class if trace else "unchecked")
         if mti == "0200" and trace is not None:
