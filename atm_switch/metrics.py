@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from atmsim.kernel.loop_metrics import LoopCounter, LoopHistogram
-from atmsim.kernel.wire.hop_timings import HopTimings
+from atmsim.kernel.wire.hop_timings import HopTimings, hops_event
 
 __all__ = ["RequestTrace", "SwitchMetrics", "current_trace", "tracing", "KNOWN_MTIS",
            "TERMINAL_CLASSES"]
@@ -56,15 +56,8 @@ class RequestTrace:
         return HopTimings(self.hsm_ms, self.ledger_ms, self.switch_ms)
 
     def hops_event(self) -> dict[str, float | None]:
-        """``hops.as_event()``, without making the ``HopTimings`` first (once per answer).
-
-        >>> RequestTrace(0.41234, None, 2.5).hops_event()
-        {'hsm_ms': 0.412, 'ledger_ms': None, 'switch_ms': 2.5}
-        """
-        hsm, ledger, switch = self.hsm_ms, self.ledger_ms, self.switch_ms
-        return {"hsm_ms": None if hsm is None else round(hsm, 3),
-                "ledger_ms": None if ledger is None else round(ledger, 3),
-                "switch_ms": None if switch is None else round(switch, 3)}
+        """``hops.as_event()``, without making the ``HopTimings`` first (once per answer)."""
+        return hops_event(self.hsm_ms, self.ledger_ms, self.switch_ms)
 
 
 _CURRENT: ContextVar[RequestTrace | None] = ContextVar("atmsim_trace", default=None)

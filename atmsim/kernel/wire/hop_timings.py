@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from atmsim.kernel.wire.additional_data import decode_tlv, encode_tlv
 from atmsim.kernel.wire.fields import IsoMessage
 
-__all__ = ["HOP_TIMINGS_FIELD", "ASK_HOP_TIMINGS", "HopTimings", "asks_hop_timings",
+__all__ = ["HOP_TIMINGS_FIELD", "ASK_HOP_TIMINGS", "HopTimings", "hops_event", "asks_hop_timings",
            "encode_hop_timings", "decode_hop_timings"]
 
 HOP_TIMINGS_FIELD = "63"
@@ -38,10 +38,19 @@ class HopTimings:
         >>> HopTimings(1.23456, None, 5.0).as_event()
         {'hsm_ms': 1.235, 'ledger_ms': None, 'switch_ms': 5.0}
         """
-        hsm, ledger, switch = self.hsm_ms, self.ledger_ms, self.switch_ms
-        return {"hsm_ms": None if hsm is None else round(hsm, 3),
-                "ledger_ms": None if ledger is None else round(ledger, 3),
-                "switch_ms": None if switch is None else round(switch, 3)}
+        return hops_event(self.hsm_ms, self.ledger_ms, self.switch_ms)
+
+
+def hops_event(hsm_ms: float | None, ledger_ms: float | None,
+               switch_ms: float | None) -> dict[str, float | None]:
+    """The event's ``hops`` object of three timings (milliseconds, three decimals).
+
+    >>> hops_event(0.41234, None, 2.5)
+    {'hsm_ms': 0.412, 'ledger_ms': None, 'switch_ms': 2.5}
+    """
+    return {"hsm_ms": None if hsm_ms is None else round(hsm_ms, 3),
+            "ledger_ms": None if ledger_ms is None else round(ledger_ms, 3),
+            "switch_ms": None if switch_ms is None else round(switch_ms, 3)}
 
 
 def asks_hop_timings(request: IsoMessage) -> bool:
