@@ -425,7 +425,8 @@ def serve_web_demo(settings: Settings) -> int:
             raise state["error"]
         command = shlex.join([sys.executable, "-m", "atmsim.shell.cli", "atm", "--switch",
                               state["switch"], "--data-dir", str(settings.data_dir),
-                              "--profile", settings.switch.profile])
+                              "--profile", settings.switch.profile,
+                              *(["--hop-timings"] if settings.atm.hop_timings else [])])
         print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  "
               f"(switch {state['switch']}); Ctrl-C stops")
         sys.stdout.flush()

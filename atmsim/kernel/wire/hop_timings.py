@@ -88,7 +88,10 @@ def decode_hop_timings(value: str) -> HopTimings:
     >>> decode_hop_timings("HS051.500SW056.000")
     HopTimings(hsm_ms=1.5, ledger_ms=None, switch_ms=6.0)
     """
-    items = decode_tlv(value)
+    try:
+        items = decode_tlv(value)
+    except ValueError as exc:
+        raise ValueError(f"field 63 is not tag-length-value items ({exc})") from None
     found: dict[str, float] = {}
     for tag, name in _TAGS:
         if tag in items:
