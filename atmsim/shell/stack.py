@@ -8,6 +8,9 @@ else at the embedded broker's address (``atmsim broker``). It owns every part an
 them in reverse order. Each part can also be stopped and started again on the same
 address, which is how the fault drills take one away.
 
+A part whose ``metrics`` setting names an address serves its Prometheus metrics there
+(``atmsim.kernel.metrics_http``, docs/observability.md) once it is up.
+
 A start that fails raises ``StackError`` with one line naming the part and its address
 ("switch cannot listen on 127.0.0.1:8583: address already in use") and leaves nothing
 running: every part is registered with one ``AsyncExitStack`` as soon as it exists, and
@@ -140,7 +143,7 @@ def _check_ports(settings: Settings, parts: Collection[str]) -> None:
         ("switch", "switch", settings.switch.host, settings.switch.port),
         ("hsm", "HSM", settings.hsm.host, settings.hsm.port),
         ("broker", "broker", settings.mqtt.host, settings.mqtt.port),
-        *((part, f"{part} metrics", *metrics_address(settings, part))
+        *((part, f"{METRICS_PARTS[part]} metrics", *metrics_address(settings, part))
           for part in METRICS_PARTS if getattr(settings, part).metrics)) if part in parts]
     seen: dict[int, str] = {}
     for part, _, port in wanted:
@@ -151,8 +154,9 @@ def _check_ports(settings: Settings, parts: Collection[str]) -> None:
         ensure_can_listen(part, host, port)
 
 
-# The parts that can serve Prometheus metrics ([switch|hsm|ledger] metrics).
-METRICS_PARTS = ("switch", "hsm", "ledger")
+# The parts that can serve Prometheus metrics ([switch|hsm|ledger] metrics), by the name
+# a message gives them.
+METRICS_PARTS = {"switch": "switch", "hsm": "HSM", "ledger": "ledger"}
 
 
 def metrics_address(settings: Settings, part: str) -> tuple[str, int]:
@@ -394,7 +398,7 @@ class Stack:
         try:
             await listener.start()
         except OSError as exc:
-            raise listen_error(f"{part} metrics", host, port, exc) from None
+            raise listen_error(f"{METRICS_PARTS[part]} metrics", host, port, exc) from None
         self.metrics[part] = listener
         self._on_close(f"{part} metrics", listener.close)
 
