@@ -11,6 +11,7 @@ testable alone (tests/switch/) and replaceable in ``BALANCE_INQUIRY_STEPS``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from atm_switch.admission import admit, reject_duplicate
 from atm_switch.journal import InquiryKey
 from atm_switch.ledger_link import LedgerReplyInvalid, request_balance
 from atm_switch.message_security import verify_request_mac
+from atm_switch.metrics import current_trace
 from atm_switch.pin_verification import check_card, verify_pin
 from atm_switch.pipeline import Context, Decline, Step, run_pipeline
 from atm_switch.responses import balance_inquiry_response
@@ -59,6 +61,8 @@ async def query_ledger(ctx: Context, deps: SwitchDeps) -> None:
     card = ctx.card
     assert card is not None
     kpj = ctx.kpj or card.kpj
+    trace = current_trace()
+    started = time.perf_counter()
     try:
         reply = await request_balance(deps.bus, nik=card.nik, kpj=kpj,
                                       terminal_id=ctx.request["41"], deadline=deps.ledger_deadline)
@@ -66,6 +70,9 @@ async def query_ledger(ctx: Context, deps: SwitchDeps) -> None:
         raise Decline(ResponseCode.UNAVAILABLE, f"ledger: {exc}") from None
     except LedgerReplyInvalid as exc:
         raise Decline(ResponseCode.INTERNAL_ERROR, f"ledger reply: {exc}") from None
+    finally:
+        if trace is not None:
+            trace.ledger_ms = (time.perf_counter() - started) * 1000
     # The ledger answering ERROR is a fault inside the system (96), not an absence (91).
     code = from_ledger_result(reply.result)
     if code is not ResponseCode.APPROVED:

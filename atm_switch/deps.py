@@ -10,6 +10,7 @@ from atm_switch.admission import DuplicateGuard, InquirySlots
 from atm_switch.card_store import CardStore
 from atm_switch.hsm_link import SwitchHsm
 from atm_switch.journal import InquiriesInFlight, TransactionJournal
+from atm_switch.metrics import SwitchMetrics
 from atm_switch.pin_verification import PinTrySignals
 from atmsim.kernel.bus import Bus
 from atmsim.kernel.wire import WireProfile, default_profile
@@ -37,3 +38,5 @@ class SwitchDeps:
     journal: TransactionJournal | None = None
     in_flight: InquiriesInFlight = field(default_factory=InquiriesInFlight)
     inquiry_fee_sen: int = 0  # charged per approved inquiry; a reversal refunds it
+    # Counted always (a few increments per request); served only with [switch] metrics.
+    metrics: SwitchMetrics = field(default_factory=SwitchMetrics)

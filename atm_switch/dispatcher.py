@@ -11,11 +11,16 @@ answer (a request MTI and field 11), otherwise dropped and logged.
 With rules (``atmsim switch --rules FILE``), the first rule matching a decoded request
 answers it instead (``atm_switch.host_rules``); a request no rule matches is answered as
 above.
+
+Each routed request has a ``RequestTrace`` (``atm_switch.metrics``): the event, field 63
+of an 0210 whose 0200 asked for it (``atmsim.kernel.wire.hop_timings``) and the
+Prometheus metrics all take their timings from it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from atm_switch.balance_inquiry import answer_balance_inquiry
@@ -25,6 +30,7 @@ from atm_switch.events import EVENTS_TOPIC, transaction_event
 from atm_switch.host_rules import by_rule, switch_facts
 from atm_switch.message_security import seal_answer
 from atm_switch.message_types import response_mti
+from atm_switch.metrics import RequestTrace, SwitchMetrics, current_trace, tracing
 from atm_switch.network_management import answer_network_management
 from atm_switch.responses import answer
 from atm_switch.reversal import answer_reversal
@@ -33,6 +39,12 @@ from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.wire import IsoMessage, WireError
+from atmsim.kernel.wire.hop_timings import (
+    HOP_TIMINGS_FIELD,
+    HopTimings,
+    asks_hop_timings,
+    encode_hop_timings,
+)
 
 __all__ = ["Dispatcher", "Route"]
 
@@ -49,6 +61,7 @@ class Dispatcher:
     def __init__(self, deps: SwitchDeps, warn: RateLimitedLog,
                  rules: RuleBook | None = None) -> None:
         self.deps = deps
+        self.metrics: SwitchMetrics = deps.metrics
         self._warn = warn
         self.rules = rules
         self.routes: dict[str, Route] = {
@@ -59,17 +72,36 @@ class Dispatcher:
         }
 
     async def dispatch(self, request: IsoMessage) -> Answer | None:
-        if self.rules is not None:
-            rule = self.rules.first_match(switch_facts(request))
-            if rule is not None:
-                return await by_rule(rule, request, self._route)
-        return await self._route(request)
+        trace = RequestTrace()
+        tracing(trace)  # this request's task only: answered() reads it back
+        metrics = self.metrics
+        metrics.in_flight += 1
+        started = time.perf_counter()
+        try:
+            if self.rules is not None:
+                rule = self.rules.first_match(switch_facts(request))
+                if rule is not None:
+                    return await by_rule(rule, request,
+                                         lambda usual: self._route(usual, started))
+            return await self._route(request, started)
+        finally:
+            metrics.in_flight -= 1
+            if trace.switch_ms is None:
+                trace.switch_ms = (time.perf_counter() - started) * 1000
 
-    async def _route(self, request: IsoMessage) -> Answer | None:
+    async def _route(self, request: IsoMessage, started: float) -> Answer | None:
         route = self.routes.get(request["t"])
         if route is None:
             return self._unsupported(request)
         response, reason = await route(request, self.deps)
+        trace = current_trace()
+        if trace is not None:
+            # Up to the answer built: the MAC of the answer (if any) covers field 63 too,
+            # so it cannot count its own time.
+            trace.switch_ms = (time.perf_counter() - started) * 1000
+            if asks_hop_timings(request) and response.get("t") == "0210":
+                response = _with_field(response, HOP_TIMINGS_FIELD,
+                                       encode_hop_timings(trace.hops))
         return Answer(request, await seal_answer(response, self.deps, self.deps.profile),
                       reason)
 
@@ -77,6 +109,7 @@ class Dispatcher:
         partial = error.partial
         if response_mti(partial.get("t", "")) is None or "11" not in partial:
             # No STAN (or no request MTI): the ATM could not match an answer to its request.
+            self.metrics.count_dropped("unanswerable")
             self._warn.warning("unanswerable", "dropped a message that cannot be answered "
                                "(%s; no request MTI and field 11 to address an answer): %s",
                                error, _describe(partial))
@@ -90,14 +123,26 @@ class Dispatcher:
 
     def answered(self, answer: Answer, latency_ms: float) -> None:
         request, response, reason = answer.request, answer.response, answer.reason
+        trace = current_trace()
+        hops = (trace.hops_event() if trace is not None
+                else HopTimings(switch_ms=latency_ms).as_event())
+        mti, code = request.get("t", ""), response.get("39", "")
+        self.metrics.count_request(mti, code, trace.terminal_class if trace else "unchecked")
+        if mti == "0200" and trace is not None:
+            self.metrics.observe_inquiry(trace)
         if log.isEnabledFor(logging.INFO):  # the arguments cost more than a skipped call
-            log.info("%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", request.get("t"),
-                     response["t"], request.get("41"), request.get("11"),
-                     mask_pan(request["2"]) if request.get("2") else "-",
-                     response.get("39"), latency_ms, f" ({reason})" if reason else "")
+            pan = mask_pan(request["2"]) if request.get("2") else "-"
+            log.info("%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", mti,
+                     response["t"], request.get("41"), request.get("11"), pan, code,
+                     latency_ms, f" ({reason})" if reason else "",
+                     extra={"mti": mti, "response_mti": response["t"],
+                            "terminal_id": request.get("41"), "stan": request.get("11"),
+                            "pan": pan, "response_code": code,
+                            "latency_ms": round(latency_ms, 3), "reason": reason or None,
+                            "hops": hops})
         # Queued, not awaited: nobody waits for an event, and a task per inquiry to wait
         # for the broker's PUBACK cost more than the event itself.
-        event = transaction_event(request, response, latency_ms, reason)
+        event = transaction_event(request, response, latency_ms, reason, hops)
         if not self.deps.bus.publish_soon(EVENTS_TOPIC, event):
             log.debug("event for STAN %s not published: broker unavailable", event.get("stan"))
 
@@ -108,9 +153,16 @@ class Dispatcher:
         if response_mti(mti) is not None:
             return Answer(request, answer(request, ResponseCode.UNSUPPORTED_TRANSACTION),
                           f"MTI {mti} not supported")
+        self.metrics.count_dropped("not_a_request")
         self._warn.warning("unexpected MTI", "dropped a message with MTI %s from terminal %r: "
                            "not a request", mti, request.get("41", "?"))
         return None
+
+
+def _with_field(message: IsoMessage, number: str, value: str) -> IsoMessage:
+    """``message`` with field ``number`` set, its fields kept in wire order."""
+    fields = {**message, number: value}
+    return {"t": fields.pop("t"), **dict(sorted(fields.items(), key=lambda kv: int(kv[0])))}
 
 
 def _describe(partial: IsoMessage) -> str:

@@ -1,6 +1,8 @@
 """The masked transaction event published on ``atmsim/v1/events/tx`` for monitors.
 
-Never carries PIN data: only what a monitoring screen may show.
+Never carries PIN data: only what a monitoring screen may show. ``hops`` is where the
+time went (docs/observability.md): ``{"hsm_ms", "ledger_ms", "switch_ms"}``, each in
+milliseconds or null where that step did not run; ``atmsim monitor`` reads these names.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.wire import IsoMessage
+from atmsim.kernel.wire.hop_timings import HopTimings
 
 __all__ = ["EVENTS_TOPIC", "transaction_event"]
 
@@ -17,7 +20,10 @@ EVENTS_TOPIC = "atmsim/v1/events/tx"
 
 
 def transaction_event(request: IsoMessage, response: IsoMessage, latency_ms: float,
-                      reason: str = "") -> dict[str, Any]:
+                      reason: str = "", hops: dict[str, float | None] | None = None
+                      ) -> dict[str, Any]:
+    """The event of one answer; ``hops`` (``HopTimings.as_event()``) None: only the
+    switch's total is known."""
     return {
         "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "terminal_id": request.get("41"),
@@ -31,4 +37,5 @@ def transaction_event(request: IsoMessage, response: IsoMessage, latency_ms: flo
         "response_code": response.get("39"),
         "reason": reason or None,
         "latency_ms": round(latency_ms, 3),
+        "hops": hops or HopTimings(switch_ms=latency_ms).as_event(),
     }

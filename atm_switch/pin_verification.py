@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from atm_switch.card_store import TPK, Card, CardStatus
 from atm_switch.hsm_link import HsmUnavailable
+from atm_switch.metrics import current_trace
 from atm_switch.pipeline import Context, Decline
 from atmsim.kernel.crypto.pin_blocks import account_number_12
 from atmsim.kernel.response_codes import ResponseCode, from_hsm_error
@@ -194,18 +195,23 @@ async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     pan = ctx.request["2"]
     settled = False
     keeps_try = False  # a wrong PIN that did not block: no try comes free
+    trace = current_trace()
     try:
+        keys = deps.cards.usable_keys(terminal.terminal_id, TPK, grace=deps.key_grace)
+        started = time.perf_counter()
         try:
             error = "01"
             # The current TPK first, then any retired less than key_grace ago: an ATM that
             # has not taken its new key yet, or a PIN block already on its way.
-            for tpk_lmk in deps.cards.usable_keys(terminal.terminal_id, TPK,
-                                                  grace=deps.key_grace) or [terminal.tpk_lmk]:
+            for tpk_lmk in keys or [terminal.tpk_lmk]:
                 error = await _verify_under(tpk_lmk, card, pan, ctx.request["52"], deps)
                 if from_hsm_error(error) is not ResponseCode.WRONG_PIN:
                     break
         except HsmUnavailable as exc:
             raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
+        finally:
+            if trace is not None:
+                trace.hsm_ms = (time.perf_counter() - started) * 1000
         code = from_hsm_error(error)
         if code is ResponseCode.APPROVED:
             deps.cards.record_right_pin(pan_hash)

@@ -55,6 +55,10 @@ class SwitchServer(Channel):
                          drain_timeout=deps.hsm_deadline + deps.ledger_deadline + 1, warn=warn,
                          tls=tls, tls_handshake_timeout=tls_handshake_timeout)
         self.deps = deps
+        slots = deps.slots
+        deps.metrics.watch(connections=lambda: self.open_connections,
+                           refused=lambda: self.refused, pending=lambda: slots.in_use,
+                           shed=lambda: slots.shed)
         self.key_change_interval = key_change_interval
         self._push_stan = 0
         self._key_changes: asyncio.Task[None] | None = None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from atm_switch.card_store import SignOnPolicy
 from atm_switch.connections import current_inbound
+from atm_switch.metrics import current_trace
 from atm_switch.pipeline import Context, Decline
 from atmsim.kernel.response_codes import ResponseCode
 
@@ -29,6 +30,9 @@ async def check_terminal(ctx: Context, deps: SwitchDeps) -> None:
     """The terminal of field 41 is known (its TPK is on file); otherwise 58."""
     terminal_id = ctx.request.get("41", "")
     ctx.terminal = deps.cards.terminal(terminal_id)
+    trace = current_trace()
+    if trace is not None:
+        trace.terminal_class = "unknown" if ctx.terminal is None else "known"
     if ctx.terminal is None:
         raise Decline(ResponseCode.TERMINAL_NOT_PERMITTED,
                       f"terminal {terminal_id!r} is not known")

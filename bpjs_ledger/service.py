@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
@@ -59,6 +60,7 @@ from bpjs_ledger.messages import (
     statement_error_reply,
     statement_reply,
 )
+from bpjs_ledger.metrics import LedgerMetrics
 from bpjs_ledger.store import LedgerStore
 
 __all__ = [
@@ -98,9 +100,12 @@ class LedgerService:
 
     def __init__(self, store: LedgerStore, bus: Bus, *,
                  today: Callable[[], date] = date.today,
-                 reader: LedgerStore | None = None, rules: RuleBook | None = None) -> None:
+                 reader: LedgerStore | None = None, rules: RuleBook | None = None,
+                 metrics: LedgerMetrics | None = None) -> None:
         self.store = store
         self.rules = rules
+        # Counted always; served only with [ledger] metrics. Shared by run_ledger's workers.
+        self.metrics = metrics or LedgerMetrics()
         # SQLite only: a second connection that answers reads on the event loop. A read
         # is one SELECT (or one read transaction) of tens of microseconds, cheaper than
         # the hop to the database thread; its own connection keeps it out of the writer's
@@ -117,8 +122,30 @@ class LedgerService:
                 (CONTRIBUTION_POST_TOPIC, "post", self.handle_post),
                 (MEMBER_REQUEST_TOPIC, "member", self.handle_member),
                 (CONTRIBUTIONS_REQUEST_TOPIC, "contributions", self.handle_contributions)):
-            self.bus.serve(topic, self._ruled(kind, handler) if self.rules else handler,
-                           shared_group=SHARED_GROUP)
+            self.bus.serve(topic, self._measured(
+                kind, self._ruled(kind, handler) if self.rules else handler),
+                shared_group=SHARED_GROUP)
+
+    def _measured(self, kind: str,
+                  handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+                  ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+        """``handler`` counted in the metrics: its type, its reply's result, its time."""
+        metrics = self.metrics
+        clock = time.perf_counter
+
+        async def handle(body: dict[str, Any]) -> dict[str, Any] | None:
+            started = clock()
+            metrics.in_flight += 1
+            result: object = "ERROR"
+            try:
+                reply = await handler(body)
+                result = "NO_REPLY" if reply is None else reply.get("result")
+                return reply
+            finally:
+                metrics.in_flight -= 1
+                metrics.answered(kind, result, clock() - started)
+
+        return handle
 
     def _ruled(self, kind: str, usual: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
                ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
@@ -257,7 +284,8 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
                      ready: asyncio.Event | None = None,
                      today: Callable[[], date] | None = None,
                      connect_timeout: float | None = None,
-                     rules: RuleBook | None = None) -> None:
+                     rules: RuleBook | None = None,
+                     metrics: LedgerMetrics | None = None) -> None:
     """Serve the ledger in ``db`` (a SQLite file or a ``postgresql://`` URL) on
     ``endpoint`` until ``stop`` is set (or the task is cancelled). Migrates and seeds a
     fresh database first.
@@ -267,6 +295,7 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
     any MQTT 3.1.1 broker, which cannot say whether it has them) every worker would answer
     every request, so only one runs, with a one-line warning. ``ready`` is set once every
     worker is connected and subscribed. ``today`` dates postings (default: the clock).
+    ``metrics``: where every worker counts what it answers (``bpjs_ledger.metrics``).
     With ``connect_timeout``, a broker that cannot be reached at the start raises
     ``BusUnavailable`` within it (later outages are retried for ever). ``rules``: every
     worker answers by them first.
@@ -288,7 +317,7 @@ async def run_ledger(db: Path | str, endpoint: MqttEndpoint, *, workers: int = 1
                       else stack.enter_context(LedgerStore(db, seed_demo=False)))
             bus = MqttBus(endpoint, f"ledger-{number}")
             service = LedgerService(store, bus, today=today or date.today, reader=reader,
-                                    rules=rules)
+                                    rules=rules, metrics=metrics)
             stack.callback(service.close)  # after the bus stops, before the store closes
             # Register before connecting: the bus then subscribes before it reports
             # connected, so "connected" means "answering".

@@ -48,6 +48,7 @@ from hsm_mock.commands import CommandTable, default_command_table
 from hsm_mock.context import HsmContext
 from hsm_mock.fields import DEFAULT_LMK_IDS
 from hsm_mock.lmk import VariantLmk
+from hsm_mock.metrics import HsmMetrics
 from hsm_mock.protocol import DEFAULT_HEADER_LENGTH, MAX_FRAME, Dispatcher, Reply, encode_frame
 from hsm_mock.security import SecuritySettings
 from hsm_mock.status import UNKNOWN_COMMAND_CODE, ConnectionStats, HsmStatus
@@ -140,6 +141,9 @@ class HsmServer:
         )
         lmk_ids = frozenset({lmk_id}) if lmk_id != "00" else DEFAULT_LMK_IDS
         self.status = HsmStatus()
+        # Counted always; served only with [hsm] metrics (atmsim.kernel.metrics_http).
+        self.metrics = HsmMetrics()
+        self.metrics.watch(lambda: len(self._connections))
         self._dispatcher = Dispatcher(
             commands if commands is not None else default_command_table(),
             HsmContext(
@@ -233,6 +237,7 @@ class _Connection(asyncio.Protocol):
         self._offloaded = 0  # futures in the queue
         self._writing_paused = False
         self._reading_paused = False
+        self._metrics = server.metrics
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
@@ -299,12 +304,14 @@ class _Connection(asyncio.Protocol):
         # The status commands (J2, J4, J8) report what is counted here.
         self._status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE,
                             reply.error, elapsed)
+        self._metrics.count(reply.command, reply.known, reply.error, elapsed)
         if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
             replies.append(encode_frame(reply.message))
         else:  # what a rule made of it
             out = [reply.message if reply.raw else encode_frame(reply.message)]
             out *= reply.copies
             if reply.delay > 0:
+                self._metrics.in_flight += 1
                 asyncio.get_running_loop().call_later(reply.delay, self._later, out,
                                                       reply.close)
             else:
@@ -375,6 +382,7 @@ class _Connection(asyncio.Protocol):
                 transport.resume_reading()
 
     def _later(self, replies: list[bytes], close: bool) -> None:
+        self._metrics.in_flight -= 1
         self._send(replies)
         if close:
             self.close()

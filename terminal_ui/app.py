@@ -302,7 +302,8 @@ class AtmApp(App[None]):
                                           terminal_id=self.config.terminal_id,
                                           stan=link.next_stan(),
                                           acquirer_id=self.config.acquirer_id, kpj=session.kpj,
-                                          now=sent_at, zone=self.zone)
+                                          now=sent_at, zone=self.zone,
+                                          hop_timings=self.config.hop_timings)
         started = time.perf_counter()
         self.last_exchange = WireExchange(request, None, sent_at, None)
         try:

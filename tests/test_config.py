@@ -35,3 +35,29 @@ def test_bad_settings_say_which(tmp_path: Path, content: str, env: dict[str, str
     config.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_settings(config, env=env)
+
+
+def test_metrics_addresses_and_log_format(tmp_path: Path) -> None:
+    config = tmp_path / "atmsim.toml"
+    config.write_text('[switch]\nmetrics = "127.0.0.1:9101"\n[log]\nformat = "json"\n')
+    settings = load_settings(config, env={"ATMSIM_LEDGER_METRICS": "0.0.0.0:9103"})
+    assert (settings.switch.metrics, settings.hsm.metrics, settings.ledger.metrics) == (
+        "127.0.0.1:9101", "", "0.0.0.0:9103")
+    assert settings.log.format == "json"
+    with pytest.raises(ConfigError, match=r"hsm\.metrics from ATMSIM_HSM_METRICS: '9102' is "
+                       r"not HOST:PORT"):
+        load_settings(env={"ATMSIM_HSM_METRICS": "9102"})
+    with pytest.raises(ConfigError, match=r"log\.format"):
+        load_settings(env={"ATMSIM_LOG_FORMAT": "xml"})
+
+
+def test_up_metrics_flag_puts_the_hsm_and_ledger_on_the_next_ports() -> None:
+    from atmsim.shell.cli import build_parser, stack_settings_from
+    from atmsim.shell.errors import UserError
+
+    args = build_parser().parse_args(["up", "--metrics", "127.0.0.1:9101"])
+    settings = stack_settings_from(args)
+    assert (settings.switch.metrics, settings.hsm.metrics, settings.ledger.metrics) == (
+        "127.0.0.1:9101", "127.0.0.1:9102", "127.0.0.1:9103")
+    with pytest.raises(UserError, match="PORT\\+2"):
+        stack_settings_from(build_parser().parse_args(["up", "--metrics", "127.0.0.1:65534"]))

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole stack on loopback plus the ATM")
     _stack_options(demo)
+    add_options(demo, "stack_metrics")
+    demo.add_argument("--hop-timings", action="store_true",
+                      help="the ATM asks the switch for each inquiry's hop timings (field "
+                      "63) and shows them in its wire panel, F2 (default: [atm] hop_timings)")
     demo.add_argument("--headless", action="store_true",
                       help="run one scripted inquiry per demo card, print the results, exit")
 
@@ -92,10 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     atm.add_argument("--switch", metavar="HOST:PORT",
                      help="the switch (default: the configured switch, 127.0.0.1:8583)")
     add_options(atm, "terminal", "profile")
+    atm.add_argument("--hop-timings", action="store_true",
+                     help="ask the switch for each inquiry's hop timings (field 63) and show "
+                     "them in the wire panel, F2 (default: [atm] hop_timings)")
 
     up = sub.add_parser("up", help="the back end (broker, HSM, ledger, switch) until Ctrl-C")
     _stack_options(up)
-    add_options(up, "profile")
+    add_options(up, "profile", "stack_metrics")
 
     inquire = sub.add_parser("inquire", help="one balance inquiry from the shell")
     add_options(inquire, *COMMON)
@@ -116,11 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     switch = sub.add_parser("switch", help="the ISO 8583 switch alone")
     _stack_options(switch)
-    add_options(switch, "hsm_host", "switch_rules", "profile")
+    add_options(switch, "hsm_host", "switch_rules", "profile", "switch_metrics")
 
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)
-    add_options(hsm, "hsm_rules")
+    add_options(hsm, "hsm_rules", "hsm_metrics")
 
     from atmsim.shell import (
         cards_cli,
@@ -244,13 +251,39 @@ def _print_addresses(stack: Stack) -> None:
     print(f"  HSM     payShield host commands on {a.hsm}  (Thales test LMK)")
     print(f"  broker  {a.mqtt}  ({a.broker_kind})")
     print("  ledger  bpjs/jht/v1/balance/req  (events on atmsim/v1/events/tx)")
+    _print_metrics(stack)
     print(f"try: atmsim inquire --pan 5264220000100010 --pin 123456 --switch {a.switch}")
+
+
+def _print_metrics(stack: Stack) -> None:
+    for part, listener in stack.metrics.items():
+        print(f"  metrics {part:<6} {listener.url}")
+
+
+def stack_settings_from(args: argparse.Namespace) -> Settings:
+    """The settings of ``up`` and ``demo``: ``--metrics HOST:PORT`` puts the switch's
+    metrics there and the HSM's and the ledger's on the next two ports, unless their own
+    settings say where; ``--hop-timings`` has the ATM ask for them."""
+    settings = settings_from(args)
+    if getattr(args, "stack_metrics", None):
+        host, port = parse_hostport(args.stack_metrics, "--metrics")
+        if port + 2 > 65535:
+            raise UserError(f"--metrics {args.stack_metrics}: PORT+2 (the ledger's) is "
+                            "above 65535")
+        shown = f"[{host}]" if ":" in host else host
+        settings.switch.metrics = f"{shown}:{port}"
+        settings.hsm.metrics = settings.hsm.metrics or f"{shown}:{port + 1}"
+        settings.ledger.metrics = settings.ledger.metrics or f"{shown}:{port + 2}"
+    if getattr(args, "hop_timings", False):
+        settings.atm.hop_timings = True
+    return settings
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
     from atmsim.shell.stack import PARTS
 
-    return await serve(settings_from(args), PARTS, _print_addresses, farewell="stopping")
+    return await serve(stack_settings_from(args), PARTS, _print_addresses,
+                       farewell="stopping")
 
 
 # The scripted demo: each demo card of docs/demo-data.md once, plus the two decline paths a
@@ -301,7 +334,7 @@ def log_file(settings: Settings) -> Path:
 async def cmd_atm(args: argparse.Namespace) -> int:
     from terminal_ui.app import AtmApp
 
-    settings = settings_from(args)
+    settings = stack_settings_from(args)
     host, port = parse_hostport(args.switch or f"{settings.switch.host}:{settings.switch.port}")
     config = atm_config(settings, host, port)
     atm_client(config)  # TLS files that cannot be used: one line, before the screen opens
@@ -310,7 +343,7 @@ async def cmd_atm(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = stack_settings_from(args)
     atm_client(atm_config(settings, settings.switch.host, settings.switch.port))  # TLS files
     signals = StopSignals()
     signals.install()
@@ -396,7 +429,8 @@ def serve_web_demo(settings: Settings) -> int:
             raise state["error"]
         command = shlex.join([sys.executable, "-m", "atmsim.shell.cli", "atm", "--switch",
                               state["switch"], "--data-dir", str(settings.data_dir),
-                              "--profile", settings.switch.profile])
+                              "--profile", settings.switch.profile,
+                              *(["--hop-timings"] if settings.atm.hop_timings else [])])
         print(f"web ATM on http://127.0.0.1:{settings.atm.web_port}  "
               f"(switch {state['switch']}); Ctrl-C stops")
         sys.stdout.flush()
@@ -416,6 +450,7 @@ def serve_web_demo(settings: Settings) -> int:
 def _hsm_up(stack: Stack) -> None:
     assert stack.hsm is not None
     print(f"HSM listening on {stack.settings.hsm.host}:{stack.hsm.port}")
+    _print_metrics(stack)
 
 
 def _broker_up(stack: Stack) -> None:
@@ -429,6 +464,7 @@ def _switch_up(stack: Stack) -> None:
     hsm = stack.settings.hsm
     print(f"switch listening on {stack.switch.host}:{stack.switch.port} "
           f"(HSM {hsm.host}:{hsm.port}, MQTT {stack.endpoint.url})")
+    _print_metrics(stack)
 
 
 async def cmd_hsm(args: argparse.Namespace) -> int:
@@ -514,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
             args.command == "monitor" and not args.serve)
         chosen = Path(settings.log.file).expanduser() if settings.log.file else None
         setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
-                      max_bytes=settings.log.max_bytes, backups=settings.log.backups)
+                      max_bytes=settings.log.max_bytes, backups=settings.log.backups,
+                      log_format=settings.log.format, part=args.command)
         if args.command == "demo" and args.web:
             return serve_web_demo(settings)
         if args.command in SUB_CLIS:

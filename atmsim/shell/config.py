@@ -127,6 +127,17 @@ def _not_empty(value: Any) -> str | None:
     return None if str(value).strip() else "must not be empty"
 
 
+def _listen_address(value: Any) -> str | None:
+    """Empty (off) or ``HOST:PORT``: where a part serves its Prometheus metrics."""
+    if not value:
+        return None
+    try:
+        parse_hostport(value)
+    except ConfigError:
+        return f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9101), or empty for off"
+    return None
+
+
 def check_value(section_type: type | None, name: str, value: Any) -> str | None:
     """Why ``value`` cannot be setting ``name`` (of the dataclass ``section_type``, or a
     top-level setting when None), or None when it can."""
@@ -200,6 +211,8 @@ class SwitchSettings:
     tls_require_client_cert: bool = False  # true: mutual TLS, an ATM without one is refused
     # seconds a TLS handshake may take, then the connection is closed
     tls_handshake_timeout: float = 10.0
+    # HOST:PORT of the switch's Prometheus /metrics (docs/observability.md); empty: off
+    metrics: str = field(default="", metadata=rule(_listen_address))
 
     def wire(self) -> tuple[WireProfile, Framing]:
         """The wire profile and the framing every part on the ATM link speaks."""
@@ -220,6 +233,8 @@ class HsmSettings:
     x917_under_lmk: bool = False
     single_des: bool = True  # "Enable single-DES": off answers 26 for 16H keys
     rules: str = ""  # a rules file (docs/rules.md); empty: no rules
+    # HOST:PORT of the HSM's Prometheus /metrics (docs/observability.md); empty: off
+    metrics: str = field(default="", metadata=rule(_listen_address))
 
 
 @dataclass
@@ -248,6 +263,8 @@ class LedgerSettings:
     workers: int = field(default=1, metadata=between(1, 256))
     db: str = ""  # empty: SQLite file ledger.db in the data directory
     rules: str = ""  # a rules file (docs/rules.md); empty: no rules
+    # HOST:PORT of the ledger's Prometheus /metrics (docs/observability.md); empty: off
+    metrics: str = field(default="", metadata=rule(_listen_address))
 
 
 @dataclass
@@ -307,6 +324,8 @@ class AtmSettings:
     tls_server_name: str = _ATM.tls_server_name
     # MAC the ATM's 0200/0420 under its TAK and check the switch's MACs (docs/wire.md "MAC")
     mac: bool = _ATM.mac
+    # ask the switch for the hop timings of each inquiry (field 63), shown in the wire panel
+    hop_timings: bool = _ATM.hop_timings
     web_port: int = 8000  # atmsim demo --web: the web server's, not the ATM's
     # IANA zone of fields 12/13, the receipt and the clock
     time_zone: str = field(default=_ATM.time_zone, metadata=rule(_time_zone))
@@ -330,6 +349,8 @@ class LogSettings:
     backups: int = field(default=5, metadata=between(0, 1000))
     # seconds one kind of warning is logged at most once per
     repeat_interval: float = field(default=60.0, metadata=between(0.001, 86400))
+    # "text" (one line a record) or "json" (one JSON object a line; docs/observability.md)
+    format: str = field(default="text", metadata=choices("text", "json"))
 
 
 @dataclass

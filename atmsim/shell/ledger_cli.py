@@ -61,7 +61,7 @@ def _options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def _serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     add_options(parser, "mqtt", "mqtt_ca", "mqtt_port", "broker", "workers", "ledger_rules",
-                suppress=suppress,
+                "ledger_metrics", suppress=suppress,
                 helps={"mqtt": "the MQTT broker (mqtt://[user:password@]host:port or mqtts://; "
                        "default: the embedded broker's address, 127.0.0.1:1883)",
                        "mqtt_port": "port of the broker when no --mqtt URL is given "
@@ -164,6 +164,8 @@ def _serve(settings: Settings) -> int:
         assert stack.ledger_target is not None and stack.ledger_endpoint is not None
         print(f"ledger {describe_target(stack.ledger_target)} answering on "
               f"{stack.ledger_endpoint.url}")
+        if "ledger" in stack.metrics:
+            print(f"ledger metrics on {stack.metrics['ledger'].url}")
 
     return asyncio.run(serve(settings, {"ledger"}, announce))
 

@@ -36,6 +36,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     "config": Option("--config", None, {"help": "TOML config file (default: $ATMSIM_CONFIG)"}),
     "log_level": Option("--log-level", "log_level", {
         "help": "DEBUG, INFO, WARNING (default INFO; demo: WARNING)"}),
+    "log_format": Option("--log-format", "log.format", {
+        "choices": ["text", "json"],
+        "help": "text, or json: one JSON object a line (default: [log] format, else text)"}),
     "switch_port": Option("--switch-port", "switch.port", {
         "type": int, "help": "switch TCP port (default 8583)"}),
     "hsm_port": Option("--hsm-port", "hsm.port", {
@@ -62,6 +65,17 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     **{f"{part}_rules": Option("--rules", f"{part}.rules", {
         "metavar": "FILE", "help": f"a YAML rules file for the {part} (docs/rules.md); "
         "SIGHUP reloads it"}) for part in ("switch", "hsm", "ledger")},
+    # One flag, --metrics, for each part that serves Prometheus metrics; atmsim up and
+    # demo take one address for all three (stack_metrics).
+    **{f"{part}_metrics": Option("--metrics", f"{part}.metrics", {
+        "metavar": "HOST:PORT", "help": f"serve the {name}'s Prometheus metrics at "
+        "http://HOST:PORT/metrics (docs/observability.md; default: off)"})
+       for part, name in (("switch", "switch"), ("hsm", "HSM"), ("ledger", "ledger"))},
+    "stack_metrics": Option("--metrics", None, {
+        "metavar": "HOST:PORT", "help": "serve Prometheus metrics: the switch's at "
+        "HOST:PORT, the HSM's at PORT+1 and the ledger's at PORT+2, each at /metrics, "
+        "unless [hsm] or [ledger] metrics says otherwise (default: [switch] metrics etc., "
+        "else off)"}),
     "profile": Option("--profile", "switch.profile", {
         "metavar": "NAME|FILE", "help": "ISO 8583 wire profile: default, bcd-binary, ebcdic "
         "or a profile file (docs/profiles.md; default: [switch] profile, else default)"}),
@@ -82,7 +96,7 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
 }
 
 # The options of every command that reads the configuration.
-COMMON = ("data_dir", "config", "log_level")
+COMMON = ("data_dir", "config", "log_level", "log_format")
 MQTT = ("mqtt", "mqtt_ca", "mqtt_port", "broker")
 
 

@@ -34,9 +34,10 @@ from terminal_ui.device.transactions import retrieval_reference
 __all__ = ["IGNORED", "CapturedExchange", "ReplayRefused", "Rewrite", "field_diff",
            "pair_exchanges", "rewrite_request"]
 
-# Fields a replayed reply must differ in: times, STAN, RRN, approval code; and the fields
-# that are secret or depend on them (PIN data, MACs), which a diff could not show anyway.
-IGNORED = ("7", "11", "12", "13", "37", "38", *HIDDEN_FIELDS)
+# Fields a replayed reply must differ in: times, STAN, RRN, approval code, the hop timings
+# an ATM asked for (63, docs/observability.md); and the fields that are secret or depend
+# on them (PIN data, MACs), which a diff could not show anyway.
+IGNORED = ("7", "11", "12", "13", "37", "38", "63", *HIDDEN_FIELDS)
 
 
 class ReplayRefused(ValueError):

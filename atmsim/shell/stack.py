@@ -8,6 +8,9 @@ else at the embedded broker's address (``atmsim broker``). It owns every part an
 them in reverse order. Each part can also be stopped and started again on the same
 address, which is how the fault drills take one away.
 
+A part whose ``metrics`` setting names an address serves its Prometheus metrics there
+(``atmsim.kernel.metrics_http``, docs/observability.md) once it is up.
+
 A start that fails raises ``StackError`` with one line naming the part and its address
 ("switch cannot listen on 127.0.0.1:8583: address already in use") and leaves nothing
 running: every part is registered with one ``AsyncExitStack`` as soon as it exists, and
@@ -31,6 +34,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from atm_switch.card_store import CardStore
 from atm_switch.deps import SwitchDeps
 from atm_switch.host_rules import check_switch_rules
@@ -38,6 +43,7 @@ from atm_switch.hsm_link import HsmLink
 from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
+from atmsim.kernel.metrics_http import MetricsListener
 from atmsim.kernel.rules import (
     HSM_SCHEMA,
     LEDGER_SCHEMA,
@@ -49,9 +55,10 @@ from atmsim.kernel.rules import (
 from atmsim.kernel.tls import TlsError, server_context
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
-from atmsim.shell.config import Settings, SwitchSettings
+from atmsim.shell.config import Settings, SwitchSettings, parse_hostport
 from atmsim.shell.errors import UserError
 from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
+from bpjs_ledger.metrics import LedgerMetrics
 from bpjs_ledger.service import run_ledger
 from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer
@@ -135,7 +142,9 @@ def _check_ports(settings: Settings, parts: Collection[str]) -> None:
     wanted = [(name, host, port) for part, name, host, port in (
         ("switch", "switch", settings.switch.host, settings.switch.port),
         ("hsm", "HSM", settings.hsm.host, settings.hsm.port),
-        ("broker", "broker", settings.mqtt.host, settings.mqtt.port)) if part in parts]
+        ("broker", "broker", settings.mqtt.host, settings.mqtt.port),
+        *((part, f"{METRICS_PARTS[part]} metrics", *metrics_address(settings, part))
+          for part in METRICS_PARTS if getattr(settings, part).metrics)) if part in parts]
     seen: dict[int, str] = {}
     for part, _, port in wanted:
         if port in seen:
@@ -143,6 +152,16 @@ def _check_ports(settings: Settings, parts: Collection[str]) -> None:
         seen[port] = part
     for part, host, port in wanted:
         ensure_can_listen(part, host, port)
+
+
+# The parts that can serve Prometheus metrics ([switch|hsm|ledger] metrics), by the name
+# a message gives them.
+METRICS_PARTS = {"switch": "switch", "hsm": "HSM", "ledger": "ledger"}
+
+
+def metrics_address(settings: Settings, part: str) -> tuple[str, int]:
+    """Where ``part`` serves its metrics (its ``metrics`` setting, checked when loaded)."""
+    return parse_hostport(getattr(settings, part).metrics, f"{part}.metrics")
 
 
 # A separately started part with an --mqtt URL that names no account must learn within
@@ -269,6 +288,10 @@ class Stack:
         self._cards: CardStore | None = None
         self._journal: TransactionJournal | None = None
         self._parts = AsyncExitStack()
+        # By part: its Prometheus listener, when its metrics setting asks for one.
+        self.metrics: dict[str, MetricsListener] = {}
+        # One for every run of the ledger: a restarted ledger goes on counting.
+        self.ledger_metrics = LedgerMetrics()
         # By part: the rules it answers by (docs/rules.md); given, or read from the
         # part's ``rules`` setting at start.
         self.rules: dict[str, RuleBook] = dict(rules or {})
@@ -356,12 +379,28 @@ class Stack:
         if "hsm" in parts:
             self._on_close("HSM", self.stop_hsm)
             await self.start_hsm()
+            assert self.hsm is not None
+            await self._serve_metrics("hsm", self.hsm.metrics.registry)
         if "ledger" in parts:
             self.ledger_endpoint = mqtt_endpoint(s, self.broker, "ledger")
             self._on_close("ledger", self.stop_ledger)
             await self.start_ledger()
+            await self._serve_metrics("ledger", self.ledger_metrics.registry)
         if "switch" in parts:
             await self._start_switch()
+
+    async def _serve_metrics(self, part: str, registry: CollectorRegistry) -> None:
+        """``part``'s Prometheus listener, when its ``metrics`` setting names an address."""
+        if not getattr(self.settings, part).metrics:
+            return
+        host, port = metrics_address(self.settings, part)
+        listener = MetricsListener(registry, host, port, part)
+        try:
+            await listener.start()
+        except OSError as exc:
+            raise listen_error(f"{METRICS_PARTS[part]} metrics", host, port, exc) from None
+        self.metrics[part] = listener
+        self._on_close(f"{part} metrics", listener.close)
 
     def _read_rules(self) -> None:
         """Each part's rules file, read before anything starts: a bad one is one line
@@ -419,6 +458,7 @@ class Stack:
             raise listen_error("switch", s.switch.host, s.switch.port, exc) from None
         self.switch = switch
         self._on_close("switch", self._close_switch)
+        await self._serve_metrics("switch", deps.metrics.registry)
         if not await self._switch_bus.wait_connected(10):
             raise StackError(f"switch cannot reach the MQTT broker {self.endpoint.url}")
 
@@ -490,6 +530,8 @@ class Stack:
             self.hsm = None
             raise listen_error("HSM", s.host, s.port, exc) from None
         s.port = self.hsm.port  # keep an ephemeral port across a restart
+        if "hsm" in self.metrics:  # a restarted HSM counts from zero, as a new process would
+            self.metrics["hsm"].registry = self.hsm.metrics.registry
 
     async def stop_hsm(self) -> None:
         if self.hsm:
@@ -505,7 +547,7 @@ class Stack:
             self.ledger_target, self.ledger_endpoint,
             workers=self.settings.ledger.workers,
             stop=self._ledger_stop, ready=ready, connect_timeout=CONNECT_TIMEOUT,
-            rules=self.rules.get("ledger")))
+            rules=self.rules.get("ledger"), metrics=self.ledger_metrics))
         ready_wait = asyncio.ensure_future(ready.wait())
         try:
             done, _ = await asyncio.wait([self._ledger_task, ready_wait], timeout=60,

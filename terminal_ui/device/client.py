@@ -221,7 +221,8 @@ class AtmClient:
                  on_timeout: Callable[[IsoMessage], None] | None = None,
                  tpk_hex: str = DEMO_KEYS["TPK"].clear_hex, zone: tzinfo = JAKARTA,
                  profile: WireProfile | None = None, framing: Framing | None = None,
-                 pinpad: PinPad | None = None, send_mac: bool = False) -> None:
+                 pinpad: PinPad | None = None, send_mac: bool = False,
+                 hop_timings: bool = False) -> None:
         if echo_interval is not None and not echo_interval > 0:
             raise ValueError("echo_interval must be above 0 seconds (or None: no echo)")
         if echo_failures < 1:
@@ -230,6 +231,7 @@ class AtmClient:
         self.terminal_id, self.acquirer_id = terminal_id, acquirer_id
         self.timeout = timeout
         self.zone = zone
+        self.hop_timings = hop_timings  # each 0200 asks for field 63 (docs/observability.md)
         self.stats = LinkStats()
         # The PIN pad's keys outlive connections: keys a key change installs stay.
         self._pinpad: PinPad = pinpad or PinPad(tpk_hex)
@@ -262,7 +264,8 @@ class AtmClient:
                                                 config.reconnect_max),
                                             config.reconnect_max),
             pinpad=config.pinpad(), send_mac=config.mac, profile=config.profile,
-            framing=config.framing, zone=terminal_zone(config.time_zone))
+            framing=config.framing, zone=terminal_zone(config.time_zone),
+            hop_timings=config.hop_timings)
         settings.update(options)
         return cls(config.host, config.port, **settings)  # type: ignore[arg-type]
 
@@ -370,7 +373,8 @@ class AtmClient:
         the load generator's planner)."""
         request = balance_inquiry_request(card, pin_block_hex, terminal_id=self.terminal_id,
                                           stan=self.next_stan(), acquirer_id=self.acquirer_id,
-                                          kpj=kpj, zone=self.zone)
+                                          kpj=kpj, zone=self.zone,
+                                          hop_timings=self.hop_timings)
         link = self._link
         if link is not None:
             request = link.seal(request)  # the 0200 as it is sent, with its MAC: MACed once

@@ -56,6 +56,9 @@ class AtmConfig:
     tmk_hex: str = DEMO_KEYS["TMK"].clear_hex
     # MAC every 0200/0420 (field 64) and check the switch's MACs (docs/wire.md "MAC")
     mac: bool = False
+    # Ask for the switch's hop timings in each 0200 (field 63 = HQ011; docs/observability.md):
+    # the wire panel (F2) shows them. Off: the 0200 is the plain one of docs/wire.md.
+    hop_timings: bool = False
     time_zone: str = DEFAULT_TIME_ZONE  # the terminal's local time (fields 12/13, receipt)
     clock: Clock = utc_now  # the current time; tests and snapshots pin it
     # How the link to the switch is encoded and framed (docs/profiles.md).

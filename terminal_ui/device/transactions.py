@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, tzinfo
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
 from atmsim.kernel.wire.additional_data import decode_tlv
+from atmsim.kernel.wire.hop_timings import ASK_HOP_TIMINGS, HOP_TIMINGS_FIELD
 from atmsim.kernel.wire.reversal import (
     REASON_LATE_RESPONSE,
     REPEAT_MTI,
@@ -73,11 +74,13 @@ def retrieval_reference(local: datetime, stan: str) -> str:
 def balance_inquiry_request(card: CardData, pin_block_hex: str, *, terminal_id: str, stan: str,
                             acquirer_id: str = "009", kpj: str | None = None,
                             now: datetime | None = None, zone: tzinfo = JAKARTA,
-                            location: str = "BNI ATM KCP SUDIRMAN   JAKARTA      ID") -> IsoMessage:
+                            location: str = "BNI ATM KCP SUDIRMAN   JAKARTA      ID",
+                            hop_timings: bool = False) -> IsoMessage:
     """An 0200 balance inquiry as docs/wire.md lays it out.
 
     ``now`` is the moment of the request (aware; default: the current time); fields 12,
     13 and 37 carry it in the terminal's time zone ``zone``, field 7 in UTC.
+    ``hop_timings``: ask for the switch's hop timings (field 63, docs/observability.md).
     """
     now = now or datetime.now(UTC)
     local = now.astimezone(zone)
@@ -103,6 +106,8 @@ def balance_inquiry_request(card: CardData, pin_block_hex: str, *, terminal_id: 
         "49": "360",
         "52": pin_block_hex.upper(),
     }
+    if hop_timings:
+        message[HOP_TIMINGS_FIELD] = ASK_HOP_TIMINGS
     if kpj:
         message["103"] = kpj
     return message

@@ -186,3 +186,20 @@ async def test_wire_panel_shows_masked_fields(amqtt_stack: Stack, tmp_path: Path
         assert "[8 bytes, not shown]" in panel
         assert app.last_exchange is not None
         assert app.last_exchange.request["52"] not in panel
+        assert "hops:" not in panel and "63" not in app.last_exchange.request  # not asked
+
+
+async def test_wire_panel_shows_the_hop_timings_the_atm_asked_for(
+        amqtt_stack: Stack, tmp_path: Path) -> None:
+    app = AtmApp(atm_config(amqtt_stack, tmp_path, hop_timings=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _to_bpjs_menu(pilot, "Budi", "123456")
+        await press(pilot, "a")
+        await on_screen(pilot, ResultScreen)
+        await press(pilot, "f2")
+        panel = text_of(app, "#wire-text")
+        assert re.search(r"hops: HSM \d+\.\d{3} ms · ledger \d+\.\d{3} ms · "
+                         r"switch \d+\.\d{3} ms", panel), panel
+        assert app.last_exchange is not None and app.last_exchange.response is not None
+        assert app.last_exchange.request["63"] == "HQ011"
+        assert app.last_exchange.response["63"].startswith("HS")

@@ -108,7 +108,7 @@ def test_the_atm_settings_are_the_atms_own_and_reach_it(tmp_path: Path) -> None:
                       "echo_interval = 90\ntime_zone = 'Asia/Jayapura'\n"
                       "echo_failures = 5\nreconnect_max = 12\ntls = true\n"
                       "tls_ca = 'ca.pem'\ntls_cert = 'atm.pem'\ntls_key = 'atm-key.pem'\n"
-                      "tls_server_name = 'switch.bank'\nmac = true\n")
+                      "tls_server_name = 'switch.bank'\nmac = true\nhop_timings = true\n")
     atm = load_settings(config, env={}).atm
     made = atm.device_config("10.0.0.1", 9583, tmp_path / "receipts")
     assert (made.host, made.port, made.receipts_dir) == ("10.0.0.1", 9583, tmp_path / "receipts")
@@ -117,4 +117,4 @@ def test_the_atm_settings_are_the_atms_own_and_reach_it(tmp_path: Path) -> None:
         "take_card_timeout": 9.0, "host_timeout": 4.0, "echo_interval": 90.0,
         "time_zone": "Asia/Jayapura", "echo_failures": 5, "reconnect_max": 12.0, "tls": True,
         "tls_ca": "ca.pem", "tls_cert": "atm.pem", "tls_key": "atm-key.pem",
-        "tls_server_name": "switch.bank", "mac": True}
+        "tls_server_name": "switch.bank", "mac": True, "hop_timings": True}

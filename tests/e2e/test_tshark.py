@@ -105,3 +105,25 @@ async def test_maced_inquiries_and_key_changes_decode_in_tshark_without_malforme
     assert [(row[0], bool(row[2])) for row in key_changes] == [
         ("0800", False), ("0810", True), ("0800", True), ("0810", False)], key_changes
     assert all(row[2].startswith("PK33X") for row in key_changes if row[2])
+
+
+async def test_hop_timings_in_field_63_decode_in_tshark_without_malformed(
+        amqtt_stack: Stack, tmp_path: Path) -> None:
+    tshark = need_tshark()
+    assert amqtt_stack.switch is not None
+    port = amqtt_stack.switch.port
+    capture = tmp_path / "hops.pcapng"
+    budi = card("Budi")
+    async with capturing(port, capture), link_to(amqtt_stack) as link:
+        for asked in (True, False):
+            request = balance_inquiry_request(
+                CardData(budi.pan, budi.expiry, budi.track2),
+                PINPAD.encrypt_pin(budi.pin, budi.pan), terminal_id=link.terminal_id,
+                stan=link.next_stan(), hop_timings=asked)
+            assert (await link.exchange(request))["39"] == "00"
+
+    rows = decoded(tshark, capture, port, "iso8583.bit63")
+    # Asked: HQ011 out, the timings back; not asked: no field 63 either way.
+    assert [row[0] for row in rows] == ["0200", "0210", "0200", "0210"]
+    assert rows[0][1] == "HQ011" and rows[1][1].startswith("HS")
+    assert rows[2][1] == "" and rows[3][1] == ""
