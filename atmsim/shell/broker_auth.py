@@ -13,7 +13,10 @@ Roles, and what each may do (besides reading its own reply prefix
 - ``ledger``  reads the ledger's request topics ``bpjs/jht/v1/#`` and writes replies
   ``atmsim/v1/reply/#``;
 - ``switch``  writes balance requests and the transaction events ``atmsim/v1/events/#``;
-- ``channel`` writes balance and statement requests (an SMS, WhatsApp or portal front end);
+- ``channel`` writes balance and statement requests (an SMS or portal front end);
+- ``chatbot`` writes the member-service requests (membership, BSU, complaints) and its
+  conversation events ``atmsim/v1/events/whatsapp``: the WhatsApp bot, which answers no
+  balances and so may not ask for one;
 - ``employer`` writes contribution posts;
 - ``monitor`` reads the events, nothing else.
 
@@ -42,6 +45,9 @@ REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
 BALANCE, STATEMENT = "bpjs/jht/v1/balance/req", "bpjs/jht/v1/statement/req"
 CONTRIBUTION = "bpjs/jht/v1/contribution/post"
+MEMBERSHIP, BSU = "bpjs/jht/v1/membership/req", "bpjs/jht/v1/bsu/req"
+COMPLAINT = "bpjs/jht/v1/complaint/post"
+CHAT_EVENTS = "atmsim/v1/events/whatsapp"
 
 # role -> (topic filters it may read, topic filters it may write)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -49,9 +55,11 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "switch": ((), (BALANCE, EVENTS)),
     "channel": ((), (BALANCE, STATEMENT)),
     "employer": ((), (CONTRIBUTION,)),
+    "chatbot": ((), (MEMBERSHIP, BSU, COMPLAINT, CHAT_EVENTS)),
     "monitor": ((EVENTS,), ()),
 }
-DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor"}
+DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor",
+                    "whatsapp": "chatbot"}
 _ITERATIONS = 1000  # PBKDF2 rounds: the broker pays them once per CONNECT
 
 

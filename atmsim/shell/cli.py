@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         record_cli,
         replay_cli,
         scenario_cli,
+        whatsapp_cli,
     )
     from atmsim.shell.load import command as load_cli
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_cli.add_parser(sub)
     drill_cli.add_parser(sub)
     profile_cli.add_parser(sub)
+    whatsapp_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -478,6 +480,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "record": _sub_cli("atmsim.shell.record_cli"), "replay": _sub_cli("atmsim.shell.replay_cli"),
     "drill": _sub_cli("atmsim.shell.drill_cli"),
     "profile": _sub_cli("atmsim.shell.profile_cli"),
+    "whatsapp": _sub_cli("atmsim.shell.whatsapp_cli"),
 }
 
 
