@@ -132,7 +132,7 @@ def check_message(body: Any) -> str | None:
         sections = action.get("sections")
         if not isinstance(sections, list) or not 1 <= len(sections) <= 10:
             return "interactive.action.sections: 1-10 sections"
-        ids: set[str] = set()
+        row_ids: set[str] = set()
         count = 0
         for s, section in enumerate(sections):
             rows = section.get("rows") if isinstance(section, dict) else None
@@ -150,11 +150,11 @@ def check_message(body: Any) -> str | None:
                                _text(row.get("description"), f"{where}.description", 72)))
                 if problem:
                     return problem
-                ids.add(row["id"])
+                row_ids.add(row["id"])
                 count += 1
         if count > 10:
             return "interactive list: at most 10 rows"
-        return None if len(ids) == count else "row ids must be unique"
+        return None if len(row_ids) == count else "row ids must be unique"
     return f"interactive.type {i.get('type')!r} is not supported (button, list)"
 
 

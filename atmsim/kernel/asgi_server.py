@@ -7,11 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 
 __all__ = ["AsgiServer"]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the process that embeds it (the CLI, a test)
+    owns SIGINT and SIGTERM and stops the server itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class AsgiServer:
@@ -23,8 +33,7 @@ class AsgiServer:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="off", loop="none",
                                 limit_concurrency=1000, timeout_keep_alive=30)
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -34,6 +43,9 @@ class AsgiServer:
     async def __aenter__(self) -> AsgiServer:
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: without, a response written in two parts waits
+        # out the client's delayed ACK (40 ms on Linux loopback).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, self.port))  # an OSError here: the port is taken
         self.port = sock.getsockname()[1]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

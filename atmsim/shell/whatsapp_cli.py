@@ -194,7 +194,10 @@ def _run(args: argparse.Namespace) -> int:
         from atmsim.shell.logs import setup_logging
 
         setup_logging(settings.log_level)
-        return asyncio.run(_serve(endpoint, settings, keys))
+        try:
+            return asyncio.run(_serve(endpoint, settings, keys))
+        except KeyboardInterrupt:  # Ctrl-C: _serve closed everything on its way out
+            return 0
     return asyncio.run(_chat(endpoint, settings, keys, args.wa_id))
 
 
