@@ -61,6 +61,7 @@ class ChatApp(App[None]):
     #choices.shown { display: block; }
     """
     BINDINGS = [("ctrl+q", "quit", "Quit")]
+    AUTO_FOCUS = "#input"
 
     def __init__(self, phone: Phone, outbox: Outbox) -> None:
         super().__init__()
@@ -130,6 +131,7 @@ class ChatApp(App[None]):
         self._mine(title)
         self.query_one("#choices").remove_class("shown")
         kind = "list_reply" if " - " in title or len(self.choices) > 3 else "button_reply"
+        self.choices = []  # picked: a later number is text again
         self.send_choice(choice_id, title.split(" - ")[0][:24], kind)
 
     @work(group="send")

@@ -46,7 +46,11 @@ class AsgiServer:
         # Accepted connections inherit it: without, a response written in two parts waits
         # out the client's delayed ACK (40 ms on Linux loopback).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.port))  # an OSError here: the port is taken
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(exc.errno, f"{self.host}:{self.port}: {exc.strerror}") from None
         self.port = sock.getsockname()[1]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:

@@ -207,8 +207,7 @@ async def _start(endpoint: MqttEndpoint, settings: Settings,
     try:
         await stack.__aenter__()
     except OSError as exc:
-        raise UserError(f"cannot listen on {settings.whatsapp.host}: {exc.strerror or exc}"
-                        ) from None
+        raise UserError(f"cannot listen on {exc.strerror or exc}") from None
     if not await stack.bus.wait_connected(5):
         await stack.close()
         raise UserError(f"no MQTT broker at {endpoint.url}: start `atmsim up` first "
