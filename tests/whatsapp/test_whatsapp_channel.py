@@ -300,3 +300,38 @@ async def test_too_many_messages_are_refused_politely(backend: Stack) -> None:
     finally:
         await limited.close()
     assert len(sent) == 4 and "terlalu banyak pesan" in sent[3]
+
+
+async def test_status_callbacks_and_reply_buttons_are_read(whatsapp: WhatsappStack) -> None:
+    phone = Phone(whatsapp.webhook_url, "6281200000118", app_secret=KEYS.app_secret,
+                  phone_number_id=PHONE_NUMBER_ID)
+    statuses = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [
+            {"id": "wamid.X", "status": "delivered", "timestamp": "1",
+             "recipient_id": "6281200000118"}]}}]}]}
+    body = orjson.dumps(statuses)
+    assert (await phone.post_raw(body, signature(body, KEYS.app_secret))).status_code == 200
+    assert whatsapp.outbox.of("6281200000118") == []
+    assert (await phone.pick("m_claim", kind="button_reply")).status_code == 200
+    template = {"from": "6281200000118", "id": "wamid.template1", "timestamp": "1",
+                "type": "button", "button": {"payload": "m_channels", "text": "Kanal"}}
+    assert (await phone.post(template)).status_code == 200
+    sent = [text_of(m.body) for m in whatsapp.outbox.of("6281200000118")]
+    await phone.close()
+    assert "INFORMASI KLAIM" in sent[0] and "KANAL LAYANAN" in sent[2]
+
+
+async def test_a_silent_ledger_gets_an_apology_not_a_hang(chat, backend: Stack) -> None:
+    c = chat("6281200000119")
+    await c.pick("m_member")
+    await c.say(BUDI["nik"])
+    await backend.stop_ledger()
+    try:
+        replies = await c.say(BUDI["birth"])
+    finally:
+        await backend.start_ledger()
+    assert "tidak dapat diproses" in text_of(replies[0])
+    assert "B**i" not in str(replies)
+    await c.pick("m_member")
+    await c.say(BUDI["nik"])
+    assert "B**i" in text_of((await c.say(BUDI["birth"]))[0])  # and it comes back
