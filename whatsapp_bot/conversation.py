@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from atmsim.kernel.masking import mask_name
 from whatsapp_bot.graph_json import Buttons, ListMenu, ListRow, ListSection, Reply, Text
 from whatsapp_bot.texts import TEXTS, say
 from whatsapp_bot.webhook import Inbound
 
 __all__ = ["BSU_PROGRAMMES", "MAX_VERIFY_FAILURES", "Inbound", "LedgerAsk", "Session", "Turn",
-           "answered", "handle", "mask_kpj", "mask_name", "rupiah"]
+           "answered", "handle", "mask_kpj", "rupiah"]
 
 MAX_VERIFY_FAILURES = 3
 MAX_COMPLAINT = 1000
@@ -89,22 +90,12 @@ class Turn:
 
 
 def rupiah(sen: int) -> str:
-    """Whole rupiah in Indonesian style.
+    """Whole rupiah in Indonesian style (a limit, not a balance: no sen shown).
 
     >>> rupiah(3_500_000_00)
     'Rp3.500.000'
     """
     return "Rp" + f"{sen // 100:,}".replace(",", ".")
-
-
-def mask_name(name: str) -> str:
-    """First and last letter of each word, as BPJS channels print names.
-
-    >>> mask_name("Budi Santoso")
-    'B**i S*****o'
-    """
-    return " ".join(w[0] + "*" * (len(w) - 1) if len(w) <= 2 else w[0] + "*" * (len(w) - 2)
-                    + w[-1] for w in name.split())
 
 
 def mask_kpj(kpj: str) -> str:
