@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["atmsim", "atm_switch", "hsm_mock", "bpjs_ledger", "terminal_ui"]
+PACKAGES = ["atmsim", "atm_switch", "hsm_mock", "bpjs_ledger", "terminal_ui", "whatsapp_bot",
+            "whatsapp_sim"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
