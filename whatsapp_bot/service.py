@@ -72,6 +72,7 @@ class ChatService:
         self._sessions: dict[str, tuple[Session, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self._purged_at = clock()
         self.processed = 0
         self.duplicates = 0
         self.rate_limited = 0
@@ -110,10 +111,15 @@ class ChatService:
         else:
             session = held[0]
         self._sessions[wa_id] = (session, now)
-        if len(self._sessions) > 10_000:  # forget idle sessions now and then
+        if now - self._purged_at > 60:
+            # An idle session's identity (NIK, birth date) must not outlive it in memory.
+            self._purged_at = now
             for key, (_, at) in list(self._sessions.items()):
                 if now - at > self.limits.session_idle:
                     del self._sessions[key]
+            for key, bucket in list(self._buckets.items()):
+                if now - bucket.at > 60:
+                    del self._buckets[key]
         return session
 
     async def receive(self, message: Inbound) -> None:

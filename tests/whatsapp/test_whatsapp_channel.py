@@ -335,3 +335,22 @@ async def test_a_silent_ledger_gets_an_apology_not_a_hang(chat, backend: Stack) 
     await c.pick("m_member")
     await c.say(BUDI["nik"])
     assert "B**i" in text_of((await c.say(BUDI["birth"]))[0])  # and it comes back
+
+
+async def test_an_idle_session_is_forgotten(backend: Stack) -> None:
+    from tests.whatsapp.conftest import start_whatsapp
+
+    forgetful = await start_whatsapp(backend, session_idle=1.0)
+    try:
+        phone = Phone(forgetful.webhook_url, "6281200000120", app_secret=KEYS.app_secret,
+                      phone_number_id=PHONE_NUMBER_ID)
+        await phone.pick("m_member")
+        await phone.say(BUDI["nik"])
+        await asyncio.sleep(1.3)
+        await phone.say(BUDI["birth"])  # the NIK step was forgotten: back to the menu
+        sent = [m.body for m in forgetful.outbox.of("6281200000120")]
+        await phone.close()
+    finally:
+        await forgetful.close()
+    assert "tanggal lahir" in text_of(sent[1])
+    assert choice_ids(sent[2])[0] == "m_member" and "B**i" not in str(sent)
