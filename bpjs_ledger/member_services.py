@@ -301,7 +301,7 @@ def parse_complaint(body: Mapping[str, Any]) -> ComplaintPost:
     if category not in COMPLAINT_CATEGORIES:
         raise BadRequest(f"category: one of {', '.join(COMPLAINT_CATEGORIES)}")
     text = _text(body, "text", limit=MAX_COMPLAINT_TEXT) or ""
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in text):
         raise BadRequest("text: control characters")
     return ComplaintPost(key, channel, contact, nik, kpj, category, text.strip())
 

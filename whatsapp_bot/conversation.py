@@ -295,6 +295,8 @@ def _ask_for(s: Session, identity: dict[str, Any]) -> LedgerAsk:
 
 
 def _got_complaint(s: Session, text: str) -> Turn:
+    # What the ledger refuses in a complaint: control characters other than line breaks.
+    text = "".join(c if c >= " " or c in "\n\t" else " " for c in text.replace("\r\n", "\n"))
     text = text.strip()
     if len(text) > MAX_COMPLAINT:
         return Turn([Text(say("complaint_too_long", s.lang, length=len(text)))])
@@ -331,13 +333,22 @@ def answered(s: Session, ask: LedgerAsk, reply: dict[str, Any] | None) -> Turn:
     """The turn after the ledger answered ``ask`` with ``reply`` (None: no answer in time,
     or the bus is down)."""
     result = None if reply is None else reply.get("result")
-    if reply is None or result == "ERROR":
+    refused = (reply is not None and result == "ERROR"
+               and str(reply.get("reason", "")).startswith("bad request:"))
+    if refused and ask.kind == "complaint" and ask.fields.get("nik"):
+        # A NIK of 16 digits that is no NIK (its birth date, its region): ask again.
+        s.complaint_nik, s.step = None, "complaint_nik"
+        return Turn([Buttons(say("invalid_nik", s.lang), (("skip", say("b_skip", s.lang)),))])
+    if refused and ask.kind != "complaint":
+        result = "NOT_VERIFIED"  # a malformed identity is told like a wrong one
+    elif reply is None or result == "ERROR":
         s.step = "menu" if ask.kind != "complaint" else "complaint_confirm"
         if ask.kind == "complaint":
             return Turn([Text(say("unavailable", s.lang)), Buttons(
                 say("what_next", s.lang), (("send", say("b_retry", s.lang)),
                                            ("menu", say("b_menu", s.lang))))])
         return Turn([Text(say("unavailable", s.lang)), _next(s)])
+    assert reply is not None  # answered (or refused as a malformed identity)
     if ask.kind == "complaint":
         s.category, s.complaint, s.complaint_nik, s.step = "", "", None, "menu"
         return Turn([Text(say("complaint_filed", s.lang, ticket=reply.get("ticket"))),

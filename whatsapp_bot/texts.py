@@ -42,6 +42,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Type your NIK (16 digits) as on your KTP."),
     "bad_nik": ("NIK harus 16 digit angka. Silakan ketik ulang NIK Anda.",
                 "A NIK is 16 digits. Please type your NIK again."),
+    "invalid_nik": (
+        "NIK tersebut tidak valid. Periksa kembali NIK Anda (16 digit sesuai KTP), atau "
+        "pilih Lewati.",
+        "That NIK is not valid. Check your NIK (16 digits, as on your KTP), or choose Skip."),
     "ask_proof": (
         "Ketik tanggal lahir Anda (DD-MM-YYYY) atau nomor KPJ (11 digit).",
         "Type your birth date (DD-MM-YYYY) or your KPJ number (11 digits)."),

@@ -354,3 +354,21 @@ async def test_an_idle_session_is_forgotten(backend: Stack) -> None:
         await forgetful.close()
     assert "tanggal lahir" in text_of(sent[1])
     assert choice_ids(sent[2])[0] == "m_member" and "B**i" not in str(sent)
+
+
+async def test_a_16_digit_number_that_is_no_nik(chat) -> None:
+    c = chat("6281200000121")
+    await c.pick("m_member")
+    await c.say("1234567890123456")  # 16 digits, but no NIK: its "birth date" is 789012
+    assert "tidak cocok" in text_of((await c.say("01-01-1990"))[0])
+
+    d = chat("6281200000122")
+    await d.pick("m_complaint")
+    await d.pick("cat_LAINNYA")
+    await d.say("Baris satu\r\nbaris dua\x07")
+    await d.say("1234567890123456")
+    invalid = (await d.pick("send"))[0]
+    assert "tidak valid" in text_of(invalid) and choice_ids(invalid) == ["skip"]
+    confirm = (await d.pick("skip"))[0]
+    assert "Baris satu\nbaris dua" in text_of(confirm)
+    assert "PGD-" in text_of((await d.pick("send"))[0])
