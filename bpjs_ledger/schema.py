@@ -18,7 +18,8 @@ on both, months 01-12 (they sort correctly as text).
 Versions: 1 participants, employers, contributions, returns, claims and the balance
 snapshot; 2 JP shares on contribution rows, opening balances (saldo awal) and the
 idempotency keys of posted contributions; 3 (SQLite only) tables copied into the
-declaration, so files made by older releases refuse what PostgreSQL refuses.
+declaration, so files made by older releases refuse what PostgreSQL refuses; 4 reserved
+for the SMS 2757 channel; 5 complaints (e-Form pengaduan) filed by the WhatsApp channel.
 """
 
 from __future__ import annotations
@@ -212,6 +213,26 @@ _CONTRIBUTION_POSTS = Table("contribution_posts", (
     _text("committed_at"),
 ), unique=(("kpj", "period"),), clustered=True)
 
+# An e-Form pengaduan (complaint) filed through a channel (WhatsApp): who may be
+# contacted back, the identity given (none for a non-participant), what it is about.
+# The ticket is derived from the row id and the filing day; ``post_key`` (the channel's
+# message id) makes a complaint filed twice count once. No foreign key to participants:
+# anyone may complain.
+_COMPLAINTS = Table("complaints", (
+    Column("id", "id", primary_key=True),
+    Column("post_key", "text", between=(1, 128)),
+    Column("ticket", "text", nullable=True, between=(1, 32)),
+    Column("channel", "text", between=(1, 32)),
+    Column("contact", "text", between=(1, 32)),
+    Column("nik", "digits", length=16, nullable=True),
+    Column("kpj", "digits", length=11, nullable=True),
+    Column("category", "choice", choices=("KEPESERTAAN", "KLAIM", "IURAN", "LAYANAN",
+                                          "LAINNYA")),
+    Column("body", "text", between=(1, 1000)),
+    _date("filed_on"),
+    _text("filed_at"),
+), unique=(("post_key",), ("ticket",)))
+
 TABLES: tuple[Table, ...] = (_EMPLOYERS, _PARTICIPANTS, _CONTRIBUTIONS, _YEARLY_RETURNS, _CLAIMS,
                              _BALANCES, _OPENING_BALANCES, _CONTRIBUTION_POSTS)
 INDEXES: tuple[Index, ...] = (_PARTICIPANTS_BY_NIK, _CLAIMS_BY_KPJ)
@@ -228,6 +249,10 @@ STEPS: tuple[Step, ...] = (
     # such as 02-30 through, which PostgreSQL refused: the same rules on both from here.
     Step(3, "the same date and period rules on SQLite as on PostgreSQL", (
         RebuildTables(TABLES),)),
+    # Placeholder for the SMS 2757 channel's step (another branch): migrate() needs
+    # consecutive versions. Merging that branch replaces this line with its step.
+    Step(4, "reserved for the SMS 2757 channel", ()),
+    Step(5, "complaints (e-Form pengaduan) filed by the WhatsApp channel", (_COMPLAINTS,)),
 )
 
 # -- rendering ------------------------------------------------------------------------

@@ -42,6 +42,18 @@ from atmsim.kernel.masking import mask_digits_in_text
 from atmsim.kernel.rules import RuleBook
 from bpjs_ledger.answers import BalanceAnswer, ContributionsAnswer, StatementAnswer
 from bpjs_ledger.db import StorageError, describe_target, is_postgres_url
+from bpjs_ledger.member_services import (
+    BSU_REQUEST_TOPIC,
+    COMPLAINT_POST_TOPIC,
+    MEMBERSHIP_REQUEST_TOPIC,
+    VerifyResult,
+    bsu_reply,
+    complaint_reply,
+    membership_reply,
+    parse_bsu_programme,
+    parse_complaint,
+    parse_identity,
+)
 from bpjs_ledger.messages import (
     BadRequest,
     BalanceRequest,
@@ -121,7 +133,10 @@ class LedgerService:
                 (STATEMENT_REQUEST_TOPIC, "statement", self.handle_statement),
                 (CONTRIBUTION_POST_TOPIC, "post", self.handle_post),
                 (MEMBER_REQUEST_TOPIC, "member", self.handle_member),
-                (CONTRIBUTIONS_REQUEST_TOPIC, "contributions", self.handle_contributions)):
+                (CONTRIBUTIONS_REQUEST_TOPIC, "contributions", self.handle_contributions),
+                (MEMBERSHIP_REQUEST_TOPIC, "membership", self.handle_membership),
+                (BSU_REQUEST_TOPIC, "bsu", self.handle_bsu),
+                (COMPLAINT_POST_TOPIC, "complaint", self.handle_complaint)):
             self.bus.serve(topic, self._measured(
                 kind, self._ruled(kind, handler) if self.rules else handler),
                 shared_group=SHARED_GROUP)
@@ -268,10 +283,77 @@ class LedgerService:
         return post_reply(request_id, post.key, outcome, post.kpj.value)
 
 
+    # -- member services (bpjs_ledger.member_services) ---------------------------------
+
+    async def handle_membership(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Membership information after identity verification; never a balance."""
+        request_id = _request_id(body)
+        try:
+            claim = parse_identity(body)
+        except BadRequest as exc:
+            log.warning("membership request %s refused: %s", request_id, exc)
+            return membership_reply(request_id, VerifyResult.ERROR, None, f"bad request: {exc}")
+        try:
+            result, member = await self._in_db(self.store.membership, claim)
+        except StorageError as exc:
+            log.error("membership request %s failed: %s", request_id, exc)
+            return membership_reply(request_id, VerifyResult.ERROR, None, _STORAGE_FAILED)
+        return membership_reply(request_id, result, member)
+
+    async def handle_bsu(self, body: dict[str, Any]) -> dict[str, Any]:
+        """BSU candidacy of the verified participant in one programme."""
+        request_id = _request_id(body)
+        try:
+            claim = parse_identity(body)
+            year = parse_bsu_programme(body)
+        except BadRequest as exc:
+            log.warning("BSU request %s refused: %s", request_id, exc)
+            return bsu_reply(request_id, VerifyResult.ERROR, None, None, f"bad request: {exc}")
+        try:
+            result, member, assessment = await self._in_db(self.store.bsu, claim, year)
+        except StorageError as exc:
+            log.error("BSU request %s failed: %s", request_id, exc)
+            return bsu_reply(request_id, VerifyResult.ERROR, None, None, _STORAGE_FAILED)
+        return bsu_reply(request_id, result, None if member is None else member.kpj,
+                         assessment)
+
+    async def handle_complaint(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A complaint in; the reply (with its ticket) leaves after the commit."""
+        request_id = _request_id(body)
+        try:
+            post = parse_complaint(body)
+        except BadRequest as exc:
+            log.warning("complaint %s refused: %s", request_id, exc)
+            return complaint_reply(request_id, "ERROR", reason=f"bad request: {exc}")
+        try:
+            ticket, duplicate = await self._in_db(self.store.file_complaint, post,
+                                                  today=self._today())
+        except StorageError as exc:
+            log.error("complaint %s failed: %s", request_id, exc)
+            return complaint_reply(request_id, "ERROR", reason=_STORAGE_FAILED)
+        log.info("complaint %s from %s filed as %s%s", request_id, post.channel, ticket,
+                 " (already filed)" if duplicate else "")
+        return complaint_reply(request_id, "FILED", ticket, duplicate)
+
+
+def _member_error(kind: str) -> Callable[[str | None, str], dict[str, Any]]:
+    def reply(request_id: str | None, reason: str) -> dict[str, Any]:
+        if kind == "membership":
+            return membership_reply(request_id, VerifyResult.ERROR, None, reason)
+        if kind == "bsu":
+            return bsu_reply(request_id, VerifyResult.ERROR, None, None, reason)
+        return complaint_reply(request_id, "ERROR", reason=reason)
+    return reply
+
+
+_MEMBER_ERRORS = {kind: _member_error(kind) for kind in ("membership", "bsu", "complaint")}
+
+
 # The ERROR reply of each inquiry type (a rule's "error" action; posts have their own).
 _ERROR_REPLIES: dict[str, Callable[[str | None, str], dict[str, Any]]] = {
     "balance": error_reply, "statement": statement_error_reply,
-    "member": member_error_reply, "contributions": contributions_error_reply}
+    "member": member_error_reply, "contributions": contributions_error_reply,
+    **_MEMBER_ERRORS}
 
 
 def _request_id(body: dict[str, Any]) -> str | None:

@@ -39,6 +39,7 @@ from bpjs_ledger.answers import (
     PostResult,
     StatementAnswer,
 )
+from bpjs_ledger.bsu import BsuAssessment
 from bpjs_ledger.db import (
     ConstraintViolation,
     Database,
@@ -55,6 +56,15 @@ from bpjs_ledger.jht import (
     ReturnRate,
     returns_due,
     statement_years,
+)
+from bpjs_ledger.member_services import (
+    ComplaintPost,
+    IdentityClaim,
+    Member,
+    VerifyResult,
+    assess_member,
+    file_complaint,
+    find_member,
 )
 from bpjs_ledger.records import (
     ContributionPost,
@@ -272,6 +282,35 @@ class LedgerStore:
         return ContributionsAnswer(BalanceResult.OK, wanted, tuple(
             Contribution(Period.parse(str(r[0])), int(r[1]), int(r[2]), int(r[3]),
                          _day(r[4]), _day(r[5]), int(r[6]), int(r[7])) for r in rows))
+    # -- member services for chat channels (bpjs_ledger.member_services) --------------
+
+    def membership(self, claim: IdentityClaim) -> tuple[VerifyResult, Member | None]:
+        """The membership of the participant ``claim`` describes, if every detail matches."""
+        result, member = find_member(self.db, claim)
+        if result is VerifyResult.NOT_VERIFIED:
+            log.info("identity not verified for NIK %s", mask_digits_in_text(claim.nik.value))
+        return result, member
+
+    def bsu(self, claim: IdentityClaim, year: str
+            ) -> tuple[VerifyResult, Member | None, BsuAssessment | None]:
+        """BSU candidacy in programme ``year`` of the verified participant."""
+        with self.db.snapshot():
+            result, member = self.membership(claim)
+            if member is None:
+                return result, None, None
+            return result, member, assess_member(self.db, member, year)
+
+    def file_complaint(self, post: ComplaintPost, *, today: date) -> tuple[str, bool]:
+        """Store a complaint (once per ``post.key``): its ticket, and whether it was
+        filed before. Returns after the commit."""
+        for attempt in range(1, _POST_ATTEMPTS + 1):
+            try:
+                with self.db.transaction():
+                    return file_complaint(self.db, post, today=today)
+            except ConstraintViolation as exc:
+                if not exc.unique or attempt == _POST_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- back-office reads ------------------------------------------------------------
 

@@ -31,8 +31,9 @@ def test_credentials_are_made_once_private_and_kept(tmp_path: Path) -> None:
     first = ensure_credentials(tmp_path)
     path = credentials_path(tmp_path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert {a.role for a in first.values()} == {"switch", "ledger", "monitor", "portal"}
-    assert len({a.password for a in first.values()}) == 4
+    assert {a.role for a in first.values()} == {"switch", "ledger", "monitor", "portal",
+                                                "chatbot"}
+    assert len({a.password for a in first.values()}) == 5
     os.chmod(path, 0o644)
     again = ensure_credentials(tmp_path)
     assert {n: a.password for n, a in again.items()} == {n: a.password for n, a in first.items()}

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["atmsim", "atm_switch", "hsm_mock", "bpjs_ledger", "terminal_ui", "jmo_portal",
-            "atm_monitor"]
+            "atm_monitor", "whatsapp_bot", "whatsapp_sim"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,10 @@ Roles, and what each may do (besides reading its own reply prefix
 - ``ledger``  reads the ledger's request topics ``bpjs/jht/v1/#`` and writes replies
   ``atmsim/v1/reply/#``;
 - ``switch``  writes balance requests and the transaction events ``atmsim/v1/events/#``;
-- ``channel`` writes balance and statement requests (an SMS, WhatsApp or portal front end);
+- ``channel`` writes balance and statement requests (an SMS or portal front end);
+- ``chatbot`` writes the member-service requests (membership, BSU, complaints) and its
+  conversation events ``atmsim/v1/events/whatsapp``: the WhatsApp bot, which answers no
+  balances and so may not ask for one;
 - ``employer`` writes contribution posts;
 - ``monitor`` reads the events, nothing else.
 
@@ -43,6 +46,9 @@ EVENTS = "atmsim/v1/events/#"
 BALANCE, STATEMENT = "bpjs/jht/v1/balance/req", "bpjs/jht/v1/statement/req"
 CONTRIBUTION = "bpjs/jht/v1/contribution/post"
 MEMBER, CONTRIBUTIONS = "bpjs/jht/v1/member/req", "bpjs/jht/v1/contributions/req"
+MEMBERSHIP, BSU = "bpjs/jht/v1/membership/req", "bpjs/jht/v1/bsu/req"
+COMPLAINT = "bpjs/jht/v1/complaint/post"
+CHAT_EVENTS = "atmsim/v1/events/whatsapp"
 
 # role -> (topic filters it may read, topic filters it may write)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -50,12 +56,13 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "switch": ((), (BALANCE, EVENTS)),
     "channel": ((), (BALANCE, STATEMENT)),
     "employer": ((), (CONTRIBUTION,)),
+    "chatbot": ((), (MEMBERSHIP, BSU, COMPLAINT, CHAT_EVENTS)),
     "monitor": ((EVENTS,), ()),
     # the JMO/SSO web portal: membership checks, balances, statements, contribution history
     "portal": ((), (BALANCE, STATEMENT, MEMBER, CONTRIBUTIONS, EVENTS)),
 }
 DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor",
-                    "portal": "portal"}
+                    "portal": "portal", "whatsapp": "chatbot"}
 _ITERATIONS = 1000  # PBKDF2 rounds: the broker pays them once per CONNECT
 
 

@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         record_cli,
         replay_cli,
         scenario_cli,
+        whatsapp_cli,
     )
     from atmsim.shell.load import command as load_cli
 
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile_cli.add_parser(sub)
     portal_cli.add_parser(sub)
     monitor_cli.add_parser(sub)
+    whatsapp_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -521,6 +523,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "portal": _sub_cli("atmsim.shell.portal_cli"),
     "mailbox": _sub_cli("atmsim.shell.portal_cli"),
     "monitor": _sub_cli("atmsim.shell.monitor_cli"),
+    "whatsapp": _sub_cli("atmsim.shell.whatsapp_cli"),
 }
 
 

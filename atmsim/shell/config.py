@@ -34,6 +34,7 @@ from terminal_ui.device.config import AtmConfig
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
            "AtmSettings", "LogSettings", "PortalSettings",
+           "WhatsappSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule"]
 
@@ -354,6 +355,26 @@ class LogSettings:
 
 
 @dataclass
+class WhatsappSettings:
+    """``atmsim whatsapp`` (docs/channels.md, "WhatsApp"). Empty secrets: generated once
+    per data directory (``whatsapp/secrets.json``, mode 0600)."""
+
+    host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    port: int = 8780  # the bot's webhook (POST/GET /webhook)
+    graph_url: str = ""  # empty: the simulated Graph API, started alongside
+    graph_port: int = 8781  # the simulated Graph API's port
+    api_version: str = field(default="v21.0", metadata=rule(_not_empty))
+    phone_number_id: str = field(default="106540352242922", metadata=rule(_not_empty))
+    app_secret: str = ""
+    verify_token: str = ""
+    access_token: str = ""
+    rate_per_minute: int = field(default=20, metadata=between(1, 10_000))
+    session_idle: float = field(default=600.0, metadata=between(1, 86400))
+    max_body: int = field(default=64 * 1024, metadata=between(1024, 16 * 1024 * 1024))
+    ledger_deadline: float = 5.0  # seconds the bot waits for the ledger
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = field(default="INFO", metadata=choices(
@@ -365,13 +386,14 @@ class Settings:
     atm: AtmSettings = field(default_factory=AtmSettings)
     log: LogSettings = field(default_factory=LogSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    whatsapp: WhatsappSettings = field(default_factory=WhatsappSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
         return not self.mqtt.url
 
 
-_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal")
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal", "whatsapp")
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
@@ -462,7 +484,7 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
                  "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings,
-                 "portal": PortalSettings}
+                 "portal": PortalSettings, "whatsapp": WhatsappSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,
