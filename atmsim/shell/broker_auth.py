@@ -13,7 +13,9 @@ Roles, and what each may do (besides reading its own reply prefix
 - ``ledger``  reads the ledger's request topics ``bpjs/jht/v1/#`` and writes replies
   ``atmsim/v1/reply/#``;
 - ``switch``  writes balance requests and the transaction events ``atmsim/v1/events/#``;
-- ``channel`` writes balance and statement requests (an SMS, WhatsApp or portal front end);
+- ``channel`` writes balance and statement requests (a WhatsApp or portal front end);
+- ``sms``     writes the SMS 2757 requests ``bpjs/jht/v1/sms/req`` (registration, balance
+  and KPJ questions of a phone number) and its events ``atmsim/v1/events/#``;
 - ``employer`` writes contribution posts;
 - ``monitor`` reads the events, nothing else.
 
@@ -42,6 +44,7 @@ REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
 BALANCE, STATEMENT = "bpjs/jht/v1/balance/req", "bpjs/jht/v1/statement/req"
 CONTRIBUTION = "bpjs/jht/v1/contribution/post"
+SMS = "bpjs/jht/v1/sms/req"
 
 # role -> (topic filters it may read, topic filters it may write)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -49,9 +52,11 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "switch": ((), (BALANCE, EVENTS)),
     "channel": ((), (BALANCE, STATEMENT)),
     "employer": ((), (CONTRIBUTION,)),
+    "sms": ((), (SMS, EVENTS)),
     "monitor": ((EVENTS,), ()),
 }
-DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor"}
+DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor",
+                    "sms": "sms"}
 _ITERATIONS = 1000  # PBKDF2 rounds: the broker pays them once per CONNECT
 
 

@@ -226,7 +226,7 @@ def test_a_fresh_database_comes_up_at_the_latest_version(db_target: Path | str) 
         version = current_version(store.db)
         dialect = store.db.dialect
 
-    assert version == migrations_for(dialect)[-1].version == 3
+    assert version == migrations_for(dialect)[-1].version == 4
 
 
 def test_a_version_1_file_of_the_previous_release_comes_up_right(tmp_path: Path) -> None:
@@ -244,7 +244,7 @@ def test_a_version_1_file_of_the_previous_release_comes_up_right(tmp_path: Path)
         jp = store.db.query("SELECT SUM(jp_employer_sen + jp_worker_sen) FROM contributions")
         posted = store.post_contribution(post("after-upgrade"), today=POSTING_DAY)
 
-    assert version == 3
+    assert version == 4
     assert balances == PINNED
     assert jp == [(0,)]  # version 1 recorded no JP shares
     assert wayan is not None and wayan.years[-1].closing_sen == PINNED[WAYAN.kpj]
@@ -276,7 +276,7 @@ def test_a_version_1_postgres_database_comes_up_right(postgres_url: str) -> None
                                               wage_sen=4_000_000_00), today=POSTING_DAY)
         after = store.balance(BUDI.nik, BUDI.kpj)
 
-    assert version == 3
+    assert version == 4
     assert balance.balance_sen == 228_000_00
     assert statement is not None and statement.years[-1].closing_sen == 228_000_00
     assert posted.result is PostResult.POSTED
