@@ -210,8 +210,14 @@ class SmppSession:
         except Exception:
             log.exception("%s %s: handling %s failed", self.name, self.peer, pdu.command.name)
             answer = response_to(pdu, Status.ESME_RSYSERR)
-        if answer is not None:
+        if answer is None:
+            return
+        try:
             self._safe_send(answer)
+        except ValueError:
+            log.exception("%s %s: the answer to %s cannot be encoded", self.name, self.peer,
+                          pdu.command.name)
+            self._safe_send(response_to(pdu, Status.ESME_RSYSERR))
 
     def _nack(self, sequence: int, status: int) -> None:
         self._safe_send(Pdu(Command.GENERIC_NACK, sequence, status))
