@@ -129,8 +129,8 @@ def _problem(problem: str) -> str:
 
 
 def help_text() -> str:
-    return (f"{_HEAD}Layanan SMS 2757: {FORMAT_DAFTAR} | {FORMAT_SALDO} | {FORMAT_CEK}. "
-            "/ Register, balance, KPJ of your NIK.")
+    return (f"{_HEAD}Layanan SMS 2757. Daftar: {FORMAT_DAFTAR}. Cek saldo: {FORMAT_SALDO}. "
+            f"Cek KPJ: {FORMAT_CEK}. / Register once, then ask your JHT balance by KPJ.")
 
 
 def rate_limited(seconds: int) -> str:
