@@ -12,7 +12,7 @@ import asyncio
 import itertools
 from dataclasses import dataclass
 
-from atmsim.kernel.smpp import Command, Pdu, SmppSession, Status
+from atmsim.kernel.smpp import Command, Pdu, SessionClosed, SmppSession, SmppTimeout, Status
 from atmsim.kernel.smpp.address import normalize_msisdn
 from atmsim.kernel.smpp.pdu import response_to
 from atmsim.kernel.smpp.text import ESM_UDHI, Reassembler, split_text
@@ -60,10 +60,15 @@ class Handset:
                                f"{exc or 'timed out'}") from None
         self.session = SmppSession(reader, writer, self._handle, name="handset")
         self.session.start()
-        response = await self.session.request(Pdu(Command.BIND_TRANSCEIVER, 0, params={
-            "system_id": self.system_id, "password": self.password,
-            "interface_version": 0x34, "addr_ton": 1, "addr_npi": 1,
-            "address_range": self.msisdn}), timeout)
+        try:
+            response = await self.session.request(Pdu(Command.BIND_TRANSCEIVER, 0, params={
+                "system_id": self.system_id, "password": self.password,
+                "interface_version": 0x34, "addr_ton": 1, "addr_npi": 1,
+                "address_range": self.msisdn}), timeout)
+        except (SessionClosed, SmppTimeout) as exc:
+            await self.session.close()
+            raise HandsetError(f"{self.host}:{self.port} did not answer the bind as an SMSC "
+                               f"({exc})") from None
         if response.status != Status.ESME_ROK:
             await self.session.close()
             raise HandsetError(f"the SMSC refused the phone's bind: "
@@ -87,8 +92,11 @@ class Handset:
             if segment.total > 1:
                 params["esm_class"] = ESM_UDHI
                 params["short_message"] = segment.udh + segment.body
-            response = await self.session.request(Pdu(Command.SUBMIT_SM, 0, params=params),
-                                                  timeout)
+            try:
+                response = await self.session.request(
+                    Pdu(Command.SUBMIT_SM, 0, params=params), timeout)
+            except (SessionClosed, SmppTimeout) as exc:
+                raise HandsetError(f"the message was not sent: {exc}") from None
             if response.status != Status.ESME_ROK:
                 raise HandsetError(f"the SMSC refused the message: "
                                    f"{_status_name(response.status)}")

@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         record_cli,
         replay_cli,
         scenario_cli,
+        sms_cli,
     )
     from atmsim.shell.load import command as load_cli
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_cli.add_parser(sub)
     drill_cli.add_parser(sub)
     profile_cli.add_parser(sub)
+    sms_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -478,6 +480,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "record": _sub_cli("atmsim.shell.record_cli"), "replay": _sub_cli("atmsim.shell.replay_cli"),
     "drill": _sub_cli("atmsim.shell.drill_cli"),
     "profile": _sub_cli("atmsim.shell.profile_cli"),
+    "sms": _sub_cli("atmsim.shell.sms_cli"),
 }
 
 
@@ -503,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
         level = getattr(args, "log_level", None) or configured
         debug = str(level).upper() == "DEBUG"
         full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
-                                                  and not args.web)
+                                                  and not args.web) or (
+            args.command == "sms" and getattr(args, "sms_command", None) in (None, "phone")
+            and not getattr(args, "plain", False))
         chosen = Path(settings.log.file).expanduser() if settings.log.file else None
         setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
                       max_bytes=settings.log.max_bytes, backups=settings.log.backups)

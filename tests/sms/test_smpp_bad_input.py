@@ -9,7 +9,6 @@ import json
 import socket
 import struct
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiomqtt
 import pytest
