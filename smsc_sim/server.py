@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import socket
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,10 +106,6 @@ class SmscServer:
 
     async def _connected(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = SmppSession(reader, writer, self._handle, name="smsc")
         self._sessions.add(session)
         session.on_close.append(self._closed)

@@ -159,6 +159,10 @@ _LAYOUTS: dict[Command, tuple[tuple[str, str, int], ...]] = {
 _HAS_TLVS = frozenset({Command.SUBMIT_SM, Command.DELIVER_SM, Command.BIND_RECEIVER_RESP,
                        Command.BIND_TRANSMITTER_RESP, Command.BIND_TRANSCEIVER_RESP})
 _DEFAULTS: dict[str, Any] = {"c": "", "u8": 0, "sm": b""}
+# The empty value of each parameter, by command: what ``Pdu.get`` gives for one left out.
+_EMPTY_VALUES: dict[Command, dict[str, Any]] = {
+    command: {name: _DEFAULTS[kind] for name, kind, _ in layout}
+    for command, layout in _LAYOUTS.items()}
 _HEADER = struct.Struct(">IIII")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -176,8 +180,9 @@ class Pdu:
 
     def get(self, name: str) -> Any:
         """A mandatory parameter, or its empty value when it was not given."""
-        layout = {n: kind for n, kind, _ in _LAYOUTS.get(self.command, ())}
-        return self.params.get(name, _DEFAULTS.get(layout.get(name, "c"), ""))
+        if name in self.params:
+            return self.params[name]
+        return _EMPTY_VALUES.get(self.command, {}).get(name, "")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pdu):

@@ -140,6 +140,9 @@ def split_text(text: str, reference: int = 0) -> list[Segment]:
     [(153, 1, 2), (8, 2, 2)]
     """
     body, dcs = encode_text(text)
+    if (dcs == DCS_GSM7 and len(body) <= SINGLE_GSM7) or (
+            dcs == DCS_UCS2 and len(body) <= 2 * SINGLE_UCS2):
+        return [Segment(body, dcs)]  # the usual case: one SMS
     if dcs == DCS_UCS2:
         units = [text[i].encode("utf-16-be") for i in range(len(text))]
         single, part = SINGLE_UCS2, PART_UCS2
