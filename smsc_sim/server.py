@@ -195,7 +195,7 @@ class SmscServer:
         mailbox = self._mailboxes.setdefault(destination, _Mailbox())
         if len(mailbox.messages) >= self.mailbox_limit:
             return response_to(pdu, Status.ESME_RMSGQFUL)
-        tlvs = {tag: pdu.tlvs[tag] for tag in _ROUTED_TLVS if tag in pdu.tlvs}
+        tlvs = {int(tag): pdu.tlvs[tag] for tag in _ROUTED_TLVS if tag in pdu.tlvs}
         mailbox.messages.append((params, tlvs))
         mailbox.arrived.set()
         return response_to(pdu, message_id=f"{next(self._message_ids):x}")

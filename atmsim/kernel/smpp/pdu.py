@@ -165,6 +165,7 @@ _EMPTY_VALUES: dict[Command, dict[str, Any]] = {
     for command, layout in _LAYOUTS.items()}
 _HEADER = struct.Struct(">IIII")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NO_TLVS: Mapping[int, bytes] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class Pdu:
     sequence: int
     status: int = 0
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    tlvs: Mapping[int, bytes] = field(default_factory=lambda: _EMPTY)
+    tlvs: Mapping[int, bytes] = field(default_factory=lambda: _NO_TLVS)
 
     def get(self, name: str) -> Any:
         """A mandatory parameter, or its empty value when it was not given."""

@@ -221,10 +221,10 @@ class Reassembler:
         if esm_class & ESM_UDHI:
             concat, body = parse_udh(short_message)
         elif 0x020C in tlvs and 0x020E in tlvs and 0x020F in tlvs:
-            ref, total, number = tlvs[0x020C], tlvs[0x020E], tlvs[0x020F]
-            if len(ref) != 2 or len(total) != 1 or len(number) != 1:
+            sar_ref, sar_total, sar_number = tlvs[0x020C], tlvs[0x020E], tlvs[0x020F]
+            if len(sar_ref) != 2 or len(sar_total) != 1 or len(sar_number) != 1:
                 raise ValueError("sar_* TLVs of the wrong length")
-            concat = (int.from_bytes(ref, "big"), total[0], number[0])
+            concat = (int.from_bytes(sar_ref, "big"), sar_total[0], sar_number[0])
         elif not body and 0x0424 in tlvs:
             body = tlvs[0x0424]  # message_payload
         if concat is None or concat[1] <= 1:
