@@ -14,7 +14,7 @@ from atmsim.kernel.smpp.text import ESM_UDHI
 from atmsim.shell.broker import EmbeddedBroker
 from bpjs_ledger.service import BALANCE_REQUEST_TOPIC
 from sms_gateway.esme import Esme, EsmeConfig
-from sms_gateway.gateway import SMS_REQUEST_TOPIC
+from sms_gateway.gateway import SMS_REQUEST_TOPIC, GatewayConfig, SmsGateway
 from smsc_sim.accounts import ensure_accounts
 from tests.sms.conftest import BUDI, Channel, exchange, sms_channel
 
@@ -80,3 +80,13 @@ async def test_the_ledger_answers_bad_sms_requests_with_a_reason(channel: Channe
             await bus.request(BALANCE_REQUEST_TOPIC, {
                 **base, "nik": BUDI["nik"], "kpj": BUDI["kpj"], "terminal_id": "SMS"},
                 timeout=1.0)
+
+
+async def test_without_a_ledger_the_phone_is_told_to_try_later(mosquitto: EmbeddedBroker
+                                                                ) -> None:
+    async with MqttBus(mosquitto.endpoint_for("sms"), "sms-no-ledger") as bus:
+        assert await bus.wait_connected(10)
+        gateway = SmsGateway(bus, GatewayConfig(ledger_deadline=0.5, failures_per_day=1))
+        for _ in range(2):  # not counted as a failed attempt: the second is answered too
+            reply = await gateway.answer("6281300000009", f"SALDO {BUDI['kpj']}")
+            assert reply is not None and "layanan sedang tidak tersedia" in reply
