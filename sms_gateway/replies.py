@@ -87,7 +87,8 @@ def kpj_found(kpjs: list[str]) -> str:
 
 def not_registered() -> str:
     """The number holds no registration: how to register."""
-    return f"{_HEAD}Nomor Anda belum terdaftar. Daftar: {FORMAT_DAFTAR} kirim ke 2757."
+    return (f"{_HEAD}Nomor Anda belum terdaftar. Daftar: {FORMAT_DAFTAR} kirim ke 2757. "
+            "/ Not registered.")
 
 
 def kpj_not_registered() -> str:

@@ -117,6 +117,7 @@ class SmscServer:
             log.warning("smsc %s: no bind within %.0f s, closing", session.peer,
                         self.bind_timeout)
             await session.close()
+        await session.wait_closed()
 
     def _closed(self, session: SmppSession) -> None:
         self._sessions.discard(session)

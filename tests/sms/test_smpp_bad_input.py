@@ -17,6 +17,7 @@ import pytest_asyncio
 from atmsim.kernel.smpp import Command, Pdu, Status, decode_pdu, encode_pdu
 from atmsim.kernel.smpp.pdu import HEADER_LEN
 from atmsim.shell.broker import EmbeddedBroker
+from sms_gateway.esme import BindRefused, Esme, EsmeConfig
 from smsc_sim.handset import Handset, HandsetError
 from tests.sms.conftest import BUDI, SITI, Channel, exchange, sms_channel
 
@@ -68,6 +69,11 @@ async def test_wrong_password_and_unknown_system_id_are_refused(channel: Channel
     with pytest.raises(HandsetError, match="ESME_RINVPASWD"):
         async with Handset("127.0.0.1", channel.smsc.port, "081100000000", "nope"):
             pass
+    # A gateway with the wrong password gives up at once, saying why.
+    async with Esme(EsmeConfig(port=channel.smsc.port, password="wrong"), channel.gateway.answer
+                    ) as wrong:
+        with pytest.raises(BindRefused, match="ESME_RINVPASWD"):
+            await wrong.wait_bound(5)
     await _still_serving(channel)
 
 
