@@ -24,7 +24,7 @@ from typing import Any
 
 from atmsim.shell.config import Settings, parse_hostport
 from atmsim.shell.errors import UserError, exit_status
-from atmsim.shell.options import COMMON, MQTT, add_options, settings_from
+from atmsim.shell.options import COMMON, add_options, settings_from
 
 __all__ = ["add_parser", "run"]
 
@@ -73,11 +73,12 @@ def add_parser(subparsers: Any) -> None:
 
     smsc = sub.add_parser("smsc", help="the simulated SMSC until Ctrl-C")
     _options(smsc, suppress=True)
-    smsc.add_argument("--smsc-port", type=int, help="port to listen on (default 2775)")
+    smsc.add_argument("--smsc-port", type=int, help="port to listen on (default: [smsc] "
+                      "port, 2775; --smsc HOST:PORT sets both)")
 
     gateway = sub.add_parser("gateway", help="the BPJS SMS 2757 gateway until Ctrl-C")
     _options(gateway, suppress=True)
-    add_options(gateway, *MQTT)
+    add_options(gateway, "mqtt", "mqtt_ca", "mqtt_port")
     gateway.add_argument("--system-id", help="the ESME's system_id (default bpjs2757)")
 
 
@@ -93,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         host, port = parse_hostport(smsc, "--smsc")
         settings.sms = dataclasses.replace(settings.sms, smsc_host=host, smsc_port=port)
     if command == "smsc":
+        if smsc:  # for the SMSC itself, where it listens
+            settings.smsc = dataclasses.replace(settings.smsc, host=host, port=port)
         if getattr(args, "smsc_port", None):
             settings.smsc = dataclasses.replace(settings.smsc, port=args.smsc_port)
         return asyncio.run(_serve_smsc(settings))
