@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +22,7 @@ from smsc_sim.accounts import ensure_accounts
 from smsc_sim.handset import Handset
 from smsc_sim.server import SmscServer
 from tests.conftest import _session_broker
-from tests.ledger.conftest import postgres_base_url, with_query
+from tests.ledger.conftest import postgres_base_url, postgres_schema
 
 AS_OF = date(2026, 10, 31)
 BUDI = {"nik": "3171011505850001", "name": "Budi Santoso", "born": "15-05-1985",
@@ -49,20 +48,9 @@ class Channel:
 
 @contextlib.asynccontextmanager
 async def postgres_sms_schema() -> AsyncIterator[str]:
-    import psycopg
-
-    base = postgres_base_url()
-    name = f"sms_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield with_query(base, options=f"-csearch_path={name}",
-                         application_name=f"atmsim-{name}")
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE application_name = %s", (f"atmsim-{name}",))
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
+    """A PostgreSQL schema of the test's own, named ``sms_...``, as a ledger URL."""
+    with postgres_schema(postgres_base_url(), prefix="sms") as (url, _):
+        yield url
 
 
 @contextlib.asynccontextmanager
