@@ -204,7 +204,8 @@ class Esme:
                 params["esm_class"] = ESM_UDHI
                 params["short_message"] = segment.udh + segment.body
             response = await session.request(Pdu(Command.SUBMIT_SM, 0, params=params,
-                                                 tlvs=tlvs), c.response_timeout)
+                                                 tlvs=tlvs), c.response_timeout,
+                                             throttle_retries=8)
             if response.status != Status.ESME_ROK:
                 log.warning("submit_sm to %s refused: 0x%x", mask_msisdn(msisdn),
                             response.status)

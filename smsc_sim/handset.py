@@ -94,7 +94,7 @@ class Handset:
                 params["short_message"] = segment.udh + segment.body
             try:
                 response = await self.session.request(
-                    Pdu(Command.SUBMIT_SM, 0, params=params), timeout)
+                    Pdu(Command.SUBMIT_SM, 0, params=params), timeout, throttle_retries=8)
             except (SessionClosed, SmppTimeout) as exc:
                 raise HandsetError(f"the message was not sent: {exc}") from None
             if response.status != Status.ESME_ROK:

@@ -106,7 +106,8 @@ class SmscServer:
 
     async def _connected(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
-        session = SmppSession(reader, writer, self._handle, name="smsc")
+        # A wide window: one ESME's bind carries every participant's replies at once.
+        session = SmppSession(reader, writer, self._handle, name="smsc", window=1024)
         self._sessions.add(session)
         session.on_close.append(self._closed)
         session.start()

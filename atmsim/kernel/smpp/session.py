@@ -102,9 +102,23 @@ class SmppSession:
             raise SessionClosed(f"{self.name}: connection closed")
         self.writer.write(encode_pdu(pdu))
 
-    async def request(self, pdu: Pdu, timeout: float = 10.0) -> Pdu:
+    async def request(self, pdu: Pdu, timeout: float = 10.0, *,
+                      throttle_retries: int = 0) -> Pdu:
         """Send ``pdu`` with the next sequence number; its response (any status), or
-        ``SmppTimeout`` / ``SessionClosed``. A ``generic_nack`` for it is its response."""
+        ``SmppTimeout`` / ``SessionClosed``. A ``generic_nack`` for it is its response.
+        With ``throttle_retries``, a response ``ESME_RTHROTTLED`` or ``ESME_RMSGQFUL``
+        (the peer is busy) is followed by the same request again, after 50 ms doubling,
+        up to that many times."""
+        delay = 0.05
+        for _ in range(throttle_retries):
+            response = await self._request_once(pdu, timeout)
+            if response.status not in (Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL):
+                return response
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return await self._request_once(pdu, timeout)
+
+    async def _request_once(self, pdu: Pdu, timeout: float) -> Pdu:
         sequence = next(self._sequence) & 0x7FFFFFFF or next(self._sequence)
         future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
         self._pending[sequence] = future
