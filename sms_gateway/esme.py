@@ -120,7 +120,8 @@ class Esme:
 
     async def _connect_and_serve(self) -> None:
         c = self.config
-        reader, writer = await asyncio.open_connection(c.host, c.port)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(c.host, c.port),
+                                                c.response_timeout)
         session = SmppSession(reader, writer, self._handle, name="esme")
         session.start()
         self.session = session
