@@ -37,6 +37,7 @@ log = logging.getLogger("atmsim.smsc")
 _BINDS = {Command.BIND_TRANSCEIVER, Command.BIND_TRANSMITTER, Command.BIND_RECEIVER}
 _ROUTED_TLVS = (Tlv.SAR_MSG_REF_NUM, Tlv.SAR_TOTAL_SEGMENTS, Tlv.SAR_SEGMENT_SEQNUM,
                 Tlv.MESSAGE_PAYLOAD)
+_IN_FLIGHT = 32  # deliver_sm awaiting their response, per bound address
 _MESSAGE_FIELDS = ("source_addr_ton", "source_addr_npi", "source_addr", "dest_addr_ton",
                    "dest_addr_npi", "destination_addr", "esm_class", "protocol_id",
                    "data_coding", "short_message")
@@ -73,6 +74,7 @@ class SmscServer:
         self._routes: dict[str, SmppSession] = {}
         self._mailboxes: dict[str, _Mailbox] = {}
         self._pumps: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._message_ids = itertools.count(1)
         self.delivered = 0
 
@@ -203,29 +205,45 @@ class SmscServer:
         return response_to(pdu, message_id=f"{next(self._message_ids):x}")
 
     async def _pump(self, session: SmppSession, address: str) -> None:
-        """Deliver ``address``'s mailbox to ``session`` while it is the route."""
+        """Deliver ``address``'s mailbox to ``session`` while it is the route, up to
+        ``_IN_FLIGHT`` messages awaiting their ``deliver_sm_resp`` at once (SMS carry no
+        order; a long message's segments are joined by their numbers)."""
         mailbox = self._mailboxes.setdefault(address, _Mailbox())
+        slots = asyncio.Semaphore(_IN_FLIGHT)
         while not session.closed.is_set() and self._routes.get(address) is session:
             if not mailbox.messages:
                 mailbox.arrived.clear()
                 await mailbox.arrived.wait()
                 continue
-            params, tlvs = mailbox.messages[0]
-            try:
-                response = await session.request(
-                    Pdu(Command.DELIVER_SM, 0, params=params, tlvs=tlvs), 10.0)
-            except (SessionClosed, SmppTimeout):
-                return  # it stays first in the mailbox for the next bind
-            if response.status == Status.ESME_RTHROTTLED:
-                await asyncio.sleep(0.05)
+            await slots.acquire()
+            if not mailbox.messages or session.closed.is_set():
+                slots.release()
                 continue
-            # Delivered, or refused for good (a malformed message): either way it is done.
-            if mailbox.messages and mailbox.messages[0][0] is params:
-                mailbox.messages.popleft()
-            self.delivered += 1
-            if response.status != Status.ESME_ROK:
-                log.warning("smsc: deliver_sm to %s refused: 0x%x", _shown(address),
-                            response.status)
+            item = mailbox.messages.popleft()
+            task = asyncio.create_task(self._deliver(session, address, item, slots))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, session: SmppSession, address: str,
+                       item: tuple[dict[str, Any], dict[int, bytes]],
+                       slots: asyncio.Semaphore) -> None:
+        mailbox = self._mailboxes[address]
+        params, tlvs = item
+        try:
+            response = await session.request(
+                Pdu(Command.DELIVER_SM, 0, params=params, tlvs=tlvs), 10.0,
+                throttle_retries=8)
+        except (SessionClosed, SmppTimeout, asyncio.CancelledError):
+            mailbox.messages.appendleft(item)  # first again, for the next bind
+            mailbox.arrived.set()
+            return
+        finally:
+            slots.release()
+        # Delivered, or refused for good (a malformed message): either way it is done.
+        self.delivered += 1
+        if response.status != Status.ESME_ROK:
+            log.warning("smsc: deliver_sm to %s refused: 0x%x", _shown(address),
+                        response.status)
 
 
 def _same(given: str, expected: str) -> bool:
