@@ -27,6 +27,7 @@ from bpjs_ledger.answers import (
 from bpjs_ledger.identity import IdentityError, Kpj, Nik, parse_kpj, parse_nik
 from bpjs_ledger.jht import Contribution, JhtYear, Period
 from bpjs_ledger.records import ContributionPost, JhtStatement
+from bpjs_ledger.sms_registry import KpjAnswer, Registration, RegistrationOutcome, SmsResult
 
 __all__ = [
     "CURRENCY",
@@ -51,6 +52,12 @@ __all__ = [
     "statement_json",
     "statement_reply",
     "year_json",
+    "SmsRequest",
+    "parse_sms_request",
+    "sms_balance_reply",
+    "sms_error_reply",
+    "sms_kpj_reply",
+    "sms_register_reply",
 ]
 
 CURRENCY = "IDR"
@@ -354,6 +361,114 @@ def post_reply(request_id: str | None, key: str | None, outcome: PostOutcome,
 
 def post_error_reply(request_id: str | None, key: str | None, reason: str) -> dict[str, Any]:
     return post_reply(request_id, key, PostOutcome(PostResult.ERROR, reason))
+
+
+# -- the SMS 2757 channel -------------------------------------------------------------
+
+SMS_TYPES = ("register", "balance", "kpj")
+_SMS_KEYS = ("kpj", "name", "status", "balance_sen", "currency", "as_of", "segment",
+             "last_contribution", "kpjs", "already", "moved")
+_MAX_EMAIL = 254
+
+
+@dataclass(frozen=True)
+class SmsRequest:
+    """A request from the SMS gateway: ``type`` register, balance or kpj, for the
+    number ``msisdn``; ``registration`` (register), ``kpj`` (balance) or ``nik`` (kpj)."""
+
+    id: str
+    type: str
+    msisdn: str
+    registration: Registration | None = None
+    kpj: str | None = None
+    nik: str | None = None
+
+
+def parse_sms_request(body: Mapping[str, Any]) -> SmsRequest:
+    """Check an SMS request (docs/ledger.md, "SMS 2757").
+
+    >>> parse_sms_request({"id": "1", "reply_to": "r", "type": "balance",
+    ...                    "msisdn": "6281234567890", "kpj": "10012345678",
+    ...                    "channel": "SMS", "requested_at": "2026-11-02T10:00:00+07:00"}).kpj
+    '10012345678'
+    >>> parse_sms_request({"id": "1", "reply_to": "r", "type": "balance", "msisdn": "0812"})
+    Traceback (most recent call last):
+    ...
+    bpjs_ledger.messages.BadRequest: msisdn: must be 8 to 15 digits (62...)
+    """
+    request_id = _text(body, "id")
+    _text(body, "reply_to")
+    kind = _text(body, "type")
+    if kind not in SMS_TYPES:
+        raise BadRequest(f"type: must be one of {', '.join(SMS_TYPES)}")
+    msisdn = _text(body, "msisdn")
+    if not (msisdn.isascii() and msisdn.isdigit() and 8 <= len(msisdn) <= 15):
+        raise BadRequest("msisdn: must be 8 to 15 digits (62...)")
+    _text(body, "channel")
+    try:
+        datetime.fromisoformat(_text(body, "requested_at"))
+    except ValueError:
+        raise BadRequest("requested_at: not an ISO 8601 date-time") from None
+    try:
+        if kind == "balance":
+            return SmsRequest(request_id, kind, msisdn, kpj=parse_kpj(_required(body, "kpj")).value)
+        nik = parse_nik(_required(body, "nik")).value
+        if kind == "kpj":
+            return SmsRequest(request_id, kind, msisdn, nik=nik)
+        kpj = parse_kpj(_required(body, "kpj")).value
+    except IdentityError as exc:
+        raise BadRequest(str(exc)) from None
+    birth_date = _parsed(body, "birth_date", 10, date.fromisoformat, "a date YYYY-MM-DD")
+    name = _optional_text(body, "name", _MAX_TEXT)
+    email = _optional_text(body, "email", _MAX_EMAIL)
+    return SmsRequest(request_id, kind, msisdn, Registration(msisdn, kpj, nik, birth_date,
+                                                             name, email))
+
+
+def _optional_text(body: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = _required(body, key, nullable=True)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadRequest(f"{key}: must be null or a string of 1 to {limit} characters")
+    return value
+
+
+def _sms(request_id: str | None, kind: str | None, result: SmsResult,
+         **values: Any) -> dict[str, Any]:
+    return {"id": request_id, "type": kind, "result": result.value,
+            **dict.fromkeys(_SMS_KEYS), **values}
+
+
+def sms_register_reply(request_id: str | None, outcome: RegistrationOutcome) -> dict[str, Any]:
+    """REGISTERED (with the participant's name and status) or MISMATCH."""
+    if outcome.result is not SmsResult.REGISTERED:
+        return _sms(request_id, "register", outcome.result)
+    return _sms(request_id, "register", outcome.result, name=outcome.name,
+                status=None if outcome.status is None else outcome.status.value,
+                already=outcome.already, moved=outcome.moved)
+
+
+def sms_balance_reply(request_id: str | None, result: SmsResult,
+                      answer: BalanceAnswer | None) -> dict[str, Any]:
+    """OK with the balance keys of a balance reply, NOT_REGISTERED or FORBIDDEN."""
+    if result is not SmsResult.OK or answer is None:
+        return _sms(request_id, "balance", result)
+    balance = balance_reply(request_id, answer)
+    return _sms(request_id, "balance", result,
+                **{k: balance[k] for k in _BALANCE_KEYS})
+
+
+def sms_kpj_reply(request_id: str | None, answer: KpjAnswer) -> dict[str, Any]:
+    """OK with ``kpjs`` (the registered KPJs of that NIK), NOT_REGISTERED or FORBIDDEN."""
+    if answer.result is not SmsResult.OK:
+        return _sms(request_id, "kpj", answer.result)
+    return _sms(request_id, "kpj", answer.result, kpjs=list(answer.kpjs))
+
+
+def sms_error_reply(request_id: str | None, kind: str | None, reason: str) -> dict[str, Any]:
+    return {**_sms(request_id, kind if kind in SMS_TYPES else None, SmsResult.ERROR),
+            "reason": reason}
 
 
 # -- fields ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What the ledger counts for Prometheus: the requests it answered by type (``balance``,
 ``statement``, ``post``, the portal's ``member`` and ``contributions``, the chat channel's
-``membership``, ``bsu`` and ``complaint``) and result, and how long each took
+``membership``, ``bsu`` and ``complaint``, SMS 2757's ``sms``) and result, and how long each took
 (docs/observability.md).
 
 One registry for all the workers of a ``run_ledger``, served by ``[ledger] metrics``
@@ -22,10 +22,11 @@ from atmsim.kernel.loop_metrics import LoopCounter, LoopHistogram
 __all__ = ["LedgerMetrics", "QUERY_TYPES", "RESULTS"]
 
 QUERY_TYPES = ("balance", "statement", "post", "member", "contributions", "membership", "bsu",
-               "complaint")
+               "complaint", "sms")
 # Every result a reply can carry (docs/ledger.md), and NO_REPLY: a rule kept it back.
 RESULTS = frozenset({"OK", "NOT_FOUND", "FORBIDDEN", "ERROR", "POSTED", "REJECTED",
-                     "NO_MATCH", "NOT_VERIFIED", "FILED", "NO_REPLY"})
+                     "NO_MATCH", "NOT_VERIFIED", "FILED", "REGISTERED", "MISMATCH",
+                     "NOT_REGISTERED", "NO_REPLY"})
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
             0.5, 1.0, 5.0)
 

@@ -18,8 +18,9 @@ on both, months 01-12 (they sort correctly as text).
 Versions: 1 participants, employers, contributions, returns, claims and the balance
 snapshot; 2 JP shares on contribution rows, opening balances (saldo awal) and the
 idempotency keys of posted contributions; 3 (SQLite only) tables copied into the
-declaration, so files made by older releases refuse what PostgreSQL refuses; 4 reserved
-for the SMS 2757 channel; 5 complaints (e-Form pengaduan) filed by the WhatsApp channel.
+declaration, so files made by older releases refuse what PostgreSQL refuses; 4 the SMS
+2757 registrations (which phone number may ask for which KPJ's balance); 5 complaints
+(e-Form pengaduan) filed by the WhatsApp channel.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "INDEXES",
     "MIGRATIONS",
     "POSTGRES_MIGRATIONS",
+    "SMS_TABLES",
     "STEPS",
     "TABLES",
     "Migration",
@@ -233,6 +235,21 @@ _COMPLAINTS = Table("complaints", (
     _text("filed_at"),
 ), unique=(("post_key",), ("ticket",)))
 
+# SMS 2757 (docs/channels.md): the phone number each KPJ was registered to with DAFTAR
+# SALDO, after its NIK, birth date and name were checked. One number per KPJ (registering
+# again from another number moves it); a number may hold several KPJs (a person's
+# duplicate registrations). Not in TABLES: step 3 rebuilds TABLES as they were when it
+# shipped, before this table existed.
+_SMS_REGISTRATIONS = Table("sms_registrations", (
+    _text("kpj", primary_key=True, references=_KPJ_REF),
+    Column("msisdn", "text", between=(8, 15)),  # international digits: 62812...
+    _text("email", nullable=True),
+    _text("registered_at"),
+), clustered=True)
+_SMS_REGISTRATIONS_BY_MSISDN = Index("sms_registrations_by_msisdn", "sms_registrations",
+                                     ("msisdn",))
+SMS_TABLES: tuple[Table, ...] = (_SMS_REGISTRATIONS,)
+
 TABLES: tuple[Table, ...] = (_EMPLOYERS, _PARTICIPANTS, _CONTRIBUTIONS, _YEARLY_RETURNS, _CLAIMS,
                              _BALANCES, _OPENING_BALANCES, _CONTRIBUTION_POSTS)
 INDEXES: tuple[Index, ...] = (_PARTICIPANTS_BY_NIK, _CLAIMS_BY_KPJ)
@@ -249,9 +266,7 @@ STEPS: tuple[Step, ...] = (
     # such as 02-30 through, which PostgreSQL refused: the same rules on both from here.
     Step(3, "the same date and period rules on SQLite as on PostgreSQL", (
         RebuildTables(TABLES),)),
-    # Placeholder for the SMS 2757 channel's step (another branch): migrate() needs
-    # consecutive versions. Merging that branch replaces this line with its step.
-    Step(4, "reserved for the SMS 2757 channel", ()),
+    Step(4, "SMS 2757 registrations", (_SMS_REGISTRATIONS, _SMS_REGISTRATIONS_BY_MSISDN)),
     Step(5, "complaints (e-Form pengaduan) filed by the WhatsApp channel", (_COMPLAINTS,)),
 )
 

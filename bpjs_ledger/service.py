@@ -66,9 +66,14 @@ from bpjs_ledger.messages import (
     parse_member_request,
     parse_post,
     parse_request,
+    parse_sms_request,
     post_error_reply,
     post_reply,
     reply_for,
+    sms_balance_reply,
+    sms_error_reply,
+    sms_kpj_reply,
+    sms_register_reply,
     statement_error_reply,
     statement_reply,
 )
@@ -81,6 +86,7 @@ __all__ = [
     "CONTRIBUTIONS_REQUEST_TOPIC",
     "MEMBER_REQUEST_TOPIC",
     "SHARED_GROUP",
+    "SMS_REQUEST_TOPIC",
     "STATEMENT_REQUEST_TOPIC",
     "BadRequest",
     "BalanceRequest",
@@ -98,6 +104,7 @@ STATEMENT_REQUEST_TOPIC = "bpjs/jht/v1/statement/req"
 CONTRIBUTION_POST_TOPIC = "bpjs/jht/v1/contribution/post"
 MEMBER_REQUEST_TOPIC = "bpjs/jht/v1/member/req"
 CONTRIBUTIONS_REQUEST_TOPIC = "bpjs/jht/v1/contributions/req"
+SMS_REQUEST_TOPIC = "bpjs/jht/v1/sms/req"
 SHARED_GROUP = "bpjs-ledger"
 
 _STORAGE_FAILED = "internal error: ledger storage unavailable"
@@ -140,6 +147,9 @@ class LedgerService:
             self.bus.serve(topic, self._measured(
                 kind, self._ruled(kind, handler) if self.rules else handler),
                 shared_group=SHARED_GROUP)
+        # SMS requests are not ruled (rules match the inquiry types), but counted.
+        self.bus.serve(SMS_REQUEST_TOPIC, self._measured("sms", self.handle_sms),
+                       shared_group=SHARED_GROUP)
 
     def _measured(self, kind: str,
                   handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -282,6 +292,33 @@ class LedgerService:
                  " (already posted)" if outcome.duplicate else "")
         return post_reply(request_id, post.key, outcome, post.kpj.value)
 
+
+    async def handle_sms(self, body: dict[str, Any]) -> dict[str, Any]:
+        """An SMS 2757 request (register, balance, kpj) in, its reply out."""
+        request_id = _request_id(body)
+        kind = body.get("type") if isinstance(body.get("type"), str) else None
+        try:
+            request = parse_sms_request(body)
+        except BadRequest as exc:
+            log.warning("sms request %s refused: %s", request_id, exc)
+            return sms_error_reply(request_id, kind, f"bad request: {exc}")
+        try:
+            if request.registration is not None:
+                outcome = await self._in_db(self.store.sms_register, request.registration)
+                reply = sms_register_reply(request_id, outcome)
+            elif request.kpj is not None:
+                result, answer = await self._in_db(self.store.sms_balance, request.msisdn,
+                                                   request.kpj)
+                reply = sms_balance_reply(request_id, result, answer)
+            else:
+                assert request.nik is not None
+                reply = sms_kpj_reply(request_id, await self._in_db(
+                    self.store.sms_kpjs, request.msisdn, request.nik))
+        except StorageError as exc:
+            log.error("sms request %s failed: %s", request_id, exc)
+            return sms_error_reply(request_id, request.type, _STORAGE_FAILED)
+        log.debug("sms %s request %s: %s", request.type, request_id, reply["result"])
+        return reply
 
     # -- member services (bpjs_ledger.member_services) ---------------------------------
 

@@ -77,6 +77,15 @@ from bpjs_ledger.records import (
     contribution_for,
 )
 from bpjs_ledger.schema import migrate
+from bpjs_ledger.sms_registry import (
+    KpjAnswer,
+    Registration,
+    RegistrationOutcome,
+    SmsResult,
+    register,
+    registered_balance,
+    registered_kpjs,
+)
 
 __all__ = [
     "BalanceAnswer",
@@ -146,8 +155,8 @@ _INSERT_RETURN = ("INSERT INTO yearly_returns (kpj, year, rate_percent, rate_is_
                   "amount_sen, credited_on) VALUES (?, ?, ?, ?, ?, ?)")
 
 # Tables in an order that deletes children before parents.
-_TABLES = ("contribution_posts", "balances", "claims", "yearly_returns", "contributions",
-           "opening_balances", "participants", "employers")
+_TABLES = ("sms_registrations", "contribution_posts", "balances", "claims",
+           "yearly_returns", "contributions", "opening_balances", "participants", "employers")
 
 # A unique-key collision while posting means another worker committed the same key or
 # month between our read and our insert; reading again gives the right answer.
@@ -311,6 +320,21 @@ class LedgerStore:
                 if not exc.unique or attempt == _POST_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+    # -- the SMS 2757 channel (bpjs_ledger.sms_registry) --------------------------------
+
+    def sms_register(self, registration: Registration) -> RegistrationOutcome:
+        """DAFTAR SALDO: record the number for the KPJ when the data match."""
+        with self.db.transaction():
+            return register(self.db, registration)
+
+    def sms_balance(self, msisdn: str, kpj: str) -> tuple[SmsResult, BalanceAnswer | None]:
+        """SALDO: the balance of ``kpj`` if it is registered to ``msisdn``."""
+        with self.db.snapshot():
+            return registered_balance(self.db, msisdn, kpj, self.account(kpj))
+
+    def sms_kpjs(self, msisdn: str, nik: str) -> KpjAnswer:
+        """CEK NOMOR KTP: the KPJs of ``nik`` registered to ``msisdn``."""
+        return registered_kpjs(self.db, msisdn, parse_nik(nik).value)
 
     # -- back-office reads ------------------------------------------------------------
 

@@ -32,8 +32,8 @@ def test_credentials_are_made_once_private_and_kept(tmp_path: Path) -> None:
     path = credentials_path(tmp_path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert {a.role for a in first.values()} == {"switch", "ledger", "monitor", "portal",
-                                                "chatbot"}
-    assert len({a.password for a in first.values()}) == 5
+                                                "chatbot", "sms"}
+    assert len({a.password for a in first.values()}) == 6
     os.chmod(path, 0o644)
     again = ensure_credentials(tmp_path)
     assert {n: a.password for n, a in again.items()} == {n: a.password for n, a in first.items()}

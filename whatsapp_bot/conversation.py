@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from atmsim.kernel.masking import mask_name
+from atmsim.kernel.masking import mask_kpj, mask_name
 from whatsapp_bot.graph_json import Buttons, ListMenu, ListRow, ListSection, Reply, Text
 from whatsapp_bot.texts import TEXTS, say
 from whatsapp_bot.webhook import Inbound
 
 __all__ = ["BSU_PROGRAMMES", "MAX_VERIFY_FAILURES", "Inbound", "LedgerAsk", "Session", "Turn",
-           "answered", "handle", "mask_kpj", "rupiah"]
+           "answered", "handle", "rupiah"]
 
 MAX_VERIFY_FAILURES = 3
 MAX_COMPLAINT = 1000
@@ -97,13 +97,6 @@ def rupiah(sen: int) -> str:
     """
     return "Rp" + f"{sen // 100:,}".replace(",", ".")
 
-
-def mask_kpj(kpj: str) -> str:
-    """
-    >>> mask_kpj("10012345678")
-    '1001*****78'
-    """
-    return kpj[:4] + "*" * (len(kpj) - 6) + kpj[-2:]
 
 
 def _month(iso: str | None) -> str:

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from atmsim.kernel.bus import Bus, BusError
+from atmsim.kernel.masking import mask_phone
 from whatsapp_bot.conversation import LedgerAsk, Session, Turn, answered, handle
 from whatsapp_bot.graph_json import Reply, Text
 from whatsapp_bot.texts import say
 from whatsapp_bot.webhook import Inbound
 
-__all__ = ["EVENTS_TOPIC", "TOPICS", "ChatService", "Limits", "mask_wa_id"]
+__all__ = ["EVENTS_TOPIC", "TOPICS", "ChatService", "Limits"]
 
 log = logging.getLogger("atmsim.whatsapp")
 
@@ -46,15 +47,6 @@ class Limits:
     seen_ids: int = 100_000  # message ids remembered for dedup
     ledger_deadline: float = 5.0
 
-
-def mask_wa_id(wa_id: str) -> str:
-    """
-    >>> mask_wa_id("6281380070175")
-    '6281******175'
-    """
-    if len(wa_id) <= 7:
-        return "*" * len(wa_id)
-    return wa_id[:4] + "*" * (len(wa_id) - 7) + wa_id[-3:]
 
 
 class _Bucket:
@@ -168,7 +160,7 @@ class ChatService:
                                           self.limits.ledger_deadline)
         except BusError as exc:
             log.warning("ledger %s request for %s failed: %s", ask.kind,
-                        mask_wa_id(message.wa_id), type(exc).__name__)
+                        mask_phone(message.wa_id), type(exc).__name__)
             return None
 
     async def _send(self, replies: list[Reply], wa_id: str) -> None:
@@ -176,14 +168,14 @@ class ChatService:
             try:
                 await self.sender.send(reply, wa_id)
             except Exception as exc:  # GraphError, or a broken reply: log, go on
-                log.warning("reply to %s not sent: %s", mask_wa_id(wa_id), exc)
+                log.warning("reply to %s not sent: %s", mask_phone(wa_id), exc)
                 return
 
     def _event(self, message: Inbound, before: str, after: str, input_kind: str,
                ledger: dict[str, Any] | None, started: float) -> None:
         self.bus.publish_soon(EVENTS_TOPIC, {
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "channel": CHANNEL, "wa_id": mask_wa_id(message.wa_id),
+            "channel": CHANNEL, "wa_id": mask_phone(message.wa_id),
             "message_id": message.message_id[:128], "step_before": before,
             "step_after": after, "input": input_kind,
             "ledger": ledger, "latency_ms": round((time.perf_counter() - started) * 1000, 3)})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_pan", "mask_kpj", "mask_name", "mask_track2", "mask_digits_in_text",
+__all__ = ["mask_pan", "mask_kpj", "mask_phone", "mask_name", "mask_track2", "mask_digits_in_text",
            "mask_url_passwords"]
 
 _LONG_DIGIT_RUN = re.compile(r"(?<!\d)(\d{6})(\d{3,9})(\d{4})(?!\d)")
@@ -33,6 +33,17 @@ def mask_kpj(kpj: str) -> str:
     if len(kpj) < 8:
         return "*" * len(kpj)
     return kpj[:6] + "*" * (len(kpj) - 7) + kpj[-1]
+
+
+def mask_phone(number: str) -> str:
+    """A phone number (an MSISDN, a WhatsApp id): the first 5 and last 3 digits.
+
+    >>> mask_phone("6281234567890")
+    '62812*****890'
+    """
+    if len(number) <= 8:
+        return "*" * len(number)
+    return number[:5] + "*" * (len(number) - 8) + number[-3:]
 
 
 def mask_track2(track2: str) -> str:

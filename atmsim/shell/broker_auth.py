@@ -13,10 +13,14 @@ Roles, and what each may do (besides reading its own reply prefix
 - ``ledger``  reads the ledger's request topics ``bpjs/jht/v1/#`` and writes replies
   ``atmsim/v1/reply/#``;
 - ``switch``  writes balance requests and the transaction events ``atmsim/v1/events/#``;
-- ``channel`` writes balance and statement requests (an SMS or portal front end);
+- ``channel`` writes balance and statement requests (a front end of that kind);
 - ``chatbot`` writes the member-service requests (membership, BSU, complaints) and its
   conversation events ``atmsim/v1/events/whatsapp``: the WhatsApp bot, which answers no
   balances and so may not ask for one;
+- ``sms``     writes the SMS 2757 requests ``bpjs/jht/v1/sms/req`` (registration, balance
+  and KPJ questions of a phone number) and its events ``atmsim/v1/events/#``;
+- ``portal``  writes balance, statement, membership-check and contribution-history requests
+  and its events (the JMO/SSO web portal);
 - ``employer`` writes contribution posts;
 - ``monitor`` reads the events, nothing else.
 
@@ -49,6 +53,7 @@ MEMBER, CONTRIBUTIONS = "bpjs/jht/v1/member/req", "bpjs/jht/v1/contributions/req
 MEMBERSHIP, BSU = "bpjs/jht/v1/membership/req", "bpjs/jht/v1/bsu/req"
 COMPLAINT = "bpjs/jht/v1/complaint/post"
 CHAT_EVENTS = "atmsim/v1/events/whatsapp"
+SMS = "bpjs/jht/v1/sms/req"
 
 # role -> (topic filters it may read, topic filters it may write)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -57,12 +62,13 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "channel": ((), (BALANCE, STATEMENT)),
     "employer": ((), (CONTRIBUTION,)),
     "chatbot": ((), (MEMBERSHIP, BSU, COMPLAINT, CHAT_EVENTS)),
+    "sms": ((), (SMS, EVENTS)),
     "monitor": ((EVENTS,), ()),
     # the JMO/SSO web portal: membership checks, balances, statements, contribution history
     "portal": ((), (BALANCE, STATEMENT, MEMBER, CONTRIBUTIONS, EVENTS)),
 }
 DEFAULT_ACCOUNTS = {"switch": "switch", "ledger": "ledger", "monitor": "monitor",
-                    "portal": "portal", "whatsapp": "chatbot"}
+                    "portal": "portal", "whatsapp": "chatbot", "sms": "sms"}
 _ITERATIONS = 1000  # PBKDF2 rounds: the broker pays them once per CONNECT
 
 

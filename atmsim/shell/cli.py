@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         record_cli,
         replay_cli,
         scenario_cli,
+        sms_cli,
         whatsapp_cli,
     )
     from atmsim.shell.load import command as load_cli
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     portal_cli.add_parser(sub)
     monitor_cli.add_parser(sub)
     whatsapp_cli.add_parser(sub)
+    sms_cli.add_parser(sub)
 
     broker = sub.add_parser("broker", help="the embedded MQTT broker alone")
     _stack_options(broker, switch=False, hsm=False)
@@ -524,6 +526,7 @@ SUB_CLIS: dict[str, Callable[[], Any]] = {
     "mailbox": _sub_cli("atmsim.shell.portal_cli"),
     "monitor": _sub_cli("atmsim.shell.monitor_cli"),
     "whatsapp": _sub_cli("atmsim.shell.whatsapp_cli"),
+    "sms": _sub_cli("atmsim.shell.sms_cli"),
 }
 
 
@@ -550,7 +553,9 @@ def main(argv: list[str] | None = None) -> int:
         debug = str(level).upper() == "DEBUG"
         full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
                                                   and not args.web) or (
-            args.command == "monitor" and not args.serve)
+            args.command == "monitor" and not args.serve) or (
+            args.command == "sms" and getattr(args, "sms_command", None) in (None, "phone")
+            and not getattr(args, "plain", False))
         chosen = Path(settings.log.file).expanduser() if settings.log.file else None
         setup_logging(level, log_file=chosen or (log_file(settings) if full_screen else None),
                       max_bytes=settings.log.max_bytes, backups=settings.log.backups,

@@ -34,7 +34,7 @@ from terminal_ui.device.config import AtmConfig
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
            "AtmSettings", "LogSettings", "PortalSettings",
-           "WhatsappSettings",
+           "WhatsappSettings", "SmsSettings", "SmscSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule"]
 
@@ -375,6 +375,35 @@ class WhatsappSettings:
 
 
 @dataclass
+class SmsSettings:
+    """``[sms]``: the SMS 2757 gateway (``atmsim sms gateway``) and where it binds."""
+
+    smsc_host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    smsc_port: int = 2775  # the SMSC's SMPP port (2775 is SMPP's usual one)
+    system_id: str = field(default="bpjs2757", metadata=rule(_not_empty))
+    # empty: the password of system_id in <data dir>/smsc/credentials.json (our SMSC)
+    password: str = ""
+    system_type: str = ""
+    short_code: str = field(default="2757", metadata=rule(_not_empty))
+    # long replies: "udh" (a header in the message, esm_class 0x40) or "sar" (sar_* TLVs)
+    concatenation: str = field(default="udh", metadata=choices("udh", "sar"))
+    ledger_deadline: float = 5.0  # seconds the gateway waits for the ledger
+    per_minute: int = field(default=5, metadata=between(1, 10_000))  # commands per number
+    # failed attempts (data mismatch, someone else's KPJ/NIK) per number in 24 hours
+    failures_per_day: int = field(default=5, metadata=between(1, 10_000))
+    enquire_interval: float = 30.0  # seconds between enquire_link on a quiet bind
+
+
+@dataclass
+class SmscSettings:
+    """``[smsc]``: the simulated SMSC (``atmsim sms smsc``)."""
+
+    host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
+    port: int = 2775
+    system_id: str = field(default="ATMSIM", metadata=rule(_not_empty))  # in bind responses
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = field(default="INFO", metadata=choices(
@@ -387,13 +416,16 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     whatsapp: WhatsappSettings = field(default_factory=WhatsappSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    smsc: SmscSettings = field(default_factory=SmscSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
         return not self.mqtt.url
 
 
-_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal", "whatsapp")
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal", "whatsapp", "sms",
+             "smsc")
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
@@ -484,7 +516,8 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
                  "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings,
-                 "portal": PortalSettings, "whatsapp": WhatsappSettings}
+                 "portal": PortalSettings, "whatsapp": WhatsappSettings,
+                 "sms": SmsSettings, "smsc": SmscSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,

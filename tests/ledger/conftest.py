@@ -115,12 +115,13 @@ def with_query(url: str, **params: str) -> str:
 
 
 @contextmanager
-def postgres_schema(base_url: str) -> Iterator[tuple[str, str]]:
+def postgres_schema(base_url: str, prefix: str = "t") -> Iterator[tuple[str, str]]:
     """A fresh schema for one test: the URL that works in it (search_path and an
-    application_name of its own, so the test can find its own connections) and the name."""
+    application_name of its own, so the test can find its own connections) and the name,
+    ``<prefix>_`` and 12 hex digits."""
     import psycopg
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {name}")
     try:

@@ -70,7 +70,7 @@ async def test_membership_after_nik_and_birth_date(chat) -> None:
     replies = await c.say(BUDI["birth"])
 
     info = text_of(replies[0])
-    assert "B**i S*****o" in info and "1001*****78" in info
+    assert "B**i S*****o" in info and "100123****8" in info
     assert "Status: AKTIF" in info and "PU (Penerima Upah)" in info
     assert "JHT, JKK, JKM, JP, JKP" in info and "PT SINAR JAYA ABADI" in info
     assert "Rp" not in info  # no balance on WhatsApp
@@ -283,7 +283,7 @@ async def test_each_step_is_a_masked_event(chat, backend: Stack) -> None:
     text = orjson.dumps(events).decode()
     assert BUDI["nik"] not in text and "1985" not in text and "6281200000116" not in text
     assert events[-1]["ledger"] == {"kind": "membership", "result": "OK"}
-    assert events[-1]["wa_id"] == "6281******116" and events[-1]["channel"] == "whatsapp"
+    assert events[-1]["wa_id"] == "62812*****116" and events[-1]["channel"] == "whatsapp"
 
 
 async def test_too_many_messages_are_refused_politely(backend: Stack) -> None:
