@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "63) and shows them in its wire panel, F2 (default: [atm] hop_timings)")
     demo.add_argument("--headless", action="store_true",
                       help="run one scripted inquiry per demo card, print the results, exit")
+    demo.add_argument("--channels", action="store_true",
+                      help="one participant's balance through every channel (ATM, SMS 2757, "
+                      "WhatsApp, the JMO portal) against one ledger, printed, then exit")
 
     demo.add_argument("--web", action="store_true",
                       help="serve the ATM in a browser (textual-serve) instead of this terminal")
@@ -351,6 +354,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     atm_client(atm_config(settings, settings.switch.host, settings.switch.port))  # TLS files
     signals = StopSignals()
     signals.install()
+    if args.channels:
+        from atmsim.shell.channels_tour import run_channels_tour
+
+        async with running_stack(settings, signals) as stack:
+            return await until_stopped(run_channels_tour(settings, stack, sys.stdout),
+                                       signals.stop)
     if not args.headless:
         from terminal_ui.app import AtmApp
 
@@ -552,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         level = getattr(args, "log_level", None) or configured
         debug = str(level).upper() == "DEBUG"
         full_screen = args.command == "atm" or (args.command == "demo" and not args.headless
-                                                  and not args.web) or (
+                                                  and not args.web and not args.channels) or (
             args.command == "monitor" and not args.serve) or (
             args.command == "sms" and getattr(args, "sms_command", None) in (None, "phone")
             and not getattr(args, "plain", False))
