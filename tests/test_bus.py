@@ -55,7 +55,7 @@ async def test_request_without_a_broker_fails_at_once() -> None:
 
 
 @pytest.mark.parametrize("client", ["atmsim", "aiomqtt"])
-@pytest.mark.parametrize("kind", ["amqtt", "mosquitto"])
+@pytest.mark.parametrize("kind", ["nats", "amqtt", "mosquitto"])
 async def test_request_serve_and_publish_on_either_client(
         kind: str, client: str, tmp_path: Path) -> None:
     # A broker of its own: on the session's amqtt broker, after the whole suite had used
