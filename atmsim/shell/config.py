@@ -234,8 +234,8 @@ class MqttSettings:
     protocol: str = field(default="auto", metadata=choices("auto", "5", "3.1.1"))
     # "yes", "no", auto (no on nats and amqtt)
     shared_subscriptions: str = field(default="auto", metadata=choices("auto", "yes", "no"))
-    # MQTT client: "atmsim" (lean, the default) or "aiomqtt"
-    client: str = field(default="atmsim", metadata=choices("atmsim", "aiomqtt"))
+    # MQTT client: "atmsim" (lean, the default), "aiomqtt" or "gmqtt"
+    client: str = field(default="atmsim", metadata=choices("atmsim", "aiomqtt", "gmqtt"))
     # The account on a broker given by url, when the URL names none (a URL's user:password
     # wins). Empty: the data directory's own embedded broker's accounts, if url is it.
     username: str = ""
