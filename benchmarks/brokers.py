@@ -54,11 +54,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from atmsim.kernel.bus import BusError, MqttBus, MqttEndpoint  # noqa: E402
-from atmsim.kernel.mqtt import MqttError, MqttRefused, connect  # noqa: E402
-from atmsim.shell.broker import EmbeddedBroker, _die_with_parent, nats_server_binary  # noqa: E402
-from atmsim.shell.broker_auth import Account, ensure_credentials  # noqa: E402
-from benchmarks._harness import cpu_seconds, descendants, free_port, machine_line  # noqa: E402
+from atmsim.kernel.bus import BusError, MqttBus, MqttEndpoint
+from atmsim.kernel.mqtt import MqttError, MqttRefused, connect
+from atmsim.shell.broker import EmbeddedBroker, _die_with_parent, nats_server_binary
+from atmsim.shell.broker_auth import Account, ensure_credentials
+from benchmarks._harness import cpu_seconds, descendants, free_port, machine_line
 
 BALANCE = "bpjs/jht/v1/balance/req"
 GROUP = "bpjs-ledger"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._harness import LoadFigures, machine_line  # noqa: E402
-from benchmarks.end_to_end import run_configuration  # noqa: E402
+from benchmarks._harness import LoadFigures, machine_line
+from benchmarks.end_to_end import run_configuration
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ from atmsim.shell.broker_auth import (
 )
 
 __all__ = ["EmbeddedBroker", "BrokerError", "BROKER_KINDS", "choose_broker_kind",
-           "nats_server_binary"]
+           "nats_config", "nats_server_binary"]
 
 log = logging.getLogger("atmsim.broker")
 
@@ -114,10 +114,11 @@ def _mosquitto_config(host: str, port: int, broker_dir: Path) -> str:
     ])
 
 
-def _nats_config(host: str, port: int, broker_dir: Path,
-                 accounts: dict[str, Account]) -> dict[str, Any]:
+def nats_config(host: str, port: int, broker_dir: Path, accounts: dict[str, Account], *,
+                tls: tuple[Path, Path] | None = None) -> dict[str, Any]:
     """nats-server's configuration (its format is a superset of JSON): the MQTT listener
-    on ``host:port``, JetStream (which MQTT QoS 1 needs) in ``broker_dir``, the accounts."""
+    on ``host:port`` (TLS with ``tls`` = (certificate, key) PEM files), JetStream (which
+    MQTT QoS 1 needs) in ``broker_dir``, the accounts."""
     import bcrypt
 
     def hashed(password: str) -> str:
@@ -125,6 +126,15 @@ def _nats_config(host: str, port: int, broker_dir: Path,
         return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
 
     listen = f"[{host}]" if ":" in host else host
+    mqtt: dict[str, Any] = {
+        "listen": f"{listen}:{port}",
+        # Session consumers in memory: nothing of a session outlives the broker
+        # (clean sessions; Mosquitto runs with persistence false).
+        "consumer_memory_storage": True,
+        "max_ack_pending": 10000,
+    }
+    if tls is not None:
+        mqtt["tls"] = {"cert_file": str(tls[0]), "key_file": str(tls[1])}
     return {
         "server_name": "atmsim",
         # The NATS protocol listener cannot be switched off in a configuration file: a
@@ -133,13 +143,7 @@ def _nats_config(host: str, port: int, broker_dir: Path,
         "max_payload": MAX_PACKET,
         "jetstream": {"store_dir": str(broker_dir / "nats"),
                       "max_memory_store": 256 << 20, "max_file_store": 1 << 30},
-        "mqtt": {
-            "listen": f"{listen}:{port}",
-            # Session consumers in memory: nothing of a session outlives the broker
-            # (clean sessions; Mosquitto runs with persistence false).
-            "consumer_memory_storage": True,
-            "max_ack_pending": 10000,
-        },
+        "mqtt": mqtt,
         "authorization": {"users": nats_users(accounts, hashed)},
     }
 
@@ -196,7 +200,7 @@ class EmbeddedBroker:
             # Nothing of an earlier run is kept (a broker killed outright leaves its store).
             shutil.rmtree(broker_dir / "nats", ignore_errors=True)
             conf = broker_dir / "nats.conf"
-            write_private(conf, json.dumps(_nats_config(self.host, self.port, broker_dir,
+            write_private(conf, json.dumps(nats_config(self.host, self.port, broker_dir,
                                                         self.accounts), indent=2) + "\n")
             return [nats_server_binary() or "nats-server", "-c", str(conf)]
         from pwdlib import PasswordHash

@@ -37,8 +37,8 @@ from typing import Any
 
 __all__ = ["Account", "CredentialsError", "DEFAULT_ACCOUNTS", "ROLES", "REPLY_PREFIX",
            "amqtt_acls", "credentials_path", "ensure_credentials", "load_credentials",
-           "mosquitto_acl", "mosquitto_password_line", "nats_subjects", "nats_users", "read_listener", "write_listener",
-           "write_private", "forget_listener"]
+           "mosquitto_acl", "mosquitto_password_line", "nats_subjects", "nats_users",
+           "read_listener", "write_listener", "write_private", "forget_listener"]
 
 REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
