@@ -50,16 +50,19 @@ class StackUnderTest:
 
 @contextmanager
 def running_stack(broker: str, loop: str, layout: str, *, ledger_processes: int = 1,
-                  hsm_loop: str = "asyncio") -> Iterator[StackUnderTest]:
-    """A fresh back end on free ports; stopped (by process ID) on the way out."""
+                  hsm_loop: str = "asyncio",
+                  env: dict[str, str] | None = None) -> Iterator[StackUnderTest]:
+    """A fresh back end on free ports; stopped (by process ID) on the way out. ``env``:
+    more variables for every part (``ATMSIM_MQTT_CLIENT=aiomqtt``...)."""
     with tempfile.TemporaryDirectory(prefix="atmsim-bench-") as tmp:
         data, logs = Path(tmp) / "data", Path(tmp) / "logs"
         logs.mkdir()
         ports = {"switch": free_port(), "hsm": free_port(), "mqtt": free_port()}
         mqtt_url = f"mqtt://127.0.0.1:{ports['mqtt']}"
         common = ["--data-dir", str(data), "--log-level", "WARNING"]
-        env = {"ATMSIM_MQTT_PROTOCOL": "3.1.1" if broker == "amqtt" else "5",
-               "ATMSIM_MQTT_SHARED_SUBSCRIPTIONS": "no" if broker == "amqtt" else "yes"}
+        v311 = broker in ("nats", "amqtt")
+        env = {"ATMSIM_MQTT_PROTOCOL": "3.1.1" if v311 else "5",
+               "ATMSIM_MQTT_SHARED_SUBSCRIPTIONS": "no" if v311 else "yes", **(env or {})}
         parts: list[Child] = []
         if layout == "one":
             parts.append(Child("stack (one process)", [
@@ -145,10 +148,10 @@ def codes_line(results: list[LoadFigures]) -> str:
 
 def run_configuration(broker: str, loop: str, layout: str, *, runs: int, duration: float,
                       concurrency: int, rate: float, atms: int, ledger_processes: int = 1,
-                      hsm_loop: str = "asyncio",
-                      closed_only: bool = False) -> dict[str, list[LoadFigures]]:
+                      hsm_loop: str = "asyncio", closed_only: bool = False,
+                      env: dict[str, str] | None = None) -> dict[str, list[LoadFigures]]:
     with running_stack(broker, loop, layout, ledger_processes=ledger_processes,
-                       hsm_loop=hsm_loop) as stack:
+                       hsm_loop=hsm_loop, env=env) as stack:
         warm_up(stack, loop)
         closed = measure(stack, ["--concurrency", str(concurrency), "--atms", str(atms),
                                  "--duration", str(duration)], runs, loop)
@@ -162,7 +165,7 @@ def run_configuration(broker: str, loop: str, layout: str, *, runs: int, duratio
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--broker", choices=["mosquitto", "amqtt"], default="mosquitto")
+    parser.add_argument("--broker", choices=["mosquitto", "nats", "amqtt"], default="mosquitto")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     # hsm_mock's server asserts an asyncio.Transport, which uvloop's transports are not.
     parser.add_argument("--hsm-loop", choices=["uvloop", "asyncio"], default="asyncio")

@@ -1,6 +1,6 @@
 """How long the pytest plugin's ``atmsim_stack`` takes to come up and to go away.
 
-    python benchmarks/plugin_fixture.py [--runs 10] [--broker auto|mosquitto|amqtt] [--faults]
+    python benchmarks/plugin_fixture.py [--runs 10] [--broker auto|mosquitto|nats|amqtt] [--faults]
 
 Starts and stops ``atmsim.testing.harness.RunningStack`` (what the fixture does) on free
 loopback ports with a fresh data directory each time, and prints start and stop seconds
@@ -21,7 +21,7 @@ from atmsim.testing.harness import RunningStack
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--broker", default="auto", choices=["auto", "mosquitto", "amqtt"])
+    parser.add_argument("--broker", default="auto", choices=["auto", "mosquitto", "nats", "amqtt"])
     parser.add_argument("--faults", action="store_true", help="through fault proxies")
     args = parser.parse_args()
     starts, stops = [], []

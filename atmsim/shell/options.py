@@ -50,8 +50,8 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     "mqtt_port": Option("--mqtt-port", "mqtt.port", {
         "type": int, "help": "port of the embedded broker (default 1883)"}),
     "broker": Option("--broker", "mqtt.broker", {
-        "choices": ["auto", "mosquitto", "amqtt"],
-        "help": "embedded broker (default auto: mosquitto if installed)"}),
+        "choices": ["auto", "mosquitto", "nats", "amqtt"],
+        "help": "embedded broker (default auto: mosquitto if installed, else nats)"}),
     "workers": Option("--workers", "ledger.workers", {
         "type": int, "help": "ledger workers sharing the load (default 1)"}),
     "db": Option("--db", "ledger.db", {

@@ -198,8 +198,8 @@ def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
     protocol = m.protocol
     if username is None:
         username, password, kind = _data_dir_account(settings, url.host, url.port, component)
-        if kind == "amqtt" and protocol == "auto":
-            protocol = "3.1.1"  # all amqtt speaks; no MQTT 5 attempt to wait out
+        if kind in ("nats", "amqtt") and protocol == "auto":
+            protocol = "3.1.1"  # all they speak; no MQTT 5 attempt to wait out
     endpoint = MqttEndpoint(url.host, url.port, protocol=protocol, shared_subscriptions=shared,
                             client=m.client, username=username, password=password, tls=url.tls,
                             ca_file=m.ca_file or None)

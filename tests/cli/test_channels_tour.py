@@ -8,18 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from atmsim.kernel.money import format_rupiah
 from bpjs_ledger.store import LedgerStore
 from tests.conftest import free_port
 
 
-def test_one_balance_through_every_channel(tmp_path: Path) -> None:
+@pytest.mark.parametrize("broker", ["auto", "nats"])  # nats: the pip-only default broker
+def test_one_balance_through_every_channel(tmp_path: Path, broker: str) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "ATMSIM_DATA_DIR": str(data)}
     done = subprocess.run(
         [sys.executable, "-m", "atmsim.shell.cli", "demo", "--channels",
          "--switch-port", str(free_port()), "--hsm-port", str(free_port()),
-         "--mqtt-port", str(free_port())],
+         "--mqtt-port", str(free_port()), "--broker", broker],
         capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     with LedgerStore(data / "ledger" / "ledger.db", seed_demo=False) as store:

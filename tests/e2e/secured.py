@@ -23,7 +23,8 @@ WATCHER = {"watcher": {"role": "custom", "read": ["#"]}}
 
 
 def _protocol(kind: str) -> aiomqtt.ProtocolVersion:
-    return aiomqtt.ProtocolVersion.V311 if kind == "amqtt" else aiomqtt.ProtocolVersion.V5
+    return (aiomqtt.ProtocolVersion.V311 if kind in ("nats", "amqtt")
+            else aiomqtt.ProtocolVersion.V5)
 
 
 @asynccontextmanager

@@ -24,7 +24,7 @@ from atmsim.shell.broker_auth import credentials_path
 from tests.e2e.atm import card, inquire, link_to
 from tests.e2e.secured import BALANCE, WATCHER, client, secured_stack
 
-KINDS = pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
+KINDS = pytest.mark.parametrize("kind", ["mosquitto", "nats", "amqtt"])
 
 
 @KINDS
@@ -36,7 +36,7 @@ async def test_anonymous_and_wrong_password_clients_are_refused(kind: str,
                                    ("nobody", "x")]:
             with pytest.raises(MqttRefused) as refused:
                 await connect(stack.broker.host, stack.broker.port, client_id="intruder",
-                              protocol="3.1.1" if kind == "amqtt" else "5",
+                              protocol="3.1.1" if kind in ("nats", "amqtt") else "5",
                               on_message=lambda m: None, username=username,
                               password=password)
             assert refused.value.not_authorized

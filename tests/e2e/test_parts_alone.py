@@ -59,7 +59,7 @@ def _wait_for(process: subprocess.Popen[str], text: str, within: float = 30) -> 
     raise AssertionError(f"no {text!r} from {process.args}: {''.join(seen)}")
 
 
-@pytest.mark.parametrize("kind", ["amqtt", "mosquitto"])
+@pytest.mark.parametrize("kind", ["nats", "amqtt", "mosquitto"])
 def test_the_readme_parts_alone_answer_an_inquiry(kind: str, tmp_path: Path,
                                                   processes: list[subprocess.Popen[str]]
                                                   ) -> None:
