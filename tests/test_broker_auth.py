@@ -128,9 +128,9 @@ def test_a_listener_file_left_by_a_dead_owner_names_no_broker(tmp_path: Path) ->
 
 
 def test_nats_users_get_the_subjects_of_their_topic_rules(tmp_path: Path) -> None:
-    accounts = ensure_credentials(tmp_path, {"portal": {"role": "channel"}})
+    accounts = ensure_credentials(tmp_path, {"kiosk": {"role": "channel"}})
     users = {u["user"]: u for u in nats_users(accounts, hash_password=lambda p: "hashed")}
-    assert set(users) == {"switch", "ledger", "monitor", "portal"}
+    assert set(users) == {"switch", "ledger", "monitor", "portal", "whatsapp", "sms", "kiosk"}
     assert all(u["password"] == "hashed" for u in users.values())
     ledger = users["ledger"]["permissions"]
     assert ledger["subscribe"]["allow"] == ["atmsim.v1.reply.ledger", "atmsim.v1.reply.ledger.>",
@@ -138,7 +138,7 @@ def test_nats_users_get_the_subjects_of_their_topic_rules(tmp_path: Path) -> Non
     assert ledger["publish"]["allow"] == ["atmsim.v1.reply", "atmsim.v1.reply.>"]
     # Writes nothing: denied every subject (an empty allow list would allow them all).
     assert users["monitor"]["permissions"]["publish"] == {"deny": [">"]}
-    assert users["portal"]["permissions"]["publish"]["allow"] == [
+    assert users["kiosk"]["permissions"]["publish"]["allow"] == [
         "bpjs.jht.v1.balance.req", "bpjs.jht.v1.statement.req"]
 
 
