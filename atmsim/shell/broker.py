@@ -40,7 +40,7 @@ from atmsim.shell.broker_auth import (
     write_private,
 )
 
-__all__ = ["EmbeddedBroker", "BrokerError", "choose_broker_kind"]
+__all__ = ["EmbeddedBroker", "BrokerError", "choose_broker_kind", "die_with_parent"]
 
 log = logging.getLogger("atmsim.broker")
 
@@ -160,7 +160,7 @@ class EmbeddedBroker:
             # order. Parent-death signal: if atmsim is killed outright, the broker goes too.
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True,
-                                             preexec_fn=_die_with_parent)  # noqa: PLW1509
+                                             preexec_fn=die_with_parent)  # noqa: PLW1509
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self._process.poll() is not None:
@@ -224,10 +224,14 @@ _LIBC = _load_libc()
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies."""
+def die_with_parent(parent: int | None = None) -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies. With
+    ``parent`` (the parent's pid, taken before the fork): exit at once if it has already
+    died, the moment before the request that nothing would report."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 async def _port_open(host: str, port: int) -> bool:

@@ -7,19 +7,24 @@ an exception text.
 A log file rotates by size (``log.max_bytes`` x ``log.backups``), so that a peer sending
 garbage can fill at most that much disk; ``RateLimitedLog`` keeps such a flood from
 drowning everything else in the log in the first place (``atmsim.kernel.log_limits``).
+
+The parts the supervisor runs as child processes log to their stderr; ``relay_line``
+writes each of their lines to this process's log as it is, prefixed with the part
+(``[hsm] 2026-... INFO  hsm_mock.server: ...``), through the same masking filter.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from atmsim.kernel.masking import mask_digits_in_text, mask_url_passwords
 
-__all__ = ["MaskingFilter", "setup_logging"]
+__all__ = ["MaskingFilter", "relay_line", "setup_logging"]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUPS = 5
@@ -35,6 +40,29 @@ class MaskingFilter(logging.Filter):
             record.msg = masked
             record.args = None
         return True
+
+
+FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+# The level of a line in FORMAT, as a part writes it.
+_LEVEL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+
+
+class _Formatter(logging.Formatter):
+    """FORMAT, except for a part's line (``relay_line``): that line as it is, prefixed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        part = getattr(record, "part", None)
+        if part is None:
+            return super().format(record)
+        return f"[{part}] {record.getMessage()}"
+
+
+def relay_line(part: str, line: str) -> None:
+    """Log ``line``, written by the child process of ``part``, at the level it names
+    (a line without one, e.g. ``atmsim: <error>``: WARNING)."""
+    found = _LEVEL.match(line)
+    level = logging.getLevelNamesMapping()[found.group(1)] if found else logging.WARNING
+    logging.getLogger(f"atmsim.part.{part}").log(level, "%s", line, extra={"part": part})
 
 
 def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
@@ -54,7 +82,7 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
             encoding="utf-8")
     else:
         handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    handler.setFormatter(_Formatter(FORMAT))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
