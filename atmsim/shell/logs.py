@@ -57,11 +57,12 @@ class _Formatter(logging.Formatter):
         return f"[{part}] {record.getMessage()}"
 
 
-def relay_line(part: str, line: str) -> None:
-    """Log ``line``, written by the child process of ``part``, at the level it names
-    (a line without one, e.g. ``atmsim: <error>``: WARNING)."""
-    found = _LEVEL.match(line)
-    level = logging.getLevelNamesMapping()[found.group(1)] if found else logging.WARNING
+def relay_line(part: str, line: str, level: int | None = None) -> None:
+    """Log ``line``, written by the child process of ``part``, at ``level``, by default
+    the level the line names (a line without one: WARNING)."""
+    if level is None:
+        found = _LEVEL.match(line)
+        level = logging.getLevelNamesMapping()[found.group(1)] if found else logging.WARNING
     logging.getLogger(f"atmsim.part.{part}").log(level, "%s", line, extra={"part": part})
 
 

@@ -18,8 +18,8 @@ is ready before the next. What it and a part agree on:
 - ready: the first line a part prints on stdout (``HSM listening on ...``, printed once
   it listens and is connected); a part that exits first failed, and its last stderr
   line ``atmsim: <error>`` is the supervisor's ``StackError``;
-- stop: SIGTERM in reverse order, SIGKILL for a part still there after its share of
-  ``STOP_LIMIT``.
+- stop: SIGTERM in reverse order (``STOP_STAGES``), SIGKILL for a part still there
+  after its share of ``STOP_LIMIT``.
 
 A part that dies while the back end runs is reported in one line and started again on
 the same address after a pause that doubles with each quick death (``Backoff``); the
@@ -65,6 +65,9 @@ READY_LIMIT = 60.0
 STOP_LIMIT = 2.0
 # The most one part of them may take of it.
 PART_STOP_LIMIT = 1.2
+# The order they stop in: the start's, reversed; the HSM and the ledger need nothing of
+# each other, so they stop together.
+STOP_STAGES = (("switch",), ("ledger", "hsm"), ("broker",))
 # The longest line read from a part (a longer one is cut).
 LINE_LIMIT = 1 << 20
 
@@ -196,8 +199,12 @@ class Child:
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
         async for line in _lines(stream):
             if line.startswith("atmsim: "):
+                # Its last word before it ends: in the line that reports the end (or the
+                # start-up error), so logged only at DEBUG.
                 self.last_error = line.removeprefix("atmsim: ")
-            relay_line(self.part, line)
+                relay_line(self.part, line, logging.DEBUG)
+            else:
+                relay_line(self.part, line)
 
     async def drain(self, limit: float = 0.5) -> None:
         """Wait (at most ``limit`` s) until everything the ended process wrote is read."""
@@ -343,7 +350,8 @@ class Supervisor:
                     child.process.send_signal(signal.SIGHUP)
 
     async def close(self) -> None:
-        """Stop every part, the last started first, all within ``STOP_LIMIT`` s."""
+        """Stop every part, the last started first (``STOP_STAGES``), all within
+        ``STOP_LIMIT`` s."""
         self._closing = True
         watchers, self._watchers = self._watchers, []
         for watcher in watchers:
@@ -352,10 +360,11 @@ class Supervisor:
             await asyncio.wait(watchers, timeout=0.5)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_LIMIT
-        for part in reversed(self.parts):
-            child = self.children.pop(part, None)
-            if child is not None:
-                await child.stop(max(0.05, min(PART_STOP_LIMIT, deadline - loop.time())))
+        for stage in STOP_STAGES:
+            children = [self.children.pop(part) for part in stage if part in self.children]
+            if children:
+                limit = max(0.05, min(PART_STOP_LIMIT, deadline - loop.time()))
+                await asyncio.gather(*(child.stop(limit) for child in children))
 
     def kill_children(self) -> None:
         """The last resort of a forced exit: SIGKILL every part, without the loop."""
