@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -155,12 +156,14 @@ class EmbeddedBroker:
         command = self._command()
         # Before the port opens: a part started as soon as it does must find it.
         write_listener(self.data_dir, self.host, self.port, self.kind)
+        # Own session: Ctrl-C in the terminal reaches atmsim, which stops the broker in
+        # order. Parent-death signal: if atmsim is killed outright, the broker goes too
+        # (also when that happens before the child has asked for it).
+        with_parent = functools.partial(die_with_parent, os.getpid())
         with open(log_path, "ab") as out:
-            # Own session: Ctrl-C in the terminal reaches atmsim, which stops the broker in
-            # order. Parent-death signal: if atmsim is killed outright, the broker goes too.
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True,
-                                             preexec_fn=die_with_parent)  # noqa: PLW1509
+                                             preexec_fn=with_parent)  # noqa: PLW1509
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self._process.poll() is not None:
