@@ -25,6 +25,7 @@ import iso8583
 
 from atmsim.kernel.demo_data import DEMO_CARDS
 from atmsim.kernel.wire import IsoMessage, WireProfile
+from atmsim.kernel.wire.additional_data import encode_tlv
 from atmsim.kernel.wire.profile_file import load_profile
 from terminal_ui.device.transactions import CardData, balance_inquiry_request
 
@@ -41,7 +42,10 @@ def inquiry_messages() -> tuple[IsoMessage, IsoMessage]:
     for number in ("2", "3", "4", "7", "11", "32", "37"):
         response[number] = request[number]
     response.update({"38": "482913", "39": "00", "41": request["41"],
-                     "48": "KP1113055500011NM12A**i W****aST05AKTIFDT0820261031SG02PU",
+                     # As the switch writes it (a hand-written length here once
+                     # broke the TLV, and the bare server's every answer with it).
+                     "48": encode_tlv([("KP", "13055500011"), ("NM", "A**i W****a"),
+                                       ("ST", "AKTIF"), ("DT", "20261031"), ("SG", "PU")]),
                      "49": "360", "54": "0001360C000098765400"})
     return request, response
 

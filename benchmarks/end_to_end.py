@@ -1,8 +1,11 @@
 """(c) The full stack under ``atmsim load``: ATM side -> switch -> HSM -> ledger -> back.
 
 Starts a fresh back end on free loopback ports in a temporary data directory, each part
-as its own process (``--layout processes``: broker, HSM, ledger, switch) or all in one
-(``--layout one``: ``atmsim up``), then runs ``atmsim load`` as one more process:
+as its own process started by hand (``--layout processes``: ``atmsim broker``, ``hsm``,
+``ledger``, ``switch``), as ``atmsim up`` runs it by default (``--layout supervised``: the
+supervisor and one child per part; the children pick their loop as ``atmsim`` does,
+uvloop, whatever ``--loop`` says) or all in one (``--layout one``: ``atmsim up
+--single-process``), then runs ``atmsim load`` as one more process:
 
 - a closed loop (``--concurrency``, default 64 in flight): the most the stack sustains;
 - an open loop at ``--rate`` (default 1000/s): latency at a fixed offered load.
@@ -13,6 +16,7 @@ does: the load average is printed with them.
 
     python benchmarks/end_to_end.py                          # Mosquitto, processes, uvloop
     python benchmarks/end_to_end.py --broker amqtt --loop asyncio --layout one
+    python benchmarks/end_to_end.py --layout supervised          # atmsim up as it is
 """
 
 from __future__ import annotations
@@ -64,11 +68,12 @@ def running_stack(broker: str, loop: str, layout: str, *, ledger_processes: int 
         env = {"ATMSIM_MQTT_PROTOCOL": "3.1.1" if v311 else "5",
                "ATMSIM_MQTT_SHARED_SUBSCRIPTIONS": "no" if v311 else "yes", **(env or {})}
         parts: list[Child] = []
-        if layout == "one":
-            parts.append(Child("stack (one process)", [
+        if layout in ("one", "supervised"):
+            name = "stack (one process)" if layout == "one" else "atmsim up (supervised)"
+            parts.append(Child(name, [
                 "up", *common, "--switch-port", str(ports["switch"]), "--hsm-port",
-                str(ports["hsm"]), "--mqtt-port", str(ports["mqtt"]), "--broker", broker],
-                logs, loop, env))
+                str(ports["hsm"]), "--mqtt-port", str(ports["mqtt"]), "--broker", broker,
+                *(["--single-process"] if layout == "one" else [])], logs, loop, env))
         else:
             parts.append(Child(f"broker ({broker})", [
                 "broker", *common, "--mqtt-port", str(ports["mqtt"]), "--broker", broker],
@@ -169,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     # hsm_mock's server asserts an asyncio.Transport, which uvloop's transports are not.
     parser.add_argument("--hsm-loop", choices=["uvloop", "asyncio"], default="asyncio")
-    parser.add_argument("--layout", choices=["processes", "one"], default="processes")
+    parser.add_argument("--layout", choices=["processes", "supervised", "one"],
+                        default="processes")
     parser.add_argument("--ledger-processes", type=int, default=1)
     parser.add_argument("--closed-only", action="store_true", help="skip the open loop")
     parser.add_argument("--runs", type=int, default=3)

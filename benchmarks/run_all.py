@@ -9,6 +9,11 @@ Every figure is the median of ``--runs`` runs; the ratio (c)/(b) compares throug
 
     python benchmarks/run_all.py                       # about 4 minutes
     python benchmarks/run_all.py --runs 5 --duration 15 --skip-amqtt
+    python benchmarks/run_all.py --skip-amqtt --layouts supervised,one   # atmsim up's two
+
+``--layouts`` (default ``processes``) names the layouts of (c), each measured against the
+same (b): ``processes`` (each part started by hand), ``supervised`` (``atmsim up``),
+``one`` (``atmsim up --single-process``); see benchmarks/end_to_end.py.
 """
 
 from __future__ import annotations
@@ -67,7 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--atms", type=int, default=50)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--skip-amqtt", action="store_true")
+    parser.add_argument("--layouts", default="processes",
+                        help="comma-separated: processes, supervised, one (default processes)")
     args = parser.parse_args(argv)
+    layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
+    unknown = set(layouts) - {"processes", "supervised", "one"}
+    if unknown or not layouts:
+        parser.error(f"--layouts: not a layout: {', '.join(sorted(unknown)) or '(none)'}")
     shape = {"runs": args.runs, "duration": args.duration, "concurrency": args.concurrency,
              "rate": args.rate, "atms": args.atms}
     print(f"machine: {machine_line()}")
@@ -83,17 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     brokers = ["mosquitto"] if args.skip_amqtt else ["mosquitto", "amqtt"]
     bare_rate = median([r.throughput for r in bare["closed"]])
     for broker in brokers:
-        print()
-        full = run_configuration(broker, args.loop, "processes", **shape)
-        print(summary(f"(c) stack, {broker}, closed {args.concurrency}", full["closed"]))
-        print("\n".join(cpu_lines(full["closed"])))
-        print(codes_line(full["closed"]))
-        print(summary(f"(c) stack, {broker}, open {args.rate:g}/s", full["open"]))
-        print("\n".join(cpu_lines(full["open"])))
-        print(codes_line(full["open"]))
-        rate = median([r.throughput for r in full["closed"]])
-        print(f"ratio (c)/(b), {broker}: {rate / bare_rate:.2f} of the bare server's "
-              f"throughput")
+        for layout in layouts:
+            print()
+            full = run_configuration(broker, args.loop, layout, **shape)
+            label = f"{broker}, {layout}" if layouts != ["processes"] else broker
+            print(summary(f"(c) stack, {label}, closed {args.concurrency}", full["closed"]))
+            print("\n".join(cpu_lines(full["closed"])))
+            print(codes_line(full["closed"]))
+            print(summary(f"(c) stack, {label}, open {args.rate:g}/s", full["open"]))
+            print("\n".join(cpu_lines(full["open"])))
+            print(codes_line(full["open"]))
+            rate = median([r.throughput for r in full["closed"]])
+            print(f"ratio (c)/(b), {label}: {rate / bare_rate:.2f} of the bare server's "
+                  f"throughput")
     print(f"\nmachine after: {machine_line()}")
     return 0
 

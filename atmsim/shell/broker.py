@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -46,7 +47,7 @@ from atmsim.shell.broker_auth import (
 )
 
 __all__ = ["EmbeddedBroker", "BrokerError", "BROKER_KINDS", "choose_broker_kind",
-           "nats_config", "nats_server_binary"]
+           "die_with_parent", "nats_config", "nats_server_binary"]
 
 log = logging.getLogger("atmsim.broker")
 
@@ -226,12 +227,14 @@ class EmbeddedBroker:
         command = self._command()
         # Before the port opens: a part started as soon as it does must find it.
         write_listener(self.data_dir, self.host, self.port, self.kind)
+        # Own session: Ctrl-C in the terminal reaches atmsim, which stops the broker in
+        # order. Parent-death signal: if atmsim is killed outright, the broker goes too
+        # (also when that happens before the child has asked for it).
+        with_parent = functools.partial(die_with_parent, os.getpid())
         with open(log_path, "ab") as out:
-            # Own session: Ctrl-C in the terminal reaches atmsim, which stops the broker in
-            # order. Parent-death signal: if atmsim is killed outright, the broker goes too.
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True,
-                                             preexec_fn=_die_with_parent)  # noqa: PLW1509
+                                             preexec_fn=with_parent)  # noqa: PLW1509
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self._process.poll() is not None:
@@ -295,10 +298,14 @@ _LIBC = _load_libc()
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies."""
+def die_with_parent(parent: int | None = None) -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies. With
+    ``parent`` (the parent's pid, taken before the fork): exit at once if it has already
+    died, the moment before the request that nothing would report."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 async def _port_open(host: str, port: int) -> bool:

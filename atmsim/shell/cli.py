@@ -35,7 +35,7 @@ from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.lifecycle import (
     FORCE_EXIT_AFTER,
     StopSignals,
-    running_stack,
+    running_backend,
     serve,
     until_stopped,
 )
@@ -50,6 +50,7 @@ from terminal_ui.device.wire_view import field_lines
 
 if TYPE_CHECKING:  # the stack and its parts are imported by the commands that run them
     from atmsim.shell.stack import Stack
+    from atmsim.shell.supervisor import Supervisor
 
 __all__ = ["main"]
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole stack on loopback plus the ATM")
     _stack_options(demo)
-    add_options(demo, "stack_metrics")
+    add_options(demo, "stack_metrics", "single_process")
     demo.add_argument("--hop-timings", action="store_true",
                       help="the ATM asks the switch for each inquiry's hop timings (field "
                       "63) and shows them in its wire panel, F2 (default: [atm] hop_timings)")
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="the back end (broker, HSM, ledger, switch) until Ctrl-C")
     _stack_options(up)
-    add_options(up, "profile", "stack_metrics")
+    add_options(up, "profile", "stack_metrics", "single_process")
 
     inquire = sub.add_parser("inquire", help="one balance inquiry from the shell")
     add_options(inquire, *COMMON)
@@ -251,7 +252,7 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
 
 # -- stack commands --------------------------------------------------------------------
 
-def _print_addresses(stack: Stack) -> None:
+def _print_addresses(stack: Stack | Supervisor) -> None:
     a = stack.addresses()
     print(f"atmsim back end up (data directory {a.data_dir})")
     print(f"  switch  ISO 8583 on {a.switch}  (terminals BNI00001-BNI00999, acquirer 009)")
@@ -259,12 +260,25 @@ def _print_addresses(stack: Stack) -> None:
     print(f"  broker  {a.mqtt}  ({a.broker_kind})")
     print("  ledger  bpjs/jht/v1/balance/req  (events on atmsim/v1/events/tx)")
     _print_metrics(stack)
+    pids = stack.pids() if hasattr(stack, "pids") else {}
+    if pids:
+        print("  pids    " + ", ".join(f"{part} {pid}" for part, pid in pids.items())
+              + "  (one process each, restarted if it dies)")
     print(f"try: atmsim inquire --pan 5264220000100010 --pin 123456 --switch {a.switch}")
 
 
-def _print_metrics(stack: Stack) -> None:
-    for part, listener in stack.metrics.items():
-        print(f"  metrics {part:<6} {listener.url}")
+def _print_metrics(stack: Stack | Supervisor) -> None:
+    listeners = getattr(stack, "metrics", None)  # a Stack's own; a Supervisor has none
+    if listeners is not None:
+        for part, listener in listeners.items():
+            print(f"  metrics {part:<6} {listener.url}")
+        return
+    # supervised: each part serves its own from the settings it was given
+    s = stack.settings  # type: ignore[union-attr]
+    for part, where in (("switch", s.switch.metrics), ("hsm", s.hsm.metrics),
+                        ("ledger", s.ledger.metrics)):
+        if where:
+            print(f"  metrics {part:<6} http://{where}/metrics")
 
 
 def stack_settings_from(args: argparse.Namespace) -> Settings:
@@ -290,7 +304,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
     from atmsim.shell.stack import PARTS
 
     return await serve(stack_settings_from(args), PARTS, _print_addresses,
-                       farewell="stopping")
+                       farewell="stopping", supervised=not args.single_process)
 
 
 # The scripted demo: each demo card of docs/demo-data.md once, plus the two decline paths a
@@ -356,16 +370,19 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     signals.install()
     if args.channels:
         from atmsim.shell.channels_tour import run_channels_tour
+        from atmsim.shell.lifecycle import running_stack
 
-        async with running_stack(settings, signals) as stack:
-            return await until_stopped(run_channels_tour(settings, stack, sys.stdout),
+        # in one process: the tour reaches into the stack's broker for the channels' accounts
+        async with running_stack(settings, signals) as one:
+            return await until_stopped(run_channels_tour(settings, one, sys.stdout),
                                        signals.stop)
     if not args.headless:
         from terminal_ui.app import AtmApp
 
-        async with running_stack(settings, signals) as stack:
-            assert stack.switch is not None
-            app = AtmApp(atm_config(settings, stack.switch.host, stack.switch.port))
+        # The ATM owns the terminal: a line about a part that died goes to the log file.
+        async with running_backend(settings, signals, single_process=args.single_process,
+                                   report=_report_to_log) as stack:
+            app = AtmApp(atm_config(settings, *_switch_address(stack)))
 
             async def run_app() -> int:
                 try:
@@ -380,17 +397,27 @@ async def cmd_demo(args: argparse.Namespace) -> int:
                 app.exit()  # a signal from outside: the ATM restores the terminal first
                 await asyncio.wait([running], timeout=1.5)
         return 0
-    async with running_stack(settings, signals) as stack:
+    async with running_backend(settings, signals,
+                               single_process=args.single_process) as stack:
         a = stack.addresses()
         print(f"stack up: switch {a.switch}, HSM {a.hsm}, broker {a.mqtt} ({a.broker_kind}), "
               f"data {a.data_dir}\n")
-        assert stack.switch is not None
-        return await until_stopped(run_headless_demo(
-            stack.switch.host, stack.switch.port,
-            atm_config(settings, stack.switch.host, stack.switch.port)), signals.stop)
+        host, port = _switch_address(stack)
+        return await until_stopped(run_headless_demo(host, port, atm_config(settings, host, port)),
+                                   signals.stop)
 
 
-def serve_web_demo(settings: Settings) -> int:
+def _switch_address(stack: Stack | Supervisor) -> tuple[str, int]:
+    return parse_hostport(stack.addresses().switch)
+
+
+def _report_to_log(line: str) -> None:
+    from atmsim.shell.supervisor import report_line
+
+    report_line(line, terminal=False)
+
+
+def serve_web_demo(settings: Settings, single_process: bool = False) -> int:
     """The stack on a background loop, the ATM in a browser: textual-serve starts one
     ``atmsim atm`` per visitor, a Textual app spoken to over a websocket (no shell is
     exposed). textual-serve wants the main thread for its own loop and Ctrl-C."""
@@ -417,9 +444,9 @@ def serve_web_demo(settings: Settings) -> int:
         signals_box.append(signals)
         state["loop"] = asyncio.get_running_loop()
         try:
-            async with running_stack(settings, signals) as stack:
-                assert stack.switch is not None
-                state["switch"] = f"{stack.switch.host}:{stack.switch.port}"
+            async with running_backend(settings, signals,
+                                       single_process=single_process) as stack:
+                state["switch"] = stack.addresses().switch
                 ready.set()
                 await signals.stop.wait()
         except BaseException as exc:  # reported on the main thread
@@ -570,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
                       max_bytes=settings.log.max_bytes, backups=settings.log.backups,
                       log_format=settings.log.format, part=args.command)
         if args.command == "demo" and args.web:
-            return serve_web_demo(settings)
+            return serve_web_demo(settings, args.single_process)
         if args.command in SUB_CLIS:
             return SUB_CLIS[args.command]().run(args)
         return run_loop(COMMANDS[args.command](args), full_screen)

@@ -36,7 +36,7 @@ __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerS
            "AtmSettings", "LogSettings", "PortalSettings",
            "WhatsappSettings", "SmsSettings", "SmscSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
-           "choices", "at_least", "between", "rule"]
+           "choices", "at_least", "between", "rule", "settings_env"]
 
 
 class ConfigError(UserError, ValueError):
@@ -558,3 +558,28 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         _apply(settings, cleaned, "command line",
                lambda key: f"{key} from {flags.get(key, 'the command line')}")
     return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every setting as the ``ATMSIM_*`` variable that sets it: a child process given these
+    (and no ``ATMSIM_CONFIG``) loads exactly ``settings``, wherever each value came from.
+    The supervisor starts each part so (``atmsim.shell.supervisor``); variables, not
+    flags, keep a password in ``mqtt.url`` out of ``ps``.
+
+    >>> s = load_settings(env={}, overrides={"switch": {"port": 9583, "pin_tries": 5,
+    ...                                                 "tls_require_client_cert": True}})
+    >>> env = settings_env(s)
+    >>> env["ATMSIM_SWITCH_PORT"], env["ATMSIM_SWITCH_TLS_REQUIRE_CLIENT_CERT"]
+    ('9583', 'true')
+    >>> load_settings(env=env) == s
+    True
+    """
+    env = {"ATMSIM_DATA_DIR": str(settings.data_dir), "ATMSIM_LOG_LEVEL": settings.log_level}
+    for section in _SECTIONS:
+        values = getattr(settings, section)
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            text = ("true" if value else "false") if isinstance(value, bool) else (
+                repr(value) if isinstance(value, float) else str(value))
+            env[f"ATMSIM_{section.upper()}_{f.name.upper()}"] = text
+    return env

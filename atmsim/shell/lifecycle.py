@@ -4,9 +4,9 @@
 SIGINT, SIGTERM or SIGHUP (a part serving by ``--rules`` reloads them on SIGHUP instead),
 also during start-up; a second signal, or an orderly stop that
 has not ended the process within ``FORCE_EXIT_AFTER`` seconds, ends it at once after
-killing the broker child. While the stack starts, the log lines meant for the terminal are
-held back: shown once it is up, dropped when it fails, so that a failed start is the one
-line of its error.
+killing the child processes (the broker's; with the supervisor, every part's). While
+the stack starts, the log lines meant for the terminal are held back: shown once it is
+up, dropped when it fails, so that a failed start is the one line of its error.
 """
 
 from __future__ import annotations
@@ -19,21 +19,25 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from atmsim.shell.config import Settings
 from atmsim.shell.errors import Interrupted
 
 if TYPE_CHECKING:
     from atmsim.shell.stack import Stack
+    from atmsim.shell.supervisor import Supervisor
 
-__all__ = ["FORCE_EXIT_AFTER", "Interrupted", "StopSignals", "held_logs", "running_stack",
-           "serve", "until_stopped"]
+__all__ = ["FORCE_EXIT_AFTER", "Interrupted", "StopSignals", "held_logs", "running_backend",
+           "running_stack", "serve", "until_stopped"]
 
 log = logging.getLogger("atmsim.lifecycle")
 
 # Seconds from the first Ctrl-C to a forced exit if the orderly stop has not ended.
 FORCE_EXIT_AFTER = 2.5
+
+
+B = TypeVar("B", bound="_Backend")
 
 
 class StopSignals:
@@ -125,7 +129,15 @@ def held_logs() -> Iterator[None]:
                         handler.handle(record)
 
 
-async def _start_unless_stopped(stack: Stack, stop: asyncio.Event) -> bool:
+class _Backend(Protocol):
+    """What runs the back end: ``Stack`` (one process) or ``Supervisor`` (a process a part)."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def kill_children(self) -> None: ...
+
+
+async def _start_unless_stopped(stack: _Backend, stop: asyncio.Event) -> bool:
     """Start ``stack``; False (start-up abandoned) if ``stop`` is set first."""
     starting = asyncio.ensure_future(stack.start())
     stopped = asyncio.ensure_future(stop.wait())
@@ -145,41 +157,62 @@ async def _start_unless_stopped(stack: Stack, stop: asyncio.Event) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings, signals: StopSignals | None = None,
-                        parts: Collection[str] | None = None) -> AsyncIterator[Stack]:
+async def _running(backend: B, signals: StopSignals | None) -> AsyncIterator[B]:
+    if signals is None:
+        signals = StopSignals()
+        signals.install()
+    signals.on_force.append(backend.kill_children)
+    try:
+        with held_logs():
+            try:
+                started = await _start_unless_stopped(backend, signals.stop)
+            except BaseException:
+                await backend.close()  # its log lines are held too: the error is the one line
+                raise
+            if not started:
+                await backend.close()
+                raise Interrupted
+        yield backend
+    finally:
+        await backend.close()  # a no-op when already closed
+
+
+def running_stack(settings: Settings, signals: StopSignals | None = None,
+                  parts: Collection[str] | None = None
+                  ) -> contextlib.AbstractAsyncContextManager[Stack]:
     """The stack (of ``parts``, default all) started, its start-up logs held back until it
     is up, and closed again; a signal during start-up raises ``Interrupted`` after closing
     what had started. ``signals`` is installed on this loop unless it is None (then a
     fresh one is)."""
     from atmsim.shell.stack import PARTS, Stack
 
-    if signals is None:
-        signals = StopSignals()
-        signals.install()
-    stack = Stack(settings, PARTS if parts is None else parts)
-    signals.on_force.append(stack.kill_children)
-    try:
-        with held_logs():
-            try:
-                started = await _start_unless_stopped(stack, signals.stop)
-            except BaseException:
-                await stack.close()  # its log lines are held too: the error is the one line
-                raise
-            if not started:
-                await stack.close()
-                raise Interrupted
-        yield stack
-    finally:
-        await stack.close()  # a no-op when already closed
+    return _running(Stack(settings, PARTS if parts is None else parts), signals)
 
 
-async def serve(settings: Settings, parts: Collection[str], announce: Callable[[Stack], None],
-                farewell: str | None = None) -> int:
+def running_backend(settings: Settings, signals: StopSignals, *, single_process: bool,
+                    report: Callable[[str], None] | None = None
+                    ) -> contextlib.AbstractAsyncContextManager[Stack | Supervisor]:
+    """The whole back end as ``running_stack`` runs it: each part its own supervised
+    process (``atmsim.shell.supervisor``; ``report`` gets its lines about parts that die
+    and come back), or all in this one (``single_process``)."""
+    if single_process:
+        return running_stack(settings, signals)
+    from atmsim.shell.supervisor import Supervisor, report_line
+
+    return _running(Supervisor(settings, report or report_line, signals.stop), signals)
+
+
+async def serve(settings: Settings, parts: Collection[str], announce: Callable[[Any], None],
+                farewell: str | None = None, *, supervised: bool = False) -> int:
     """Run ``parts`` of the stack until the first signal: ``announce(stack)`` once they are
-    up (what a user or a script waits for), ``farewell`` printed when the stop begins."""
+    up (what a user or a script waits for), ``farewell`` printed when the stop begins.
+    ``supervised``: the whole back end, each part its own process (``running_backend``);
+    exit status 1 if a part kept dying and was given up on."""
     signals = StopSignals()
     signals.install()
-    async with running_stack(settings, signals, parts) as stack:
+    backend = (running_backend(settings, signals, single_process=False) if supervised
+               else running_stack(settings, signals, parts))
+    async with backend as stack:
         if stack.rules:
             signals.on_hangup = stack.reload_rules
         announce(stack)
@@ -188,7 +221,7 @@ async def serve(settings: Settings, parts: Collection[str], announce: Callable[[
         if farewell is not None:
             print(farewell)
             sys.stdout.flush()
-    return 0
+    return 1 if getattr(stack, "gave_up", None) else 0
 
 
 async def until_stopped(work: Coroutine[Any, Any, int], stop: asyncio.Event) -> int:

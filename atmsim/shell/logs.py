@@ -12,12 +12,17 @@ drowning everything else in the log in the first place (``atmsim.kernel.log_limi
 (``JsonFormatter``): ``ts``, ``level``, ``logger``, ``message``, ``part`` and the
 structured fields a record carries (``extra=``), masked the same way
 (docs/observability.md).
+
+The parts the supervisor runs as child processes log to their stderr; ``relay_line``
+writes each of their lines to this process's log as it is, prefixed with the part
+(``[hsm] 2026-... INFO  hsm_mock.server: ...``), through the same masking filter.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +32,8 @@ import orjson
 
 from atmsim.kernel.masking import mask_digits_in_text, mask_url_passwords
 
-__all__ = ["MaskingFilter", "JsonFormatter", "LOG_FORMATS", "part_of", "setup_logging"]
+__all__ = ["MaskingFilter", "JsonFormatter", "LOG_FORMATS", "part_of", "relay_line",
+           "setup_logging"]
 
 LOG_FORMATS = ("text", "json")
 
@@ -103,6 +109,11 @@ class JsonFormatter(logging.Formatter):
         self.part = part
 
     def format(self, record: logging.LogRecord) -> str:
+        relayed = getattr(record, "part", None)
+        if relayed is not None and record.name.startswith("atmsim.part."):
+            line = record.getMessage()
+            if line.startswith("{"):  # the part logs JSON itself (its own settings)
+                return line
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -118,6 +129,34 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text:
             out["exception"] = _masked(record.exc_text)
         return orjson.dumps(out).decode()
+
+
+FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+# The level of a line in FORMAT, as a part writes it.
+_LEVEL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+
+
+# ... and in a JSON line (--log-format json): JsonFormatter writes "level" second.
+_JSON_LEVEL = re.compile(r'\{"ts":"[^"]*","level":"(DEBUG|INFO|WARNING|ERROR|CRITICAL)"')
+
+
+class _Formatter(logging.Formatter):
+    """FORMAT, except for a part's line (``relay_line``): that line as it is, prefixed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        part = getattr(record, "part", None)
+        if part is None:
+            return super().format(record)
+        return f"[{part}] {record.getMessage()}"
+
+
+def relay_line(part: str, line: str, level: int | None = None) -> None:
+    """Log ``line``, written by the child process of ``part``, at ``level``, by default
+    the level the line names (a line without one: WARNING)."""
+    if level is None:
+        found = _LEVEL.match(line) or _JSON_LEVEL.match(line)
+        level = logging.getLevelNamesMapping()[found.group(1)] if found else logging.WARNING
+    logging.getLogger(f"atmsim.part.{part}").log(level, "%s", line, extra={"part": part})
 
 
 def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
@@ -142,8 +181,7 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
         handler = logging.StreamHandler(stream or sys.stderr)
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r} is not one of {', '.join(LOG_FORMATS)}")
-    handler.setFormatter(JsonFormatter(part) if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(part) if log_format == "json" else _Formatter(FORMAT))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -79,6 +79,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     "profile": Option("--profile", "switch.profile", {
         "metavar": "NAME|FILE", "help": "ISO 8583 wire profile: default, bcd-binary, ebcdic "
         "or a profile file (docs/profiles.md; default: [switch] profile, else default)"}),
+    "single_process": Option("--single-process", None, {
+        "action": "store_true", "help": "run the broker, HSM, ledger and switch in this one "
+        "process (default: each its own process, restarted if it dies)"}),
     "web_port": Option("--web-port", "atm.web_port", {
         "type": int, "help": "port of the web ATM (default 8000)"}),
     "portal_host": Option("--host", "portal.host", {

@@ -337,7 +337,11 @@ class Stack:
     def _embedded_broker(self) -> bool:
         return "broker" in self.parts and self.settings.mqtt_is_embedded
 
-    async def start(self) -> None:
+    def check(self) -> None:
+        """Everything ``start`` checks before a part starts, each a ``StackError`` in one
+        line (the data directory, the ports, TLS files, the MQTT URL, the ledger's place,
+        the rules files); a fresh data directory gets its demo cards and keys. The
+        supervisor (``atmsim.shell.supervisor``) runs it before it starts any child."""
         s = self.settings
         parts = self.parts
         if parts != {"hsm"}:  # the HSM alone keeps nothing in the data directory
@@ -358,6 +362,11 @@ class Stack:
         self._read_rules()
         if "switch" in parts and provision_switch(self.data_dir, self._lmk):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
+
+    async def start(self) -> None:
+        self.check()
+        s = self.settings
+        parts = self.parts
         if self._embedded_broker:
             try:
                 self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir,
