@@ -33,7 +33,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -127,6 +127,9 @@ CREATE TABLE IF NOT EXISTS terminal_keys (
 # A reservation older than this is an orphan: its switch stopped (crashed) before the HSM
 # answered. Every verification ends within the HSM deadline (2 s), so the margin is wide.
 RESERVATION_STALE_AFTER = 30.0
+# Seconds a key change request waits for the switch its ATM is connected to before any
+# switch sharing the store takes it (``atmsim keys rotate`` waits 15 s by default).
+KEY_CHANGE_CLAIM_WAIT = 2.0
 
 
 class CardStatus:
@@ -307,6 +310,11 @@ class CardStore:
         with db.transaction(exclusive=True):
             for statement in db.ddl(_TABLES):
                 db.run(statement)
+            if db.columns("schema_version") != {"version"}:
+                raise CardStoreError(
+                    f"card database {self.path} holds another program's tables (its "
+                    "schema_version is not the card store's; the ledger's?): give the "
+                    "card store a database or schema of its own")
             row = db.one("SELECT MAX(version) FROM schema_version")
             version = row[0] if row else None
             if not db.table_exists("cards"):
@@ -488,14 +496,25 @@ class CardStore:
                            "VALUES (?, ?) RETURNING id", (terminal_id, time.time()))
         return int(row[0]) if row else 0
 
-    def take_key_change_request(self) -> tuple[int, str] | None:
-        """The oldest key change nobody took yet, marked taken (one switch gets it)."""
+    def take_key_change_request(self, terminals: Collection[str] | None = None, *,
+                                now: float | None = None) -> tuple[int, str] | None:
+        """The oldest key change nobody took yet, marked taken (one switch gets it).
+
+        With ``terminals`` (the ATMs connected to the asking switch), a request for another
+        terminal is left for ``KEY_CHANGE_CLAIM_WAIT`` seconds to the switch that ATM is
+        connected to, when several switches share the store; after that any switch takes
+        it (and reports the ATM not connected)."""
+        now = time.time() if now is None else now
+        mine = ", ".join("?" for _ in terminals or ())
+        claim = "" if terminals is None else (
+            f" AND (terminal_id IN ({mine}) OR requested < ?)" if mine else " AND requested < ?")
+        params = [] if terminals is None else [*terminals, now - KEY_CHANGE_CLAIM_WAIT]
         # "done IS NULL" again outside the subquery: a switch that waited for another's
         # update of the same row sees it taken and gets nothing (PostgreSQL re-checks it).
         row = self._db.one(
             "UPDATE key_change_requests SET done = ?, result = 'in progress' WHERE id = "
-            "(SELECT id FROM key_change_requests WHERE done IS NULL ORDER BY id LIMIT 1) "
-            "AND done IS NULL RETURNING id, terminal_id", (time.time(),))
+            f"(SELECT id FROM key_change_requests WHERE done IS NULL{claim} ORDER BY id "
+            "LIMIT 1) AND done IS NULL RETURNING id, terminal_id", (now, *params))
         return (int(row[0]), str(row[1])) if row else None
 
     def finish_key_change_request(self, request_id: int, result: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +98,22 @@ def test_two_switches_on_one_store_take_a_key_change_once_and_keep_issue_order(
     finally:
         first.close()
         second.close()
+
+
+def test_a_key_change_goes_to_the_switch_its_atm_is_connected_to(
+        cards_url: str, tmp_path: Path) -> None:
+    assert provision_switch(tmp_path, LMK, cards_url)
+    store = open_card_store(tmp_path, LMK, cards_url)
+    try:
+        request = store.request_key_change("BNI00001")
+        asked = time.time()
+        # A switch without that ATM leaves it, for a while, to the one that has it.
+        assert store.take_key_change_request(["BNI00002"], now=asked) is None
+        assert store.take_key_change_request([], now=asked) is None
+        assert store.take_key_change_request(["BNI00002", "BNI00001"], now=asked) == (
+            request, "BNI00001")
+        # Nobody has it: after the wait, any switch takes it (and reports it).
+        late = store.request_key_change("BNI00003")
+        assert store.take_key_change_request([], now=time.time() + 5) == (late, "BNI00003")
+    finally:
+        store.close()
