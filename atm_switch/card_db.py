@@ -62,6 +62,7 @@ class CardDb(ABC):
     # What orders cards as they were issued (SQLite's rowid; a BIGSERIAL on PostgreSQL).
     issue_order: ClassVar[str]
     location: str
+    path: Path | str  # the file, or the URL without its password
 
     @abstractmethod
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...

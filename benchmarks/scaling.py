@@ -11,11 +11,11 @@ rounds, interleaved, medians quoted):
 - 2 switches: segment 1 at switch 1, segment 2 at switch 2 (what a TCP load balancer in
   front of two switches does), merged;
 
-and finally, with one ledger process stopped, 1 segment again: 1 ledger vs N.
+and, with the other ledger processes stopped for it, 1 segment again: 1 ledger vs N.
 
 Every figure is a closed loop of ``--concurrency`` in flight in all (split over the
-segments). The machine is shared with everything else on it: compare the rows of one run
-(ratios), not runs of different days. Needs PostgreSQL: ``eval "$(bash .ci/postgres.sh)"``
+segments). Each round runs every row once, so that a machine whose load drifts affects all
+rows alike; compare the rows of one run (ratios), not runs of different days. Needs PostgreSQL: ``eval "$(bash .ci/postgres.sh)"``
 (``ATMSIM_TEST_POSTGRES_URL``); the script makes a schema of its own and drops it.
 
     python benchmarks/scaling.py --runs 3 --duration 8
@@ -160,16 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         _load(one, ["--concurrency", "8", "--count", "400"], tmp, args.loop)  # warm up
         _load(two, ["--concurrency", "8", "--count", "400"], tmp, args.loop)
         rows: dict[str, list[dict[str, Any]]] = {"one": [], "segments": [], "switches": []}
-        for _ in range(args.runs):
+        fewer: list[dict[str, Any]] = []
+        for _ in range(args.runs):  # each round every row once: the machine drifts
             rows["one"].append(_load(one, shape, tmp, args.loop))
             rows["segments"].append(_load([ports["switch1"]] * 2, shape, tmp, args.loop))
             rows["switches"].append(_load(two, shape, tmp, args.loop))
-        fewer: list[dict[str, Any]] = []
-        if len(ledgers) > 1:
-            for ledger in ledgers[1:]:
-                ledger.stop()
-            time.sleep(1.0)
-            fewer = [_load(one, shape, tmp, args.loop) for _ in range(args.runs)]
+            if len(ledgers) > 1:
+                for ledger in ledgers[1:]:
+                    ledger.stop()
+                time.sleep(1.0)
+                fewer.append(_load(one, shape, tmp, args.loop))
+                for ledger in ledgers[1:]:
+                    ledger.start()
+                time.sleep(2.0)  # subscribed again before the next round
         base = median([d["throughput_per_s"] for d in rows["one"]])
         label = f"{args.ledgers} ledgers"
         print(f"closed loop, {args.concurrency} in flight in all, {args.duration:g} s, "

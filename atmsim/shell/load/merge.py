@@ -182,12 +182,12 @@ def _mode(docs: list[dict[str, Any]]) -> str:
     >>> _mode([{"rate": None, "concurrency": 4}, {"rate": 2.0, "concurrency": None}])
     '2 runs merged'
     """
-    rates = [doc.get("rate") for doc in docs]
-    concurrencies = [doc.get("concurrency") for doc in docs]
+    rates = [r for doc in docs if isinstance(r := doc.get("rate"), int | float)]
+    concurrencies = [c for doc in docs if isinstance(c := doc.get("concurrency"), int)]
     merged = f"{len(docs)} segments merged" if len(docs) > 1 else "1 segment"
-    if all(isinstance(r, int | float) for r in rates):
+    if len(rates) == len(docs):
         return f"open loop at {sum(rates):g}/s, {merged}"
-    if all(isinstance(c, int) for c in concurrencies):
+    if len(concurrencies) == len(docs):
         return f"closed loop, {sum(concurrencies)} in flight, {merged}"
     return f"{len(docs)} runs merged"
 
