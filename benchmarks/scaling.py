@@ -1,4 +1,4 @@
-"""(g) Past one machine, measured on one: load segments, switches and ledger workers.
+"""Past one machine, measured on one: load segments, switches and ledger workers.
 
 Starts a back end on loopback: Mosquitto, one HSM, ``--ledgers`` ledger processes on one
 PostgreSQL ledger (one shared subscription), and two switches sharing one card store on
@@ -15,8 +15,9 @@ and, with the other ledger processes stopped for it, 1 segment again: 1 ledger v
 
 Every figure is a closed loop of ``--concurrency`` in flight in all (split over the
 segments). Each round runs every row once, so that a machine whose load drifts affects all
-rows alike; compare the rows of one run (ratios), not runs of different days. Needs PostgreSQL: ``eval "$(bash .ci/postgres.sh)"``
-(``ATMSIM_TEST_POSTGRES_URL``); the script makes a schema of its own and drops it.
+rows alike; compare the rows of one run (ratios), not runs of different days. Needs
+PostgreSQL: ``eval "$(bash .ci/postgres.sh)"`` (``ATMSIM_TEST_POSTGRES_URL``); the script
+makes a schema of its own and drops it.
 
     python benchmarks/scaling.py --runs 3 --duration 8
 """
@@ -69,6 +70,20 @@ def _load(ports: list[int], shape: list[str], out: Path, loop: str) -> dict[str,
         raise RuntimeError(f"atmsim load merge failed: {merged.stderr.decode()}")
     doc: dict[str, Any] = json.loads(report.read_text())
     return doc
+
+
+def _restart(ledger: Child, logs: Path) -> None:
+    """Start a stopped ledger process again and wait until it answers (its start-up CPU
+    must not fall into the next measurement)."""
+    log = logs / f"{ledger.name}.log"
+    before = log.read_text(errors="replace").count("answering on")
+    ledger.start()
+    deadline = time.monotonic() + 60
+    while log.read_text(errors="replace").count("answering on") <= before:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ledger.name} did not come back")
+        time.sleep(0.2)
+    time.sleep(1.0)
 
 
 def _line(label: str, docs: list[dict[str, Any]], base: float | None) -> str:
@@ -171,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1.0)
                 fewer.append(_load(one, shape, tmp, args.loop))
                 for ledger in ledgers[1:]:
-                    ledger.start()
-                time.sleep(2.0)  # subscribed again before the next round
+                    _restart(ledger, logs)
         base = median([d["throughput_per_s"] for d in rows["one"]])
         label = f"{args.ledgers} ledgers"
         print(f"closed loop, {args.concurrency} in flight in all, {args.duration:g} s, "
