@@ -1,4 +1,4 @@
-"""The issuer's card and terminal database (SQLite under the data directory).
+"""The issuer's card and terminal database (SQLite under the data directory, or PostgreSQL).
 
 Holds what a BNI issuer host keeps per card: expiry, status, the PIN verification data
 (IBM 3624 offset or Visa PVV, with the PVK under the LMK, never a PIN), the wrong-PIN
@@ -20,7 +20,8 @@ opens the store supplies them (``atmsim.shell.provisioning.open_card_store``). S
 The PIN-try counter is a reservation: a verification takes a try in one atomic statement
 *before* the HSM is asked (:meth:`CardStore.reserve_pin_try`), so that at most
 ``pin_tries`` verifications of one card are ever outstanding or wrong in a row, however
-many inquiries race for it and however many switch processes share the file.
+many inquiries race for it and however many switch processes share the database (a
+SQLite file on one machine, or one PostgreSQL database for switches on many).
 
 Queries are single-row statements by primary key that take microseconds, so they run on
 the event loop.
@@ -31,15 +32,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from atm_switch.card_db import CardDb, CardStoreError, open_card_db
 from atmsim.kernel.masking import mask_pan
 
 __all__ = ["Card", "Terminal", "CardStore", "CardStatus", "CardStoreError", "PanKeys",
@@ -118,7 +119,7 @@ CREATE TABLE IF NOT EXISTS terminal_keys (
     key_lmk TEXT NOT NULL,                -- under the LMK
     kcv TEXT NOT NULL,
     created REAL NOT NULL,                -- Unix time
-    retired REAL,                         -- Unix time it was replaced; NULL: current
+    retired REAL,                         -- Unix time it was replaced, NULL: current
     PRIMARY KEY (terminal_id, kind, generation)
 )
 """
@@ -126,16 +127,15 @@ CREATE TABLE IF NOT EXISTS terminal_keys (
 # A reservation older than this is an orphan: its switch stopped (crashed) before the HSM
 # answered. Every verification ends within the HSM deadline (2 s), so the margin is wide.
 RESERVATION_STALE_AFTER = 30.0
+# Seconds a key change request waits for the switch its ATM is connected to before any
+# switch sharing the store takes it (``atmsim keys rotate`` waits 15 s by default).
+KEY_CHANGE_CLAIM_WAIT = 2.0
 
 
 class CardStatus:
     ACTIVE = "ACTIVE"
     BLOCKED = "BLOCKED"
     PIN_BLOCKED = "PIN_BLOCKED"
-
-
-class CardStoreError(RuntimeError):
-    """The card database cannot be used as it is; the message says why (one line)."""
 
 
 @dataclass(frozen=True)
@@ -279,32 +279,24 @@ class PanKeys:
 
 
 class CardStore:
-    """``CardStore(path, unlock)`` opens (and creates or migrates) the database.
+    """``CardStore(target, unlock)`` opens (and creates or migrates) the database: a SQLite
+    file (a path or ``sqlite:///path``) or a ``postgresql://`` URL (``atm_switch.card_db``).
 
     ``unlock`` is called once with the open store, before any card is read, and returns
     the clear PAN keys; it may create them (:meth:`put_key`) in a new database.
-    ``close()`` releases the file.
+    ``close()`` releases the database.
     """
 
-    def __init__(self, path: Path, unlock: Callable[[CardStore], PanKeys]) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    def __init__(self, target: Path | str, unlock: Callable[[CardStore], PanKeys]) -> None:
+        self._db = open_card_db(target)
+        self.path = self._db.path  # the file, or the URL without its password
         try:
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_TABLES)
-            version = self._ensure_cards_table()
+            version = self._ensure_schema()
             self._keys = unlock(self)
             if version == 1:
                 self._migrate_v1()
             if version < 3:
                 self._migrate_v2()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise CardStoreError(f"card database {path}: {exc}") from None
         except BaseException:
             self._db.close()
             raise
@@ -312,26 +304,29 @@ class CardStore:
     def close(self) -> None:
         self._db.close()
 
-    def _ensure_cards_table(self) -> int:
-        """The schema version found (a new file gets the current schema at once)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            version = row[0]
-            has_cards = self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cards'").fetchone()
-            if not has_cards:
-                self._db.execute(_CARDS_V2)
+    def _ensure_schema(self) -> int:
+        """The schema version found (a new database gets the current schema at once)."""
+        db = self._db
+        with db.transaction(exclusive=True):
+            for statement in db.ddl(_TABLES):
+                db.run(statement)
+            if db.columns("schema_version") != {"version"}:
+                raise CardStoreError(
+                    f"card database {self.path} holds another program's tables (its "
+                    "schema_version is not the card store's; the ledger's?): give the "
+                    "card store a database or schema of its own")
+            row = db.one("SELECT MAX(version) FROM schema_version")
+            version = row[0] if row else None
+            if not db.table_exists("cards"):
+                db.run(db.ddl(_CARDS_V2)[0])
+                if db.dialect == "postgresql":  # SQLite's rowid: the order of issue
+                    db.run("ALTER TABLE cards ADD COLUMN issue_order BIGSERIAL")
                 self._add_terminal_columns()
-                self._db.execute("DELETE FROM schema_version")
-                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                db.run("DELETE FROM schema_version")
+                db.run("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
                 version = SCHEMA_VERSION
             elif version is None:
                 version = 1  # the first release wrote its version only on creation
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         if version > SCHEMA_VERSION:
             raise CardStoreError(f"card database {self.path} has schema version {version}; "
                                  f"this atmsim knows up to {SCHEMA_VERSION}")
@@ -341,44 +336,41 @@ class CardStore:
         """Schema 1 -> 2: every clear PAN hashed, encrypted and masked, in one transaction.
 
         Afterwards the file is rebuilt (VACUUM) and the WAL emptied, so that no page of the
-        file still holds a clear PAN.
+        file still holds a clear PAN. (Only SQLite files ever had schema 1.)
         """
+        db = self._db
         # Freed space is zeroed: the clear PANs of the old rows do not linger in the file.
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            version = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-            if version is not None and version >= 2:  # another process got there first
-                self._db.execute("COMMIT")
-                return
-            self._db.execute("ALTER TABLE cards RENAME TO cards_v1")
-            self._db.execute(_CARDS_V2)
+        db.run("PRAGMA secure_delete=ON")
+        with db.transaction(exclusive=True):
+            row = db.one("SELECT MAX(version) FROM schema_version")
+            if row is not None and row[0] is not None and row[0] >= 2:
+                return  # another process got there first
+            db.run("ALTER TABLE cards RENAME TO cards_v1")
+            db.run(_CARDS_V2)
             columns = [f.name for f in fields(Card)] + ["pan_encrypted"]
             insert = (f"INSERT INTO cards ({', '.join(columns)}) "
                       f"VALUES ({', '.join('?' for _ in columns)})")
-            for old in self._db.execute("SELECT * FROM cards_v1").fetchall():
-                row = dict(old)
-                pan = row.pop("pan")
-                row.update(self._pan_columns(pan))
-                row["pin_validation_data"] = _validation_template(row["pin_validation_data"], pan)
-                row["pin_in_flight"], row["pin_reserved_at"] = 0, 0.0
-                self._db.execute(insert, tuple(row[c] for c in columns))
-            self._db.execute("DROP TABLE cards_v1")
-            self._db.execute("DELETE FROM schema_version")
-            self._db.execute("INSERT INTO schema_version VALUES (2)")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("VACUUM")
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            old_columns = [name for name in _column_order(db, "cards_v1")]
+            for old in db.all(f"SELECT {', '.join(old_columns)} FROM cards_v1"):
+                values = dict(zip(old_columns, old, strict=True))
+                pan = values.pop("pan")
+                values.update(self._pan_columns(pan))
+                values["pin_validation_data"] = _validation_template(
+                    values["pin_validation_data"], pan)
+                values["pin_in_flight"], values["pin_reserved_at"] = 0, 0.0
+                db.run(insert, tuple(values[c] for c in columns))
+            db.run("DROP TABLE cards_v1")
+            db.run("DELETE FROM schema_version")
+            db.run("INSERT INTO schema_version VALUES (2)")
+        db.run("VACUUM")
+        db.run("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _add_terminal_columns(self) -> None:
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(terminals)")}
+        have = self._db.columns("terminals")
         for name, declaration in _TERMINAL_COLUMNS_V3:
             if name not in have:
-                self._db.execute(f"ALTER TABLE terminals ADD COLUMN {name} {declaration}")
-        self._db.execute(_TERMINAL_KEYS_V3)
+                self._db.run(f"ALTER TABLE terminals ADD COLUMN {name} {declaration}")
+        self._db.run(self._db.ddl(_TERMINAL_KEYS_V3)[0])
 
     def _migrate_v2(self) -> None:
         """Schema 2 -> 3: terminals gain TAK, TMK and policies; key generations begin.
@@ -388,31 +380,25 @@ class CardStore:
         demo provisioning put the demo keys there), else left empty (no MAC, no key
         change for that terminal until they are set).
         """
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            version = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-            if version is not None and version >= 3:  # another process got there first
-                self._db.execute("COMMIT")
-                return
+        db = self._db
+        with db.transaction(exclusive=True):
+            row = db.one("SELECT MAX(version) FROM schema_version")
+            if row is not None and row[0] is not None and row[0] >= 3:
+                return  # another process got there first
             self._add_terminal_columns()
             for kind, column in (("TAK", "tak"), ("TMK", "tmk")):
-                row = self._db.execute("SELECT key_lmk, kcv FROM keys WHERE name = ?",
-                                       (kind,)).fetchone()
-                if row is not None:
-                    self._db.execute(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
-                                     f"WHERE {column}_lmk IS NULL", (row[0], row[1]))
-            self._db.execute(
-                "INSERT OR IGNORE INTO terminal_keys SELECT terminal_id, 'TPK', 1, tpk_lmk, "
-                "tpk_kcv, ?, NULL FROM terminals", (time.time(),))
-            self._db.execute(
-                "INSERT OR IGNORE INTO terminal_keys SELECT terminal_id, 'TAK', 1, tak_lmk, "
-                "tak_kcv, ?, NULL FROM terminals WHERE tak_lmk IS NOT NULL", (time.time(),))
-            self._db.execute("DELETE FROM schema_version")
-            self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                key = db.one("SELECT key_lmk, kcv FROM keys WHERE name = ?", (kind,))
+                if key is not None:
+                    db.run(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
+                           f"WHERE {column}_lmk IS NULL", (key[0], key[1]))
+            db.run("INSERT INTO terminal_keys SELECT terminal_id, 'TPK', 1, tpk_lmk, "
+                   "tpk_kcv, ?, NULL FROM terminals WHERE true ON CONFLICT DO NOTHING",
+                   (time.time(),))
+            db.run("INSERT INTO terminal_keys SELECT terminal_id, 'TAK', 1, tak_lmk, "
+                   "tak_kcv, ?, NULL FROM terminals WHERE tak_lmk IS NOT NULL "
+                   "ON CONFLICT DO NOTHING", (time.time(),))
+            db.run("DELETE FROM schema_version")
+            db.run("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
 
     def _pan_columns(self, pan: str) -> dict[str, str]:
         pan_hash = self._keys.lookup_hash(pan)
@@ -421,7 +407,8 @@ class CardStore:
 
     @property
     def is_empty(self) -> bool:
-        return self._db.execute("SELECT COUNT(*) FROM cards").fetchone()[0] == 0
+        row = self._db.one("SELECT COUNT(*) FROM cards")
+        return row is None or row[0] == 0
 
     # -- reads ----------------------------------------------------------------------
 
@@ -433,34 +420,35 @@ class CardStore:
         return self.card_by_hash(self.pan_hash(pan))
 
     def card_by_hash(self, pan_hash: str) -> Card | None:
-        row = self._db.execute(f"SELECT {_CARD_COLUMNS} FROM cards WHERE pan_hash = ?",
-                               (pan_hash,)).fetchone()
+        row = self._db.one(f"SELECT {_CARD_COLUMNS} FROM cards WHERE pan_hash = ?",
+                           (pan_hash,))
         return Card(*row) if row else None
 
     def cards(self) -> Iterator[Card]:
         """Every card, in the order they were issued."""
-        for row in self._db.execute(f"SELECT {_CARD_COLUMNS} FROM cards ORDER BY rowid"):
+        for row in self._db.all(f"SELECT {_CARD_COLUMNS} FROM cards "
+                                f"ORDER BY {self._db.issue_order}"):
             yield Card(*row)
 
     def pan(self, card: Card) -> str:
         """The card's full PAN, decrypted: for issuer processes that need it, never shown."""
-        row = self._db.execute("SELECT pan_encrypted FROM cards WHERE pan_hash = ?",
-                               (card.pan_hash,)).fetchone()
+        row = self._db.one("SELECT pan_encrypted FROM cards WHERE pan_hash = ?",
+                           (card.pan_hash,))
         if row is None:
             raise CardStoreError(f"card {card.pan_masked} is no longer on file")
         return self._keys.decrypt(row[0], card.pan_hash)
 
     def terminal(self, terminal_id: str) -> Terminal | None:
-        row = self._db.execute("SELECT * FROM terminals WHERE terminal_id = ?",
-                               (terminal_id,)).fetchone()
-        return Terminal(**dict(row)) if row else None
+        row = self._db.one(f"SELECT {_TERMINAL_COLUMNS} FROM terminals WHERE terminal_id = ?",
+                           (terminal_id,))
+        return Terminal(*row) if row else None
 
     def key_generations(self, terminal_id: str, kind: str) -> list[KeyGeneration]:
         """Every generation of a terminal's TPK or TAK, the newest first."""
-        rows = self._db.execute(
-            "SELECT * FROM terminal_keys WHERE terminal_id = ? AND kind = ? "
-            "ORDER BY generation DESC", (terminal_id, kind)).fetchall()
-        return [KeyGeneration(**dict(row)) for row in rows]
+        rows = self._db.all(
+            f"SELECT {_GENERATION_COLUMNS} FROM terminal_keys WHERE terminal_id = ? "
+            "AND kind = ? ORDER BY generation DESC", (terminal_id, kind))
+        return [KeyGeneration(*row) for row in rows]
 
     def usable_keys(self, terminal_id: str, kind: str, *, grace: float,
                     now: float | None = None) -> list[str]:
@@ -468,10 +456,10 @@ class CardStore:
         than ``grace`` seconds ago, the newest first: what an incoming PIN block or MAC may
         be under while a key change is settling."""
         now = time.time() if now is None else now
-        rows = self._db.execute(
+        rows = self._db.all(
             "SELECT key_lmk FROM terminal_keys WHERE terminal_id = ? AND kind = ? "
             "AND (retired IS NULL OR retired > ?) ORDER BY generation DESC",
-            (terminal_id, kind, now - grace)).fetchall()
+            (terminal_id, kind, now - grace))
         return [row[0] for row in rows]
 
     def change_keys(self, terminal_id: str, new_keys: dict[str, tuple[str, str]],
@@ -480,46 +468,63 @@ class CardStore:
         keys, retiring the ones they replace now; returns the new TPK generation."""
         now = time.time() if now is None else now
         generation = 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        with db.transaction():
+            # The terminal's row locked first: two switches changing one terminal's keys
+            # at once take turns (SQLite's write lock does this for the whole file).
+            db.all("SELECT terminal_id FROM terminals WHERE terminal_id = ?"
+                   + (" FOR UPDATE" if db.dialect == "postgresql" else ""), (terminal_id,))
             for kind, (key_lmk, kcv) in new_keys.items():
-                row = self._db.execute(
-                    "SELECT COALESCE(MAX(generation), 0) FROM terminal_keys "
-                    "WHERE terminal_id = ? AND kind = ?", (terminal_id, kind)).fetchone()
-                generation = max(generation, row[0] + 1)
-                self._db.execute("UPDATE terminal_keys SET retired = ? WHERE terminal_id = ? "
-                                 "AND kind = ? AND retired IS NULL", (now, terminal_id, kind))
-                self._db.execute("INSERT INTO terminal_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                                 (terminal_id, kind, row[0] + 1, key_lmk, kcv, now))
+                row = db.one("SELECT COALESCE(MAX(generation), 0) FROM terminal_keys "
+                             "WHERE terminal_id = ? AND kind = ?", (terminal_id, kind))
+                latest = int(row[0]) if row else 0
+                generation = max(generation, latest + 1)
+                db.run("UPDATE terminal_keys SET retired = ? WHERE terminal_id = ? "
+                       "AND kind = ? AND retired IS NULL", (now, terminal_id, kind))
+                db.run("INSERT INTO terminal_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                       (terminal_id, kind, latest + 1, key_lmk, kcv, now))
                 column = kind.lower()
-                self._db.execute(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
-                                 "WHERE terminal_id = ?", (key_lmk, kcv, terminal_id))
+                db.run(f"UPDATE terminals SET {column}_lmk = ?, {column}_kcv = ? "
+                       "WHERE terminal_id = ?", (key_lmk, kcv, terminal_id))
         return generation
 
     # -- key changes asked for by ``atmsim keys rotate`` (the running switch takes them) --
 
     def request_key_change(self, terminal_id: str) -> int:
-        """Ask the switch(es) sharing this file to push new keys to a terminal; the id."""
-        cursor = self._db.execute("INSERT INTO key_change_requests (terminal_id, requested) "
-                                  "VALUES (?, ?)", (terminal_id, time.time()))
-        return int(cursor.lastrowid or 0)
+        """Ask the switch(es) sharing this database to push new keys to a terminal; the id."""
+        row = self._db.one("INSERT INTO key_change_requests (terminal_id, requested) "
+                           "VALUES (?, ?) RETURNING id", (terminal_id, time.time()))
+        return int(row[0]) if row else 0
 
-    def take_key_change_request(self) -> tuple[int, str] | None:
-        """The oldest key change nobody took yet, marked taken (one switch gets it)."""
-        row = self._db.execute(
+    def take_key_change_request(self, terminals: Collection[str] | None = None, *,
+                                now: float | None = None) -> tuple[int, str] | None:
+        """The oldest key change nobody took yet, marked taken (one switch gets it).
+
+        With ``terminals`` (the ATMs connected to the asking switch), a request for another
+        terminal is left for ``KEY_CHANGE_CLAIM_WAIT`` seconds to the switch that ATM is
+        connected to, when several switches share the store; after that any switch takes
+        it (and reports the ATM not connected)."""
+        now = time.time() if now is None else now
+        mine = ", ".join("?" for _ in terminals or ())
+        claim = "" if terminals is None else (
+            f" AND (terminal_id IN ({mine}) OR requested < ?)" if mine else " AND requested < ?")
+        params = [] if terminals is None else [*terminals, now - KEY_CHANGE_CLAIM_WAIT]
+        # "done IS NULL" again outside the subquery: a switch that waited for another's
+        # update of the same row sees it taken and gets nothing (PostgreSQL re-checks it).
+        row = self._db.one(
             "UPDATE key_change_requests SET done = ?, result = 'in progress' WHERE id = "
-            "(SELECT id FROM key_change_requests WHERE done IS NULL ORDER BY id LIMIT 1) "
-            "RETURNING id, terminal_id", (time.time(),)).fetchone()
+            f"(SELECT id FROM key_change_requests WHERE done IS NULL{claim} ORDER BY id "
+            "LIMIT 1) AND done IS NULL RETURNING id, terminal_id", (now, *params))
         return (int(row[0]), str(row[1])) if row else None
 
     def finish_key_change_request(self, request_id: int, result: str) -> None:
-        self._db.execute("UPDATE key_change_requests SET done = ?, result = ? WHERE id = ?",
-                         (time.time(), result, request_id))
+        self._db.run("UPDATE key_change_requests SET done = ?, result = ? WHERE id = ?",
+                     (time.time(), result, request_id))
 
     def key_change_result(self, request_id: int) -> str | None:
         """What became of a key change request: None while no switch finished it."""
-        row = self._db.execute("SELECT result FROM key_change_requests WHERE id = ?",
-                               (request_id,)).fetchone()
+        row = self._db.one("SELECT result FROM key_change_requests WHERE id = ?",
+                           (request_id,))
         if row is None or row[0] in (None, "in progress"):
             return None
         return str(row[0])
@@ -531,15 +536,15 @@ class CardStore:
             raise ValueError(f"MAC policy must be one of {', '.join(MacPolicy.ALL)}")
         if sign_on is not None and sign_on not in SignOnPolicy.ALL:
             raise ValueError(f"sign-on policy must be one of {', '.join(SignOnPolicy.ALL)}")
-        row = self._db.execute(
-            "UPDATE terminals SET mac_policy = COALESCE(?, mac_policy), "
-            "sign_on_policy = COALESCE(?, sign_on_policy) WHERE terminal_id = ?",
-            (mac, sign_on, terminal_id))
-        return row.rowcount == 1
+        return self._db.run(
+            "UPDATE terminals SET mac_policy = COALESCE(CAST(? AS TEXT), mac_policy), "
+            "sign_on_policy = COALESCE(CAST(? AS TEXT), sign_on_policy) "
+            "WHERE terminal_id = ?", (mac, sign_on, terminal_id)) == 1
 
     def key(self, name: str) -> StoredKey | None:
-        row = self._db.execute("SELECT * FROM keys WHERE name = ?", (name,)).fetchone()
-        return StoredKey(**dict(row)) if row else None
+        row = self._db.one("SELECT name, key_type, key_lmk, kcv FROM keys WHERE name = ?",
+                           (name,))
+        return StoredKey(*row) if row else None
 
     # -- the PIN-try counter ----------------------------------------------------------
 
@@ -554,49 +559,49 @@ class CardStore:
         a switch that stopped mid-verification lapses after ``RESERVATION_STALE_AFTER``.
         """
         now = time.time() if now is None else now
-        row = self._db.execute(
+        stale = now - RESERVATION_STALE_AFTER
+        # One UPDATE: on SQLite the file's write lock, on PostgreSQL the row lock (the
+        # WHERE is evaluated again on the row a concurrent reservation just changed).
+        row = self._db.one(
             "UPDATE cards SET "
-            "pin_in_flight = (CASE WHEN pin_reserved_at < :stale THEN 0 ELSE pin_in_flight END)"
-            " + 1, pin_reserved_at = :now "
-            "WHERE pan_hash = :h AND status = 'ACTIVE' AND expiry >= :yymm "
-            "AND (:expiry IS NULL OR expiry = :expiry) AND pin_tries + "
-            "(CASE WHEN pin_reserved_at < :stale THEN 0 ELSE pin_in_flight END) < :limit "
+            "pin_in_flight = (CASE WHEN pin_reserved_at < ? THEN 0 ELSE pin_in_flight END)"
+            " + 1, pin_reserved_at = ? "
+            "WHERE pan_hash = ? AND status = 'ACTIVE' AND expiry >= ? "
+            "AND (CAST(? AS TEXT) IS NULL OR expiry = CAST(? AS TEXT)) AND pin_tries + "
+            "(CASE WHEN pin_reserved_at < ? THEN 0 ELSE pin_in_flight END) < ? "
             f"RETURNING {_CARD_COLUMNS}",
-            {"h": pan_hash, "now": now, "stale": now - RESERVATION_STALE_AFTER,
-             "yymm": current_yymm, "expiry": expiry, "limit": limit}).fetchone()
+            (stale, now, pan_hash, current_yymm, expiry, expiry, stale, limit))
         return Card(*row) if row else None
 
     def record_right_pin(self, pan_hash: str) -> None:
         """The reserved try verified right: it is returned and the wrong-PIN count reset."""
-        self._db.execute(
-            "UPDATE cards SET pin_in_flight = MAX(pin_in_flight - 1, 0), pin_tries = 0 "
+        self._db.run(
+            f"UPDATE cards SET pin_in_flight = {_ONE_LESS_IN_FLIGHT}, pin_tries = 0 "
             "WHERE pan_hash = ?", (pan_hash,))
 
     def record_wrong_pin(self, pan_hash: str, limit: int) -> PinTryOutcome:
         """The reserved try verified wrong: it is kept; the ``limit``-th in a row blocks."""
-        row = self._db.execute(
-            "UPDATE cards SET pin_in_flight = MAX(pin_in_flight - 1, 0), "
+        row = self._db.one(
+            f"UPDATE cards SET pin_in_flight = {_ONE_LESS_IN_FLIGHT}, "
             "pin_tries = pin_tries + 1, "
             "status = CASE WHEN pin_tries + 1 >= ? AND status = 'ACTIVE' THEN 'PIN_BLOCKED' "
             "ELSE status END WHERE pan_hash = ? RETURNING pin_tries, status",
-            (limit, pan_hash)).fetchone()
+            (limit, pan_hash))
         if row is None:
             return PinTryOutcome(0, False)
-        return PinTryOutcome(row["pin_tries"], row["status"] == CardStatus.PIN_BLOCKED)
+        return PinTryOutcome(int(row[0]), row[1] == CardStatus.PIN_BLOCKED)
 
     def release_pin_try(self, pan_hash: str) -> None:
         """The PIN was not verified (HSM unavailable or failing): the try is given back."""
-        self._db.execute(
-            "UPDATE cards SET pin_in_flight = MAX(pin_in_flight - 1, 0) WHERE pan_hash = ?",
-            (pan_hash,))
+        self._db.run(f"UPDATE cards SET pin_in_flight = {_ONE_LESS_IN_FLIGHT} "
+                     "WHERE pan_hash = ?", (pan_hash,))
 
     def set_status(self, pan: str, status: str, *, reset_tries: bool = False) -> bool:
         """Administrative change of a card's status (unblocking resets the counter)."""
         sql = "UPDATE cards SET status = ?"
         if reset_tries:
             sql += ", pin_tries = 0, pin_in_flight = 0"
-        return self._db.execute(sql + " WHERE pan_hash = ?",
-                                (status, self.pan_hash(pan))).rowcount == 1
+        return self._db.run(sql + " WHERE pan_hash = ?", (status, self.pan_hash(pan))) == 1
 
     # -- provisioning -----------------------------------------------------------------
 
@@ -614,34 +619,56 @@ class CardStore:
             "pin_validation_data": _validation_template(pin_validation_data, pan),
             "pvki": pvki, "pvv": pvv, "pin_tries": 0, "pin_in_flight": 0, "pin_reserved_at": 0.0,
         }
-        self._db.execute(f"INSERT OR REPLACE INTO cards ({', '.join(values)}) "
-                         f"VALUES ({', '.join('?' for _ in values)})", tuple(values.values()))
+        self._db.run(_upsert("cards", list(values), "pan_hash"), tuple(values.values()))
 
     def put_terminals(self, terminals: list[Terminal]) -> None:
         """Install (or re-install) terminals; their keys on file become generation 1."""
         columns = [f.name for f in fields(Terminal)]
         now = time.time()
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO terminals ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})",
-                [tuple(getattr(t, c) for c in columns) for t in terminals])
-            ids = [(t.terminal_id,) for t in terminals]
-            self._db.executemany("DELETE FROM terminal_keys WHERE terminal_id = ?", ids)
+        db = self._db
+        with db.transaction():
+            db.many(_upsert("terminals", columns, "terminal_id"),
+                    [tuple(getattr(t, c) for c in columns) for t in terminals])
+            db.many("DELETE FROM terminal_keys WHERE terminal_id = ?",
+                    [(t.terminal_id,) for t in terminals])
             generations: list[tuple[str, str, str, str | None, float]] = [
                 (t.terminal_id, TPK, t.tpk_lmk, t.tpk_kcv, now) for t in terminals]
             generations += [(t.terminal_id, TAK, t.tak_lmk, t.tak_kcv, now) for t in terminals
                             if t.tak_lmk is not None]
-            self._db.executemany("INSERT INTO terminal_keys VALUES (?, ?, 1, ?, ?, ?, NULL)",
-                                 generations)
+            db.many("INSERT INTO terminal_keys VALUES (?, ?, 1, ?, ?, ?, NULL)", generations)
 
     def put_key(self, name: str, key_type: str, key_lmk: str, kcv: str, *,
                 replace: bool = True) -> None:
         """Store a key under the LMK; ``replace=False`` keeps a key of that name already there
         (two processes creating the same key: the first one wins, both then use it)."""
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        self._db.execute(f"{verb} INTO keys VALUES (?, ?, ?, ?)", (name, key_type, key_lmk, kcv))
+        columns = ["name", "key_type", "key_lmk", "kcv"]
+        sql = (_upsert("keys", columns, "name") if replace else
+               "INSERT INTO keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        self._db.run(sql, (name, key_type, key_lmk, kcv))
+
+
+_TERMINAL_COLUMNS = ", ".join(f.name for f in fields(Terminal))
+_GENERATION_COLUMNS = ", ".join(f.name for f in fields(KeyGeneration))
+# A reservation ends: one verification fewer in flight, never below 0 (portable SQL, no
+# two-argument MAX).
+_ONE_LESS_IN_FLIGHT = "CASE WHEN pin_in_flight > 0 THEN pin_in_flight - 1 ELSE 0 END"
+
+
+def _upsert(table: str, columns: list[str], key: str) -> str:
+    """An INSERT that replaces the row with the same ``key`` (SQLite and PostgreSQL alike).
+
+    >>> _upsert("keys", ["name", "kcv"], "name")
+    'INSERT INTO keys (name, kcv) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET kcv = excluded.kcv'
+    """
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+
+def _column_order(db: CardDb, table: str) -> list[str]:
+    """A SQLite table's columns in their declared order (for the schema-1 migration)."""
+    return [row[1] for row in db.all(f"PRAGMA table_info({table})")]
 
 
 def _validation_template(validation_data: str | None, pan: str) -> str | None:

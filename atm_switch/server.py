@@ -82,7 +82,8 @@ class SwitchServer(Channel):
         next_round = time.monotonic() + self.key_change_interval
         while True:
             await asyncio.sleep(_KEY_CHANGE_POLL)
-            while (taken := self.deps.cards.take_key_change_request()) is not None:
+            while (taken := self.deps.cards.take_key_change_request(
+                    self.connected_terminals())) is not None:
                 request_id, terminal_id = taken
                 self.deps.cards.finish_key_change_request(
                     request_id, await self._rotate_logged(terminal_id))

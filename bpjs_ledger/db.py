@@ -20,7 +20,6 @@ make database calls fail: the hook runs before each call, on its thread, and rai
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +28,8 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from atmsim.kernel.postgres import connect, describe_target, first_line, is_postgres_url
 
 __all__ = [
     "ConstraintViolation",
@@ -49,7 +49,6 @@ __all__ = [
 Row = tuple[Any, ...]
 
 _BUSY_TIMEOUT_MS = 5000  # another process seeding, migrating or posting to the same file
-_PG_CONNECT_TIMEOUT_S = 5
 # A statement that waits longer than this (a lock held by a stuck transaction, a server in
 # trouble) fails and the request gets an ERROR reply, instead of hanging the worker.
 _PG_STATEMENT_TIMEOUT_MS = 10_000
@@ -93,30 +92,6 @@ class ConstraintViolation(StorageError):
     def __init__(self, message: str, *, unique: bool) -> None:
         super().__init__(message)
         self.unique = unique
-
-
-def is_postgres_url(target: Path | str) -> bool:
-    """Whether ``target`` names a PostgreSQL database rather than a SQLite file.
-
-    >>> is_postgres_url("postgresql://atmsim@127.0.0.1/ledger"), is_postgres_url("l.db")
-    (True, False)
-    """
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def describe_target(target: Path | str) -> str:
-    """``target`` as it may be printed or logged: a URL without its password.
-
-    >>> describe_target("postgresql://atmsim:secret@127.0.0.1:55432/ledger")
-    'postgresql://atmsim:***@127.0.0.1:55432/ledger'
-    """
-    if not is_postgres_url(target):
-        return str(target)
-    parts = urlsplit(str(target))
-    if parts.password is None:
-        return str(target)
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_database(target: Path | str) -> Database:
@@ -350,11 +325,6 @@ class PostgresDatabase(Database):
         self._url = url
         self.location = describe_target(url)
         self._conn: Any = None
-        # Keyword arguments override the URL's own parameters: only fill in what it lacks.
-        given = parse_qs(urlsplit(url).query)
-        self._defaults: dict[str, Any] = {key: value for key, value in (
-            ("connect_timeout", _PG_CONNECT_TIMEOUT_S),
-            ("application_name", "atmsim-ledger")) if key not in given}
         self._connection()  # fail now, with a clear message, if the server is not there
 
     def _connection(self) -> Any:
@@ -362,15 +332,11 @@ class PostgresDatabase(Database):
             return self._conn
         self._conn = None
         try:
-            conn = self._psycopg.connect(self._url, autocommit=True, **self._defaults)
+            conn = connect(self._url, application_name="atmsim-ledger",
+                           statement_timeout_ms=_PG_STATEMENT_TIMEOUT_MS)
         except self._psycopg.Error as exc:
             raise StorageUnavailable(f"cannot connect to {self.location}: "
-                                     f"{_first_line(exc)}") from None
-        try:
-            conn.execute(f"SET statement_timeout = {_PG_STATEMENT_TIMEOUT_MS}")
-        except self._psycopg.Error as exc:
-            conn.close()
-            raise StorageUnavailable(f"{self.location}: {_first_line(exc)}") from None
+                                     f"{first_line(exc)}") from None
         self._conn = conn
         return conn
 
@@ -381,14 +347,14 @@ class PostgresDatabase(Database):
         try:
             yield
         except psycopg.IntegrityError as exc:
-            raise ConstraintViolation(f"{self.location}: {_first_line(exc)}",
+            raise ConstraintViolation(f"{self.location}: {first_line(exc)}",
                                       unique=exc.sqlstate == _UNIQUE_VIOLATION) from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             # Covers a lost server, a timeout and a serialization failure alike: all are
             # "not now"; a broken connection is replaced on the next call.
-            raise StorageUnavailable(f"{self.location}: {_first_line(exc)}") from exc
+            raise StorageUnavailable(f"{self.location}: {first_line(exc)}") from exc
         except psycopg.Error as exc:
-            raise StorageError(f"{self.location}: {_first_line(exc)}") from exc
+            raise StorageError(f"{self.location}: {first_line(exc)}") from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._errors():
@@ -437,9 +403,3 @@ class PostgresDatabase(Database):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-def _first_line(exc: BaseException) -> str:
-    # psycopg messages carry a DETAIL/HINT after the first line; the first line says it.
-    text = str(exc).strip().splitlines()
-    return re.sub(r"\s+", " ", text[0]) if text else type(exc).__name__

@@ -25,7 +25,13 @@ from atm_switch.card_store import Card, CardStatus, CardStore, MacPolicy, SignOn
 from atmsim.kernel.masking import mask_name, mask_pan
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.options import COMMON, add_options, settings_from
-from atmsim.shell.provisioning import load_lmk, open_card_store, provision_switch, reset_demo_cards
+from atmsim.shell.provisioning import (
+    card_store_target,
+    load_lmk,
+    open_card_store,
+    provision_switch,
+    reset_demo_cards,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -37,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = cards.add_subparsers(dest="cards_command", required=True, metavar="ACTION")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        add_options(parser, *COMMON, helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
+        add_options(parser, *COMMON, "cards_db",
+                    helps={"log_level": "DEBUG, INFO, WARNING (default WARNING)"})
 
     common(actions.add_parser("list", help="every card: masked PAN, holder, status, wrong PINs"))
     unblock = actions.add_parser("unblock", help="status ACTIVE, wrong-PIN counter 0")
@@ -75,10 +82,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         raise UserError(f"LMK file {settings.hsm.lmk_file}: {exc}") from None
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        provision_switch(settings.data_dir, lmk)  # a fresh directory gets its demo cards
+        # a fresh directory (or database) gets its demo cards
+        provision_switch(settings.data_dir, lmk, card_store_target(settings))
     except OSError as exc:
         raise UserError(f"data directory {settings.data_dir}: {exc.strerror}") from None
-    store = open_card_store(settings.data_dir, lmk)
+    store = open_card_store(settings.data_dir, lmk, card_store_target(settings))
     try:
         if args.cards_command == "list":
             _list(store, out)

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="the back end (broker, HSM, ledger, switch) until Ctrl-C")
     _stack_options(up)
-    add_options(up, "profile", "stack_metrics", "single_process")
+    add_options(up, "profile", "stack_metrics", "single_process", "cards_db")
 
     inquire = sub.add_parser("inquire", help="one balance inquiry from the shell")
     add_options(inquire, *COMMON)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     switch = sub.add_parser("switch", help="the ISO 8583 switch alone")
     _stack_options(switch)
-    add_options(switch, "hsm_host", "switch_rules", "profile", "switch_metrics")
+    add_options(switch, "hsm_host", "switch_rules", "profile", "switch_metrics", "cards_db")
 
     hsm = sub.add_parser("hsm", help="the payShield-style HSM alone")
     _stack_options(hsm, switch=False, mqtt=False)

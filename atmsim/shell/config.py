@@ -202,6 +202,9 @@ class SwitchSettings:
     inquiry_fee: int = field(default=0, metadata=between(0, 99_999_999, "sen, field 28 is n8"))
     # days the transaction journal keeps inquiries and reversals (what an 0420 can match)
     journal_days: float = field(default=7.0, metadata=between(0.001, 3650, "days"))
+    # the card store: empty, cards.db in the data directory; or a SQLite file, sqlite:///path
+    # or a postgresql:// URL that several switches share (docs/scaling.md)
+    cards_db: str = ""
 
     # TLS on the ATM listener (docs/security.md): a PEM certificate chain and its key.
     # Empty: plain TCP, as ATMs on a private line speak.

@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from atmsim.shell.errors import UserError, exit_status
@@ -96,7 +97,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="terminal ID, e.g. BNI00001")
     rotate.add_argument("--wait", type=float, default=15.0, metavar="SECONDS",
                         help="how long to wait for the switch to report (default 15)")
-    add_options(rotate, "data_dir", "lmk_file", "config")
+    add_options(rotate, "data_dir", "lmk_file", "config", "cards_db")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,13 +126,14 @@ def _run(args: argparse.Namespace, io: _Output) -> int:
 def _rotate(args: argparse.Namespace, io: _Output) -> int:
     """Leave a key change request in the card database, where the running switch takes it
     within a second and pushes an 0800/161 to the ATM; report what it says."""
-    from atmsim.shell.provisioning import open_card_store  # the switch's database
+    from atmsim.shell.provisioning import card_store_target, open_card_store
 
     settings = settings_from(args)
     lmk, _ = _load_lmk(args)
-    if not (settings.data_dir / "switch" / "cards.db").exists():
+    target = card_store_target(settings)  # the switch's database
+    if isinstance(target, Path) and not target.exists():
         raise UserError(f"no switch data in {settings.data_dir}: start the switch first")
-    store = open_card_store(settings.data_dir, lmk)
+    store = open_card_store(settings.data_dir, lmk, target)
     try:
         if store.terminal(args.terminal) is None:
             raise UserError(f"terminal {args.terminal!r} is not known")

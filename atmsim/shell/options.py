@@ -57,6 +57,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
     "db": Option("--db", "ledger.db", {
         "metavar": "DB", "help": "a SQLite file or a postgresql:// URL (default: "
         "ledger/ledger.db in the data directory)"}),
+    "cards_db": Option("--cards-db", "switch.cards_db", {
+        "metavar": "DB", "help": "the card store: a SQLite file or a postgresql:// URL "
+        "several switches share (default: switch/cards.db in the data directory)"}),
     "lmk_file": Option("--lmk-file", "hsm.lmk_file", {
         "help": "LMK file (default: [hsm] lmk_file, else test LMK)"}),
     "terminal": Option("--terminal", "atm.terminal_id", {

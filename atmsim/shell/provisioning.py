@@ -28,8 +28,8 @@ from hsm_mock.lmk import VariantLmk
 from hsm_mock.pin_verification import ibm3624_offset
 
 __all__ = ["DEC_TABLE", "issue_card", "provision_switch", "switch_db_path", "ledger_db_path",
-           "ledger_target", "load_lmk", "open_card_store", "reset_demo_cards", "PAN_LOOKUP_KEY",
-           "PAN_DATA_KEY"]
+           "ledger_target", "card_store_target", "load_lmk", "open_card_store",
+           "reset_demo_cards", "PAN_LOOKUP_KEY", "PAN_DATA_KEY"]
 
 log = logging.getLogger("atmsim.provisioning")
 
@@ -66,6 +66,20 @@ def ledger_target(settings: Settings) -> Path | str:
     return Path(db.removeprefix("sqlite://")).expanduser()
 
 
+def card_store_target(settings: Settings) -> Path | str:
+    """The card store: ``[switch] cards_db`` (a file, ``sqlite:///path`` or a
+    ``postgresql://`` URL), else ``switch/cards.db`` in the data directory."""
+    db = settings.switch.cards_db
+    if not db:
+        return switch_db_path(settings.data_dir)
+    if is_postgres_url(db):
+        return db
+    if "://" in db and not db.startswith("sqlite://"):
+        raise UserError(f"--cards-db {describe_target(db)}: use a file path, sqlite:///path "
+                        "or postgresql://user:password@host:port/database")
+    return Path(db.removeprefix("sqlite://")).expanduser()
+
+
 def load_lmk(lmk_file: str) -> VariantLmk:
     return VariantLmk.from_file(lmk_file) if lmk_file else VariantLmk.test()
 
@@ -89,14 +103,16 @@ def _pan_key(store: CardStore, lmk: VariantLmk, name: str, key_type: str) -> byt
     return clear
 
 
-def open_card_store(data_dir: Path, lmk: VariantLmk) -> CardStore:
-    """The data directory's card database with its PAN keys unwrapped from under ``lmk``
-    (created on first use; a schema-1 database is migrated on the way)."""
+def open_card_store(data_dir: Path, lmk: VariantLmk,
+                    target: Path | str | None = None) -> CardStore:
+    """The card database (``target``, default the data directory's ``switch/cards.db``)
+    with its PAN keys unwrapped from under ``lmk`` (created on first use; a schema-1
+    database is migrated on the way)."""
     def unlock(store: CardStore) -> PanKeys:
         return PanKeys(_pan_key(store, lmk, PAN_LOOKUP_KEY, PAN_LOOKUP_KEY_TYPE),
                        _pan_key(store, lmk, PAN_DATA_KEY, PAN_DATA_KEY_TYPE))
 
-    return CardStore(switch_db_path(data_dir), unlock)
+    return CardStore(switch_db_path(data_dir) if target is None else target, unlock)
 
 
 def _card_fields(lmk: VariantLmk, pan: str, pin: str, *, holder: str, nik: str,
@@ -121,10 +137,11 @@ def _demo_card_fields(lmk: VariantLmk) -> list[tuple[str, dict[str, Any]]]:
 
 def issue_card(data_dir: Path, lmk: VariantLmk, pan: str, pin: str, *, holder: str,
                nik: str, kpj: str | None = None, expiry: str = CARD_EXPIRY,
-               status: str = CardStatus.ACTIVE) -> None:
-    """Issue (or re-issue) one card in the data directory's card file, also while the
-    switch runs: a test card a certification pack may block, or a BLOCKED one (62)."""
-    store = open_card_store(data_dir, lmk)
+               status: str = CardStatus.ACTIVE, target: Path | str | None = None) -> None:
+    """Issue (or re-issue) one card in the card store (``target``, default the data
+    directory's), also while the switch runs: a test card a certification pack may block,
+    or a BLOCKED one (62)."""
+    store = open_card_store(data_dir, lmk, target)
     try:
         store.put_card(pan, **_card_fields(lmk, pan, pin, holder=holder, nik=nik, kpj=kpj,
                                            expiry=expiry, status=status))
@@ -141,9 +158,11 @@ def reset_demo_cards(store: CardStore, lmk: VariantLmk) -> int:
     return len(cards)
 
 
-def provision_switch(data_dir: Path, lmk: VariantLmk) -> bool:
-    """Create the demo cards and terminals when the card database is new; True if it was."""
-    store = open_card_store(data_dir, lmk)
+def provision_switch(data_dir: Path, lmk: VariantLmk,
+                     target: Path | str | None = None) -> bool:
+    """Create the demo cards and terminals when the card database (``target``, default the
+    data directory's) is new; True if it was."""
+    store = open_card_store(data_dir, lmk, target)
     try:
         if not store.is_empty:
             return False

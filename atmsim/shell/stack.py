@@ -57,7 +57,13 @@ from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings, SwitchSettings, parse_hostport
 from atmsim.shell.errors import UserError
-from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
+from atmsim.shell.provisioning import (
+    card_store_target,
+    ledger_target,
+    load_lmk,
+    open_card_store,
+    provision_switch,
+)
 from bpjs_ledger.metrics import LedgerMetrics
 from bpjs_ledger.service import run_ledger
 from hsm_mock.security import SecuritySettings
@@ -360,7 +366,8 @@ class Stack:
             except OSError as exc:
                 raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
         self._read_rules()
-        if "switch" in parts and provision_switch(self.data_dir, self._lmk):
+        if "switch" in parts and provision_switch(self.data_dir, self._lmk,
+                                                  card_store_target(s)):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
 
     async def start(self) -> None:
@@ -437,7 +444,7 @@ class Stack:
         s = self.settings
         assert self._switch_bus is not None and self.endpoint is not None
         tls = switch_tls(s.switch)
-        self._cards = open_card_store(self.data_dir, self._lmk)
+        self._cards = open_card_store(self.data_dir, self._lmk, card_store_target(s))
         self._on_close("card store", self._close_cards)
         self._journal = TransactionJournal(journal_path(self.data_dir), s.switch.journal_days)
         self._on_close("transaction journal", self._close_journal)

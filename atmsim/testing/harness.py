@@ -34,7 +34,7 @@ from atmsim.kernel.faults import Fault, Schedule, load_schedule, parse_schedule
 from atmsim.kernel.rules import RuleBook, RuleSet, load_rules, parse_rules
 from atmsim.shell.config import load_settings
 from atmsim.shell.drill.topology import ProxiedStack
-from atmsim.shell.provisioning import issue_card, load_lmk
+from atmsim.shell.provisioning import card_store_target, issue_card, load_lmk
 from atmsim.shell.scenario.links import HsmLink
 from atmsim.shell.stack import Stack, rule_books
 from terminal_ui.device.client import AtmClient, Backoff, Inquiry
@@ -178,7 +178,8 @@ class RunningStack:
                    status: str = "ACTIVE") -> None:
         """Issue one more card (PIN verified with IBM 3624), e.g. one a test may block."""
         issue_card(self.data_dir, load_lmk(self.stack.settings.hsm.lmk_file), pan, pin,
-                   holder=holder, nik=nik, kpj=kpj, status=status)
+                   holder=holder, nik=nik, kpj=kpj, status=status,
+                   target=card_store_target(self.stack.settings))
 
     # -- a misbehaving issuer -----------------------------------------------------------
 

@@ -222,7 +222,7 @@ class AtmClient:
                  tpk_hex: str = DEMO_KEYS["TPK"].clear_hex, zone: tzinfo = JAKARTA,
                  profile: WireProfile | None = None, framing: Framing | None = None,
                  pinpad: PinPad | None = None, send_mac: bool = False,
-                 hop_timings: bool = False) -> None:
+                 hop_timings: bool = False, stans: StanSequence | None = None) -> None:
         if echo_interval is not None and not echo_interval > 0:
             raise ValueError("echo_interval must be above 0 seconds (or None: no echo)")
         if echo_failures < 1:
@@ -245,7 +245,7 @@ class AtmClient:
         self._link: AtmHostLink | None = None
         # One STAN sequence for the terminal, across reconnections: a new connection
         # must not repeat a STAN the switch has just seen from this terminal.
-        self.next_stan = StanSequence()
+        self.next_stan = stans or StanSequence()
         self._echoes_failed = 0  # echo tests failed in a row on the current connection
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False

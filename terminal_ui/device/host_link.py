@@ -87,15 +87,24 @@ class HostTimeout(TimeoutError):
 
 
 class StanSequence:
-    """A terminal's STANs (field 11): 000001-999999 in turn, from a random start, so that
-    two links of one terminal in the same second do not repeat a (terminal, STAN, time)
-    the switch takes for a duplicate."""
+    """A terminal's STANs (field 11): ``first``-``last`` (000001-999999) in turn, from a
+    random start, so that two links of one terminal in the same second do not repeat a
+    (terminal, STAN, time) the switch takes for a duplicate. A narrower range keeps the
+    STANs of one load segment apart from another's (``atmsim load --segment``).
 
-    def __init__(self) -> None:
-        self._count = itertools.count(secrets.randbelow(899_999) + 1)
+    >>> stans = StanSequence(7, 9)
+    >>> sorted({stans() for _ in range(6)})
+    ['000007', '000008', '000009']
+    """
+
+    def __init__(self, first: int = 1, last: int = 999_999) -> None:
+        if not 1 <= first <= last <= 999_999:
+            raise ValueError(f"STAN range {first}-{last}: must lie within 1-999999")
+        self._first, self._size = first, last - first + 1
+        self._count = itertools.count(secrets.randbelow(self._size))
 
     def __call__(self) -> str:
-        return f"{next(self._count) % 999_999 + 1:06d}"
+        return f"{self._first + next(self._count) % self._size:06d}"
 
 
 class AtmHostLink:

@@ -90,17 +90,20 @@ class CountedStack:
 
 
 @contextlib.asynccontextmanager
-async def counted_stacks(broker: EmbeddedBroker, data_dir: Path,
-                         switches: int = 1) -> AsyncIterator[list[CountedStack]]:
-    """``switches`` switches sharing one data directory (one cards.db), each with its HSM
-    port taken over by a counting proxy in front of one HSM."""
+async def counted_stacks(broker: EmbeddedBroker, data_dir: Path, switches: int = 1,
+                         cards_db: str = "") -> AsyncIterator[list[CountedStack]]:
+    """``switches`` switches sharing one data directory (one cards.db), or with
+    ``cards_db`` each in a data directory of its own and sharing only that card store;
+    each with its HSM port taken over by a counting proxy in front of one HSM."""
     hsm = HsmServer("127.0.0.1", 0, lmk=VariantLmk.test(), header_len=4)
     await hsm.start()
     proxy = CountingHsmProxy("127.0.0.1", hsm.port)
     async with contextlib.AsyncExitStack() as stacks:
         counted = []
-        for _ in range(switches):
-            settings = stack_settings(data_dir, broker.endpoint.secret_url)
+        for number in range(switches):
+            own_dir = data_dir / f"switch-{number}" if cards_db else data_dir
+            settings = stack_settings(own_dir, broker.endpoint.secret_url)
+            settings.switch.cards_db = cards_db
             settings.mqtt.protocol, settings.mqtt.shared_subscriptions = "3.1.1", "no"
             # A deadline no loaded machine reaches: a 91 would give its try back and let
             # one more guess through, which is right but not what this test counts.
@@ -126,9 +129,9 @@ async def _until_approved(stack: Stack) -> None:
     raise AssertionError("the switch never reached the HSM through the proxy")
 
 
-def _unblock(data_dir: Path, pan: str) -> None:
+def _unblock(data_dir: Path, pan: str, cards_db: str = "") -> None:
     """What ``atmsim cards unblock`` does, through the card store's public API."""
-    store = open_card_store(data_dir, VariantLmk.test())
+    store = open_card_store(data_dir, VariantLmk.test(), cards_db or None)
     try:
         assert store.set_status(pan, CardStatus.ACTIVE, reset_tries=True)
     finally:
@@ -181,7 +184,7 @@ async def _burst_pipelined(stack: Stack, victim: DemoCard) -> list[str]:
 
 
 async def _race(stacks: list[CountedStack], data_dir: Path, victim: DemoCard,
-                burst: Callable[[], Awaitable[list[str]]]) -> int:
+                burst: Callable[[], Awaitable[list[str]]], cards_db: str = "") -> int:
     """ROUNDS bursts; returns the most verifications the HSM saw in one."""
     proxy = stacks[0].proxy
     worst = 0
@@ -195,7 +198,7 @@ async def _race(stacks: list[CountedStack], data_dir: Path, victim: DemoCard,
         assert seen <= PIN_TRIES, where
         # Exactly three guesses were checked: two 55s, and the third blocked the card.
         assert Counter(codes) == {"55": PIN_TRIES - 1, "75": len(codes) - PIN_TRIES + 1}, where
-        _unblock(data_dir, victim.pan)
+        _unblock(data_dir, victim.pan, cards_db)
     return worst
 
 
@@ -227,3 +230,22 @@ async def test_two_switches_sharing_the_card_file_get_three_verifications(
         worst = await _race(stacks, data_dir, victim,
                             lambda: _burst_on_connections([c.stack for c in stacks], victim))
     print(f"\ntwo switches: at most {worst} HSM verifications per burst of 51")
+
+
+async def test_two_switches_on_one_postgres_card_store_get_three_verifications(
+        amqtt_broker: EmbeddedBroker, data_dir: Path) -> None:
+    """Two switches in data directories of their own (as on two machines) share one card
+    store on PostgreSQL: the burst split over both still reaches the HSM three times."""
+    from tests.ledger.conftest import postgres_base_url, postgres_schema
+
+    victim = card("Wayan")
+    with postgres_schema(postgres_base_url()) as (url, _):
+        async with counted_stacks(amqtt_broker, data_dir, switches=2, cards_db=url) as stacks:
+            assert not (data_dir / "switch-0" / "switch" / "cards.db").exists()
+            both = [c.stack for c in stacks]
+            worst = await _race(stacks, data_dir, victim,
+                                lambda: _burst_on_connections(both, victim), cards_db=url)
+            for stack in both:  # unblocked once, the card works at either switch
+                async with link_to(stack) as link:
+                    assert (await inquire(link, victim))[1].response_code == "00"
+    print(f"\ntwo switches on PostgreSQL: at most {worst} HSM verifications per burst of 51")

@@ -228,3 +228,40 @@ async def test_kill_9_while_posting_loses_no_acknowledged_post_and_counts_none_t
 def _keys(target: Path | str) -> set[str]:
     with LedgerStore(target, seed_demo=False) as store:
         return {str(row[0]) for row in store.db.query("SELECT post_key FROM contribution_posts")}
+
+
+async def test_two_workers_on_postgres_share_a_burst_and_answer_each_request_once(
+        mosquitto_broker: EmbeddedBroker, postgres_url: str, tmp_path: Path,
+        workers: list[Worker]) -> None:
+    """Two ledger processes (as on two machines) on one PostgreSQL ledger, behind one
+    shared subscription: a burst published once per request is split between them, and
+    each request gets exactly one answer, the right one."""
+    with LedgerStore(postgres_url, demo_as_of=AS_OF) as store:
+        expected = {p.kpj: store.balance(p.nik, p.kpj).balance_sen for p in DEMO_PARTICIPANTS}
+    workers += [Worker(postgres_url, mosquitto_broker, tmp_path / f"{name}.log")
+                for name in "ab"]
+    await asyncio.gather(*(w.ready() for w in workers))
+    bus, requester = await _requester(mosquitto_broker)
+    burst = 300
+    try:
+        for n in range(burst):
+            who = DEMO_PARTICIPANTS[n % len(DEMO_PARTICIPANTS)]
+            await requester.send(BALANCE_REQUEST_TOPIC, {
+                "id": f"pg{n}", "nik": who.nik, "kpj": who.kpj, "channel": "ATM",
+                "terminal_id": "BNI00002", "requested_at": "2026-11-02T09:00:00+07:00"})
+        async with asyncio.timeout(30):
+            while len(requester.answers) < burst:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # a second answer to any of them would arrive by now
+    finally:
+        await bus.close()
+    assert set(requester.answers) == {f"pg{n}" for n in range(burst)}
+    for n in range(burst):
+        replies = requester.answers[f"pg{n}"]
+        who = DEMO_PARTICIPANTS[n % len(DEMO_PARTICIPANTS)]
+        assert len(replies) == 1, (n, replies)
+        assert (replies[0]["result"], replies[0]["balance_sen"]) == ("OK", expected[who.kpj])
+    first, second = (w.handled("balance") for w in workers)
+    assert first and second and not first & second  # both took a share, none twice
+    assert first | second == set(requester.answers)
+    print(f"\ntwo ledger workers on PostgreSQL: {len(first)} and {len(second)} of {burst}")

@@ -1,7 +1,9 @@
 """``atmsim load``: the load generator's command line.
 
 ``add_parser`` adds the ``load`` subcommand to the ``atmsim`` parser and ``run`` carries
-it out; ``main`` runs it alone (``python -m atmsim.shell.load``). Mistakes a user can fix are
+it out; ``main`` runs it alone (``python -m atmsim.shell.load``). ``atmsim load merge
+FILES...`` turns the histogram files of several runs (``--hdr-out``, one per segment of a
+run split with ``--segment``) into one report. Mistakes a user can fix are
 one line ``atmsim: ...`` on stderr and exit status 2. The exit status is 0 when every
 inquiry was answered (whatever its response code) and 1 when some timed out or failed
 (a lost connection, or a protocol error such as an approval without a valid field 54).
@@ -24,8 +26,10 @@ from atmsim.kernel.tls import TlsError
 from atmsim.shell.config import parse_hostport
 from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.load.cards import CardFileError, LoadCard, demo_cards, distinct, read_card_file
+from atmsim.shell.load.merge import histogram_document, merge_files, write_histogram_file
 from atmsim.shell.load.mix import MixSettings
-from atmsim.shell.load.runner import LoadSettings, run_load
+from atmsim.shell.load.runner import LoadSettings, run_load, terminal_id
+from atmsim.shell.load.segment import WHOLE, Segment, parse_segment
 from atmsim.shell.load.stats import LoadReport, format_report, report_json
 from atmsim.shell.logs import setup_logging
 from atmsim.shell.options import add_options, settings_from
@@ -69,6 +73,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="wrong PINs in a row the switch blocks a card at "
                              "(default: switch.pin_tries, 3)")
     parser.add_argument("--seed", type=int, help="random seed, for a reproducible card mix")
+    parser.add_argument("--segment", metavar="I/N",
+                        help="run segment I of N of this run (same flags on N hosts): its "
+                             "own block of the --atms terminal IDs and STAN range, 1/N of "
+                             "the rate, concurrency and count (docs/scaling.md)")
+    parser.add_argument("--hdr-out", type=Path, metavar="FILE",
+                        help="write the run's latency histogram and counts, for "
+                             "atmsim load merge")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     parser.add_argument("--plot", type=Path, metavar="FILE",
                         help="write a picture (.png or .svg): latency over time and histogram")
@@ -95,6 +106,23 @@ def add_parser(subparsers: Any) -> None:
         "load", help="load generator: virtual ATMs sending balance inquiries",
         description=_DESCRIPTION)
     _arguments(parser)
+    _merge_parser(parser)
+
+
+def _merge_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="load_command", metavar="merge", required=False)
+    merge = sub.add_parser(
+        "merge", help="one report of several runs' histogram files (--hdr-out)",
+        description="Add up the histogram files of the segments of a run (atmsim load "
+                    "--segment I/N --hdr-out FILE on each host) into one report: counts "
+                    "and response codes summed, latency percentiles from the merged "
+                    "histograms.")
+    merge.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                       help="histogram files written by atmsim load --hdr-out")
+    merge.add_argument("--json", type=Path, metavar="FILE",
+                       help="write the merged report as JSON")
+    merge.add_argument("--hdr-out", type=Path, metavar="FILE",
+                       help="write the merged histogram file (to merge again)")
 
 
 def parse_share(text: str, option: str = "share") -> float:
@@ -136,10 +164,20 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
     host, port = parse_hostport(args.switch or f"{config.switch.host}:{config.switch.port}")
     profile, framing = config.switch.wire()
     _check_counts(args)
+    segment = parse_segment(args.segment) if args.segment is not None else WHOLE
     concurrency = args.concurrency
     if args.rate is None and concurrency is None:
         concurrency = args.atms or 10
     atms = args.atms or (concurrency if concurrency is not None else 50)
+    first = _terminal_number(args.first_terminal)
+    rate, count = args.rate, args.count
+    if not segment.whole:
+        first += segment.offset(atms)
+        atms = _segment_share(segment, atms, "--atms")
+        rate = rate / segment.count if rate is not None else None
+        concurrency = (_segment_share(segment, concurrency, "--concurrency")
+                       if concurrency is not None else None)
+        count = _segment_share(segment, count, "--count") if count is not None else None
     duration = args.duration if args.duration is not None else (
         None if args.count is not None else 10.0)
     try:
@@ -155,12 +193,20 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
         return LoadSettings(
             tls=tls, tls_server_name=atm.tls_server_name or None,
             host=host, port=port, cards=_cards(args), tpk_hex=DEMO_KEYS["TPK"].clear_hex,
-            atms=atms, rate=args.rate, concurrency=concurrency, duration=duration,
-            count=args.count, timeout=args.timeout,
-            first_terminal=_terminal_number(args.first_terminal), mix=mix, seed=args.seed,
-            saf_file=saf_path(config.data_dir, host, port), profile=profile, framing=framing)
+            atms=atms, rate=rate, concurrency=concurrency, duration=duration,
+            count=count, timeout=args.timeout, first_terminal=first, mix=mix, seed=args.seed,
+            saf_file=saf_path(config.data_dir, host, port), profile=profile, framing=framing,
+            segment=segment)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def _segment_share(segment: Segment, total: int, option: str) -> int:
+    share = segment.share(total)
+    if share < 1:
+        raise UserError(f"{option} {total}: too few to split into {segment.count} segments "
+                        f"(segment {segment} would get none)")
+    return share
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -175,7 +221,8 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    for option, path in (("--json", args.json), ("--plot", args.plot)):
+    for option, path in (("--json", args.json), ("--plot", getattr(args, "plot", None)),
+                         ("--hdr-out", args.hdr_out)):
         if path is None:
             continue
         # Before the run, not after a minute of load: the report must be writable.
@@ -186,9 +233,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if not os.access(path.parent, os.W_OK) or (path.exists()
                                                    and not os.access(path, os.W_OK)):
             raise UserError(f"{option} {path}: not writable")
-    if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg"):
+    if getattr(args, "plot", None) is None:
+        return
+    if args.plot.suffix.lower() not in (".png", ".svg"):
         raise UserError(f"--plot {args.plot}: the picture is written as .png or .svg")
-    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+    if importlib.util.find_spec("matplotlib") is None:
         # Checked before the run, not after a minute of load.
         raise UserError("--plot needs matplotlib: pip install 'atmsim[plot]'")
 
@@ -206,14 +255,27 @@ def _run_async(coroutine: Coroutine[Any, Any, _T], loop_choice: str) -> _T:
     return asyncio.run(coroutine)
 
 
-def _write_outputs(report: LoadReport, args: argparse.Namespace) -> None:
+def _write_outputs(report: LoadReport, args: argparse.Namespace,
+                   settings: LoadSettings | None = None) -> None:
     if args.json is not None:
         try:
             args.json.write_text(json.dumps(report_json(report), indent=2) + "\n",
                                  encoding="utf-8")
         except OSError as exc:
             raise UserError(f"--json {args.json}: {exc.strerror}") from None
-    if args.plot is not None:
+    if args.hdr_out is not None:
+        if settings is None:  # a merged report
+            document = histogram_document(report, segment=WHOLE, rate=None,
+                                          concurrency=None, terminals=("", ""), stans=(0, 0))
+        else:
+            last = settings.first_terminal + settings.atms - 1
+            document = histogram_document(
+                report, segment=settings.segment, rate=settings.rate,
+                concurrency=settings.concurrency,
+                terminals=(terminal_id(settings.first_terminal), terminal_id(last)),
+                stans=settings.segment.stan_range())
+        write_histogram_file(args.hdr_out, document)
+    if getattr(args, "plot", None) is not None:
         from atmsim.shell.load.plot import write_plot
 
         try:
@@ -242,9 +304,21 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UserError(f"--log-level {args.log_level!r}: use DEBUG, INFO, WARNING or ERROR"
                         ) from None
+    if getattr(args, "load_command", None) == "merge":
+        return _merge(args)
     settings = load_settings_from(args)
     _check_outputs(args)
     report = _run_async(_load(settings, not args.no_progress), args.loop)
+    print(format_report(report))
+    sys.stdout.flush()
+    _write_outputs(report, args, settings)
+    clean = report.timeouts == 0 and report.errors == 0 and report.protocol_errors == 0
+    return 0 if clean else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    report = merge_files(args.files)
     print(format_report(report))
     sys.stdout.flush()
     _write_outputs(report, args)
@@ -261,4 +335,5 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m atmsim.shell.load ...``: the same command without the ``atmsim`` front."""
     parser = _OneLineParser(prog="atmsim load", description=_DESCRIPTION)
     _arguments(parser)
+    _merge_parser(parser)
     return run(parser.parse_args(argv))

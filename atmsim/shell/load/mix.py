@@ -22,7 +22,7 @@ anyway (a card blocked by someone else) is reported as it is.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -74,8 +74,13 @@ class PlannedInquiry:
 class PinTryGuard:
     """Each card's consecutive wrong PINs as the switch counts them (see module doc)."""
 
-    def __init__(self, card_count: int, limit: int) -> None:
+    def __init__(self, card_count: int, limit: int,
+                 wrong_pin_cards: Callable[[int], bool] | None = None) -> None:
         self.limit = limit
+        # The cards this run may give wrong PINs (None: all); another load segment keeps
+        # the count of the others (``atmsim.shell.load.segment``).
+        self._may_wrong = [wrong_pin_cards is None or wrong_pin_cards(i)
+                           for i in range(card_count)]
         self._streak = [limit - 1] * card_count  # unknown until a verified right PIN
         self._in_flight = [0] * card_count
         self._wrong_in_flight = [False] * card_count
@@ -83,7 +88,7 @@ class PinTryGuard:
         self._wronged = [False] * card_count  # this run sent it a wrong PIN
 
     def may_take_wrong_pin(self, card: int) -> bool:
-        return (self._in_flight[card] == 0 and not self._blocked[card]
+        return (self._may_wrong[card] and self._in_flight[card] == 0 and not self._blocked[card]
                 and self._streak[card] + 1 < self.limit)
 
     def sent(self, card: int, wrong_pin: bool) -> bool:
@@ -121,12 +126,13 @@ class InquiryPlanner:
     """Chooses each inquiry of the run, reproducibly for a given seed."""
 
     def __init__(self, cards: Sequence[LoadCard], mix: MixSettings, pinpad: PinPad,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, *,
+                 wrong_pin_cards: Callable[[int], bool] | None = None) -> None:
         if not cards:
             raise ValueError("no cards to send")
         self.cards = list(cards)
         self.mix = mix
-        self.guard = PinTryGuard(len(self.cards), mix.pin_tries)
+        self.guard = PinTryGuard(len(self.cards), mix.pin_tries, wrong_pin_cards)
         # PIN blocks depend only on PIN and PAN (ISO 9564 format 0): encrypt each once.
         self._right = [pinpad.encrypt_pin(c.pin, c.pan) for c in self.cards]
         self._wrong = [pinpad.encrypt_pin(wrong_pin_for(c.pin), c.pan) for c in self.cards]

@@ -38,9 +38,10 @@ from atmsim.kernel.wire import Framing, IsoMessage, WireProfile, default_profile
 from atmsim.shell.errors import UserError
 from atmsim.shell.load.cards import LoadCard
 from atmsim.shell.load.mix import InquiryPlanner, MixSettings, PlannedInquiry
+from atmsim.shell.load.segment import WHOLE, Segment
 from atmsim.shell.load.stats import LoadReport, LoadStats
 from terminal_ui.device.client import AtmClient, HostTimeout, HostUnavailable, SignOnRefused
-from terminal_ui.device.host_link import HostLost
+from terminal_ui.device.host_link import HostLost, StanSequence
 from terminal_ui.device.pinpad import PinPad
 from terminal_ui.device.store_and_forward import SafQueue, forward_reversals
 from terminal_ui.device.transactions import (
@@ -91,6 +92,10 @@ class LoadSettings:
     framing: Framing = field(default_factory=Framing)
     tls: ssl.SSLContext | None = None  # TLS to the switch ([atm] tls_*), None: plain TCP
     tls_server_name: str | None = None  # the name its certificate must carry (None: host)
+    # The part of a run split over processes this one is (``--segment``): its ATMs number
+    # in the segment's STAN range and it sends wrong PINs only to the cards it owns. The
+    # other fields are this segment's own share already (``atmsim.shell.load.segment``).
+    segment: Segment = WHOLE
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.concurrency is None):
@@ -117,8 +122,10 @@ class LoadSettings:
     @property
     def mode(self) -> str:
         if self.rate is not None:
-            return f"open loop at {self.rate:g}/s"
-        return f"closed loop, {self.concurrency} in flight"
+            mode = f"open loop at {self.rate:g}/s"
+        else:
+            mode = f"closed loop, {self.concurrency} in flight"
+        return mode if self.segment.whole else f"{mode}, segment {self.segment}"
 
 
 @dataclass(frozen=True)
@@ -161,8 +168,10 @@ class _Run:
         self.on_progress = on_progress
         self.on_start = on_start
         self.on_outcome = on_outcome
+        segment = settings.segment
         self.planner = InquiryPlanner(settings.cards, settings.mix, PinPad(settings.tpk_hex),
-                                      settings.seed)
+                                      settings.seed, wrong_pin_cards=None if segment.whole
+                                      else segment.owns_card)
         self.cards = [CardData(c.pan, c.expiry, c.track2) for c in settings.cards]
         self.stats = LoadStats(settings.seed)
         self.links: list[AtmClient] = []
@@ -188,7 +197,8 @@ class _Run:
         self.links = [AtmClient(self.s.host, self.s.port, terminal_id=terminal_id(n),
                                 timeout=self.s.timeout, connect_timeout=self.s.timeout,
                                 tls=self.s.tls, server_hostname=self.s.tls_server_name,
-                                profile=self.s.profile, framing=self.s.framing)
+                                profile=self.s.profile, framing=self.s.framing,
+                                stans=StanSequence(*self.s.segment.stan_range()))
                       for n in numbers]
         # Every sign-on to its end, then the first failure: none is left unretrieved.
         outcomes = await asyncio.gather(*(self._sign_on(link, gate) for link in self.links),

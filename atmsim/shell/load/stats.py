@@ -20,7 +20,8 @@ from hdrh.histogram import HdrHistogram
 from atmsim.kernel.response_codes import ResponseCode
 
 __all__ = ["HISTOGRAM_BASE", "SecondSummary", "LoadReport", "LoadStats", "format_report",
-           "report_json", "machine_description"]
+           "report_json", "machine_description", "new_histogram", "decode_histogram",
+           "latency_summary", "histogram_buckets"]
 
 _LOWEST_US, _HIGHEST_US, _DIGITS = 1, 600_000_000, 3
 _SCATTER_POINTS = 20_000  # latency samples kept for the picture (a reservoir)
@@ -28,8 +29,28 @@ HISTOGRAM_BASE = 1.2  # each bucket of the reported histogram ends 1.2 times the
 _REPORTED_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
 
 
-def _histogram() -> HdrHistogram:
+def new_histogram() -> HdrHistogram:
+    """An empty latency histogram: microseconds, 1 us to 10 min, 3 significant digits."""
     return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
+
+
+def decode_histogram(encoded: str) -> HdrHistogram:
+    """A histogram from its HdrHistogram encoding (V2, compressed, base64), as written by
+    ``LoadReport.latency_hdr``; ``ValueError`` when the text is not one.
+
+    >>> h = new_histogram()
+    >>> h.record_value(1500)
+    True
+    >>> decode_histogram(h.encode().decode()).get_total_count()
+    1
+    """
+    try:
+        histogram = HdrHistogram.decode(encoded.encode("ascii"))
+    except Exception as exc:  # hdrh raises zlib, binascii and its own errors alike
+        raise ValueError(f"not an encoded HdrHistogram ({type(exc).__name__})") from None
+    if histogram is None:
+        raise ValueError("not an encoded HdrHistogram")
+    return histogram
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,9 @@ class LoadReport:
     # answers that break the wire profile (39 = 00 without a valid field 54): neither
     # answered nor counted under their response code
     protocol_errors: int = 0
+    # every answer's latency, HdrHistogram encoded (V2, compressed, base64): what
+    # ``atmsim load --hdr-out`` keeps so that segments can be merged
+    latency_hdr: str = ""
 
     @property
     def throughput(self) -> float:
@@ -83,7 +107,7 @@ class LoadStats:
         self.protocol_errors = 0
         self.first_protocol_error = ""
         self.codes: Counter[str] = Counter()
-        self._total = _histogram()
+        self._total = new_histogram()
         self._second = 0
         self._second_latencies: list[int] = []
         self.per_second: list[SecondSummary] = []
@@ -139,10 +163,11 @@ class LoadStats:
             target=target, mode=mode, atms=atms, elapsed_s=elapsed_s, sent=self.sent,
             answered=self.answered, timeouts=self.timeouts, errors=self.errors,
             response_codes=dict(sorted(self.codes.items())), kinds=dict(kinds),
-            latency_ms=self._latency_summary(), per_second=list(self.per_second),
-            scatter=sorted(self._scatter), histogram_ms=self._histogram_buckets(),
+            latency_ms=latency_summary(self._total), per_second=list(self.per_second),
+            scatter=sorted(self._scatter), histogram_ms=histogram_buckets(self._total),
             notes=list(notes or []), machine=machine_description(),
-            generator_cpu_s=round(generator_cpu_s, 3), protocol_errors=self.protocol_errors)
+            generator_cpu_s=round(generator_cpu_s, 3), protocol_errors=self.protocol_errors,
+            latency_hdr=self._total.encode().decode("ascii"))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -174,21 +199,27 @@ class LoadStats:
         if slot < _SCATTER_POINTS:
             self._scatter[slot] = point
 
-    def _latency_summary(self) -> dict[str, float]:
-        if self._total.get_total_count() == 0:
-            return {}
-        summary = {name: self.percentile_ms(p) for name, p in _REPORTED_PERCENTILES}
-        summary["max"] = float(self._total.get_max_value()) / 1000
-        summary["mean"] = round(float(self._total.get_mean_value()) / 1000, 3)
-        return summary
 
-    def _histogram_buckets(self) -> list[tuple[float, int]]:
-        if self._total.get_total_count() == 0:
-            return []
-        # Logarithmic buckets (each 1.2 times the last): latencies span microseconds to
-        # seconds, and a person reads a histogram on a log axis.
-        return [(round(item.value_iterated_to / 1000, 4), item.count_added_in_this_iter_step)
-                for item in self._total.get_log_iterator(10, HISTOGRAM_BASE)]
+
+def latency_summary(histogram: HdrHistogram) -> dict[str, float]:
+    """p50 p90 p99 p99_9 max mean in milliseconds ({} for no answers)."""
+    if histogram.get_total_count() == 0:
+        return {}
+    summary = {name: float(histogram.get_value_at_percentile(p)) / 1000
+               for name, p in _REPORTED_PERCENTILES}
+    summary["max"] = float(histogram.get_max_value()) / 1000
+    summary["mean"] = round(float(histogram.get_mean_value()) / 1000, 3)
+    return summary
+
+
+def histogram_buckets(histogram: HdrHistogram) -> list[tuple[float, int]]:
+    """(upper bound ms, count) per logarithmic bucket of the latencies."""
+    if histogram.get_total_count() == 0:
+        return []
+    # Logarithmic buckets (each 1.2 times the last): latencies span microseconds to
+    # seconds, and a person reads a histogram on a log axis.
+    return [(round(item.value_iterated_to / 1000, 4), item.count_added_in_this_iter_step)
+            for item in histogram.get_log_iterator(10, HISTOGRAM_BASE)]
 
 
 def machine_description() -> dict[str, Any]:
@@ -254,5 +285,6 @@ def report_json(report: LoadReport) -> dict[str, Any]:
                              for code, n in report.response_codes.items()}
     doc.pop("scatter")
     doc.pop("histogram_ms")
+    doc.pop("latency_hdr")
     doc["latency_histogram_ms"] = [{"le_ms": ms, "count": n} for ms, n in report.histogram_ms]
     return doc
