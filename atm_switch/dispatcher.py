@@ -11,6 +11,10 @@ answer (a request MTI and field 11), otherwise dropped and logged.
 With rules (``atmsim switch --rules FILE``), the first rule matching a decoded request
 answers it instead (``atm_switch.host_rules``); a request no rule matches is answered as
 above.
+
+With tracing on (``--otel URL``, docs/tracing.md), each decoded request is a SERVER span
+("iso8583 0200"): its MTI, processing code, terminal, STAN and the response code, never
+the PAN; the pipeline's steps, the HSM commands and the ledger request are its children.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from atm_switch.message_types import response_mti
 from atm_switch.network_management import answer_network_management
 from atm_switch.responses import answer
 from atm_switch.reversal import answer_reversal
+from atmsim.kernel import tracing
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
@@ -59,6 +64,23 @@ class Dispatcher:
         }
 
     async def dispatch(self, request: IsoMessage) -> Answer | None:
+        if tracing.tracer("switch") is not None:
+            return await self._traced(request)
+        return await self._answer(request)
+
+    async def _traced(self, request: IsoMessage) -> Answer | None:
+        mti = request["t"]
+        attributes = {"iso8583.mti": mti}
+        for field, name in _SPAN_FIELDS:
+            if field in request:
+                attributes[name] = request[field]
+        with tracing.span("switch", f"iso8583 {mti}", "server", attributes) as span:
+            answer = await self._answer(request)
+            if span is not None and answer is not None and "39" in answer.response:
+                span.set_attribute("iso8583.response_code", answer.response["39"])
+            return answer
+
+    async def _answer(self, request: IsoMessage) -> Answer | None:
         if self.rules is not None:
             rule = self.rules.first_match(switch_facts(request))
             if rule is not None:
@@ -111,6 +133,12 @@ class Dispatcher:
         self._warn.warning("unexpected MTI", "dropped a message with MTI %s from terminal %r: "
                            "not a request", mti, request.get("41", "?"))
         return None
+
+
+# The request fields a span may show: none of them is secret (the PAN, PIN block, track
+# data and MACs are never span data).
+_SPAN_FIELDS = (("3", "iso8583.processing_code"), ("11", "iso8583.stan"),
+                ("41", "iso8583.terminal_id"), ("32", "iso8583.acquirer_id"))
 
 
 def _describe(partial: IsoMessage) -> str:

@@ -22,6 +22,12 @@ With rules (``atmsim ledger --rules FILE``, docs/rules.md), the first rule match
 request (its ``type``: balance, statement or post; its ``kpj``, ``channel``, ``terminal``
 and any field by regex) answers it instead: an ERROR reply, no reply at all, or the usual
 reply, each after the rule's delay.
+
+With tracing on (``--otel URL``, docs/tracing.md), each request is a SERVER span that
+continues the requester's trace (its W3C ``traceparent``: an MQTT 5 user property, or the
+``traceparent`` key of the JSON on MQTT 3.1.1; a malformed one starts a new trace), with
+the database query as its child. Spans name the request type, id, channel, terminal and
+result; never the NIK or KPJ.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint
+from atmsim.kernel import tracing
+from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint, request_headers
 from atmsim.kernel.masking import mask_digits_in_text
 from atmsim.kernel.rules import RuleBook
 from bpjs_ledger.answers import BalanceAnswer, ContributionsAnswer, StatementAnswer
@@ -117,8 +124,10 @@ class LedgerService:
                 (CONTRIBUTION_POST_TOPIC, "post", self.handle_post),
                 (MEMBER_REQUEST_TOPIC, "member", self.handle_member),
                 (CONTRIBUTIONS_REQUEST_TOPIC, "contributions", self.handle_contributions)):
-            self.bus.serve(topic, self._ruled(kind, handler) if self.rules else handler,
-                           shared_group=SHARED_GROUP)
+            answer = self._ruled(kind, handler) if self.rules else handler
+            if tracing.tracer("ledger") is not None:  # off: not even a wrapper
+                answer = _traced(topic, kind, answer)
+            self.bus.serve(topic, answer, shared_group=SHARED_GROUP)
 
     def _ruled(self, kind: str, usual: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
                ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
@@ -205,16 +214,25 @@ class LedgerService:
             return error(request_id, f"bad request: {exc}")
         kpj = None if request.kpj is None else request.kpj.value
         try:
-            if self.reader is not None:
-                answer = getattr(self.reader, kind)(request.nik.value, kpj)
-            else:
-                answer = await self._in_db(getattr(self.store, kind), request.nik.value, kpj)
+            with tracing.span("ledger", f"query {kind}", "client", self._db_attributes(kind)):
+                if self.reader is not None:
+                    answer = getattr(self.reader, kind)(request.nik.value, kpj)
+                else:
+                    answer = await self._in_db(getattr(self.store, kind), request.nik.value,
+                                               kpj)
         except StorageError as exc:
             log.error("%s request %s failed: %s", kind, request_id, exc)
             return error(request_id, _STORAGE_FAILED)
         log.debug("%s request %s from %s/%s nik %s: %s", kind, request_id, request.channel,
                   request.terminal_id, mask_digits_in_text(request.nik.value), answer.result)
         return reply(request_id, answer)
+
+    def _db_attributes(self, kind: str) -> dict[str, str] | None:
+        """The database span's attributes (tracing on only): the engine, the query."""
+        if tracing.tracer("ledger") is None:
+            return None
+        return {"db.system.name": "sqlite" if self.reader is not None else _engine(self.store),
+                "db.operation.name": kind}
 
     async def handle_post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A contribution post in; the reply leaves only after the commit."""
@@ -245,6 +263,35 @@ class LedgerService:
 _ERROR_REPLIES: dict[str, Callable[[str | None, str], dict[str, Any]]] = {
     "balance": error_reply, "statement": statement_error_reply,
     "member": member_error_reply, "contributions": contributions_error_reply}
+
+
+def _engine(store: LedgerStore) -> str:
+    return "sqlite" if store.path is not None else "postgresql"
+
+
+def _traced(topic: str, kind: str,
+            handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+            ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+    """``handler`` in a SERVER span continuing the requester's trace."""
+
+    async def handle(body: dict[str, Any]) -> dict[str, Any] | None:
+        parent = tracing.extract(request_headers.get() or body)
+        attributes = {"messaging.system": "mqtt", "messaging.destination.name": topic,
+                      "messaging.operation.type": "process", "atmsim.ledger.request": kind}
+        for key, name in (("id", "messaging.message.id"), ("channel", "atmsim.channel"),
+                          ("terminal_id", "atmsim.terminal_id")):
+            value = body.get(key)
+            if isinstance(value, str) and len(value) <= 64:
+                attributes[name] = value
+        with tracing.span("ledger", f"{topic} process", "server", attributes,
+                          context=parent) as span:
+            reply = await handler(body)
+            if span is not None:
+                result = reply.get("result") if reply is not None else "no reply"
+                span.set_attribute("atmsim.ledger.result", str(result))
+            return reply
+
+    return handle
 
 
 def _request_id(body: dict[str, Any]) -> str | None:

@@ -68,7 +68,7 @@ def _stack_options(parser: argparse.ArgumentParser, *, switch: bool = True, hsm:
                    mqtt: bool = True) -> None:
     """The options of a command that runs the stack or a part of it."""
     add_options(parser, *COMMON, *(("switch_port",) if switch else ()),
-                *(("hsm_port",) if hsm else ()), *(MQTT if mqtt else ()))
+                *(("hsm_port",) if hsm else ()), *(MQTT if mqtt else ()), "otel")
 
 
 def build_parser() -> argparse.ArgumentParser:

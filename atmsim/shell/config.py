@@ -33,7 +33,7 @@ from terminal_ui.device.clock import terminal_zone
 from terminal_ui.device.config import AtmConfig
 
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
-           "AtmSettings", "LogSettings", "PortalSettings",
+           "AtmSettings", "LogSettings", "PortalSettings", "OtelSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule"]
 
@@ -121,6 +121,14 @@ def _wire_profile(value: Any) -> str | None:
 def _framing(value: Any) -> str | None:
     kinds = ("2be", "2be-incl", "4ascii")
     return None if value in ("", *kinds) else f"{value!r} is not one of {', '.join(kinds)}"
+
+
+def _otel_url(value: Any) -> str | None:
+    if not value:
+        return None  # tracing off
+    from atmsim.shell.tracing import check_otel_url
+
+    return check_otel_url(value)
 
 
 def _not_empty(value: Any) -> str | None:
@@ -333,6 +341,14 @@ class LogSettings:
 
 
 @dataclass
+class OtelSettings:
+    """The ``[otel]`` settings: distributed tracing (docs/tracing.md)."""
+
+    # the OTLP/HTTP collector spans are sent to (e.g. http://127.0.0.1:4318); empty: off
+    url: str = field(default="", metadata=rule(_otel_url))
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = field(default="INFO", metadata=choices(
@@ -344,13 +360,14 @@ class Settings:
     atm: AtmSettings = field(default_factory=AtmSettings)
     log: LogSettings = field(default_factory=LogSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    otel: OtelSettings = field(default_factory=OtelSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
         return not self.mqtt.url
 
 
-_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal")
+_SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal", "otel")
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
@@ -441,7 +458,7 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
                  "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings,
-                 "portal": PortalSettings}
+                 "portal": PortalSettings, "otel": OtelSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,

@@ -47,11 +47,13 @@ from atmsim.kernel.rules import (
     RuleSet,
 )
 from atmsim.kernel.tls import TlsError, server_context
+from atmsim.kernel.tracing import PARTS as TRACED_PARTS
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings, SwitchSettings
 from atmsim.shell.errors import UserError
 from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
+from atmsim.shell.tracing import start_tracing
 from bpjs_ledger.service import run_ledger
 from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer
@@ -333,6 +335,10 @@ class Stack:
             except OSError as exc:
                 raise StackError(f"data directory {self.data_dir}: {_reason(exc)}") from None
         self._read_rules()
+        if s.otel.url and parts & set(TRACED_PARTS):  # closed last, after every part
+            traced = start_tracing(parts, s.otel.url)
+            # Off the loop: the last export may wait for a slow collector.
+            self._on_close("tracing", functools.partial(asyncio.to_thread, traced.close))
         if "switch" in parts and provision_switch(self.data_dir, self._lmk):
             log.info("fresh data directory %s: demo cards and keys created", self.data_dir)
         if self._embedded_broker:
