@@ -32,7 +32,7 @@ from atm_switch.message_types import response_mti
 from atm_switch.network_management import answer_network_management
 from atm_switch.responses import answer
 from atm_switch.reversal import answer_reversal
-from atmsim.kernel import tracing
+from atmsim.kernel import otel
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
@@ -64,7 +64,7 @@ class Dispatcher:
         }
 
     async def dispatch(self, request: IsoMessage) -> Answer | None:
-        if tracing.tracer("switch") is not None:
+        if otel.tracer("switch") is not None:
             return await self._traced(request)
         return await self._answer(request)
 
@@ -74,7 +74,7 @@ class Dispatcher:
         for field, name in _SPAN_FIELDS:
             if field in request:
                 attributes[name] = request[field]
-        with tracing.span("switch", f"iso8583 {mti}", "server", attributes) as span:
+        with otel.span("switch", f"iso8583 {mti}", "server", attributes) as span:
             answer = await self._answer(request)
             if span is not None and answer is not None and "39" in answer.response:
                 span.set_attribute("iso8583.response_code", answer.response["39"])

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from atmsim.kernel import tracing
+from atmsim.kernel import otel
 from atmsim.kernel.bus import Bus, BusTimeout
 
 __all__ = ["BALANCE_TOPIC", "LedgerReply", "LedgerReplyInvalid", "request_balance"]
@@ -57,7 +57,7 @@ class LedgerReply:
 async def request_balance(bus: Bus, *, nik: str, kpj: str | None, terminal_id: str,
                           deadline: float) -> LedgerReply:
     """Ask the ledger for the balance; raises the bus errors on timeout or no broker."""
-    if tracing.tracer("switch") is not None:
+    if otel.tracer("switch") is not None:
         return await _traced_request(bus, nik=nik, kpj=kpj, terminal_id=terminal_id,
                                      deadline=deadline)
     return await _request(bus, nik=nik, kpj=kpj, terminal_id=terminal_id, deadline=deadline)
@@ -65,11 +65,11 @@ async def request_balance(bus: Bus, *, nik: str, kpj: str | None, terminal_id: s
 
 async def _traced_request(bus: Bus, *, nik: str, kpj: str | None, terminal_id: str,
                           deadline: float) -> LedgerReply:
-    with tracing.span("switch", f"{BALANCE_TOPIC} request", "client", {
+    with otel.span("switch", f"{BALANCE_TOPIC} request", "client", {
             "messaging.system": "mqtt", "messaging.destination.name": BALANCE_TOPIC,
             "messaging.operation.type": "send"}) as span:
         reply = await _request(bus, nik=nik, kpj=kpj, terminal_id=terminal_id,
-                               deadline=deadline, headers=tracing.inject())
+                               deadline=deadline, headers=otel.inject())
         if span is not None:
             span.set_attribute("atmsim.ledger.result", reply.result)
         return reply

@@ -42,7 +42,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atmsim.kernel import tracing
+from atmsim.kernel import otel
 from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint, request_headers
 from atmsim.kernel.masking import mask_digits_in_text
 from atmsim.kernel.rules import RuleBook
@@ -125,7 +125,7 @@ class LedgerService:
                 (MEMBER_REQUEST_TOPIC, "member", self.handle_member),
                 (CONTRIBUTIONS_REQUEST_TOPIC, "contributions", self.handle_contributions)):
             answer = self._ruled(kind, handler) if self.rules else handler
-            if tracing.tracer("ledger") is not None:  # off: not even a wrapper
+            if otel.tracer("ledger") is not None:  # off: not even a wrapper
                 answer = _traced(topic, kind, answer)
             self.bus.serve(topic, answer, shared_group=SHARED_GROUP)
 
@@ -214,7 +214,7 @@ class LedgerService:
             return error(request_id, f"bad request: {exc}")
         kpj = None if request.kpj is None else request.kpj.value
         try:
-            with tracing.span("ledger", f"query {kind}", "client", self._db_attributes(kind)):
+            with otel.span("ledger", f"query {kind}", "client", self._db_attributes(kind)):
                 if self.reader is not None:
                     answer = getattr(self.reader, kind)(request.nik.value, kpj)
                 else:
@@ -229,7 +229,7 @@ class LedgerService:
 
     def _db_attributes(self, kind: str) -> dict[str, str] | None:
         """The database span's attributes (tracing on only): the engine, the query."""
-        if tracing.tracer("ledger") is None:
+        if otel.tracer("ledger") is None:
             return None
         return {"db.system.name": "sqlite" if self.reader is not None else _engine(self.store),
                 "db.operation.name": kind}
@@ -275,7 +275,7 @@ def _traced(topic: str, kind: str,
     """``handler`` in a SERVER span continuing the requester's trace."""
 
     async def handle(body: dict[str, Any]) -> dict[str, Any] | None:
-        parent = tracing.extract(request_headers.get() or body)
+        parent = otel.extract(request_headers.get() or body)
         attributes = {"messaging.system": "mqtt", "messaging.destination.name": topic,
                       "messaging.operation.type": "process", "atmsim.ledger.request": kind}
         for key, name in (("id", "messaging.message.id"), ("channel", "atmsim.channel"),
@@ -283,7 +283,7 @@ def _traced(topic: str, kind: str,
             value = body.get(key)
             if isinstance(value, str) and len(value) <= 64:
                 attributes[name] = value
-        with tracing.span("ledger", f"{topic} process", "server", attributes,
+        with otel.span("ledger", f"{topic} process", "server", attributes,
                           context=parent) as span:
             reply = await handler(body)
             if span is not None:

@@ -42,7 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Self
 
-from atmsim.kernel import tracing
+from atmsim.kernel import otel
 from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.tls import server_context
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
@@ -301,10 +301,10 @@ class _Connection(asyncio.Protocol):
         # The status commands (J2, J4, J8) report what is counted here.
         self._status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE,
                             reply.error, elapsed)
-        hsm_tracer = tracing.tracer("hsm")
+        hsm_tracer = otel.tracer("hsm")
         if hsm_tracer is not None:  # a trace of its own: the host command carries no context
             command = reply.command if reply.known else UNKNOWN_COMMAND_CODE
-            tracing.record(hsm_tracer, f"hsm {command}", "server",
+            otel.record(hsm_tracer, f"hsm {command}", "server",
                            {"hsm.command": command, "hsm.error_code": reply.error}, elapsed)
         if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
             replies.append(encode_frame(reply.message))

@@ -24,7 +24,7 @@ correlation data when the reply carries any. Credentials are never printed: ``ur
 ``mask_url`` show ``user:***``.
 
 A request may carry ``headers``, short strings for the replier beside the JSON (the W3C
-``traceparent`` of ``atmsim.kernel.tracing``): on MQTT 5 as user properties, which a
+``traceparent`` of ``atmsim.kernel.otel``): on MQTT 5 as user properties, which a
 handler reads from ``request_headers`` while it answers; on MQTT 3.1.1, which has no
 properties, as keys of the request JSON (never replacing one the payload has).
 """

@@ -126,7 +126,7 @@ def _framing(value: Any) -> str | None:
 def _otel_url(value: Any) -> str | None:
     if not value:
         return None  # tracing off
-    from atmsim.shell.tracing import check_otel_url
+    from atmsim.shell.otel import check_otel_url
 
     return check_otel_url(value)
 

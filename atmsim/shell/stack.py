@@ -38,6 +38,7 @@ from atm_switch.hsm_link import HsmLink
 from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
+from atmsim.kernel.otel import PARTS as TRACED_PARTS
 from atmsim.kernel.rules import (
     HSM_SCHEMA,
     LEDGER_SCHEMA,
@@ -47,13 +48,12 @@ from atmsim.kernel.rules import (
     RuleSet,
 )
 from atmsim.kernel.tls import TlsError, server_context
-from atmsim.kernel.tracing import PARTS as TRACED_PARTS
 from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings, SwitchSettings
 from atmsim.shell.errors import UserError
+from atmsim.shell.otel import start_tracing
 from atmsim.shell.provisioning import ledger_target, load_lmk, open_card_store, provision_switch
-from atmsim.shell.tracing import start_tracing
 from bpjs_ledger.service import run_ledger
 from hsm_mock.security import SecuritySettings
 from hsm_mock.server import HsmServer

@@ -15,11 +15,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from atmsim.kernel import tracing
+from atmsim.kernel import otel
 from atmsim.kernel.bus import MqttBus
 from atmsim.shell.broker import EmbeddedBroker
+from atmsim.shell.otel import start_tracing
 from atmsim.shell.stack import Stack
-from atmsim.shell.tracing import start_tracing
 from tests.conftest import stack_settings
 from tests.e2e.atm import card, inquire, link_to
 
@@ -42,7 +42,7 @@ async def traced(broker: EmbeddedBroker, data_dir: Path
             yield stack, exporter
     finally:
         spans.close()
-    assert tracing.tracer("switch") is None  # closing switched it off
+    assert otel.tracer("switch") is None  # closing switched it off
 
 
 async def finished(exporter: InMemorySpanExporter, wanted: str, count: int = 1

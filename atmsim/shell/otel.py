@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from atmsim.kernel import tracing
+from atmsim.kernel import otel
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -67,7 +67,7 @@ class Tracing:
     def close(self) -> None:
         providers, self.providers = self.providers, {}
         for part, provider in providers.items():
-            tracing.uninstall(part)
+            otel.uninstall(part)
             try:
                 provider.shutdown()  # sends the spans still queued, within the timeouts
             except Exception as exc:  # a collector's trouble must not stop the stop
@@ -87,7 +87,7 @@ def start_tracing(parts: Collection[str], url: str | None = None, *,
     except PackageNotFoundError:  # run from a source tree that was never installed
         __version__ = "0"
     providers: dict[str, TracerProvider] = {}
-    for part in tracing.PARTS:
+    for part in otel.PARTS:
         if part not in parts:
             continue
         provider = TracerProvider(resource=Resource.create({
@@ -102,7 +102,7 @@ def start_tracing(parts: Collection[str], url: str | None = None, *,
             provider.add_span_processor(BatchSpanProcessor(
                 OTLPSpanExporter(endpoint=otlp_endpoint(url), timeout=EXPORT_TIMEOUT),
                 export_timeout_millis=int(EXPORT_TIMEOUT * 1000)))
-        tracing.install(part, provider.get_tracer(f"atmsim.{part}", __version__))
+        otel.install(part, provider.get_tracer(f"atmsim.{part}", __version__))
         providers[part] = provider
     if providers and url is not None:
         log.info("tracing %s to %s", ", ".join(providers), otlp_endpoint(url))

@@ -3,7 +3,7 @@
 The parts (the switch, the ledger, the HSM) ask ``tracer(part)`` for their tracer on the
 way through a request: None, the default, means tracing is off, and the part goes its
 usual way without creating a span or importing OpenTelemetry (a dict look-up is all it
-costs). ``atmsim.shell.tracing`` installs a tracer per part, each with its own
+costs). ``atmsim.shell.otel`` installs a tracer per part, each with its own
 ``service.name`` (``atmsim-switch``, ``atmsim-ledger``, ``atmsim-hsm``), and removes it
 again on the way out.
 
@@ -51,7 +51,7 @@ def tracer(part: str) -> Tracer | None:
 
 
 def install(part: str, part_tracer: Tracer) -> None:
-    """Trace ``part`` with ``part_tracer`` from now on (``atmsim.shell.tracing``)."""
+    """Trace ``part`` with ``part_tracer`` from now on (``atmsim.shell.otel``)."""
     if part not in PARTS:
         raise ValueError(f"no part {part!r} to trace (one of {', '.join(PARTS)})")
     _tracers[part] = part_tracer
