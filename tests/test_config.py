@@ -35,3 +35,17 @@ def test_bad_settings_say_which(tmp_path: Path, content: str, env: dict[str, str
     config.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_settings(config, env=env)
+
+
+def test_otel_url_from_file_environment_and_flag(tmp_path: Path) -> None:
+    config = tmp_path / "atmsim.toml"
+    config.write_text('[otel]\nurl = "http://collector:4318"\n')
+    assert load_settings(config, env={}).otel.url == "http://collector:4318"
+    assert load_settings(config, env={"ATMSIM_OTEL_URL": "https://c.example/v1/traces"}
+                         ).otel.url == "https://c.example/v1/traces"
+    assert load_settings(config, env={}, overrides={"otel": {"url": "http://127.0.0.1:1"}}
+                         ).otel.url == "http://127.0.0.1:1"
+    assert load_settings(env={}).otel.url == ""  # off by default
+    with pytest.raises(ConfigError, match=r"otel.url in .*'grpc://c:4317' is not an http"):
+        config.write_text('[otel]\nurl = "grpc://c:4317"\n')
+        load_settings(config, env={})
