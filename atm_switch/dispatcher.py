@@ -15,6 +15,10 @@ above.
 Each routed request has a ``RequestTrace`` (``atm_switch.metrics``): the event, field 63
 of an 0210 whose 0200 asked for it (``atmsim.kernel.wire.hop_timings``) and the
 Prometheus metrics all take their timings from it.
+
+With tracing on (``--otel URL``, docs/tracing.md), each decoded request is a SERVER span
+("iso8583 0200"): its MTI, processing code, terminal, STAN and the response code, never
+the PAN; the pipeline's steps, the HSM commands and the ledger request are its children.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from atm_switch.metrics import RequestTrace, SwitchMetrics, current_trace, traci
 from atm_switch.network_management import answer_network_management
 from atm_switch.responses import answer
 from atm_switch.reversal import answer_reversal
+from atmsim.kernel import otel
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
@@ -72,6 +77,23 @@ class Dispatcher:
         }
 
     async def dispatch(self, request: IsoMessage) -> Answer | None:
+        if otel.tracer("switch") is not None:
+            return await self._traced(request)
+        return await self._answer(request)
+
+    async def _traced(self, request: IsoMessage) -> Answer | None:
+        mti = request["t"]
+        attributes = {"iso8583.mti": mti}
+        for field, name in _SPAN_FIELDS:
+            if field in request:
+                attributes[name] = request[field]
+        with otel.span("switch", f"iso8583 {mti}", "server", attributes) as span:
+            answer = await self._answer(request)
+            if span is not None and answer is not None and "39" in answer.response:
+                span.set_attribute("iso8583.response_code", answer.response["39"])
+            return answer
+
+    async def _answer(self, request: IsoMessage) -> Answer | None:
         trace = RequestTrace()
         tracing(trace)  # this request's task only: answered() reads it back
         metrics = self.metrics
@@ -163,6 +185,12 @@ def _with_field(message: IsoMessage, number: str, value: str) -> IsoMessage:
     """``message`` with field ``number`` set, its fields kept in wire order."""
     fields = {**message, number: value}
     return {"t": fields.pop("t"), **dict(sorted(fields.items(), key=lambda kv: int(kv[0])))}
+
+
+# The request fields a span may show: none of them is secret (the PAN, PIN block, track
+# data and MACs are never span data).
+_SPAN_FIELDS = (("3", "iso8583.processing_code"), ("11", "iso8583.stan"),
+                ("41", "iso8583.terminal_id"), ("32", "iso8583.acquirer_id"))
 
 
 def _describe(partial: IsoMessage) -> str:

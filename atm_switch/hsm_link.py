@@ -9,7 +9,8 @@ message header, which the HSM echoes, and replies are matched by that header.
 
 Every call finishes within ``deadline`` seconds: when the HSM is down, slow or
 drops the connection, the call raises :class:`HsmUnavailable` (the switch then
-answers 91). Logs carry command code, error code and latency only.
+answers 91). Logs carry command code, error code and latency only; so does the CLIENT
+span of each command when tracing is on (``atmsim.kernel.otel``).
 
 Pass an :class:`ssl.SSLContext` as ``ssl`` to speak TLS to an HSM that requires it.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from atmsim.kernel import otel
 from atmsim.kernel.crypto.errors import succeeded
 from atmsim.kernel.unmatched import MatchKey, UnmatchedReplyLog, header_text, hsm_reply_key
 from atmsim.kernel.wire import FrameError, Framing, read_frame
@@ -215,6 +217,17 @@ class HsmLink:
         ``fields`` are the request fields after the command code. Raises
         :class:`HsmUnavailable` if no well-formed reply arrives in time.
         """
+        if otel.tracer("switch") is None:
+            return await self._request(command, fields)
+        with otel.span("switch", f"hsm {command}", "client", {
+                "rpc.system": "payshield", "rpc.method": command, "hsm.command": command,
+                "server.address": self._host, "server.port": self._port}) as span:
+            reply = await self._request(command, fields)
+            if span is not None:
+                span.set_attribute("hsm.error_code", reply.error_code)
+            return reply
+
+    async def _request(self, command: str, fields: bytes | str) -> HsmReply:
         body = command.encode("ascii") + (
             fields.encode("ascii") if isinstance(fields, str) else fields
         )

@@ -3,6 +3,11 @@
 Builds the request JSON of docs/ledger.md, waits within the ledger deadline, and checks
 the reply before anything of it reaches field 54: a reply that is not what the contract says is
 treated as an internal error, never passed on.
+
+With tracing on, the request is a CLIENT span whose W3C ``traceparent`` goes with it (an
+MQTT 5 user property, or the ``traceparent`` key of the JSON on MQTT 3.1.1), so that the
+ledger's spans join the inquiry's trace. The span names the topic, the request id and
+the ledger's result; never the NIK or KPJ.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from atmsim.kernel import otel
 from atmsim.kernel.bus import Bus, BusTimeout
 
 __all__ = ["BALANCE_TOPIC", "LedgerReply", "LedgerReplyInvalid", "request_balance"]
@@ -51,6 +57,26 @@ class LedgerReply:
 async def request_balance(bus: Bus, *, nik: str, kpj: str | None, terminal_id: str,
                           deadline: float) -> LedgerReply:
     """Ask the ledger for the balance; raises the bus errors on timeout or no broker."""
+    if otel.tracer("switch") is not None:
+        return await _traced_request(bus, nik=nik, kpj=kpj, terminal_id=terminal_id,
+                                     deadline=deadline)
+    return await _request(bus, nik=nik, kpj=kpj, terminal_id=terminal_id, deadline=deadline)
+
+
+async def _traced_request(bus: Bus, *, nik: str, kpj: str | None, terminal_id: str,
+                          deadline: float) -> LedgerReply:
+    with otel.span("switch", f"{BALANCE_TOPIC} request", "client", {
+            "messaging.system": "mqtt", "messaging.destination.name": BALANCE_TOPIC,
+            "messaging.operation.type": "send"}) as span:
+        reply = await _request(bus, nik=nik, kpj=kpj, terminal_id=terminal_id,
+                               deadline=deadline, headers=otel.inject())
+        if span is not None:
+            span.set_attribute("atmsim.ledger.result", reply.result)
+        return reply
+
+
+async def _request(bus: Bus, *, nik: str, kpj: str | None, terminal_id: str, deadline: float,
+                   headers: dict[str, str] | None = None) -> LedgerReply:
     request = {
         "id": next_request_id(),
         "nik": nik,
@@ -68,7 +94,9 @@ async def request_balance(bus: Bus, *, nik: str, kpj: str | None, terminal_id: s
     while True:
         remaining = ends - loop.time()
         try:
-            reply = await bus.request(BALANCE_TOPIC, request, min(retry_after, remaining))
+            timeout = min(retry_after, remaining)
+            reply = await (bus.request(BALANCE_TOPIC, request, timeout, headers=headers)
+                           if headers else bus.request(BALANCE_TOPIC, request, timeout))
         except BusTimeout:
             if ends - loop.time() <= _LAST_ATTEMPT_MARGIN:
                 raise

@@ -6,6 +6,7 @@ raising ``Decline`` with a response code; the steps after it do not run, and the
 carries that code. A step that fails in any other way ends the pipeline with 96, logged
 with the step's name. A step that takes something to give back when the transaction is
 over, whatever happens after it (an inquiry slot, say), registers that with ``ctx.on_end``.
+With tracing on, each step that runs is a span named after it (``atmsim.kernel.otel``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from atmsim.kernel import otel
 from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.response_codes import ResponseCode
 from atmsim.kernel.wire import IsoMessage
@@ -67,10 +69,14 @@ Step = Callable[[Context, "SwitchDeps"], Awaitable[None]]
 
 async def run_pipeline(ctx: Context, deps: SwitchDeps, steps: Sequence[Step]) -> Context:
     """Run ``steps`` in order on ``ctx`` until one declines or all are done."""
+    traced = otel.tracer("switch") is not None  # off: not a span, not a function call
     try:
         for step in steps:
             try:
-                await step(ctx, deps)
+                if traced:
+                    await _traced_step(step, ctx, deps)
+                else:
+                    await step(ctx, deps)
             except Decline as decline:
                 ctx.code, ctx.reason = decline.code, decline.reason
                 break
@@ -82,3 +88,18 @@ async def run_pipeline(ctx: Context, deps: SwitchDeps, steps: Sequence[Step]) ->
         for end in reversed(ctx._ends):
             end()
     return ctx
+
+
+async def _traced_step(step: Step, ctx: Context, deps: SwitchDeps) -> None:
+    """``step`` in a span of its name; a decline is an answer, not a failure: the span
+    says its response code."""
+    declined: Decline | None = None
+    with otel.span("switch", step.__name__) as span:
+        try:
+            await step(ctx, deps)
+        except Decline as decline:
+            declined = decline
+            if span is not None:
+                span.set_attribute("iso8583.response_code", decline.code.value)
+    if declined is not None:
+        raise declined

@@ -22,6 +22,12 @@ With rules (``atmsim ledger --rules FILE``, docs/rules.md), the first rule match
 request (its ``type``: balance, statement or post; its ``kpj``, ``channel``, ``terminal``
 and any field by regex) answers it instead: an ERROR reply, no reply at all, or the usual
 reply, each after the rule's delay.
+
+With tracing on (``--otel URL``, docs/tracing.md), each request is a SERVER span that
+continues the requester's trace (its W3C ``traceparent``: an MQTT 5 user property, or the
+``traceparent`` key of the JSON on MQTT 3.1.1; a malformed one starts a new trace), with
+the database query as its child. Spans name the request type, id, channel, terminal and
+result; never the NIK or KPJ.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint
+from atmsim.kernel import otel
+from atmsim.kernel.bus import Bus, MqttBus, MqttEndpoint, request_headers
 from atmsim.kernel.masking import mask_digits_in_text
 from atmsim.kernel.rules import RuleBook
 from bpjs_ledger.answers import BalanceAnswer, ContributionsAnswer, StatementAnswer
@@ -144,12 +151,22 @@ class LedgerService:
                 (MEMBERSHIP_REQUEST_TOPIC, "membership", self.handle_membership),
                 (BSU_REQUEST_TOPIC, "bsu", self.handle_bsu),
                 (COMPLAINT_POST_TOPIC, "complaint", self.handle_complaint)):
-            self.bus.serve(topic, self._measured(
-                kind, self._ruled(kind, handler) if self.rules else handler),
+            self.bus.serve(topic, self._spanned(topic, kind, self._measured(
+                kind, self._ruled(kind, handler) if self.rules else handler)),
                 shared_group=SHARED_GROUP)
         # SMS requests are not ruled (rules match the inquiry types), but counted.
-        self.bus.serve(SMS_REQUEST_TOPIC, self._measured("sms", self.handle_sms),
-                       shared_group=SHARED_GROUP)
+        self.bus.serve(SMS_REQUEST_TOPIC, self._spanned(SMS_REQUEST_TOPIC, "sms", self._measured(
+            "sms", self.handle_sms)), shared_group=SHARED_GROUP)
+
+    @staticmethod
+    def _spanned(topic: str, kind: str,
+                handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+                ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+        """``handler`` in a span continuing the requester's trace, when tracing is on
+        (off: ``handler`` itself, not even a wrapper)."""
+        if otel.tracer("ledger") is None:
+            return handler
+        return _traced(topic, kind, handler)
 
     def _measured(self, kind: str,
                   handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -257,16 +274,25 @@ class LedgerService:
             return error(request_id, f"bad request: {exc}")
         kpj = None if request.kpj is None else request.kpj.value
         try:
-            if self.reader is not None:
-                answer = getattr(self.reader, kind)(request.nik.value, kpj)
-            else:
-                answer = await self._in_db(getattr(self.store, kind), request.nik.value, kpj)
+            with otel.span("ledger", f"query {kind}", "client", self._db_attributes(kind)):
+                if self.reader is not None:
+                    answer = getattr(self.reader, kind)(request.nik.value, kpj)
+                else:
+                    answer = await self._in_db(getattr(self.store, kind), request.nik.value,
+                                               kpj)
         except StorageError as exc:
             log.error("%s request %s failed: %s", kind, request_id, exc)
             return error(request_id, _STORAGE_FAILED)
         log.debug("%s request %s from %s/%s nik %s: %s", kind, request_id, request.channel,
                   request.terminal_id, mask_digits_in_text(request.nik.value), answer.result)
         return reply(request_id, answer)
+
+    def _db_attributes(self, kind: str) -> dict[str, str] | None:
+        """The database span's attributes (tracing on only): the engine, the query."""
+        if otel.tracer("ledger") is None:
+            return None
+        return {"db.system.name": "sqlite" if self.reader is not None else _engine(self.store),
+                "db.operation.name": kind}
 
     async def handle_post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A contribution post in; the reply leaves only after the commit."""
@@ -391,6 +417,35 @@ _ERROR_REPLIES: dict[str, Callable[[str | None, str], dict[str, Any]]] = {
     "balance": error_reply, "statement": statement_error_reply,
     "member": member_error_reply, "contributions": contributions_error_reply,
     **_MEMBER_ERRORS}
+
+
+def _engine(store: LedgerStore) -> str:
+    return "sqlite" if store.path is not None else "postgresql"
+
+
+def _traced(topic: str, kind: str,
+            handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+            ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+    """``handler`` in a SERVER span continuing the requester's trace."""
+
+    async def handle(body: dict[str, Any]) -> dict[str, Any] | None:
+        parent = otel.extract(request_headers.get() or body)
+        attributes = {"messaging.system": "mqtt", "messaging.destination.name": topic,
+                      "messaging.operation.type": "process", "atmsim.ledger.request": kind}
+        for key, name in (("id", "messaging.message.id"), ("channel", "atmsim.channel"),
+                          ("terminal_id", "atmsim.terminal_id")):
+            value = body.get(key)
+            if isinstance(value, str) and len(value) <= 64:
+                attributes[name] = value
+        with otel.span("ledger", f"{topic} process", "server", attributes,
+                          context=parent) as span:
+            reply = await handler(body)
+            if span is not None:
+                result = reply.get("result") if reply is not None else "no reply"
+                span.set_attribute("atmsim.ledger.result", str(result))
+            return reply
+
+    return handle
 
 
 def _request_id(body: dict[str, Any]) -> str | None:

@@ -22,7 +22,8 @@ Optional TLS: ``tls_cert``/``tls_key`` (PEM files) make every connection TLS;
 ``tls_client_ca`` also requires and verifies a client certificate.
 
 Logs carry command code, error code, failing field name and latency only: never
-PINs, PIN blocks, keys or other request data.
+PINs, PIN blocks, keys or other request data. With tracing on (``--otel URL``), each
+command is a SERVER span of the same two codes, a trace of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Self
 
+from atmsim.kernel import otel
 from atmsim.kernel.rules import RuleBook
 from atmsim.kernel.tls import server_context
 from atmsim.kernel.wire.framing import PAYSHIELD_FRAMING, FrameError
@@ -305,6 +307,11 @@ class _Connection(asyncio.Protocol):
         self._status.record(reply.command if reply.known else UNKNOWN_COMMAND_CODE,
                             reply.error, elapsed)
         self._metrics.count(reply.command, reply.known, reply.error, elapsed)
+        hsm_tracer = otel.tracer("hsm")
+        if hsm_tracer is not None:  # a trace of its own: the host command carries no context
+            command = reply.command if reply.known else UNKNOWN_COMMAND_CODE
+            otel.record(hsm_tracer, f"hsm {command}", "server",
+                           {"hsm.command": command, "hsm.error_code": reply.error}, elapsed)
         if reply.copies == 1 and not (reply.delay or reply.raw or reply.close):
             replies.append(encode_frame(reply.message))
         else:  # what a rule made of it

@@ -61,3 +61,15 @@ def test_up_metrics_flag_puts_the_hsm_and_ledger_on_the_next_ports() -> None:
         "127.0.0.1:9101", "127.0.0.1:9102", "127.0.0.1:9103")
     with pytest.raises(UserError, match="PORT\\+2"):
         stack_settings_from(build_parser().parse_args(["up", "--metrics", "127.0.0.1:65534"]))
+def test_otel_url_from_file_environment_and_flag(tmp_path: Path) -> None:
+    config = tmp_path / "atmsim.toml"
+    config.write_text('[otel]\nurl = "http://collector:4318"\n')
+    assert load_settings(config, env={}).otel.url == "http://collector:4318"
+    assert load_settings(config, env={"ATMSIM_OTEL_URL": "https://c.example/v1/traces"}
+                         ).otel.url == "https://c.example/v1/traces"
+    assert load_settings(config, env={}, overrides={"otel": {"url": "http://127.0.0.1:1"}}
+                         ).otel.url == "http://127.0.0.1:1"
+    assert load_settings(env={}).otel.url == ""  # off by default
+    with pytest.raises(ConfigError, match=r"otel.url in .*'grpc://c:4317' is not an http"):
+        config.write_text('[otel]\nurl = "grpc://c:4317"\n')
+        load_settings(config, env={})

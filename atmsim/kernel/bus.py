@@ -22,6 +22,11 @@ broker lets only that account read; a server answers only a ``reply_to`` of that
 requester takes a reply only for a request it has outstanding, with matching MQTT 5
 correlation data when the reply carries any. Credentials are never printed: ``url`` and
 ``mask_url`` show ``user:***``.
+
+A request may carry ``headers``, short strings for the replier beside the JSON (the W3C
+``traceparent`` of ``atmsim.kernel.otel``): on MQTT 5 as user properties, which a
+handler reads from ``request_headers`` while it answers; on MQTT 3.1.1, which has no
+properties, as keys of the request JSON (never replacing one the payload has).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
@@ -68,6 +75,7 @@ __all__ = [
     "mask_url",
     "parse_mqtt_url",
     "parse_mqtt_url_full",
+    "request_headers",
 ]
 
 REPLY_PREFIX = "atmsim/v1/reply/"
@@ -79,6 +87,10 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 # A reader of a stream (``MqttBus.listen``): the topic and the payload as it came.
 Listener = Callable[[str, bytes], None]
 
+# The MQTT 5 user properties of the request a handler is answering (empty on MQTT 3.1.1,
+# where headers are keys of the request JSON): set for each handler's own task.
+request_headers: ContextVar[Mapping[str, str]] = ContextVar(
+    "request_headers", default=MappingProxyType({}))
 
 
 class BusError(Exception):
@@ -94,8 +106,10 @@ class BusTimeout(BusError):
 
 
 class Bus(Protocol):
-    async def request(self, topic: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Publish ``payload`` with an ``id`` and ``reply_to`` and wait for the reply."""
+    async def request(self, topic: str, payload: dict[str, Any], timeout: float, *,
+                      headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Publish ``payload`` with an ``id`` and ``reply_to`` and wait for the reply;
+        ``headers`` go with it (MQTT 5 user properties, or JSON keys on 3.1.1)."""
         ...
 
     def serve(self, topic: str, handler: Handler, *, shared_group: str | None = None) -> None:
@@ -358,12 +372,19 @@ class MqttBus:
 
     # -- the interface --------------------------------------------------------------
 
-    async def request(self, topic: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def request(self, topic: str, payload: dict[str, Any], timeout: float, *,
+                      headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         connection = self._connection
         if connection is None or not self._connected.is_set():
             raise BusUnavailable("not connected to the MQTT broker")
         request_id = str(payload.get("id") or uuid.uuid4())
         message = {**payload, "id": request_id, "reply_to": self.reply_topic}
+        user_properties: tuple[tuple[str, str], ...] = ()
+        if headers:
+            if connection.v5:
+                user_properties = tuple(headers.items())
+            else:
+                message = {**headers, **message}
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[request_id] = future
@@ -374,11 +395,13 @@ class MqttBus:
         try:
             body = orjson.dumps(message)
             if not connection.publish_soon(topic, body, response_topic=self.reply_topic,
-                                           correlation_data=request_id.encode()):
+                                           correlation_data=request_id.encode(),
+                                           user_properties=user_properties):
                 # The broker's in-flight quota is used up: wait for room, within the time.
                 await asyncio.wait_for(connection.publish_acked(
                     topic, body, response_topic=self.reply_topic,
-                    correlation_data=request_id.encode()), max(0.0, timer.when() - loop.time()))
+                    correlation_data=request_id.encode(), user_properties=user_properties),
+                    max(0.0, timer.when() - loop.time()))
             return await future
         except (BusTimeout, TimeoutError) as exc:
             self._unmatched.timed_out(MatchKey(request_id=request_id, age=timeout))
@@ -594,6 +617,8 @@ class MqttBus:
     async def _handle(self, handler: Handler, body: dict[str, Any],
                       request: IncomingMessage) -> None:
         async with self._handler_slots:
+            if request.user_properties:  # this task's own: no other handler sees them
+                request_headers.set(dict(request.user_properties))
             try:
                 reply = await handler(body)
             except Exception:

@@ -1,7 +1,8 @@
 """A lean MQTT 3.1.1 / 5 client connection on asyncio, for ``atmsim.kernel.bus`` only.
 
 Just what the bus needs: CONNECT, SUBSCRIBE, PUBLISH at QoS 0 and 1 (with PUBACK), the
-MQTT 5 response-topic and correlation-data properties, keep-alive, DISCONNECT. It exists
+MQTT 5 response-topic, correlation-data and user properties (a W3C ``traceparent`` rides
+in one), keep-alive, DISCONNECT. It exists
 for speed: the switch sends and receives several MQTT packets per balance inquiry, and
 paho-mqtt (under aiomqtt) spends most of a core on them at a few hundred inquiries per
 second: several ``recv`` calls per incoming packet, a ``send`` plus two ``epoll_ctl`` per
@@ -34,7 +35,7 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["MAX_PACKET", "MqttError", "MqttUnreachable", "MqttRefused", "MqttConnection",
@@ -46,6 +47,7 @@ _CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
 _SUBSCRIBE, _SUBACK, _PINGREQ, _PINGRESP, _DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 _PROP_RESPONSE_TOPIC, _PROP_CORRELATION, _PROP_RECEIVE_MAXIMUM = 0x08, 0x09, 0x21
 _PROP_SERVER_KEEP_ALIVE, _PROP_MAXIMUM_PACKET_SIZE, _PROP_SHARED_SUBSCRIPTIONS = 0x13, 0x27, 0x2A
+_PROP_USER = 0x26
 # MQTT 5 property identifier -> how its value is encoded (to skip the ones we ignore).
 _PROPERTY_KINDS = {
     0x01: "byte", 0x17: "byte", 0x19: "byte", 0x24: "byte", 0x25: "byte", 0x28: "byte",
@@ -94,6 +96,7 @@ class IncomingMessage:
     payload: bytes
     response_topic: str | None = None  # MQTT 5 properties, when the sender set them
     correlation_data: bytes | None = None
+    user_properties: tuple[tuple[str, str], ...] = ()  # MQTT 5 name/value pairs, in order
 
 
 def encode_length(length: int) -> bytes:
@@ -158,7 +161,8 @@ def _parse_properties(data: bytes, at: int) -> tuple[dict[int, object], int]:
 
     Raises ``MqttError`` for a block that does not fit in its packet, a value that does
     not fit in its block, or an identifier MQTT 5 does not define. Strings and binary
-    data come back as bytes; user properties (pairs) as None.
+    data come back as bytes; user properties (the one property that may repeat) as a
+    list of (name, value) text pairs.
     """
     header = _read_length(data, at)
     if header is None:
@@ -182,9 +186,16 @@ def _parse_properties(data: bytes, at: int) -> tuple[dict[int, object], int]:
             value, at = bytes(data[at + 2:at + 2 + size]), at + 2 + size
         elif kind == "pair":
             first = int.from_bytes(data[at:at + 2], "big")
+            name = bytes(data[at + 2:at + 2 + first])
             at += 2 + first
             second = int.from_bytes(data[at:at + 2], "big")
-            value, at = None, at + 2 + second
+            pair = (name.decode("utf-8", "replace"),
+                    bytes(data[at + 2:at + 2 + second]).decode("utf-8", "replace"))
+            at += 2 + second
+            pairs = found.setdefault(ident, [])
+            assert isinstance(pairs, list)
+            pairs.append(pair)
+            continue
         else:
             raise MqttError(f"unknown MQTT 5 property {ident:#04x} from the broker")
         found[ident] = value
@@ -326,9 +337,11 @@ class MqttConnection(asyncio.Protocol):
         raise MqttError("every packet identifier is in flight")
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, *,
-                response_topic: str | None = None,
-                correlation_data: bytes | None = None) -> asyncio.Future[int] | None:
-        """Queue a PUBLISH; for QoS 1 returns a future that completes with the PUBACK."""
+                response_topic: str | None = None, correlation_data: bytes | None = None,
+                user_properties: Sequence[tuple[str, str]] = ()
+                ) -> asyncio.Future[int] | None:
+        """Queue a PUBLISH; for QoS 1 returns a future that completes with the PUBACK.
+        The properties go only on MQTT 5 (3.1.1 has none)."""
         topic_bytes = _string(topic)
         ack: asyncio.Future[int] | None = None
         packet_id = b""
@@ -345,24 +358,28 @@ class MqttConnection(asyncio.Protocol):
             if correlation_data is not None:
                 props += bytes((_PROP_CORRELATION,)) + len(correlation_data).to_bytes(
                     2, "big") + correlation_data
+            for name, value in user_properties:
+                props += bytes((_PROP_USER,)) + _string(name) + _string(value)
             properties = encode_length(len(props)) + props
         self._send(_packet(_PUBLISH | (qos << 1), topic_bytes + packet_id + properties
                            + payload))
         return ack
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
-                     correlation_data: bytes | None = None) -> bool:
+                     correlation_data: bytes | None = None,
+                     user_properties: Sequence[tuple[str, str]] = ()) -> bool:
         """PUBLISH at QoS 1 without waiting for the PUBACK; False if the broker's in-flight
         quota (its Receive Maximum) is used up: the message is then not sent."""
         if len(self._acks) >= self._receive_maximum:
             return False
         self.publish(topic, payload, 1, response_topic=response_topic,
-                     correlation_data=correlation_data)
+                     correlation_data=correlation_data, user_properties=user_properties)
         return True
 
     async def publish_acked(self, topic: str, payload: bytes, *,
                             response_topic: str | None = None,
-                            correlation_data: bytes | None = None) -> None:
+                            correlation_data: bytes | None = None,
+                            user_properties: Sequence[tuple[str, str]] = ()) -> None:
         """PUBLISH at QoS 1 and wait for the broker's PUBACK (and first for room in its
         in-flight quota)."""
         while len(self._acks) >= self._receive_maximum:
@@ -370,7 +387,7 @@ class MqttConnection(asyncio.Protocol):
             self._room_waiters.append(waiter)
             await waiter
         ack = self.publish(topic, payload, 1, response_topic=response_topic,
-                           correlation_data=correlation_data)
+                           correlation_data=correlation_data, user_properties=user_properties)
         assert ack is not None
         await ack
 
@@ -473,6 +490,7 @@ class MqttConnection(asyncio.Protocol):
             at += 2
             self._send(_packet(_PUBACK, ident))
         response_topic = correlation = None
+        user_properties: tuple[tuple[str, str], ...] = ()
         if self.v5:
             properties, at = _parse_properties(body, at)
             raw_topic = properties.get(_PROP_RESPONSE_TOPIC)
@@ -481,7 +499,11 @@ class MqttConnection(asyncio.Protocol):
             raw_correlation = properties.get(_PROP_CORRELATION)
             if isinstance(raw_correlation, bytes):
                 correlation = raw_correlation
-        self._on_message(IncomingMessage(topic, body[at:], response_topic, correlation))
+            pairs = properties.get(_PROP_USER)
+            if isinstance(pairs, list):
+                user_properties = tuple(pairs)
+        self._on_message(IncomingMessage(topic, body[at:], response_topic, correlation,
+                                         user_properties))
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiomqtt
@@ -44,7 +44,7 @@ class AiomqttConnection:
     def __init__(self, client: aiomqtt.Client, protocol: str,
                  on_message: Callable[[IncomingMessage], None]) -> None:
         self._client = client
-        self._v5 = protocol == "5"
+        self._v5 = self.v5 = protocol == "5"
         self._on_message = on_message
         self._error: MqttError | None = None
         self._closed = asyncio.Event()
@@ -59,41 +59,49 @@ class AiomqttConnection:
                 self._on_message(IncomingMessage(
                     str(message.topic), bytes(message.payload),  # type: ignore[arg-type]
                     getattr(props, "ResponseTopic", None),
-                    getattr(props, "CorrelationData", None)))
+                    getattr(props, "CorrelationData", None),
+                    tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", ()))))
         except aiomqtt.MqttError as exc:
             self._error = MqttError(str(exc))
         finally:
             self._closed.set()
 
-    def _properties(self, response_topic: str | None,
-                    correlation_data: bytes | None) -> Properties | None:
-        if not self._v5 or (response_topic is None and correlation_data is None):
+    def _properties(self, response_topic: str | None, correlation_data: bytes | None,
+                    user_properties: Sequence[tuple[str, str]] = ()) -> Properties | None:
+        if not self._v5 or (response_topic is None and correlation_data is None
+                            and not user_properties):
             return None
         props = Properties(PacketTypes.PUBLISH)
         if response_topic is not None:
             props.ResponseTopic = response_topic
         if correlation_data is not None:
             props.CorrelationData = correlation_data
+        if user_properties:
+            props.UserProperty = list(user_properties)
         return props
 
     async def publish_acked(self, topic: str, payload: bytes, *,
                             response_topic: str | None = None,
-                            correlation_data: bytes | None = None) -> None:
+                            correlation_data: bytes | None = None,
+                            user_properties: Sequence[tuple[str, str]] = ()) -> None:
         if self._closed.is_set():
             raise self._error or MqttError("connection closed")
         try:
             await self._client.publish(topic, payload, qos=1,
                                        properties=self._properties(response_topic,
-                                                                   correlation_data))
+                                                                   correlation_data,
+                                                                   user_properties))
         except aiomqtt.MqttError as exc:
             raise MqttError(str(exc)) from None
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
-                     correlation_data: bytes | None = None) -> bool:
+                     correlation_data: bytes | None = None,
+                     user_properties: Sequence[tuple[str, str]] = ()) -> bool:
         if self._closed.is_set():
             raise self._error or MqttError("connection closed")
         task = asyncio.create_task(self.publish_acked(
-            topic, payload, response_topic=response_topic, correlation_data=correlation_data))
+            topic, payload, response_topic=response_topic, correlation_data=correlation_data,
+            user_properties=user_properties))
         self._publishes.add(task)
         task.add_done_callback(self._published)
         return True

@@ -67,9 +67,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _stack_options(parser: argparse.ArgumentParser, *, switch: bool = True, hsm: bool = True,
                    mqtt: bool = True) -> None:
-    """The options of a command that runs the stack or a part of it."""
+    """The options of a command that runs the stack or a part of it (--otel: one that
+    runs a part that traces, not the broker alone)."""
     add_options(parser, *COMMON, *(("switch_port",) if switch else ()),
-                *(("hsm_port",) if hsm else ()), *(MQTT if mqtt else ()))
+                *(("hsm_port",) if hsm else ()), *(MQTT if mqtt else ()),
+                *(("otel",) if switch or hsm else ()))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,7 @@ from terminal_ui.device.config import AtmConfig
 __all__ = ["Settings", "SwitchSettings", "HsmSettings", "MqttSettings", "LedgerSettings",
            "AtmSettings", "LogSettings", "PortalSettings",
            "WhatsappSettings", "SmsSettings", "SmscSettings",
+           "OtelSettings",
            "ConfigError", "load_settings", "default_data_dir", "parse_hostport", "check_value",
            "choices", "at_least", "between", "rule", "settings_env"]
 
@@ -122,6 +123,14 @@ def _wire_profile(value: Any) -> str | None:
 def _framing(value: Any) -> str | None:
     kinds = ("2be", "2be-incl", "4ascii")
     return None if value in ("", *kinds) else f"{value!r} is not one of {', '.join(kinds)}"
+
+
+def _otel_url(value: Any) -> str | None:
+    if not value:
+        return None  # tracing off
+    from atmsim.shell.otel import check_otel_url
+
+    return check_otel_url(value)
 
 
 def _not_empty(value: Any) -> str | None:
@@ -407,6 +416,14 @@ class SmscSettings:
 
 
 @dataclass
+class OtelSettings:
+    """The ``[otel]`` settings: distributed tracing (docs/tracing.md)."""
+
+    # the OTLP/HTTP collector spans are sent to (e.g. http://127.0.0.1:4318); empty: off
+    url: str = field(default="", metadata=rule(_otel_url))
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = field(default="INFO", metadata=choices(
@@ -421,6 +438,7 @@ class Settings:
     whatsapp: WhatsappSettings = field(default_factory=WhatsappSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     smsc: SmscSettings = field(default_factory=SmscSettings)
+    otel: OtelSettings = field(default_factory=OtelSettings)
 
     @property
     def mqtt_is_embedded(self) -> bool:
@@ -428,7 +446,7 @@ class Settings:
 
 
 _SECTIONS = ("switch", "hsm", "mqtt", "ledger", "atm", "log", "portal", "whatsapp", "sms",
-             "smsc")
+             "smsc", "otel")
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
@@ -520,7 +538,7 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 SECTION_TYPES = {"switch": SwitchSettings, "hsm": HsmSettings, "mqtt": MqttSettings,
                  "ledger": LedgerSettings, "atm": AtmSettings, "log": LogSettings,
                  "portal": PortalSettings, "whatsapp": WhatsappSettings,
-                 "sms": SmsSettings, "smsc": SmscSettings}
+                 "sms": SmsSettings, "smsc": SmscSettings, "otel": OtelSettings}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,

@@ -61,7 +61,7 @@ def _options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def _serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     add_options(parser, "mqtt", "mqtt_ca", "mqtt_port", "broker", "workers", "ledger_rules",
-                "ledger_metrics", suppress=suppress,
+                "ledger_metrics", "otel", suppress=suppress,
                 helps={"mqtt": "the MQTT broker (mqtt://[user:password@]host:port or mqtts://; "
                        "default: the embedded broker's address, 127.0.0.1:1883)",
                        "mqtt_port": "port of the broker when no --mqtt URL is given "

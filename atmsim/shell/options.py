@@ -99,6 +99,9 @@ OPTIONS: dict[str, Option] = {  # by argparse dest
         "embedded mail sink, read with atmsim mailbox)"}),
     "mail_port": Option("--mail-port", "portal.mail_port", {
         "type": int, "help": "port of the embedded mail sink (default 8025)"}),
+    "otel": Option("--otel", "otel.url", {
+        "metavar": "URL", "help": "send traces by OTLP/HTTP to the collector at URL, e.g. "
+        "http://127.0.0.1:4318 (docs/tracing.md; default: [otel] url, else off)"}),
 }
 
 # The options of every command that reads the configuration.

@@ -44,6 +44,7 @@ from atm_switch.journal import TransactionJournal, journal_path
 from atm_switch.server import SwitchServer
 from atmsim.kernel.bus import BusUnavailable, MqttBus, MqttEndpoint, parse_mqtt_url_full
 from atmsim.kernel.metrics_http import MetricsListener
+from atmsim.kernel.otel import PARTS as TRACED_PARTS
 from atmsim.kernel.rules import (
     HSM_SCHEMA,
     LEDGER_SCHEMA,
@@ -57,6 +58,7 @@ from atmsim.shell.broker import BrokerError, EmbeddedBroker
 from atmsim.shell.broker_auth import CredentialsError, load_credentials, read_listener
 from atmsim.shell.config import Settings, SwitchSettings, parse_hostport
 from atmsim.shell.errors import UserError
+from atmsim.shell.otel import start_tracing
 from atmsim.shell.provisioning import (
     card_store_target,
     ledger_target,
@@ -374,6 +376,10 @@ class Stack:
         self.check()
         s = self.settings
         parts = self.parts
+        if s.otel.url and parts & set(TRACED_PARTS):  # closed last, after every part
+            traced = start_tracing(parts, s.otel.url)
+            # Off the loop: the last export may wait for a slow collector.
+            self._on_close("tracing", functools.partial(asyncio.to_thread, traced.close))
         if self._embedded_broker:
             try:
                 self.broker = EmbeddedBroker(s.mqtt.host, s.mqtt.port, self.data_dir,

@@ -310,6 +310,19 @@ async def test_publish_5_with_response_topic_and_correlation_data(broker: FakeBr
     await session.connection.close()
 
 
+async def test_publish_5_with_user_properties(broker: FakeBroker) -> None:
+    session = await open_session(broker, "5")
+    session.connection.publish("t", b"", 0, correlation_data=b"c",
+                               user_properties=[("traceparent", "00-ab"), ("k", "v")])
+    block = properties(PacketTypes.PUBLISH, CorrelationData=b"c",
+                       UserProperty=[("traceparent", "00-ab"), ("k", "v")])
+    # 3.3.2.3.7 User Property (0x26): a UTF-8 string pair, as many as there are.
+    assert block == (b"\x20\x09" + string(b"c") + b"\x26" + string("traceparent")
+                     + string("00-ab") + b"\x26" + string("k") + string("v"))
+    assert await broker.packet() == packet(0x30, string("t") + block)
+    await session.connection.close()
+
+
 async def test_publish_5_with_correlation_data_alone(broker: FakeBroker) -> None:
     session = await open_session(broker, "5")
     session.connection.publish("t", b"", 0, correlation_data=b"c")
@@ -320,7 +333,8 @@ async def test_publish_5_with_correlation_data_alone(broker: FakeBroker) -> None
 
 async def test_publish_on_3_1_1_leaves_the_mqtt5_properties_out(broker: FakeBroker) -> None:
     session = await open_session(broker, "3.1.1")
-    session.connection.publish("t", b"p", 0, response_topic="r", correlation_data=b"c")
+    session.connection.publish("t", b"p", 0, response_topic="r", correlation_data=b"c",
+                               user_properties=[("traceparent", "00-ab")])
     assert await broker.packet() == packet(0x30, string("t") + b"p")
     await session.connection.close()
 
@@ -476,8 +490,32 @@ async def test_publish_5_from_the_broker_with_its_properties(broker: FakeBroker)
                        UserProperty=[("a", "b")], ContentType="application/json")
     broker.send(packet(0x30, string("bpjs/jht/req") + block + b"{}"))
     await settle()
-    assert session.received == [IncomingMessage("bpjs/jht/req", b"{}", "atm/r", b"\x01\x02")]
+    assert session.received == [IncomingMessage("bpjs/jht/req", b"{}", "atm/r", b"\x01\x02",
+                                                (("a", "b"),))]
     await session.connection.close()
+
+
+async def test_publish_5_from_the_broker_keeps_every_user_property_in_order(
+        broker: FakeBroker) -> None:
+    session = await open_session(broker, "5")
+    # 3.3.2.3.7: User Property may appear more than once, even with the same name.
+    block = properties(PacketTypes.PUBLISH, UserProperty=[
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("x", "1"), ("x", "2")])
+    broker.send(packet(0x30, string("t") + block + b"{}"))
+    await settle()
+    [message] = session.received
+    assert message.user_properties == (
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("x", "1"), ("x", "2"))
+    await session.connection.close()
+
+
+async def test_a_user_property_past_its_block_ends_the_connection(broker: FakeBroker) -> None:
+    session = await open_session(broker, "5")
+    # The block says 5 bytes; the pair inside claims a 9-byte value.
+    broker.send(packet(0x30, string("t") + b"\x05\x26" + string("a") + b"\x00\x09" + b"{}"))
+    assert "longer than its block" in str(await session.closed_with())
 
 
 async def test_many_packets_in_one_segment_and_one_packet_over_many(broker: FakeBroker) -> None:
