@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     bare_rate = median([r.throughput for r in bare["closed"]])
     for broker in brokers:
         print()
-        full = run_configuration(broker, args.loop, "processes", **shape)
+        full = run_configuration(broker, args.loop, "processes", **shape)["this"]
         print(summary(f"(c) stack, {broker}, closed {args.concurrency}", full["closed"]))
         print("\n".join(cpu_lines(full["closed"])))
         print(codes_line(full["closed"]))
