@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from atm_switch.balance_inquiry import answer_balance_inquiry
 from atm_switch.channel import Answer
 from atm_switch.deps import SwitchDeps
-from atm_switch.events import EVENTS_TOPIC, transaction_event
+from atm_switch.events import EVENTS_QOS, EVENTS_TOPIC, transaction_event
 from atm_switch.host_rules import by_rule, switch_facts
 from atm_switch.message_security import seal_answer
 from atm_switch.message_types import response_mti
@@ -140,10 +140,10 @@ class Dispatcher:
                             "pan": pan, "response_code": code,
                             "latency_ms": round(latency_ms, 3), "reason": reason or None,
                             "hops": hops})
-        # Queued, not awaited: nobody waits for an event, and a task per inquiry to wait
-        # for the broker's PUBACK cost more than the event itself.
+        # Queued, not awaited, at QoS 0 (atm_switch.events): nobody waits for an event, and
+        # the broker's PUBACK of each woke the switch once more per inquiry.
         event = transaction_event(request, response, latency_ms, reason, hops)
-        if not self.deps.bus.publish_soon(EVENTS_TOPIC, event):
+        if not self.deps.bus.publish_soon(EVENTS_TOPIC, event, EVENTS_QOS):
             log.debug("event for STAN %s not published: broker unavailable", event.get("stan"))
 
     def _unsupported(self, request: IsoMessage) -> Answer | None:

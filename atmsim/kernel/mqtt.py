@@ -351,12 +351,13 @@ class MqttConnection(asyncio.Protocol):
         return ack
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
-                     correlation_data: bytes | None = None) -> bool:
+                     correlation_data: bytes | None = None, qos: int = 1) -> bool:
         """PUBLISH at QoS 1 without waiting for the PUBACK; False if the broker's in-flight
-        quota (its Receive Maximum) is used up: the message is then not sent."""
-        if len(self._acks) >= self._receive_maximum:
+        quota (its Receive Maximum) is used up: the message is then not sent. ``qos=0``:
+        at most once, no PUBACK (and no quota)."""
+        if qos and len(self._acks) >= self._receive_maximum:
             return False
-        self.publish(topic, payload, 1, response_topic=response_topic,
+        self.publish(topic, payload, qos, response_topic=response_topic,
                      correlation_data=correlation_data)
         return True
 

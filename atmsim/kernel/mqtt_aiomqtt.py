@@ -79,21 +79,28 @@ class AiomqttConnection:
     async def publish_acked(self, topic: str, payload: bytes, *,
                             response_topic: str | None = None,
                             correlation_data: bytes | None = None) -> None:
+        await self._publish(topic, payload, 1, response_topic=response_topic,
+                            correlation_data=correlation_data)
+
+    async def _publish(self, topic: str, payload: bytes, qos: int, *,
+                       response_topic: str | None = None,
+                       correlation_data: bytes | None = None) -> None:
         if self._closed.is_set():
             raise self._error or MqttError("connection closed")
         try:
-            await self._client.publish(topic, payload, qos=1,
+            await self._client.publish(topic, payload, qos=qos,
                                        properties=self._properties(response_topic,
                                                                    correlation_data))
         except aiomqtt.MqttError as exc:
             raise MqttError(str(exc)) from None
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
-                     correlation_data: bytes | None = None) -> bool:
+                     correlation_data: bytes | None = None, qos: int = 1) -> bool:
         if self._closed.is_set():
             raise self._error or MqttError("connection closed")
-        task = asyncio.create_task(self.publish_acked(
-            topic, payload, response_topic=response_topic, correlation_data=correlation_data))
+        task = asyncio.create_task(self._publish(
+            topic, payload, qos, response_topic=response_topic,
+            correlation_data=correlation_data))
         self._publishes.add(task)
         task.add_done_callback(self._published)
         return True
