@@ -308,9 +308,15 @@ class MqttConnection(asyncio.Protocol):
             raise MqttError("not connected to the broker")
         self._outgoing.append(packet)
         if not self._flush_scheduled:
-            # Everything queued in this round of the event loop leaves in one write.
+            # Everything queued in this round of the event loop and the next leaves in one
+            # write: the PUBACK of a message received goes out with what the task woken by
+            # that message publishes (the ledger's reply, the switch's event), one write and
+            # one wake-up of the broker instead of two (BENCHMARKS.md).
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self._flush_next_round)
+
+    def _flush_next_round(self) -> None:
+        self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
