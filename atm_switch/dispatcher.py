@@ -46,7 +46,7 @@ from atmsim.kernel.wire.hop_timings import (
     encode_hop_timings,
 )
 
-__all__ = ["Dispatcher", "Route"]
+__all__ = ["AnswerLog", "Dispatcher", "Route"]
 
 log = logging.getLogger("atmsim.switch")
 
@@ -56,14 +56,16 @@ Route = Callable[[IsoMessage, SwitchDeps], Awaitable[tuple[IsoMessage, str]]]
 
 class Dispatcher:
     """The switch's ``RequestListener``: ``routes`` maps an MTI to its pipeline;
-    ``rules`` (None: none) may answer a request first."""
+    ``rules`` (None: none) may answer a request first; ``answer_log`` says at which level
+    each answer is logged (default: ``AnswerLog``'s ten a second at INFO)."""
 
     def __init__(self, deps: SwitchDeps, warn: RateLimitedLog,
-                 rules: RuleBook | None = None) -> None:
+                 rules: RuleBook | None = None, answer_log: AnswerLog | None = None) -> None:
         self.deps = deps
         self.metrics: SwitchMetrics = deps.metrics
         self._warn = warn
         self.rules = rules
+        self._answer_log = answer_log or AnswerLog(log)
         self.routes: dict[str, Route] = {
             "0200": answer_balance_inquiry,
             "0420": answer_reversal,
@@ -130,9 +132,10 @@ class Dispatcher:
         self.metrics.count_request(mti, code, trace.terminal_class if trace else "unchecked")
         if mti == "0200" and trace is not None:
             self.metrics.observe_inquiry(trace)
-        if log.isEnabledFor(logging.INFO):  # the arguments cost more than a skipped call
+        level = self._answer_log.level(code)
+        if log.isEnabledFor(level):  # the arguments cost more than a skipped call
             pan = mask_pan(request["2"]) if request.get("2") else "-"
-            log.info("%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", mti,
+            log.log(level, "%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", mti,
                      response["t"], request.get("41"), request.get("11"), pan, code,
                      latency_ms, f" ({reason})" if reason else "",
                      extra={"mti": mti, "response_mti": response["t"],
@@ -146,6 +149,9 @@ class Dispatcher:
         if not self.deps.bus.publish_soon(EVENTS_TOPIC, event, EVENTS_QOS):
             log.debug("event for STAN %s not published: broker unavailable", event.get("stan"))
 
+    def flush(self) -> None:
+        self._answer_log.flush()
+
     def _unsupported(self, request: IsoMessage) -> Answer | None:
         """A request or advice of an MTI this switch does not handle gets its response MTI
         with 12; anything else (a response, a notification) is dropped."""
@@ -157,6 +163,59 @@ class Dispatcher:
         self._warn.warning("unexpected MTI", "dropped a message with MTI %s from terminal %r: "
                            "not a request", mti, request.get("41", "?"))
         return None
+
+
+class AnswerLog:
+    """How each answer's log line is logged: the first ``per_second`` answers of each
+    second at INFO, the rest at DEBUG and counted; ``flush`` (the switch's housekeeping,
+    about once a second) then writes one INFO line with their count by response code.
+
+    At a few inquiries a second every answer is an INFO line; under load the INFO log
+    gets ten lines and a summary a second instead of thousands (a line cost 8-11% of the
+    switch's throughput, BENCHMARKS.md). DEBUG logs every answer.
+
+    >>> clock = iter([0.0, 1.5]).__next__
+    >>> answers = AnswerLog(logging.getLogger("doctest.answers"), per_second=2, clock=clock)
+    >>> [logging.getLevelName(answers.level(code)) for code in ("00", "55", "00")]
+    ['INFO', 'INFO', 'DEBUG']
+    >>> answers.summary()
+    'answered 1 more in the last 1.5 s, not logged one by one at INFO: rc=00 x1'
+    """
+
+    def __init__(self, logger: logging.Logger, per_second: int = 10,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.per_second = per_second
+        self._clock = clock
+        self._window = clock()
+        self._logged = 0
+        self._counted: dict[str, int] = {}
+
+    def level(self, code: str) -> int:
+        """The level to log the answer with response code ``code`` at."""
+        if self._logged < self.per_second:
+            self._logged += 1
+            return logging.INFO
+        self._counted[code] = self._counted.get(code, 0) + 1
+        return logging.DEBUG
+
+    def summary(self) -> str:
+        """The line for the answers counted in this window ("" if none); starts the next."""
+        now = self._clock()
+        counted, self._counted = self._counted, {}
+        elapsed, self._window, self._logged = now - self._window, now, 0
+        if not counted:
+            return ""
+        codes = ", ".join(f"rc={code} x{n:,}" for code, n in sorted(counted.items()))
+        return (f"answered {sum(counted.values()):,} more in the last {elapsed:.1f} s, "
+                f"not logged one by one at INFO: {codes}")
+
+    def flush(self) -> None:
+        """Write the summary of the window if it is a second old."""
+        if self._clock() - self._window >= 1.0:
+            line = self.summary()
+            if line:
+                self.logger.info(line)
 
 
 def _with_field(message: IsoMessage, number: str, value: str) -> IsoMessage:
