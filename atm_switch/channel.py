@@ -90,6 +90,9 @@ class RequestListener(Protocol):
     def answered(self, answer: Answer, latency_ms: float) -> None:
         """``answer`` was written, ``latency_ms`` after its frame was read."""
 
+    def flush(self) -> None:
+        """Called about once a second and on close: report what was only counted."""
+
 
 @dataclass(eq=False)
 class _Connection:
@@ -198,6 +201,7 @@ class Channel:
             os.close(self._spare_fd)
             self._spare_fd = None
         self._warn.flush()
+        self.listener.flush()
 
     def _close_sockets(self) -> None:
         for sock in self._sockets:
@@ -320,6 +324,7 @@ class Channel:
                 if now >= conn.deadline and (conn.in_frame or not conn.in_flight):
                     self._expire(conn)
             self._warn.flush()
+            self.listener.flush()
 
     def _expire(self, conn: _Connection) -> None:
         if conn.in_frame:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from atm_switch.balance_inquiry import answer_balance_inquiry
 from atm_switch.channel import Answer
 from atm_switch.deps import SwitchDeps
-from atm_switch.events import EVENTS_TOPIC, transaction_event
+from atm_switch.events import EVENTS_QOS, EVENTS_TOPIC, transaction_event
 from atm_switch.host_rules import by_rule, switch_facts
 from atm_switch.message_security import seal_answer
 from atm_switch.message_types import response_mti
@@ -51,7 +51,7 @@ from atmsim.kernel.wire.hop_timings import (
     encode_hop_timings,
 )
 
-__all__ = ["Dispatcher", "Route"]
+__all__ = ["AnswerLog", "Dispatcher", "Route"]
 
 log = logging.getLogger("atmsim.switch")
 
@@ -61,14 +61,16 @@ Route = Callable[[IsoMessage, SwitchDeps], Awaitable[tuple[IsoMessage, str]]]
 
 class Dispatcher:
     """The switch's ``RequestListener``: ``routes`` maps an MTI to its pipeline;
-    ``rules`` (None: none) may answer a request first."""
+    ``rules`` (None: none) may answer a request first; ``answer_log`` says at which level
+    each answer is logged (default: ``AnswerLog``'s ten a second at INFO)."""
 
     def __init__(self, deps: SwitchDeps, warn: RateLimitedLog,
-                 rules: RuleBook | None = None) -> None:
+                 rules: RuleBook | None = None, answer_log: AnswerLog | None = None) -> None:
         self.deps = deps
         self.metrics: SwitchMetrics = deps.metrics
         self._warn = warn
         self.rules = rules
+        self._answer_log = answer_log or AnswerLog(log)
         self.routes: dict[str, Route] = {
             "0200": answer_balance_inquiry,
             "0420": answer_reversal,
@@ -152,9 +154,10 @@ class Dispatcher:
         self.metrics.count_request(mti, code, trace.terminal_class if trace else "unchecked")
         if mti == "0200" and trace is not None:
             self.metrics.observe_inquiry(trace)
-        if log.isEnabledFor(logging.INFO):  # the arguments cost more than a skipped call
+        level = self._answer_log.level(code)
+        if log.isEnabledFor(level):  # the arguments cost more than a skipped call
             pan = mask_pan(request["2"]) if request.get("2") else "-"
-            log.info("%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", mti,
+            log.log(level, "%s %s term=%s stan=%s pan=%s rc=%s %.1fms%s", mti,
                      response["t"], request.get("41"), request.get("11"), pan, code,
                      latency_ms, f" ({reason})" if reason else "",
                      extra={"mti": mti, "response_mti": response["t"],
@@ -162,11 +165,14 @@ class Dispatcher:
                             "pan": pan, "response_code": code,
                             "latency_ms": round(latency_ms, 3), "reason": reason or None,
                             "hops": hops})
-        # Queued, not awaited: nobody waits for an event, and a task per inquiry to wait
-        # for the broker's PUBACK cost more than the event itself.
+        # Queued, not awaited, at QoS 0 (atm_switch.events): nobody waits for an event, and
+        # the broker's PUBACK of each woke the switch once more per inquiry.
         event = transaction_event(request, response, latency_ms, reason, hops)
-        if not self.deps.bus.publish_soon(EVENTS_TOPIC, event):
+        if not self.deps.bus.publish_soon(EVENTS_TOPIC, event, EVENTS_QOS):
             log.debug("event for STAN %s not published: broker unavailable", event.get("stan"))
+
+    def flush(self) -> None:
+        self._answer_log.flush()
 
     def _unsupported(self, request: IsoMessage) -> Answer | None:
         """A request or advice of an MTI this switch does not handle gets its response MTI
@@ -179,6 +185,59 @@ class Dispatcher:
         self._warn.warning("unexpected MTI", "dropped a message with MTI %s from terminal %r: "
                            "not a request", mti, request.get("41", "?"))
         return None
+
+
+class AnswerLog:
+    """How each answer's log line is logged: the first ``per_second`` answers of each
+    second at INFO, the rest at DEBUG and counted; ``flush`` (the switch's housekeeping,
+    about once a second) then writes one INFO line with their count by response code.
+
+    At a few inquiries a second every answer is an INFO line; under load the INFO log
+    gets ten lines and a summary a second instead of thousands (a line cost 8-11% of the
+    switch's throughput, BENCHMARKS.md). DEBUG logs every answer.
+
+    >>> clock = iter([0.0, 1.5]).__next__
+    >>> answers = AnswerLog(logging.getLogger("doctest.answers"), per_second=2, clock=clock)
+    >>> [logging.getLevelName(answers.level(code)) for code in ("00", "55", "00")]
+    ['INFO', 'INFO', 'DEBUG']
+    >>> answers.summary()
+    'answered 1 more in the last 1.5 s, not logged one by one at INFO: rc=00 x1'
+    """
+
+    def __init__(self, logger: logging.Logger, per_second: int = 10,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.per_second = per_second
+        self._clock = clock
+        self._window = clock()
+        self._logged = 0
+        self._counted: dict[str, int] = {}
+
+    def level(self, code: str) -> int:
+        """The level to log the answer with response code ``code`` at."""
+        if self._logged < self.per_second:
+            self._logged += 1
+            return logging.INFO
+        self._counted[code] = self._counted.get(code, 0) + 1
+        return logging.DEBUG
+
+    def summary(self) -> str:
+        """The line for the answers counted in this window ("" if none); starts the next."""
+        now = self._clock()
+        counted, self._counted = self._counted, {}
+        elapsed, self._window, self._logged = now - self._window, now, 0
+        if not counted:
+            return ""
+        codes = ", ".join(f"rc={code} x{n:,}" for code, n in sorted(counted.items()))
+        return (f"answered {sum(counted.values()):,} more in the last {elapsed:.1f} s, "
+                f"not logged one by one at INFO: {codes}")
+
+    def flush(self) -> None:
+        """Write the summary of the window if it is a second old."""
+        if self._clock() - self._window >= 1.0:
+            line = self.summary()
+            if line:
+                self.logger.info(line)
 
 
 def _with_field(message: IsoMessage, number: str, value: str) -> IsoMessage:

@@ -3,6 +3,12 @@
 Never carries PIN data: only what a monitoring screen may show. ``hops`` is where the
 time went (docs/observability.md): ``{"hsm_ms", "ledger_ms", "switch_ms"}``, each in
 milliseconds or null where that step did not run; ``atmsim monitor`` reads these names.
+
+Events are published at QoS 0 (``EVENTS_QOS``): they are for watching, the journal and the
+ledger keep the record, and a QoS 1 event cost every inquiry the broker's PUBACK (one more
+message waking the switch). A monitor connected to a running broker gets every event; one
+that loses its connection misses what was published meanwhile, as it would at QoS 1
+without a persistent session.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from atmsim.kernel.masking import mask_pan
 from atmsim.kernel.wire import IsoMessage
 from atmsim.kernel.wire.hop_timings import HopTimings
 
-__all__ = ["EVENTS_TOPIC", "transaction_event"]
+__all__ = ["EVENTS_QOS", "EVENTS_TOPIC", "transaction_event"]
 
 EVENTS_TOPIC = "atmsim/v1/events/tx"
+EVENTS_QOS = 0
 
 
 def transaction_event(request: IsoMessage, response: IsoMessage, latency_ms: float,

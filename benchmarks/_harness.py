@@ -85,14 +85,16 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     command: list[str] | None = None  # a whole command line instead of an atmsim command
     process: subprocess.Popen[bytes] | None = None
+    root: Path = ROOT  # the checkout whose code runs (another one for an A/B comparison)
 
     def start(self) -> None:
         log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by Popen
-        command = self.command or [*LAUNCH, "--loop", self.loop, "--", *self.args]
+        launch = [sys.executable, str(self.root / "benchmarks" / "launch.py")]
+        command = self.command or [*launch, "--loop", self.loop, "--", *self.args]
         self.process = subprocess.Popen(
             command, stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, **self.env}, cwd=ROOT)
+            env={**os.environ, **self.env}, cwd=self.root)
         log.close()
 
     def pids(self) -> list[int]:

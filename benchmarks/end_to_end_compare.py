@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = run_configuration(broker, args.loop, "processes", runs=1,
                                         duration=args.duration, concurrency=args.concurrency,
                                         rate=0, atms=args.atms, hsm_loop=args.loop,
-                                        closed_only=True, env=env)["closed"][0]
+                                        closed_only=True, env=env)["this"]["closed"][0]
             results[label].append(figures)
             bad = figures.timeouts + figures.errors + sum(
                 n for code, n in figures.codes.items() if code == "91")

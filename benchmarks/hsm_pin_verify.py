@@ -11,6 +11,14 @@ several timed runs, their median, and the CPU time each process used.
     python benchmarks/hsm_pin_verify.py --profile       # cProfile of the server, top 25
     python benchmarks/hsm_pin_verify.py --rsa-flood 2   # the same with 2 connections
                                                         # flooding EI (RSA 2048) beside it
+    python benchmarks/hsm_pin_verify.py --against /tmp/base   # A/B: runs alternate with
+                                              # an HSM started from another checkout
+
+The HSM runs on uvloop, as ``atmsim hsm`` does (``--server-loop asyncio``: asyncio's own).
+With ``--against TREE`` every run is made twice, against this tree's HSM and against one
+started from ``TREE`` (a checkout of another commit), and the median of the per-pair
+ratios is printed with the CPU each HSM spent per verification: on a shared machine the
+ratio within a pair moves far less than either figure.
 
 With ``--rsa-flood N`` every run is made twice, alone and beside N connections each
 keeping 8 EI (generate an RSA 2048 key pair) in flight, and the ratio of the two medians
@@ -54,6 +62,7 @@ CARDS = {card.pan: card.pin for card in DEMO_CARDS}
 
 SERVER = """
 import asyncio, cProfile, pstats, signal, sys
+sys.path.insert(0, ".")
 from hsm_mock import HsmServer
 
 async def main(profile):
@@ -73,7 +82,11 @@ async def main(profile):
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     await server.close()
 
-asyncio.run(main(sys.argv[1] == "1"))
+if sys.argv[3] == "uvloop":
+    import uvloop
+    uvloop.run(main(sys.argv[1] == "1"))
+else:
+    asyncio.run(main(sys.argv[1] == "1"))
 """
 
 
@@ -176,6 +189,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def start_hsm(tree: Path, profile: bool, niceness: int,
+              loop: str) -> tuple[subprocess.Popen[str], int]:
+    """The HSM of the checkout at ``tree`` in a child process, and its port."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, "1" if profile else "0", str(niceness), loop],
+        stdout=subprocess.PIPE, text=True, cwd=tree,
+    )
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--links", type=int, default=1, help="HsmLink connections (1)")
@@ -187,51 +211,76 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run each run beside N connections flooding EI (0)")
     parser.add_argument("--rsa-niceness", type=int, default=None, metavar="N",
                         help="niceness added to the HSM's RSA threads (default: the HSM's)")
+    parser.add_argument("--server-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="the HSM's event loop (uvloop, as atmsim hsm runs it)")
+    parser.add_argument("--against", type=Path, default=None, metavar="TREE",
+                        help="alternate every run with an HSM started from TREE")
     args = parser.parse_args(argv)
 
     work = workload(600)
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, "1" if args.profile else "0",
-         str(RSA_WORKER_NICENESS if args.rsa_niceness is None else args.rsa_niceness)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    niceness = RSA_WORKER_NICENESS if args.rsa_niceness is None else args.rsa_niceness
+    here = Path(__file__).resolve().parent.parent
+    server, port = start_hsm(here, args.profile, niceness, args.server_loop)
+    other = (start_hsm(args.against.resolve(), False, niceness, args.server_loop)
+             if args.against else None)
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
         asyncio.run(one_run(port, work, args.links, args.in_flight, 0.5))  # warm-up
+        if other:
+            asyncio.run(one_run(other[1], work, args.links, args.in_flight, 0.5))
         rates: list[float] = []
         print(
             f"DA verifications over TCP: {args.links} link(s) x {args.in_flight} in flight, "
-            f"{args.runs} runs of {args.seconds:.1f} s, load average before "
-            f"{os.getloadavg()[0]:.2f}"
+            f"{args.runs} runs of {args.seconds:.1f} s, HSM on {args.server_loop}, "
+            f"load average before {os.getloadavg()[0]:.2f}"
         )
         flooded: list[float] = []
         pair_rates: list[float] = []
+        against: list[float] = []
+        cpu_us: dict[str, list[float]] = {"this": [], "against": []}
+        variants = [(0, "this", server, port)]
+        if args.rsa_flood:
+            variants.append((args.rsa_flood, "this", server, port))
+        if other:
+            variants.append((0, "against", other[0], other[1]))
         for run in range(1, args.runs + 1):
-            for flood in (0, args.rsa_flood) if args.rsa_flood else (0,):
-                server_cpu, client_cpu = process_cpu_seconds(server.pid), time.process_time()
+            for flood, which, process, at in variants:
+                server_cpu, client_cpu = process_cpu_seconds(process.pid), time.process_time()
                 started = time.perf_counter()
-                count, pairs = asyncio.run(one_run(port, work, args.links, args.in_flight,
+                count, pairs = asyncio.run(one_run(at, work, args.links, args.in_flight,
                                                    args.seconds, flood))
                 wall = time.perf_counter() - started
-                server_cpu = process_cpu_seconds(server.pid) - server_cpu
+                server_cpu = process_cpu_seconds(process.pid) - server_cpu
                 client_cpu = time.process_time() - client_cpu
-                (flooded if flood else rates).append(count / wall)
+                if which == "against":
+                    against.append(count / wall)
+                else:
+                    (flooded if flood else rates).append(count / wall)
+                if not flood:
+                    cpu_us[which].append(server_cpu * 1e6 / max(count, 1))
                 if flood:
                     pair_rates.append(pairs / wall)
+                label = " + EI flood" if flood else (" against" if which == "against" else "")
                 print(
-                    f"  run {run}{' + EI flood' if flood else ''}: {count / wall:8.0f}/s  "
+                    f"  run {run}{label}: {count / wall:8.0f}/s  "
                     f"(HSM process CPU {100 * server_cpu / wall:3.0f}%, "
+                    f"{server_cpu * 1e6 / max(count, 1):5.1f} us each; "
                     f"client CPU {100 * client_cpu / wall:3.0f}%)"
                     + (f"  RSA 2048 pairs {pairs / wall:.1f}/s" if flood else "")
                 )
         print(
             f"median {statistics.median(rates):.0f} verifications/s "
-            f"(min {min(rates):.0f}, max {max(rates):.0f}); "
+            f"(min {min(rates):.0f}, max {max(rates):.0f}), "
+            f"HSM CPU {statistics.median(cpu_us['this']):.1f} us each; "
             f"load average after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
         )
+        if against:
+            ratios = [a / b for a, b in zip(rates, against, strict=True)]
+            print(
+                f"against {args.against}: median {statistics.median(against):.0f}/s, "
+                f"HSM CPU {statistics.median(cpu_us['against']):.1f} us each; "
+                f"median ratio this/against {statistics.median(ratios):.2f} "
+                f"(min {min(ratios):.2f}, max {max(ratios):.2f})"
+            )
         if flooded:
             # Each flooded run against the run alone just before it: the load of the
             # machine changes less within a pair than across the benchmark.
@@ -245,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"median {statistics.median(pair_rates):.1f} RSA 2048 key pairs/s"
             )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for process in (server, other[0] if other else None):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
     return 0
 
 

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for broker in brokers:
         for layout in layouts:
             print()
-            full = run_configuration(broker, args.loop, layout, **shape)
+            full = run_configuration(broker, args.loop, layout, **shape)["this"]
             label = f"{broker}, {layout}" if layouts != ["processes"] else broker
             print(summary(f"(c) stack, {label}, closed {args.concurrency}", full["closed"]))
             print("\n".join(cpu_lines(full["closed"])))

@@ -120,9 +120,10 @@ class Bus(Protocol):
         """Publish one message (QoS 1); False when it could not be handed to the broker."""
         ...
 
-    def publish_soon(self, topic: str, payload: dict[str, Any]) -> bool:
-        """Queue one message (QoS 1) without waiting for the broker; False when it cannot
-        be queued (not connected). For events, which nobody waits for."""
+    def publish_soon(self, topic: str, payload: dict[str, Any], qos: int = 1) -> bool:
+        """Queue one message (QoS 1, or 0: at most once, nothing acknowledged) without
+        waiting for the broker; False when it cannot be queued (not connected). For
+        events, which nobody waits for."""
         ...
 
 
@@ -456,12 +457,12 @@ class MqttBus:
         except MqttError:
             return False
 
-    def publish_soon(self, topic: str, payload: dict[str, Any]) -> bool:
+    def publish_soon(self, topic: str, payload: dict[str, Any], qos: int = 1) -> bool:
         connection = self._connection
         if connection is None or not self._connected.is_set():
             return False
         try:
-            return connection.publish_soon(topic, orjson.dumps(payload))
+            return connection.publish_soon(topic, orjson.dumps(payload), qos=qos)
         except MqttError:
             return False
 

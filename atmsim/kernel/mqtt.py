@@ -319,9 +319,15 @@ class MqttConnection(asyncio.Protocol):
             raise MqttError("not connected to the broker")
         self._outgoing.append(packet)
         if not self._flush_scheduled:
-            # Everything queued in this round of the event loop leaves in one write.
+            # Everything queued in this round of the event loop and the next leaves in one
+            # write: the PUBACK of a message received goes out with what the task woken by
+            # that message publishes (the ledger's reply, the switch's event), one write and
+            # one wake-up of the broker instead of two (BENCHMARKS.md).
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self._flush_next_round)
+
+    def _flush_next_round(self) -> None:
+        self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -367,12 +373,13 @@ class MqttConnection(asyncio.Protocol):
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
                      correlation_data: bytes | None = None,
-                     user_properties: Sequence[tuple[str, str]] = ()) -> bool:
+                     user_properties: Sequence[tuple[str, str]] = (), qos: int = 1) -> bool:
         """PUBLISH at QoS 1 without waiting for the PUBACK; False if the broker's in-flight
-        quota (its Receive Maximum) is used up: the message is then not sent."""
-        if len(self._acks) >= self._receive_maximum:
+        quota (its Receive Maximum) is used up: the message is then not sent. ``qos=0``:
+        at most once, no PUBACK (and no quota)."""
+        if qos and len(self._acks) >= self._receive_maximum:
             return False
-        self.publish(topic, payload, 1, response_topic=response_topic,
+        self.publish(topic, payload, qos, response_topic=response_topic,
                      correlation_data=correlation_data, user_properties=user_properties)
         return True
 

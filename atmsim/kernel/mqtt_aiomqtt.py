@@ -84,10 +84,17 @@ class AiomqttConnection:
                             response_topic: str | None = None,
                             correlation_data: bytes | None = None,
                             user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        await self._publish(topic, payload, 1, response_topic=response_topic,
+                            correlation_data=correlation_data, user_properties=user_properties)
+
+    async def _publish(self, topic: str, payload: bytes, qos: int, *,
+                       response_topic: str | None = None,
+                       correlation_data: bytes | None = None,
+                       user_properties: Sequence[tuple[str, str]] = ()) -> None:
         if self._closed.is_set():
             raise self._error or MqttError("connection closed")
         try:
-            await self._client.publish(topic, payload, qos=1,
+            await self._client.publish(topic, payload, qos=qos,
                                        properties=self._properties(response_topic,
                                                                    correlation_data,
                                                                    user_properties))
@@ -96,12 +103,12 @@ class AiomqttConnection:
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
                      correlation_data: bytes | None = None,
-                     user_properties: Sequence[tuple[str, str]] = ()) -> bool:
+                     user_properties: Sequence[tuple[str, str]] = (), qos: int = 1) -> bool:
         if self._closed.is_set():
             raise self._error or MqttError("connection closed")
-        task = asyncio.create_task(self.publish_acked(
-            topic, payload, response_topic=response_topic, correlation_data=correlation_data,
-            user_properties=user_properties))
+        task = asyncio.create_task(self._publish(
+            topic, payload, qos, response_topic=response_topic,
+            correlation_data=correlation_data, user_properties=user_properties))
         self._publishes.add(task)
         task.add_done_callback(self._published)
         return True

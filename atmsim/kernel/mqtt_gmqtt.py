@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gmqtt
@@ -37,6 +37,9 @@ class _Client(gmqtt.Client):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.acks: dict[int, asyncio.Future[None]] = {}
         self.room: list[asyncio.Future[None]] = []
+
+    def publish_qos0(self, topic: str, payload: bytes, **properties: Any) -> None:
+        self._connection.publish(gmqtt.Message(topic, payload, qos=0, **properties))
 
     def publish_qos1(self, topic: str, payload: bytes, **properties: Any) -> asyncio.Future[None]:
         message = gmqtt.Message(topic, payload, qos=1, **properties)
@@ -80,8 +83,8 @@ class GmqttConnection:
         self._subscribes: dict[int, asyncio.Future[int]] = {}
         self.shared_subscriptions: bool | None = None
 
-    def _properties(self, response_topic: str | None,
-                    correlation_data: bytes | None) -> dict[str, Any]:
+    def _properties(self, response_topic: str | None, correlation_data: bytes | None,
+                    user_properties: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         if not self._v5:
             return {}
         props: dict[str, Any] = {}
@@ -89,6 +92,8 @@ class GmqttConnection:
             props["response_topic"] = response_topic
         if correlation_data is not None:
             props["correlation_data"] = correlation_data
+        if user_properties:
+            props["user_property"] = list(user_properties)
         return props
 
     def _check_open(self) -> None:
@@ -96,25 +101,30 @@ class GmqttConnection:
             raise self._closed.exception() or MqttError("connection closed")
 
     def publish_soon(self, topic: str, payload: bytes, *, response_topic: str | None = None,
-                     correlation_data: bytes | None = None) -> bool:
+                     correlation_data: bytes | None = None,
+                     user_properties: Sequence[tuple[str, str]] = (), qos: int = 1) -> bool:
         self._check_open()
+        properties = self._properties(response_topic, correlation_data, user_properties)
+        if qos == 0:
+            self._client.publish_qos0(topic, payload, **properties)
+            return True
         if self._client.full:
             return False
-        ack = self._client.publish_qos1(topic, payload,
-                                        **self._properties(response_topic, correlation_data))
+        ack = self._client.publish_qos1(topic, payload, **properties)
         ack.add_done_callback(lambda f: f.cancelled() or f.exception())
         return True
 
     async def publish_acked(self, topic: str, payload: bytes, *,
                             response_topic: str | None = None,
-                            correlation_data: bytes | None = None) -> None:
+                            correlation_data: bytes | None = None,
+                            user_properties: Sequence[tuple[str, str]] = ()) -> None:
         self._check_open()
         while self._client.full:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._client.room.append(waiter)
             await waiter
-        await self._client.publish_qos1(topic, payload,
-                                        **self._properties(response_topic, correlation_data))
+        await self._client.publish_qos1(topic, payload, **self._properties(
+            response_topic, correlation_data, user_properties))
 
     def on_subscribe(self, mid: int, granted: tuple[int, ...], properties: Any) -> None:
         future = self._subscribes.pop(mid, None)
@@ -168,7 +178,8 @@ async def connect_gmqtt(host: str, port: int, *, client_id: str, protocol: str,
     def message(_client: Any, topic: str, payload: bytes, qos: int, props: dict[str, Any]) -> int:
         response_topic = (props.get("response_topic") or [None])[0]
         correlation = (props.get("correlation_data") or [None])[0]
-        on_message(IncomingMessage(topic, bytes(payload), response_topic, correlation))
+        pairs = tuple((str(k), str(v)) for k, v in props.get("user_property") or ())
+        on_message(IncomingMessage(topic, bytes(payload), response_topic, correlation, pairs))
         return 0
 
     def disconnected(_client: Any, packet: Any, exc: Any = None) -> None:

@@ -35,6 +35,7 @@ from atmsim.shell.errors import UserError, exit_status
 from atmsim.shell.lifecycle import (
     FORCE_EXIT_AFTER,
     StopSignals,
+    run_loop,
     running_backend,
     serve,
     until_stopped,
@@ -528,19 +529,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "demo": cmd_demo, "atm": cmd_atm, "up": cmd_up, "inquire": cmd_inquire, "switch": cmd_switch,
     "hsm": cmd_hsm, "broker": cmd_broker,
 }
-
-
-def run_loop(coroutine: Coroutine[Any, Any, int], full_screen: bool) -> int:
-    """uvloop for the back-end commands when it is installed (about 10-15% less CPU per
-    inquiry, BENCHMARKS.md); asyncio's own loop for the full-screen ATM, as Textual expects."""
-    if not full_screen:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.run(coroutine)
-    return asyncio.run(coroutine)
 
 
 def _sub_cli(name: str) -> Callable[[], Any]:

@@ -55,7 +55,9 @@ async def _flood_one_connection(port: int) -> int:
 async def test_bad_frame_flood_stays_within_the_log_bound(amqtt_stack: Stack,
                                                           tmp_path: Path) -> None:
     logs = tmp_path / "logs"
-    config = (f"[log]\nfile = {str(logs / 'switch.log')!r}\nmax_bytes = {MAX_BYTES}\n"
+    # At DEBUG every answer (a 30 to each bad frame) is a line; INFO logs ten a second.
+    config = (f"log_level = 'DEBUG'\n"
+              f"[log]\nfile = {str(logs / 'switch.log')!r}\nmax_bytes = {MAX_BYTES}\n"
               f"backups = {BACKUPS}\nrepeat_interval = 1.0\n")
     async with switch_process(amqtt_stack, config, tmp_path / "switch.err",
                               log=logs / "switch.log") as (port, _):

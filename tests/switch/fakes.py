@@ -75,6 +75,6 @@ class FakeBus:
     async def publish(self, topic: str, payload: dict[str, Any]) -> bool:
         return self.publish_soon(topic, payload)
 
-    def publish_soon(self, topic: str, payload: dict[str, Any]) -> bool:
+    def publish_soon(self, topic: str, payload: dict[str, Any], qos: int = 1) -> bool:
         self.events.append((topic, payload))
         return True

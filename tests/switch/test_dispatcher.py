@@ -9,7 +9,7 @@ import pytest
 
 from atm_switch.channel import Answer
 from atm_switch.deps import SwitchDeps
-from atm_switch.dispatcher import Dispatcher
+from atm_switch.dispatcher import AnswerLog, Dispatcher
 from atmsim.kernel.log_limits import RateLimitedLog
 from atmsim.kernel.wire import WireError, default_profile
 from tests.switch.conftest import IBM_PAN, inquiry
@@ -61,3 +61,28 @@ def test_every_answer_publishes_a_masked_event(dispatcher: Dispatcher, bus: Fake
     assert event["pan"] != IBM_PAN and event["pan"].endswith(IBM_PAN[-4:])
     assert (event["response_code"], event["reason"], event["latency_ms"]) == (
         "55", "wrong PIN (1 in a row)", 12.5)
+
+
+def test_under_load_info_logs_ten_answers_a_second_and_counts_the_rest(
+        deps: SwitchDeps, caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    log = logging.getLogger("atmsim.switch")
+    dispatcher = Dispatcher(deps, RateLimitedLog(log),
+                            answer_log=AnswerLog(log, clock=lambda: now[0]))
+    caplog.set_level(logging.DEBUG, logger="atmsim.switch")
+    for n in range(25):
+        code = "55" if n % 5 == 4 else "00"
+        dispatcher.answered(Answer(inquiry(), {"t": "0210", "39": code, "11": "000123"}),
+                            1.0)
+    answers = [r for r in caplog.records if "rc=" in r.getMessage()]
+    assert len(answers) == 25  # DEBUG has every one, with its structured fields
+    assert [r.levelno for r in answers] == [logging.INFO] * 10 + [logging.DEBUG] * 15
+    assert all(r.response_code in ("00", "55") and r.pan != IBM_PAN for r in answers)
+    dispatcher.flush()  # less than a second later: nothing yet
+    assert not [r for r in caplog.records if "more in the last" in r.getMessage()]
+    now[0] += 1.25  # a second on
+    dispatcher.flush()
+    summary, = [r for r in caplog.records if "more in the last" in r.getMessage()]
+    assert summary.levelno == logging.INFO
+    assert summary.getMessage().startswith("answered 15 more in the last 1.2 s")
+    assert summary.getMessage().endswith("rc=00 x12, rc=55 x3")
