@@ -40,7 +40,9 @@ async def _to_bpjs_menu(pilot, card: str, pin: str, language: str = "a") -> None
 
 async def test_approval_shows_the_ledger_balance_and_saves_a_receipt(
         amqtt_stack: Stack, tmp_path: Path) -> None:
-    app = AtmApp(atm_config(amqtt_stack, tmp_path))
+    # The thank-you screen shows for message_time: 0.3 s (the other tests) was once missed
+    # between two looks on a fresh CI machine, this suite's first Textual test.
+    app = AtmApp(atm_config(amqtt_stack, tmp_path, message_time=1.5))
     async with app.run_test(size=(80, 24)) as pilot:
         await _to_bpjs_menu(pilot, "Budi", "123456")
         await press(pilot, "a")  # the KPJ linked to the card
