@@ -30,6 +30,7 @@ from yarl import URL  # noqa: E402
 
 from atmsim.kernel.demo_data import DEMO_PARTICIPANTS  # noqa: E402
 from atmsim.testing.harness import RunningStack  # noqa: E402
+from bpjs_ledger.identity import parse_nik  # noqa: E402
 from jmo_portal.limits import Limit  # noqa: E402
 from jmo_portal.mail import read_inbox  # noqa: E402
 from jmo_portal.server import Portal  # noqa: E402
@@ -38,8 +39,7 @@ PASSWORD = "rahasia123"
 
 
 def birth_date(nik: str) -> str:
-    day, month, year = int(nik[6:8]) % 40, int(nik[8:10]), int(nik[10:12])
-    return f"{day:02d}-{month:02d}-{1900 + year if year > 30 else 2000 + year}"
+    return f"{parse_nik(nik).birth_date:%d-%m-%Y}"
 
 
 async def csrf_of(session: aiohttp.ClientSession, url: str) -> str:

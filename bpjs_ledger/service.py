@@ -399,24 +399,16 @@ class LedgerService:
         return complaint_reply(request_id, "FILED", ticket, duplicate)
 
 
-def _member_error(kind: str) -> Callable[[str | None, str], dict[str, Any]]:
-    def reply(request_id: str | None, reason: str) -> dict[str, Any]:
-        if kind == "membership":
-            return membership_reply(request_id, VerifyResult.ERROR, None, reason)
-        if kind == "bsu":
-            return bsu_reply(request_id, VerifyResult.ERROR, None, None, reason)
-        return complaint_reply(request_id, "ERROR", reason=reason)
-    return reply
-
-
-_MEMBER_ERRORS = {kind: _member_error(kind) for kind in ("membership", "bsu", "complaint")}
-
-
 # The ERROR reply of each inquiry type (a rule's "error" action; posts have their own).
 _ERROR_REPLIES: dict[str, Callable[[str | None, str], dict[str, Any]]] = {
     "balance": error_reply, "statement": statement_error_reply,
     "member": member_error_reply, "contributions": contributions_error_reply,
-    **_MEMBER_ERRORS}
+    "membership": lambda request_id, reason: membership_reply(
+        request_id, VerifyResult.ERROR, None, reason),
+    "bsu": lambda request_id, reason: bsu_reply(request_id, VerifyResult.ERROR, None, None,
+                                                reason),
+    "complaint": lambda request_id, reason: complaint_reply(request_id, "ERROR",
+                                                            reason=reason)}
 
 
 def _engine(store: LedgerStore) -> str:

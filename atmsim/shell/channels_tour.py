@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from atmsim.kernel.demo_data import DEMO_CARDS, DEMO_PARTICIPANTS
 from atmsim.kernel.money import format_rupiah
 from atmsim.shell.config import Settings
+from bpjs_ledger.identity import parse_nik
 
 __all__ = ["run_channels_tour"]
 
@@ -45,8 +46,8 @@ class Shown:
 
 
 def _birth_date(nik: str) -> str:
-    day, month, year = int(nik[6:8]) % 40, int(nik[8:10]), int(nik[10:12])
-    return f"{day:02d}-{month:02d}-{1900 + year if year > 30 else 2000 + year}"
+    """The birth date a NIK carries, as people type it (DD-MM-YYYY)."""
+    return f"{parse_nik(nik).birth_date:%d-%m-%Y}"
 
 
 def _sen(rupiah: str) -> int:

@@ -55,28 +55,26 @@ def ledger_db_path(data_dir: Path) -> Path:
 def ledger_target(settings: Settings) -> Path | str:
     """The ledger's database: ``[ledger] db`` (a file, ``sqlite:///path`` or a
     ``postgresql://`` URL), else ``ledger/ledger.db`` in the data directory."""
-    db = settings.ledger.db
-    if not db:
-        return ledger_db_path(settings.data_dir)
-    if is_postgres_url(db):
-        return db
-    if "://" in db and not db.startswith("sqlite://"):
-        raise UserError(f"--db {describe_target(db)}: use a file path, sqlite:///path or "
-                         "postgresql://user:password@host:port/database")
-    return Path(db.removeprefix("sqlite://")).expanduser()
+    return _database_target(settings.ledger.db, "--db", ledger_db_path(settings.data_dir))
 
 
 def card_store_target(settings: Settings) -> Path | str:
     """The card store: ``[switch] cards_db`` (a file, ``sqlite:///path`` or a
     ``postgresql://`` URL), else ``switch/cards.db`` in the data directory."""
-    db = settings.switch.cards_db
+    return _database_target(settings.switch.cards_db, "--cards-db",
+                            switch_db_path(settings.data_dir))
+
+
+def _database_target(db: str, flag: str, default: Path) -> Path | str:
+    """A database setting as a SQLite path or a PostgreSQL URL; ``UserError`` (naming
+    ``flag``) for any other URL."""
     if not db:
-        return switch_db_path(settings.data_dir)
+        return default
     if is_postgres_url(db):
         return db
     if "://" in db and not db.startswith("sqlite://"):
-        raise UserError(f"--cards-db {describe_target(db)}: use a file path, sqlite:///path "
-                        "or postgresql://user:password@host:port/database")
+        raise UserError(f"{flag} {describe_target(db)}: use a file path, sqlite:///path or "
+                        "postgresql://user:password@host:port/database")
     return Path(db.removeprefix("sqlite://")).expanduser()
 
 

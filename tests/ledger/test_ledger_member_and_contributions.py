@@ -12,6 +12,7 @@ import pytest
 from atmsim.kernel.bus import MqttBus
 from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
 from atmsim.shell.broker import EmbeddedBroker
+from bpjs_ledger.identity import parse_nik
 from bpjs_ledger.service import (
     BALANCE_REQUEST_TOPIC,
     CONTRIBUTIONS_REQUEST_TOPIC,
@@ -32,15 +33,12 @@ async def ledger(broker: EmbeddedBroker, db_target: Path | str):
 
 
 def member(who=BUDI, **fields: Any) -> dict[str, Any]:
-    body = {"nik": who.nik, "birth_date": _birth(who.nik).isoformat(), "name": who.name,
+    body = {"nik": who.nik, "birth_date": parse_nik(who.nik).birth_date.isoformat(), "name": who.name,
             "kpj": None, "channel": "JMO"}
     body.update(fields)
     return body
 
 
-def _birth(nik: str):
-    day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
-    return datetime(1900 + year if year > 30 else 2000 + year, month, day % 40).date()
 
 
 def inquiry(nik: str, kpj: str | None) -> dict[str, Any]:

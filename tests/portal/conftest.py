@@ -18,6 +18,7 @@ import pytest
 
 from atmsim.kernel.demo_data import DEMO_PARTICIPANTS
 from atmsim.testing.harness import RunningStack
+from bpjs_ledger.identity import parse_nik
 from jmo_portal.limits import Limit
 from jmo_portal.mail import read_inbox
 from jmo_portal.server import Portal
@@ -30,9 +31,8 @@ ROOMY = {"login": Limit(1000, 60), "register": Limit(1000, 60), "member": Limit(
 
 
 def birth_date(nik: str) -> str:
-    """The birth date a NIK carries (DDMMYY, women's day + 40), as DD-MM-YYYY."""
-    day, month, year = int(nik[6:8]) % 40, int(nik[8:10]), int(nik[10:12])
-    return f"{day:02d}-{month:02d}-{1900 + year if year > 30 else 2000 + year}"
+    """The birth date a NIK carries, as DD-MM-YYYY."""
+    return f"{parse_nik(nik).birth_date:%d-%m-%Y}"
 
 
 @dataclass
