@@ -42,6 +42,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvloop
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from atm_switch.hsm_link import HsmLink
@@ -213,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="niceness added to the HSM's RSA threads (default: the HSM's)")
     parser.add_argument("--server-loop", choices=["uvloop", "asyncio"], default="uvloop",
                         help="the HSM's event loop (uvloop, as atmsim hsm runs it)")
+    parser.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="the client's event loop (uvloop, as the switch runs it)")
     parser.add_argument("--against", type=Path, default=None, metavar="TREE",
                         help="alternate every run with an HSM started from TREE")
     args = parser.parse_args(argv)
@@ -224,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     other = (start_hsm(args.against.resolve(), False, niceness, args.server_loop)
              if args.against else None)
     try:
-        asyncio.run(one_run(port, work, args.links, args.in_flight, 0.5))  # warm-up
+        run_loop = uvloop.run if args.client_loop == "uvloop" else asyncio.run
+        run_loop(one_run(port, work, args.links, args.in_flight, 0.5))  # warm-up
         if other:
-            asyncio.run(one_run(other[1], work, args.links, args.in_flight, 0.5))
+            run_loop(one_run(other[1], work, args.links, args.in_flight, 0.5))
         rates: list[float] = []
         print(
             f"DA verifications over TCP: {args.links} link(s) x {args.in_flight} in flight, "
             f"{args.runs} runs of {args.seconds:.1f} s, HSM on {args.server_loop}, "
+            f"client on {args.client_loop}, "
             f"load average before {os.getloadavg()[0]:.2f}"
         )
         flooded: list[float] = []
@@ -246,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             for flood, which, process, at in variants:
                 server_cpu, client_cpu = process_cpu_seconds(process.pid), time.process_time()
                 started = time.perf_counter()
-                count, pairs = asyncio.run(one_run(at, work, args.links, args.in_flight,
+                count, pairs = run_loop(one_run(at, work, args.links, args.in_flight,
                                                    args.seconds, flood))
                 wall = time.perf_counter() - started
                 server_cpu = process_cpu_seconds(process.pid) - server_cpu

@@ -16,6 +16,7 @@ HSM's user storage (``K`` + 3H), which this mock keeps empty (error 12).
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import lru_cache
 
 from atmsim.kernel.crypto.errors import (
     INVALID_INPUT,
@@ -34,6 +35,11 @@ _LMK_ID_DELIMITER = ord("%")
 _USER_STORAGE = "K"
 
 
+# The same few keys (a switch's TPKs and PVKs) arrive in every request: their parsed
+# form is kept (a failed parse raises and is not kept).
+_parse_key = lru_cache(maxsize=4096)(EncryptedKey.parse)
+
+
 class FieldReader:
     """Consume the fields of one command (after the command code, before 0x19).
 
@@ -42,10 +48,13 @@ class FieldReader:
     (0, '12', 'U')
     """
 
-    __slots__ = ("_data", "_lmk_ids", "_pos", "lmk_id", "trailer")
+    __slots__ = ("_data", "_lmk_ids", "_pos", "_text", "lmk_id", "trailer")
 
     def __init__(self, data: bytes, lmk_ids: Collection[str] = DEFAULT_LMK_IDS) -> None:
         self._data = data
+        # The same bytes as text, decoded once (latin-1 maps byte n to character n and
+        # never fails): the fixed-width fields are slices of it.
+        self._text = data.decode("latin-1")
         self._pos = 0
         self._lmk_ids = lmk_ids
         self.lmk_id = ""  # set by finish() when the request names an LMK
@@ -79,9 +88,9 @@ class FieldReader:
         if length < 0 or end > len(self._data):
             raise HsmError(INVALID_INPUT, field=field)
         self._pos = end
-        # One decode (in C), the hot path of every command: latin-1 never fails, and a
-        # string of printable characters all below 0x80 is printable ASCII.
-        value = self._data[start:end].decode("latin-1")
+        # The hot path of every command: a string of printable characters all below
+        # 0x80 is printable ASCII.
+        value = self._text[start:end]
         if not (value.isascii() and value.isprintable()):
             raise HsmError(INVALID_INPUT, field=field)
         return value
@@ -109,11 +118,12 @@ class FieldReader:
 
         An unknown scheme letter gives error 26; a user-storage reference 12.
         """
-        first = self.text(1, field)
-        self._pos -= 1
+        first = self._text[self._pos : self._pos + 1]
+        if not first or not (first.isascii() and first.isprintable()):
+            raise HsmError(INVALID_INPUT, field=field)
         if first == _USER_STORAGE:
             raise HsmError(NO_KEYS_IN_USER_STORAGE, field=field)
-        return EncryptedKey.parse(self.text(key_field_length(first, bare_hex=bare_hex), field))
+        return _parse_key(self.text(key_field_length(first, bare_hex=bare_hex), field))
 
     def digits(self, max_length: int, field: str) -> str:
         """Up to ``max_length`` decimal digits, as many as come next (maybe none).

@@ -42,6 +42,23 @@ __all__ = [
 ]
 
 _OFFSET_LENGTH = 12
+# Digit-wise addition mod 10 of two decimal digits, for natural PIN + offset.
+_SUM_MOD_10 = {f"{a}{b}": str((a + b) % 10) for a in range(10) for b in range(10)}
+
+
+def _add_digits(left: str, right: str) -> str:
+    """Digit-wise sum mod 10 of two digit strings of one length.
+
+    >>> _add_digits("4524", "0987")
+    '4401'
+    """
+    return "".join(map(_SUM_MOD_10.__getitem__, map(str.__add__, left, right)))
+
+
+@lru_cache(maxsize=256)
+def _decimalisation(dec_table: str) -> dict[int, str]:
+    """``str.translate`` table: a hex digit (either case) to its decimalisation digit."""
+    return str.maketrans("0123456789ABCDEF" "abcdef", dec_table + dec_table[10:])
 
 
 @lru_cache(maxsize=256)  # an issuer has a handful of tables; each request carries one
@@ -87,7 +104,7 @@ def ibm3624_natural_pin(
     """
     table = check_dec_table(dec_table)
     encrypted = tdes.encrypt_ecb(pvk, validation_block(validation_data, account12))
-    return "".join(table[int(nibble, 16)] for nibble in encrypted.hex()[:length])
+    return encrypted.hex()[:length].translate(_decimalisation(table))
 
 
 def ibm3624_offset(
@@ -141,10 +158,7 @@ def ibm3624_verify(
     natural = ibm3624_natural_pin(pvk, validation_data, account12, dec_table, check_length)
     if len(pin) < check_length:
         return False
-    expected = "".join(
-        str((int(n) + int(o)) % 10) for n, o in zip(natural, offset_digits, strict=True)
-    )
-    return hmac.compare_digest(expected, pin[:check_length])
+    return hmac.compare_digest(_add_digits(natural, offset_digits), pin[:check_length])
 
 
 def ibm3624_pin_from_offset(
@@ -170,7 +184,7 @@ def ibm3624_pin_from_offset(
             or not check_length <= len(digits) <= MAX_PIN_LENGTH):
         raise HsmError(INVALID_INPUT, field="offset")
     natural = ibm3624_natural_pin(pvk, validation_data, account12, dec_table, len(digits))
-    return "".join(str((int(n) + int(o)) % 10) for n, o in zip(natural, digits, strict=True))
+    return _add_digits(natural, digits)
 
 
 def visa_pvv(pvk_pair: bytes, pan: str, pvki: int, pin: str) -> str:

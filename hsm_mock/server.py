@@ -68,6 +68,10 @@ DEFAULT_PORT = 1500  # payShield host port
 DEFAULT_RSA_WORKERS = 1
 # Offloaded requests one connection may have in flight before its reads pause.
 MAX_PENDING_PER_CONNECTION = 4
+# Replies go out in slices of this many while a batch of pipelined requests is being
+# answered, so the client works on the first while the HSM computes the rest: a
+# connection with many requests in flight keeps both ends busy instead of taking turns.
+REPLY_SLICE = 16
 
 _log = logging.getLogger(__name__)
 
@@ -295,6 +299,9 @@ class _Connection(asyncio.Protocol):
                 continue
             if not self._emit(reply, clock() - started, replies, debug):
                 return
+            if len(replies) >= REPLY_SLICE:
+                self._send(replies)
+                replies = []
         del buffer[:start]
         self._send(replies)
         if self._offloaded >= MAX_PENDING_PER_CONNECTION or self._reading_paused:
