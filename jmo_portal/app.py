@@ -377,13 +377,14 @@ def create_app(deps: PortalDeps) -> ASGIApp:
         account = session.account
         try:
             statement = await deps.ledger.statement(account.nik, account.kpj)
-        except LedgerUnavailable:
+        except LedgerUnavailable as exc:
+            log.warning("statement pdf: ledger unavailable: %s", exc)
             return Response(_UNAVAILABLE, status_code=503, media_type="text/plain")
+        event("statement_pdf", "OK" if statement else "REFUSED", account.kpj)
         if statement is None:
             return Response("Data saldo tidak ditemukan / No balance", status_code=404,
                             media_type="text/plain")
         pdf = await asyncio.to_thread(statement_pdf, statement, datetime.now())
-        event("statement_pdf", "OK", account.kpj)
         return Response(pdf, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="saldo-jht-{account.kpj}.pdf"'})
 
