@@ -46,6 +46,10 @@ class _Keys(Generic[_State]):
             self._states.move_to_end(key)
         return state, now
 
+    def get(self, key: str) -> _State | None:
+        """``key``'s state as it is (None: unknown), without reading the clock."""
+        return self._states.get(key)
+
 
 class SlidingWindow:
     """At most ``attempts`` events per key in any ``seconds``.
@@ -143,5 +147,5 @@ class TokenBucket:
     def refused(self, key: str) -> int:
         """How many of ``key``'s events were refused since the last one let through (1:
         the first refusal of a spell, the one to tell the user about)."""
-        bucket, _ = self._keys.state(key)
-        return bucket.refused
+        bucket = self._keys.get(key)
+        return 0 if bucket is None else bucket.refused
