@@ -35,10 +35,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atmsim.kernel.masking import mask_kpj
 from atmsim.kernel.money import format_date, format_rupiah
+from atmsim.kernel.rate_limits import SlidingWindow
 from jmo_portal.accounts import AccountStore, LoginResult, Session
 from jmo_portal.forms import SEGMENTS, check_member_form, check_registration
 from jmo_portal.ledger import LedgerUnavailable, PortalLedger
-from jmo_portal.limits import PORTAL_LIMITS, Limit, SlidingWindow
+from jmo_portal.limits import PORTAL_LIMITS, Limit
 from jmo_portal.mail import Mailer, MailError
 from jmo_portal.statement_pdf import statement_pdf
 
@@ -148,7 +149,8 @@ def create_app(deps: PortalDeps) -> ASGIApp:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters["rupiah"] = _rupiah
     templates.env.filters["day"] = _day
-    limits = {name: SlidingWindow(limit) for name, limit in deps.limits.items()}
+    limits = {name: SlidingWindow(limit.attempts, limit.seconds)
+              for name, limit in deps.limits.items()}
 
     def client(request: Request) -> str:
         return request.client.host if request.client else "?"
@@ -375,13 +377,14 @@ def create_app(deps: PortalDeps) -> ASGIApp:
         account = session.account
         try:
             statement = await deps.ledger.statement(account.nik, account.kpj)
-        except LedgerUnavailable:
+        except LedgerUnavailable as exc:
+            log.warning("statement pdf: ledger unavailable: %s", exc)
             return Response(_UNAVAILABLE, status_code=503, media_type="text/plain")
+        event("statement_pdf", "OK" if statement else "REFUSED", account.kpj)
         if statement is None:
             return Response("Data saldo tidak ditemukan / No balance", status_code=404,
                             media_type="text/plain")
         pdf = await asyncio.to_thread(statement_pdf, statement, datetime.now())
-        event("statement_pdf", "OK", account.kpj)
         return Response(pdf, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="saldo-jht-{account.kpj}.pdf"'})
 

@@ -65,8 +65,8 @@ class SmsGateway:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.bus = bus
         self.config = config or GatewayConfig()
-        self.limits = RateLimits(self.config.per_minute, self.config.failures_per_day)
-        self._clock = clock
+        self.limits = RateLimits(self.config.per_minute, self.config.failures_per_day,
+                                 clock=clock)
 
     async def answer(self, msisdn: str, text: str) -> str | None:
         """The reply to ``text`` from ``msisdn`` (international digits), or None when the
@@ -83,7 +83,7 @@ class SmsGateway:
         return outcome.reply
 
     async def _decide(self, msisdn: str, text: str) -> Outcome:
-        admission = self.limits.admit(msisdn, now=self._clock())
+        admission = self.limits.admit(msisdn)
         if not admission.allowed:
             if admission.reason == "failures":
                 reply = replies.failures_limited(round(admission.retry_after / 3600))
@@ -107,7 +107,7 @@ class SmsGateway:
             return Outcome(replies.unavailable(), name, "UNAVAILABLE")
         result = answer.get("result")
         if result in _FAILED:
-            self.limits.record_failure(msisdn, now=self._clock())
+            self.limits.record_failure(msisdn)
         return Outcome(_reply(command, answer), name, str(result))
 
 

@@ -10,19 +10,23 @@ A limited number gets one SMS saying so per minute; what it sends meanwhile is n
 answered (and not sent to the ledger). The counts live in the gateway's memory (at most
 ``max_numbers`` numbers, the least recently seen forgotten first).
 
->>> limits = RateLimits(per_minute=2, failures_per_day=1)
->>> [limits.admit("628", now=t).allowed for t in (0, 1, 2)]
+>>> now = [0.0]
+>>> limits = RateLimits(per_minute=2, failures_per_day=1, clock=lambda: now[0])
+>>> [limits.admit("628").allowed for now[0] in (0, 1, 2)]
 [True, True, False]
->>> limits.admit("628", now=61).allowed
+>>> now[0] = 61; limits.admit("628").allowed
 True
->>> limits.record_failure("628", now=62); limits.admit("628", now=63).reason
+>>> limits.record_failure("628"); now[0] = 63; limits.admit("628").reason
 'failures'
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from atmsim.kernel.rate_limits import SlidingWindow
 
 __all__ = ["Admission", "RateLimits"]
 
@@ -37,55 +41,29 @@ class Admission:
     notify: bool = False  # refused: whether to send the "limited" SMS this time
 
 
-@dataclass
-class _Number:
-    commands: deque[float] = field(default_factory=deque)
-    failures: deque[float] = field(default_factory=deque)
-    notified_at: float = float("-inf")
-
-
 class RateLimits:
     def __init__(self, per_minute: int = 5, failures_per_day: int = 5,
-                 max_numbers: int = 100_000) -> None:
+                 max_numbers: int = 100_000, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self.failures_per_day = failures_per_day
         self.max_numbers = max_numbers
-        self._numbers: OrderedDict[str, _Number] = OrderedDict()
+        self._limits = {
+            "failures": SlidingWindow(failures_per_day, _DAY, clock=clock,
+                                      max_keys=max_numbers),
+            "rate": SlidingWindow(per_minute, _MINUTE, clock=clock, max_keys=max_numbers)}
+        # the "limited" SMS: at most one per number in any minute
+        self._notices = SlidingWindow(1, _MINUTE, clock=clock, max_keys=max_numbers)
 
-    def _number(self, msisdn: str) -> _Number:
-        number = self._numbers.get(msisdn)
-        if number is None:
-            number = self._numbers[msisdn] = _Number()
-            while len(self._numbers) > self.max_numbers:
-                self._numbers.popitem(last=False)
-        else:
-            self._numbers.move_to_end(msisdn)
-        return number
-
-    def admit(self, msisdn: str, *, now: float) -> Admission:
+    def admit(self, msisdn: str) -> Admission:
         """Whether a message from ``msisdn`` is answered now (and count it if so)."""
-        number = self._number(msisdn)
-        _trim(number.commands, now - _MINUTE)
-        _trim(number.failures, now - _DAY)
-        if len(number.failures) >= self.failures_per_day:
-            return self._refuse(number, "failures", number.failures[0] + _DAY - now, now)
-        if len(number.commands) >= self.per_minute:
-            return self._refuse(number, "rate", number.commands[0] + _MINUTE - now, now)
-        number.commands.append(now)
+        for reason, window in self._limits.items():
+            retry_after = window.retry_after(msisdn)
+            if retry_after > 0:
+                return Admission(False, reason, retry_after, self._notices.allow(msisdn))
+        self._limits["rate"].record(msisdn)
         return Admission(True)
 
-    def _refuse(self, number: _Number, reason: str, retry_after: float,
-                now: float) -> Admission:
-        notify = now - number.notified_at >= _MINUTE
-        if notify:
-            number.notified_at = now
-        return Admission(False, reason, max(retry_after, 0.0), notify)
-
-    def record_failure(self, msisdn: str, *, now: float) -> None:
+    def record_failure(self, msisdn: str) -> None:
         """A failed attempt (mismatch, or a KPJ/NIK not registered to this number)."""
-        self._number(msisdn).failures.append(now)
-
-
-def _trim(times: deque[float], before: float) -> None:
-    while times and times[0] <= before:
-        times.popleft()
+        self._limits["failures"].record(msisdn)

@@ -11,6 +11,8 @@ True
 
 from __future__ import annotations
 
+from atmsim.kernel.money import format_rupiah
+
 __all__ = [
     "FORMAT_CEK",
     "FORMAT_DAFTAR",
@@ -27,24 +29,12 @@ __all__ = [
     "failures_limited",
     "registered",
     "unavailable",
-    "rupiah",
 ]
 
 FORMAT_DAFTAR = "DAFTAR SALDO#NIK#NAMA#DD-MM-YYYY#KPJ#EMAIL"
 FORMAT_SALDO = "SALDO <KPJ>"
 FORMAT_CEK = "CEK NOMOR KTP <NIK>"
 _HEAD = "BPJSTK: "
-
-
-def rupiah(sen: int) -> str:
-    """PUEBI style: ``Rp12.345.678,90`` (no space after Rp, dots for thousands).
-
-    >>> rupiah(0), rupiah(-150)
-    ('Rp0,00', '-Rp1,50')
-    """
-    sign, sen = ("-", -sen) if sen < 0 else ("", sen)
-    whole, cents = divmod(sen, 100)
-    return f"{sign}Rp{whole:,}".replace(",", ".") + f",{cents:02d}"
 
 
 def _day(iso: str) -> str:
@@ -73,7 +63,8 @@ def mismatch() -> str:
 def balance(kpj: str, status: str, balance_sen: int, as_of: str,
             last_contribution: str | None) -> str:
     """SALDO answered: the balance, its date, the status (and what NONAKTIF means)."""
-    text = f"{_HEAD}Saldo JHT KPJ {kpj} per {_day(as_of)}: {rupiah(balance_sen)}. Status {status}."
+    text = (f"{_HEAD}Saldo JHT KPJ {kpj} per {_day(as_of)}: {format_rupiah(balance_sen)}. "
+            f"Status {status}.")
     if last_contribution:
         text += f" Iuran terakhir {_period(last_contribution)}."
     if status == "NONAKTIF":

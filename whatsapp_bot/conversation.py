@@ -90,7 +90,8 @@ class Turn:
 
 
 def rupiah(sen: int) -> str:
-    """Whole rupiah in Indonesian style (a limit, not a balance: no sen shown).
+    """Whole rupiah in Indonesian style: a wage limit as the regulations write it, not a
+    balance, so no sen (``atmsim.kernel.money.format_rupiah`` writes a balance's sen).
 
     >>> rupiah(3_500_000_00)
     'Rp3.500.000'

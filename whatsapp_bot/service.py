@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from atmsim.kernel.bus import Bus, BusError
 from atmsim.kernel.masking import mask_phone
+from atmsim.kernel.rate_limits import TokenBucket
 from whatsapp_bot.conversation import LedgerAsk, Session, Turn, answered, handle
 from whatsapp_bot.graph_json import Reply, Text
 from whatsapp_bot.texts import say
@@ -48,12 +49,6 @@ class Limits:
     ledger_deadline: float = 5.0
 
 
-
-class _Bucket:
-    def __init__(self, rate: int, now: float) -> None:
-        self.tokens, self.at, self.warned = float(rate), now, False
-
-
 class ChatService:
     """One bot: ``await service.receive(message)`` for each inbound message."""
 
@@ -63,7 +58,7 @@ class ChatService:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._sessions: dict[str, tuple[Session, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets = TokenBucket(limits.rate_per_minute, 60.0, clock=clock)
         self._purged_at = clock()
         self.processed = 0
         self.duplicates = 0
@@ -81,19 +76,9 @@ class ChatService:
 
     def _allowed(self, wa_id: str) -> tuple[bool, bool]:
         """(allowed, tell the user they are limited: once per spell)."""
-        now, rate = self._clock(), self.limits.rate_per_minute
-        bucket = self._buckets.get(wa_id)
-        if bucket is None:
-            bucket = self._buckets[wa_id] = _Bucket(rate, now)
-        bucket.tokens = min(rate, bucket.tokens + (now - bucket.at) * rate / 60.0)
-        bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            bucket.warned = False
+        if self._buckets.allow(wa_id):
             return True, False
-        tell = not bucket.warned
-        bucket.warned = True
-        return False, tell
+        return False, self._buckets.refused(wa_id) == 1
 
     def _session(self, wa_id: str) -> Session:
         now = self._clock()
@@ -109,9 +94,6 @@ class ChatService:
             for key, (_, at) in list(self._sessions.items()):
                 if now - at > self.limits.session_idle:
                     del self._sessions[key]
-            for key, bucket in list(self._buckets.items()):
-                if now - bucket.at > 60:
-                    del self._buckets[key]
         return session
 
     async def receive(self, message: Inbound) -> None:

@@ -2,8 +2,9 @@
 ``postgresql://`` URL, print it without its password, open a psycopg 3 connection with
 a connect timeout and a statement timeout, and turn an error into one line.
 
-The ledger (``bpjs_ledger.db``) and the switch's card store (``atm_switch.card_store``)
-both take a SQLite file or such a URL; each keeps its own SQL.
+The ledger (``bpjs_ledger.db``) and the switch's card store (``atm_switch.card_db``)
+both take a SQLite file or such a URL, through ``atmsim.kernel.sql``; each keeps its own
+SQL.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 __all__ = ["is_postgres_url", "describe_target", "connect", "first_line", "PostgresMissing"]
 
 CONNECT_TIMEOUT_S = 5
+PSYCOPG_MISSING = "PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'"
 
 
 class PostgresMissing(RuntimeError):
@@ -31,17 +33,25 @@ def is_postgres_url(target: object) -> bool:
 
 
 def describe_target(target: object) -> str:
-    """``target`` as it may be printed or logged: a URL without its password.
+    """``target`` as it may be printed or logged: a URL (of any scheme: a mistyped one is
+    printed in an error) without its password.
 
     >>> describe_target("postgresql://atmsim:secret@127.0.0.1:55432/ledger")
     'postgresql://atmsim:***@127.0.0.1:55432/ledger'
+    >>> describe_target("mysql://root:secret@db/cards"), describe_target("l.db")
+    ('mysql://root:***@db/cards', 'l.db')
     """
-    if not is_postgres_url(target):
-        return str(target)
-    parts = urlsplit(str(target))
-    if parts.password is None:
-        return str(target)
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    text = str(target)
+    if "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:  # not a URL that can be taken apart: show none of what follows
+        return text.split("://", 1)[0] + "://***"
+    if password is None:
+        return text
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -56,8 +66,7 @@ def connect(url: str, *, application_name: str, statement_timeout_ms: int) -> An
     try:
         import psycopg
     except ImportError:
-        raise PostgresMissing("PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'"
-                              ) from None
+        raise PostgresMissing(PSYCOPG_MISSING) from None
     given = parse_qs(urlsplit(url).query)
     defaults: dict[str, Any] = {key: value for key, value in (
         ("connect_timeout", CONNECT_TIMEOUT_S),

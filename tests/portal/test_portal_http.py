@@ -320,7 +320,7 @@ def _use_portal(portal: RunningPortal, email: str) -> None:
 
 
 def test_a_silent_or_failing_ledger_is_a_clear_page_not_an_error_trace(
-        tmp_path, portal: RunningPortal) -> None:
+        tmp_path, portal: RunningPortal, caplog) -> None:
     own = start_portal(portal.stack, tmp_path, ledger_timeout=0.5)
     try:
         mine = RunningPortal(portal.stack, own)
@@ -336,6 +336,10 @@ def test_a_silent_or_failing_ledger_is_a_clear_page_not_an_error_trace(
             assert page.status == 503 and "Layanan sedang tidak tersedia" in page.text
             assert "Traceback" not in page.text and "disk full" not in page.text
         assert pdf.status == 503
+        # the operator is told, by the page and by the PDF alike
+        said = [r.getMessage() for r in caplog.records if "ledger unavailable" in r.getMessage()]
+        assert [m.split(":")[0] for m in said] == ["statement", "contributions",
+                                                   "statement pdf"]
         portal.stack.clear_rules()
         assert budi.get("/peserta/saldo").status == 200  # and back when the ledger is
     finally:
