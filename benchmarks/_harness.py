@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ROOT", "free_port", "wait_for_port", "Child", "cpu_seconds", "descendants",
+           "process_label",
            "run_load", "median", "machine_line", "LoadFigures"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,22 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def process_label(pid: int) -> str:
+    """What a process of the stack is: its ``atmsim`` command (``switch``, ``ledger``...),
+    or its program's name (``mosquitto``, ``nats-server``)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return str(pid)
+    if "atmsim.shell.cli" in argv:
+        rest = argv[argv.index("atmsim.shell.cli") + 1:]
+        return rest[0] if rest else "atmsim"
+    if len(argv) > 2 and argv[1].endswith(("launch.py", "/atmsim")):
+        return "supervisor"
+    return Path(argv[0]).name if argv else str(pid)
 
 
 def descendants(pid: int) -> list[int]:
@@ -139,7 +156,13 @@ def run_load(switch_port: int, shape: Sequence[str], parts: Sequence[Child], *,
         command = [*LAUNCH, "--loop", "asyncio", "--", "load", "--switch",
                    f"127.0.0.1:{switch_port}", "--no-progress", "--loop", loop,
                    "--json", str(report), *shape, *extra]
-        before = {part.name: [(pid, cpu_seconds(pid)) for pid in part.pids()] for part in parts}
+        before: dict[str, list[tuple[int, float]]] = {}
+        for part in parts:
+            pids = part.pids()
+            for pid in pids:
+                # A supervisor's children each get a line of their own (its part's name).
+                name = part.name if len(pids) == 1 else f"{part.name}: {process_label(pid)}"
+                before.setdefault(name, []).append((pid, cpu_seconds(pid)))
         generator = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, cwd=ROOT)
         _, stderr = generator.communicate(timeout=600)
