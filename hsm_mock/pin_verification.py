@@ -56,7 +56,7 @@ def _add_digits(left: str, right: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _decimalisation(dec_table: str) -> dict[int, str]:
+def _decimalisation(dec_table: str) -> dict[int, int]:
     """``str.translate`` table: a hex digit (either case) to its decimalisation digit."""
     return str.maketrans("0123456789ABCDEF" "abcdef", dec_table + dec_table[10:])
 

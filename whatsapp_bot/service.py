@@ -138,8 +138,10 @@ class ChatService:
         if ask.kind == "complaint":
             payload["key"] = message.message_id  # the confirming message: filed once
         try:
+            # A complaint is filed (a write): at QoS 1 whatever the questions go at.
             return await self.bus.request(TOPICS[ask.kind], payload,
-                                          self.limits.ledger_deadline)
+                                          self.limits.ledger_deadline,
+                                          qos=1 if ask.kind == "complaint" else None)
         except BusError as exc:
             log.warning("ledger %s request for %s failed: %s", ask.kind,
                         mask_phone(message.wa_id), type(exc).__name__)

@@ -107,9 +107,12 @@ class BusTimeout(BusError):
 
 class Bus(Protocol):
     async def request(self, topic: str, payload: dict[str, Any], timeout: float, *,
-                      headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+                      headers: Mapping[str, str] | None = None,
+                      qos: int | None = None) -> dict[str, Any]:
         """Publish ``payload`` with an ``id`` and ``reply_to`` and wait for the reply;
-        ``headers`` go with it (MQTT 5 user properties, or JSON keys on 3.1.1)."""
+        ``headers`` go with it (MQTT 5 user properties, or JSON keys on 3.1.1). ``qos``:
+        the request's QoS (None: the endpoint's ``request_qos``); the reply comes back at
+        the same QoS."""
         ...
 
     def serve(self, topic: str, handler: Handler, *, shared_group: str | None = None) -> None:
@@ -139,6 +142,9 @@ class MqttEndpoint:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     ca_file: str | None = None  # TLS: trust this CA (PEM) instead of the system's
+    # QoS of requests (and so of their replies): 0 by default, see docs/architecture.md,
+    # "Requests at QoS 0". A request that asks for 1 (a post) still goes at 1.
+    request_qos: int = 0
 
     @property
     def url(self) -> str:
@@ -374,8 +380,11 @@ class MqttBus:
     # -- the interface --------------------------------------------------------------
 
     async def request(self, topic: str, payload: dict[str, Any], timeout: float, *,
-                      headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+                      headers: Mapping[str, str] | None = None,
+                      qos: int | None = None) -> dict[str, Any]:
         connection = self._connection
+        if qos is None:
+            qos = self.endpoint.request_qos
         if connection is None or not self._connected.is_set():
             raise BusUnavailable("not connected to the MQTT broker")
         request_id = str(payload.get("id") or uuid.uuid4())
@@ -397,7 +406,7 @@ class MqttBus:
             body = orjson.dumps(message)
             if not connection.publish_soon(topic, body, response_topic=self.reply_topic,
                                            correlation_data=request_id.encode(),
-                                           user_properties=user_properties):
+                                           user_properties=user_properties, qos=qos):
                 # The broker's in-flight quota is used up: wait for room, within the time.
                 await asyncio.wait_for(connection.publish_acked(
                     topic, body, response_topic=self.reply_topic,
@@ -630,8 +639,12 @@ class MqttBus:
             if reply is None or not isinstance(reply_to, str) or not reply_to or connection is None:
                 return
             try:
-                await connection.publish_acked(reply_to, orjson.dumps(reply),
-                                               correlation_data=request.correlation_data)
+                if request.qos:
+                    await connection.publish_acked(reply_to, orjson.dumps(reply),
+                                                   correlation_data=request.correlation_data)
+                else:  # at most once, as the request came: no PUBACK to wait for
+                    connection.publish_soon(reply_to, orjson.dumps(reply),
+                                            correlation_data=request.correlation_data, qos=0)
             except MqttError as exc:
                 log.warning("reply to %s not sent: %s", body.get("id"), exc)
 

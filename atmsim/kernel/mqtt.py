@@ -36,7 +36,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["MAX_PACKET", "MqttError", "MqttUnreachable", "MqttRefused", "MqttConnection",
            "IncomingMessage", "connect", "encode_length", "topic_matches"]
@@ -97,6 +97,9 @@ class IncomingMessage:
     response_topic: str | None = None  # MQTT 5 properties, when the sender set them
     correlation_data: bytes | None = None
     user_properties: tuple[tuple[str, str], ...] = ()  # MQTT 5 name/value pairs, in order
+    # The QoS it was delivered at (the lower of the sender's and the subscription's): a
+    # request is answered at the QoS it came with. Not part of a message's equality.
+    qos: int = field(default=1, compare=False)
 
 
 def encode_length(length: int) -> bytes:
@@ -510,7 +513,7 @@ class MqttConnection(asyncio.Protocol):
             if isinstance(pairs, list):
                 user_properties = tuple(pairs)
         self._on_message(IncomingMessage(topic, body[at:], response_topic, correlation,
-                                         user_properties))
+                                         user_properties, qos))
 
     # -- lifetime ---------------------------------------------------------------------
 

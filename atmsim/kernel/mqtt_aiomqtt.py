@@ -60,7 +60,8 @@ class AiomqttConnection:
                     str(message.topic), bytes(message.payload),  # type: ignore[arg-type]
                     getattr(props, "ResponseTopic", None),
                     getattr(props, "CorrelationData", None),
-                    tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", ()))))
+                    tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", ())),
+                    int(message.qos)))
         except aiomqtt.MqttError as exc:
             self._error = MqttError(str(exc))
         finally:

@@ -179,7 +179,8 @@ async def connect_gmqtt(host: str, port: int, *, client_id: str, protocol: str,
         response_topic = (props.get("response_topic") or [None])[0]
         correlation = (props.get("correlation_data") or [None])[0]
         pairs = tuple((str(k), str(v)) for k, v in props.get("user_property") or ())
-        on_message(IncomingMessage(topic, bytes(payload), response_topic, correlation, pairs))
+        on_message(IncomingMessage(topic, bytes(payload), response_topic, correlation, pairs,
+                                   qos))
         return 0
 
     def disconnected(_client: Any, packet: Any, exc: Any = None) -> None:

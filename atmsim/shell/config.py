@@ -269,6 +269,9 @@ class MqttSettings:
     username: str = ""
     password: str = ""
     ca_file: str = ""  # mqtts:// only: a PEM CA to trust instead of the system's
+    # QoS of the requests to the ledger (replies come back at the same): 0, at most once
+    # (a lost one is asked again, then 91), or 1 (docs/architecture.md, "Requests at QoS 0")
+    request_qos: int = field(default=0, metadata=between(0, 1))
 
 
 @dataclass

@@ -193,7 +193,7 @@ def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
             endpoint = broker.endpoint_for(component)
         except Exception as exc:  # BrokerError
             raise StackError(str(exc)) from None
-        return dataclasses.replace(endpoint, client=m.client)
+        return dataclasses.replace(endpoint, client=m.client, request_qos=m.request_qos)
     try:
         url = parse_mqtt_url_full(m.url)
     except ValueError as exc:
@@ -210,7 +210,7 @@ def mqtt_endpoint(settings: Settings, broker: EmbeddedBroker | None,
             protocol = "3.1.1"  # all they speak; no MQTT 5 attempt to wait out
     endpoint = MqttEndpoint(url.host, url.port, protocol=protocol, shared_subscriptions=shared,
                             client=m.client, username=username, password=password, tls=url.tls,
-                            ca_file=m.ca_file or None)
+                            ca_file=m.ca_file or None, request_qos=m.request_qos)
     try:
         endpoint.ssl_context()
     except ValueError as exc:
