@@ -50,6 +50,11 @@ def _mac_fields(tak_lmk: str, data: bytes) -> bytes:
             .encode("ascii") + data)
 
 
+def _expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 class HsmUnavailable(Exception):
     """The HSM did not answer in time, refused the connection or dropped it."""
 
@@ -128,6 +133,12 @@ class _Connection:
         # Requests made while the event loop runs one round go out in one write: one
         # system call and one wake-up of the HSM for many PIN verifications.
         self._outbox: list[bytes] = []
+
+    @property
+    def backed_up(self) -> bool:
+        """Bytes wait in the transport: the socket's buffer was full (the HSM reads slowly
+        or not at all)."""
+        return bool(self.writer.transport.get_write_buffer_size())
 
     def send(self, header: bytes, message: bytes) -> asyncio.Future[bytes]:
         if self.writer.is_closing():
@@ -233,20 +244,29 @@ class HsmLink:
         )
         started = time.perf_counter()
         header = b""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + self._deadline
         try:
-            async with asyncio.timeout(self._deadline):
-                connection = await self._connected()
-                header = self._next_header(connection)
-                reply_future = connection.send(header, header + body)
-                try:
-                    await connection.writer.drain()
-                    message = await reply_future
-                finally:
-                    connection.pending.pop(header, None)
-                    if reply_future.done() and not reply_future.cancelled():
-                        # Mark a failure seen when drain() raised first, so asyncio
-                        # does not warn "exception was never retrieved".
-                        reply_future.exception()
+            connection = self._connection
+            if connection is None or connection.closed:
+                async with asyncio.timeout_at(ends):
+                    connection = await self._connected()
+            header = self._next_header(connection)
+            reply_future = connection.send(header, header + body)
+            # One timer on the reply (cheaper than asyncio.timeout around the awaits).
+            timer = loop.call_at(ends, _expire, reply_future)
+            try:
+                if connection.backed_up:  # wait for the HSM to read, within the time
+                    await asyncio.wait_for(connection.writer.drain(),
+                                           max(0.0, ends - loop.time()))
+                message = await reply_future
+            finally:
+                timer.cancel()
+                connection.pending.pop(header, None)
+                if reply_future.done() and not reply_future.cancelled():
+                    # Mark a failure seen when drain() raised first, so asyncio
+                    # does not warn "exception was never retrieved".
+                    reply_future.exception()
         except TimeoutError:
             if header:
                 self._unmatched.timed_out(MatchKey(command, header=header_text(header),
