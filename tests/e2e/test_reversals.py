@@ -12,10 +12,12 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from atm_switch.journal import InquiryKey, TransactionJournal, journal_path
 from atmsim.kernel.wire import IsoMessage
 from atmsim.kernel.wire.reversal import OriginalData
 from atmsim.shell import journal_cli
 from atmsim.shell.cli import build_parser
+from atmsim.shell.provisioning import load_lmk, open_card_store
 from atmsim.shell.stack import Stack
 from terminal_ui.device.host_link import AtmHostLink, HostTimeout
 from terminal_ui.device.store_and_forward import SafQueue, forward_reversals, saf_path
@@ -222,3 +224,37 @@ async def test_an_original_that_arrives_after_its_reversal_is_charged_nothing(
     inquiry = next(r for r in rows if r["kind"] == "inquiry")
     assert inquiry["fee"] == "-" and "reversed (reason 68)" in str(inquiry["note"])
     assert all(r["fee"] == "-" for r in rows)  # nothing charged, nothing to refund
+
+
+async def test_a_reversal_another_switch_took_spares_the_late_original_its_fee(
+        fee_stack: Stack) -> None:
+    budi = card("Budi")
+    store = open_card_store(fee_stack.data_dir, load_lmk(""))
+    try:
+        pan_hash = store.pan_hash(budi.pan)
+    finally:
+        store.close()
+    other_switch = TransactionJournal(journal_path(fee_stack.data_dir))
+    try:
+        async with link_to(fee_stack) as link:
+            first = await link.exchange(_inquiry(link))
+            assert first["39"] == "00" and first["28"] == "D00250000"  # fee charged
+            original = _inquiry(link)
+            # Its 0420 reached the other switch first (the ATM reconnected there) and
+            # found nothing to reverse; the 0200 itself arrives here afterwards.
+            other_switch.record_reversal(
+                InquiryKey(original["41"], original["11"], original["7"], pan_hash),
+                mti="0420", stan=link.next_stan(), original_mti="0200",
+                original_acquirer_id=original["32"], pan_masked="526422******0010",
+                reason="68", response_code="25", outcome="unknown original",
+                fee_refunded_sen=0)
+            late = await link.exchange(original)
+            assert late["39"] == "00" and "28" not in late  # no fee
+            assert (await link.exchange(_inquiry(link)))["28"] == "D00250000"  # others pay
+    finally:
+        other_switch.close()
+    assert fee_stack.switch is not None and fee_stack.switch.deps.journal is not None
+    fee_stack.switch.deps.journal.flush()  # its last group of inquiries, not yet written
+    [inquiry] = [r for r in _journal(fee_stack)
+                 if r["kind"] == "inquiry" and r["stan"] == original["11"]]
+    assert inquiry["fee"] == "-" and "reversed (reason 68)" in str(inquiry["note"])

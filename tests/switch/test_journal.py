@@ -66,3 +66,56 @@ def test_entries_older_than_the_retention_are_forgotten(tmp_path: Path) -> None:
     again = _journal(tmp_path)
     assert again.reverse(KEY, mti="0200", acquirer_id="009", reason="68").found
     again.close()
+
+
+def _reversal_of(journal: TransactionJournal, key: InquiryKey, reason: str,
+                 now: float | None = None) -> None:
+    """A reversal that came before its original (answered 25)."""
+    journal.record_reversal(key, mti="0420", stan="000124", original_mti="0200",
+                            original_acquirer_id="009", pan_masked="526422******0010",
+                            reason=reason, response_code="25", outcome="unknown original",
+                            fee_refunded_sen=0, now=now)
+
+
+def test_a_reversal_before_its_original_is_found_with_the_first_reason(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+    assert journal.reversed_before(KEY, mti="0200", acquirer_id="009") is None
+    _reversal_of(journal, KEY, "68")
+    _reversal_of(journal, KEY, "17")  # a repeat with another reason: the first one stands
+    assert journal.reversed_before(KEY, mti="0200", acquirer_id="00000000009") == "68"
+    assert journal.reversed_before(KEY, mti="0100", acquirer_id="009") is None
+    assert journal.reversed_before(KEY, mti="0200", acquirer_id="008") is None
+    other_card = InquiryKey(KEY.terminal_id, KEY.stan, KEY.transmission_time, "another")
+    assert journal.reversed_before(other_card, mti="0200", acquirer_id="009") is None
+    journal.close()
+    reopened = _journal(tmp_path)  # a restarted switch finds it too
+    assert reopened.reversed_before(KEY, mti="0200", acquirer_id="009") == "68"
+    reopened.close()
+
+
+def test_a_reversal_another_switch_records_on_the_shared_file_is_found_at_once(
+        tmp_path: Path) -> None:
+    mine, other = _journal(tmp_path), _journal(tmp_path)  # two switches, one data directory
+    assert mine.reversed_before(KEY, mti="0200", acquirer_id="009") is None
+    _reversal_of(other, KEY, "68")
+    assert mine.reversed_before(KEY, mti="0200", acquirer_id="009") == "68"
+    second = InquiryKey(KEY.terminal_id, "000125", KEY.transmission_time, KEY.pan_hash)
+    _reversal_of(mine, second, "17")  # and the other way round
+    assert other.reversed_before(second, mti="0200", acquirer_id="009") == "17"
+    mine.close()
+    other.close()
+
+
+def test_a_pruned_reversal_is_no_longer_found_by_any_switch(tmp_path: Path) -> None:
+    mine, other = _journal(tmp_path, days=2), _journal(tmp_path, days=2)
+    _reversal_of(mine, KEY, "68", now=1_000 * DAY)
+    assert other.reversed_before(KEY, mti="0200", acquirer_id="009") == "68"
+    assert mine.prune(now=1_002.5 * DAY) == 1
+    assert mine.reversed_before(KEY, mti="0200", acquirer_id="009") is None
+    assert other.reversed_before(KEY, mti="0200", acquirer_id="009") is None
+    _reversal_of(other, KEY, "17", now=1_002 * DAY)  # a newer one outlives the next prune
+    assert other.prune(now=1_003.5 * DAY) == 0
+    assert mine.reversed_before(KEY, mti="0200", acquirer_id="009") == "17"
+    assert other.reversed_before(KEY, mti="0200", acquirer_id="009") == "17"
+    mine.close()
+    other.close()
