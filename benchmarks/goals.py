@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                 for shape, how in SHAPES.items():
                     result = run_load(port, [*how, "--atms", "50", "--duration",
                                              str(args.duration)], parts, loop="uvloop")
+                    if not result.codes.get("00"):  # its parts' logs follow, on stderr
+                        raise RuntimeError(f"{label(config)}: no approval in the {shape} run "
+                                           f"of round {round_} ({result.codes or 'nothing'} "
+                                           f"answered, {result.timeouts} timeouts)")
                     figures[config][shape].append(result)
             closed = figures[config]["closed"][-1].throughput
             if config[0] == "floor":
