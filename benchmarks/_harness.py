@@ -6,6 +6,7 @@ stopped by their process ID (SIGTERM, then SIGKILL), never by name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,13 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = ["ROOT", "free_port", "wait_for_port", "Child", "cpu_seconds", "descendants",
-           "process_label",
+           "process_label", "start_in_order", "stop_parts", "running_bare_server",
            "run_load", "median", "machine_line", "LoadFigures"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,44 @@ class Child:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_in_order(parts: Sequence[Child], ready: dict[str, Callable[[], None]]) -> None:
+    """Start ``parts`` one by one; after each, wait with the ``ready`` check of the first
+    key its name starts with (none: go on at once)."""
+    for part in parts:
+        part.start()
+        for prefix, check in ready.items():
+            if part.name.startswith(prefix):
+                check()
+                break
+
+
+def stop_parts(parts: Sequence[Child], logs: Path) -> None:
+    """Stop ``parts`` in reverse order; while an exception is on its way out (a part that
+    did not start, a run that failed), show the end of every part's log on stderr."""
+    for part in reversed(parts):
+        part.stop()
+    if sys.exc_info()[0] is not None:
+        for log in sorted(logs.iterdir()):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}",
+                  file=sys.stderr)
+
+
+@contextlib.contextmanager
+def running_bare_server(loop: str = "uvloop") -> Iterator[tuple[int, Child]]:
+    """(b) the bare server (``bare_server.py``) on a free port: the port and the process."""
+    with tempfile.TemporaryDirectory(prefix="atmsim-bare-") as tmp:
+        port = free_port()
+        server = Child("bare server", [], Path(tmp), loop, command=[
+            sys.executable, str(ROOT / "benchmarks" / "bare_server.py"), "--port", str(port),
+            "--loop", loop])
+        server.start()
+        try:
+            wait_for_port(port)
+            yield port, server
+        finally:
+            server.stop()
 
 
 @dataclass(frozen=True)

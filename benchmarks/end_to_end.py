@@ -53,6 +53,8 @@ from benchmarks._harness import (
     machine_line,
     median,
     run_load,
+    start_in_order,
+    stop_parts,
     wait_for_port,
 )
 
@@ -103,23 +105,15 @@ def running_stack(broker: str, loop: str, layout: str, *, ledger_processes: int 
                 "switch", *common, "--switch-port", str(ports["switch"]), "--hsm-port",
                 str(ports["hsm"]), "--mqtt", mqtt_url], logs, loop, env, root=root))
         try:
-            for part in parts:
-                part.start()
-                if part.name.startswith("broker"):
-                    wait_for_port(ports["mqtt"])
-                elif part.name == "HSM":
-                    wait_for_port(ports["hsm"])
-                elif part.name.startswith("ledger"):
-                    time.sleep(1.0)  # seeding a fresh ledger file; the warm-up checks it
+            start_in_order(parts, {
+                "broker": lambda: wait_for_port(ports["mqtt"]),
+                "HSM": lambda: wait_for_port(ports["hsm"]),
+                # seeding a fresh ledger file; the warm-up checks it
+                "ledger": lambda: time.sleep(1.0)})
             wait_for_port(ports["switch"], timeout=60)
             yield StackUnderTest(ports["switch"], parts)
         finally:
-            for part in reversed(parts):
-                part.stop()
-            if sys.exc_info()[0] is not None:
-                for log in sorted(logs.iterdir()):
-                    print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}",
-                          file=sys.stderr)
+            stop_parts(parts, logs)
             shutil.rmtree(logs, ignore_errors=True)
 
 

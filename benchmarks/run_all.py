@@ -20,22 +20,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import codec_cost
-from benchmarks._harness import (
-    ROOT,
-    Child,
-    LoadFigures,
-    free_port,
-    machine_line,
-    median,
-    run_load,
-    wait_for_port,
-)
+from benchmarks._harness import LoadFigures, machine_line, median, run_load, running_bare_server
 from benchmarks.end_to_end import codes_line, cpu_lines, run_configuration, summary
 
 __all__ = ["bare_server_figures", "main"]
@@ -43,22 +33,13 @@ __all__ = ["bare_server_figures", "main"]
 
 def bare_server_figures(loop: str, *, runs: int, duration: float, concurrency: int,
                         rate: float, atms: int) -> dict[str, list[LoadFigures]]:
-    with tempfile.TemporaryDirectory(prefix="atmsim-bare-") as tmp:
-        port = free_port()
-        server = Child("bare server", [], Path(tmp), loop, command=[
-            sys.executable, str(ROOT / "benchmarks" / "bare_server.py"), "--port", str(port),
-            "--loop", loop])
-        server.start()
-        try:
-            wait_for_port(port)
-            closed = [run_load(port, ["--concurrency", str(concurrency), "--atms", str(atms),
-                                      "--duration", str(duration)], [server], loop=loop)
-                      for _ in range(runs)]
-            open_ = [run_load(port, ["--rate", str(rate), "--atms", str(atms), "--duration",
-                                     str(duration)], [server], loop=loop)
-                     for _ in range(runs)]
-        finally:
-            server.stop()
+    with running_bare_server(loop) as (port, server):
+        closed = [run_load(port, ["--concurrency", str(concurrency), "--atms", str(atms),
+                                  "--duration", str(duration)], [server], loop=loop)
+                  for _ in range(runs)]
+        open_ = [run_load(port, ["--rate", str(rate), "--atms", str(atms), "--duration",
+                                 str(duration)], [server], loop=loop)
+                 for _ in range(runs)]
     return {"closed": closed, "open": open_}
 
 

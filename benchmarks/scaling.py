@@ -39,7 +39,16 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._harness import LAUNCH, ROOT, Child, free_port, machine_line, median, wait_for_port
+from benchmarks._harness import (
+    LAUNCH,
+    ROOT,
+    Child,
+    free_port,
+    machine_line,
+    median,
+    stop_parts,
+    wait_for_port,
+)
 
 __all__ = ["main"]
 
@@ -203,12 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     codes[code] = codes.get(code, 0) + v["count"]
         print("response codes: " + ", ".join(f"{c} x{n}" for c, n in sorted(codes.items())))
     finally:
-        for part in reversed(everything):
-            part.stop()
-        if sys.exc_info()[0] is not None:
-            for log in sorted(logs.iterdir()):
-                print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}",
-                      file=sys.stderr)
+        stop_parts(everything, logs)
         shutil.rmtree(tmp, ignore_errors=True)
         with psycopg.connect(base_url, autocommit=True) as admin:
             for schema in schemas:

@@ -39,15 +39,15 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from atmsim.kernel.mqtt import IncomingMessage, MqttConnection, connect
-from atmsim.kernel.wire import Framing, default_profile
+from atmsim.kernel.wire import Framing, WireProfile, default_profile
 from atmsim.shell.broker_auth import load_credentials
-from benchmarks._harness import Child, free_port, wait_for_port
+from benchmarks._harness import Child, free_port, start_in_order, stop_parts, wait_for_port
 from benchmarks.bare_server import FixedAnswer
 
 __all__ = ["running_skeleton", "main"]
@@ -150,7 +150,7 @@ async def _until_stopped() -> None:
 
 
 async def _mqtt(data_dir: Path, port: int, role: str, v311: bool,
-                on_message: object) -> MqttConnection:
+                on_message: Callable[[IncomingMessage], None]) -> MqttConnection:
     accounts = load_credentials(data_dir) or {}
     account = accounts[role]
     return await connect("127.0.0.1", port, client_id=f"skeleton-{role}",
@@ -197,6 +197,16 @@ class _HsmLink(_Frames):
             self.on_reply(frame[:4])  # type: ignore[operator]
 
 
+def _other_answer(profile: WireProfile, raw: bytes) -> bytes:
+    """A request other than a 0200 answered 00 (0800 -> 0810, 0420 -> 0430, ...), with the
+    fields an ATM matches an answer by."""
+    request = profile.decode(raw)
+    mti = request["t"]
+    answer: dict[str, str] = {"t": mti[:2] + str(int(mti[2]) + 1) + mti[3], "39": "00",
+              **{k: request[k] for k in ("7", "11", "41", "70") if k in request}}
+    return profile.encode(answer)
+
+
 async def serve_front(port: int, hsm_port: int, data_dir: Path, mqtt_port: int,
                       v311: bool) -> None:
     loop = asyncio.get_running_loop()
@@ -229,11 +239,8 @@ async def serve_front(port: int, hsm_port: int, data_dir: Path, mqtt_port: int,
             nonlocal counter
             assert self.transport is not None
             for raw in frames:
-                if raw[:4] != b"0200":  # the sign-on: answered properly, once per ATM
-                    request = profile.decode(raw)
-                    self.transport.write(framing.frame(profile.encode(
-                        {"t": "0810", **{k: request[k] for k in ("7", "11", "41", "70")},
-                         "39": "00"})))
+                if raw[:4] != b"0200":  # sign-on, echo test, a reversal after a timeout
+                    self.transport.write(framing.frame(_other_answer(profile, raw)))
                     continue
                 counter = counter % 9999 + 1
                 header = b"%04d" % counter
@@ -248,6 +255,15 @@ async def serve_front(port: int, hsm_port: int, data_dir: Path, mqtt_port: int,
         print(f"skeleton front on 127.0.0.1:{port}", flush=True)
         await _until_stopped()
     await bus.close()
+
+
+def _wait_for_line(log: Path, text: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{log.name}: no {text!r} after {timeout:.0f}s")
 
 
 @contextlib.contextmanager
@@ -273,23 +289,14 @@ def running_skeleton(broker: str, root: Path) -> Iterator[tuple[int, list[Child]
                   root=root),
         ]
         try:
-            for part in parts:
-                part.start()
-                if part.name.startswith("broker"):
-                    wait_for_port(ports["mqtt"])
-                elif part.name == "HSM":
-                    wait_for_port(ports["hsm"])
-                elif part.name == "ledger":
-                    time.sleep(0.5)
+            start_in_order(parts, {
+                "broker": lambda: wait_for_port(ports["mqtt"]),
+                "HSM": lambda: wait_for_port(ports["hsm"]),
+                "ledger": lambda: _wait_for_line(logs / "ledger.log", "subscribed")})
             wait_for_port(ports["front"])
             yield ports["front"], parts
         finally:
-            for part in reversed(parts):
-                part.stop()
-            if sys.exc_info()[0] is not None:
-                for log in sorted(logs.iterdir()):
-                    print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}",
-                          file=sys.stderr)
+            stop_parts(parts, logs)
 
 
 def main(argv: list[str] | None = None) -> int:
