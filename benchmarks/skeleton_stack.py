@@ -69,7 +69,6 @@ EVENT_BODY = {"mti": "0200", "response_mti": "0210", "terminal_id": "BNI00001",
               "stan": "000001", "pan": "526422******0010", "response_code": "00",
               "latency_ms": 2.5, "reason": None, "at": 0.0,
               "hops": {"switch_ms": 2.5, "hsm_ms": 0.4, "ledger_ms": 1.1}}
-_LENGTH = 2
 SLICE = 16
 # QoS of the balance request and its reply: the stack's (``[mqtt] request_qos``, 0).
 QOS = int(os.environ.get("ATMSIM_MQTT_REQUEST_QOS", "0"))
@@ -86,8 +85,9 @@ def _publish(connection: MqttConnection, topic: str, body: bytes) -> None:
     task.add_done_callback(_PUBLISHING.discard)
 
 
-def _frame(body: bytes) -> bytes:
-    return len(body).to_bytes(_LENGTH, "big") + body
+# The switch's and the HSM's framing: a 2-byte big-endian length.
+_FRAMING = Framing()
+_frame = _FRAMING.frame
 
 
 class _Frames(asyncio.Protocol):
@@ -107,12 +107,9 @@ class _Frames(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         start, frames = 0, []
-        while len(buffer) - start >= _LENGTH:
-            size = int.from_bytes(buffer[start:start + _LENGTH], "big")
-            if len(buffer) - start - _LENGTH < size:
-                break
-            frames.append(bytes(buffer[start + _LENGTH:start + _LENGTH + size]))
-            start += _LENGTH + size
+        while (frame := _FRAMING.cut(buffer, start)) is not None:
+            body, start = frame
+            frames.append(body)
         del buffer[:start]
         if frames:
             self.frames(frames)
