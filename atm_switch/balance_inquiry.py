@@ -95,7 +95,8 @@ async def answer_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
     key = _journal_key(request, deps)
     answering = deps.in_flight.begin(key) if key is not None else None
     try:
-        ctx = await run_pipeline(Context(request), deps, steps)
+        # The PAN's hash, worked out once: the journal's key and the card's lookup key.
+        ctx = await run_pipeline(Context(request, pan_hash=key and key.pan_hash), deps, steps)
         approved = ctx.code is ResponseCode.APPROVED and ctx.ledger is not None
         fee, reason = deps.inquiry_fee_sen if approved else 0, ctx.reason
         if key is not None and deps.journal is not None and not deps.journal.closed:

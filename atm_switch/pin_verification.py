@@ -115,7 +115,7 @@ async def check_card(ctx: Context, deps: SwitchDeps) -> None:
     if track2 is not None and _TRACK2_SEPARATOR.split(track2, maxsplit=1)[0] != pan:
         raise Decline(ResponseCode.FORMAT_ERROR, "field 35 PAN differs from field 2")
     expiry = _card_expiry(ctx.request)
-    ctx.pan_hash = pan_hash = deps.cards.pan_hash(pan)
+    pan_hash = ctx.pan_hash = ctx.pan_hash or deps.cards.pan_hash(pan)
     give_up = time.monotonic() + deps.hsm_deadline
     waited = False
     gate = deps.pin_settled
@@ -197,16 +197,21 @@ async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     keeps_try = False  # a wrong PIN that did not block: no try comes free
     trace = current_trace()
     try:
-        keys = deps.cards.usable_keys(terminal.terminal_id, TPK, grace=deps.key_grace)
         started = time.perf_counter()
         try:
-            error = "01"
-            # The current TPK first, then any retired less than key_grace ago: an ATM that
-            # has not taken its new key yet, or a PIN block already on its way.
-            for tpk_lmk in keys or [terminal.tpk_lmk]:
-                error = await _verify_under(tpk_lmk, card, pan, ctx.request["52"], deps)
-                if from_hsm_error(error) is not ResponseCode.WRONG_PIN:
-                    break
+            # The current TPK first (the terminal's row check_terminal read), then, only
+            # if the PIN is wrong under it, any retired less than key_grace ago: an ATM
+            # that has not taken its new key yet, or a PIN block already on its way. A
+            # wrong PIN is rare: the common inquiry reads no list of keys.
+            error = await _verify_under(terminal.tpk_lmk, card, pan, ctx.request["52"], deps)
+            if from_hsm_error(error) is ResponseCode.WRONG_PIN:
+                for tpk_lmk in deps.cards.usable_keys(terminal.terminal_id, TPK,
+                                                      grace=deps.key_grace):
+                    if tpk_lmk == terminal.tpk_lmk:
+                        continue
+                    error = await _verify_under(tpk_lmk, card, pan, ctx.request["52"], deps)
+                    if from_hsm_error(error) is not ResponseCode.WRONG_PIN:
+                        break
         except HsmUnavailable as exc:
             raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
         finally:
