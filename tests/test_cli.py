@@ -72,6 +72,17 @@ def test_up_then_inquire_from_another_shell(data_dir: Path) -> None:
                                          "123457", "--switch", switch],
                                capture_output=True, text=True, timeout=60, env=env)
         assert wrong.returncode == 1 and "55 wrong PIN" in wrong.stdout
+        # The banner's hint names no PIN; without --pin it is read from a piped stdin
+        # (from the keyboard without echo on a terminal), so it is neither in ps nor in
+        # the shell's history.
+        assert "--pan 5264220000100010 --switch" in banner
+        assert not re.search(r"(?<!\d)123456(?!\d)", banner)
+        piped = subprocess.run(ATMSIM + ["inquire", "--pan", "5264220000100010", "--switch",
+                                         switch], input="123456\n",
+                               capture_output=True, text=True, timeout=60, env=env)
+        assert piped.returncode == 0, piped.stdout + piped.stderr
+        assert piped.stdout.startswith("526422******0010  00 approved")
+        assert not re.search(r"(?<!\d)123456(?!\d)", piped.stdout + piped.stderr)
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -91,9 +102,11 @@ def test_user_errors_are_one_line_without_traceback(data_dir: Path) -> None:
         ["inquire", "--pan", "5264220000100010", "--pin", "123456", "--switch",
          f"127.0.0.1:{free_port()}"],
         ["inquire", "--pan", "5264220000100010", "--pin", "123456", "--switch", "nonsense"],
+        ["inquire", "--pan", "5264220000100010"],  # no --pin and nothing on stdin
     ]
     for args in cases:
-        run = subprocess.run(ATMSIM + args, env=env, capture_output=True, text=True, timeout=60)
+        run = subprocess.run(ATMSIM + args, env=env, capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         assert "Traceback" not in run.stderr
         assert run.stderr.startswith("atmsim: ") and run.stderr.count("\n") == 1, run.stderr

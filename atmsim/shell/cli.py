@@ -114,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     inquire = sub.add_parser("inquire", help="one balance inquiry from the shell")
     add_options(inquire, *COMMON)
     inquire.add_argument("--pan", required=True, help="card number")
-    inquire.add_argument("--pin", required=True, help="PIN (encrypted at once by the PIN pad)")
+    inquire.add_argument("--pin", help="PIN (encrypted at once by the PIN pad); without it, "
+                         "asked for without echo, or one line of standard input when that "
+                         "is not a terminal: a PIN on the command line is seen by ps and "
+                         "kept in the shell's history")
     inquire.add_argument("--kpj", help="KPJ to ask about (field 103); default: the card's")
     inquire.add_argument("--mac", action="store_true",
                          help="MAC the 0200 under the demo TAK (field 64) and verify the 0210's")
@@ -210,12 +213,29 @@ def _valid_expiry(text: str) -> bool:
     return len(text) == 4 and text.isdigit() and 1 <= int(text[2:]) <= 12
 
 
+def _read_pin() -> str:
+    """The PIN from the keyboard without echo, or the first line of a piped stdin."""
+    if sys.stdin is None:
+        raise UserError("--pin: no PIN given and no standard input to read it from")
+    if sys.stdin.isatty():
+        import getpass
+        try:
+            return getpass.getpass("PIN: ")
+        except EOFError:
+            raise UserError("--pin: no PIN given") from None
+    line = sys.stdin.readline()
+    if not line:
+        raise UserError("--pin: no PIN given (standard input is empty)")
+    return line.strip()
+
+
 async def cmd_inquire(args: argparse.Namespace) -> int:
     if not (args.pan.isdigit() and 12 <= len(args.pan) <= 19):
         raise UserError("--pan: a card number is 12 to 19 digits")
     if args.kpj is not None and not (args.kpj.isdigit() and len(args.kpj) == 11):
         raise UserError("--kpj: a KPJ is 11 digits")
-    if not (args.pin.isdigit() and 4 <= len(args.pin) <= 12):
+    pin = args.pin if args.pin is not None else _read_pin()
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise UserError("--pin: a PIN is 4 to 12 digits")
     if not _valid_expiry(args.expiry):
         raise UserError(f"--expiry {args.expiry!r}: the expiry is YYMM, e.g. 3012")
@@ -238,7 +258,7 @@ async def cmd_inquire(args: argparse.Namespace) -> int:
             if sign_on.get("39") != "00":
                 print(f"sign-on refused: {sign_on.get('39')} "
                       f"{ResponseCode.describe(sign_on.get('39', ''))}")
-            inquiry = await client.inquire(args.pan, args.pin, args.kpj, expiry=args.expiry)
+            inquiry = await client.inquire(args.pan, pin, args.kpj, expiry=args.expiry)
     except PinEntryError as exc:
         raise UserError(f"--pin: {exc}") from None
     except HostUnavailable as exc:
@@ -267,7 +287,8 @@ def _print_addresses(stack: Stack | Supervisor) -> None:
     if pids:
         print("  pids    " + ", ".join(f"{part} {pid}" for part, pid in pids.items())
               + "  (one process each, restarted if it dies)")
-    print(f"try: atmsim inquire --pan 5264220000100010 --pin 123456 --switch {a.switch}")
+    # No PIN here: the demo cards and their PINs are in the README; inquire asks for it.
+    print(f"try: atmsim inquire --pan 5264220000100010 --switch {a.switch}")
 
 
 def _print_metrics(stack: Stack | Supervisor) -> None:
