@@ -283,8 +283,10 @@ class LedgerService:
         except StorageError as exc:
             log.error("%s request %s failed: %s", kind, request_id, exc)
             return error(request_id, _STORAGE_FAILED)
-        log.debug("%s request %s from %s/%s nik %s: %s", kind, request_id, request.channel,
-                  request.terminal_id, mask_digits_in_text(request.nik.value), answer.result)
+        if log.isEnabledFor(logging.DEBUG):  # the masking costs even when the line is not kept
+            log.debug("%s request %s from %s/%s nik %s: %s", kind, request_id,
+                      request.channel, request.terminal_id,
+                      mask_digits_in_text(request.nik.value), answer.result)
         return reply(request_id, answer)
 
     def _db_attributes(self, kind: str) -> dict[str, str] | None:
