@@ -31,10 +31,16 @@ class FixedAnswer:
 
     def __init__(self, profile: WireProfile) -> None:
         _, response = inquiry_messages()
-        response = {**response, "11": "999999", "41": "TERM41XX"}
-        self.template = bytearray(profile.encode(response))
-        self.stan_at = self.template.index(b"999999")
-        self.terminal_at = self.template.index(b"TERM41XX")
+        # Where 11 and 41 are: where two encodings that differ only in them differ. (Not
+        # by searching for a marker: field 7 is the time, and a marker "999999" was found
+        # one place early whenever it ended in 9, one start in ten, and then no answer
+        # matched its request.)
+        one = profile.encode({**response, "11": "000000", "41": "AAAAAAAA"})
+        two = profile.encode({**response, "11": "111111", "41": "BBBBBBBB"})
+        differ = [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if a != b]
+        assert len(differ) == 14 and differ[6] - differ[0] >= 6, differ
+        self.template = bytearray(one)
+        self.stan_at, self.terminal_at = differ[0], differ[6]
 
     def answer(self, request: bytes) -> bytes | None:
         """The 0210 for a 0200 laid out as the ATM side sends it, or None."""

@@ -57,7 +57,10 @@ def running(kind: str, broker: str) -> Iterator[tuple[int, list[Child]]]:
             yield port, [server]
     elif kind == "skeleton":
         with running_skeleton(broker, ROOT) as up:
-            run_load(up[0], ["--concurrency", "8", "--count", "400"], up[1], loop="uvloop")
+            warm = run_load(up[0], ["--concurrency", "8", "--count", "400"], up[1],
+                            loop="uvloop")
+            if not warm.codes.get("00"):  # its parts' logs follow, on stderr
+                raise RuntimeError(f"skeleton, {broker}: no approval in the warm-up")
             yield up
     else:
         with running_stack(broker, "uvloop", "supervised") as stack:
