@@ -96,7 +96,8 @@ async def answer_balance_inquiry(request: IsoMessage, deps: SwitchDeps,
     answering = deps.in_flight.begin(key) if key is not None else None
     try:
         # The PAN's hash, worked out once: the journal's key and the card's lookup key.
-        ctx = await run_pipeline(Context(request, pan_hash=key and key.pan_hash), deps, steps)
+        pan_hash = None if key is None else key.pan_hash
+        ctx = await run_pipeline(Context(request, pan_hash=pan_hash), deps, steps)
         approved = ctx.code is ResponseCode.APPROVED and ctx.ledger is not None
         fee, reason = deps.inquiry_fee_sen if approved else 0, ctx.reason
         if key is not None and deps.journal is not None and not deps.journal.closed:

@@ -116,8 +116,11 @@ def _cases(tmp: Path, taken: int) -> list[tuple[str, list[str], dict[str, str], 
          "atmsim up: error: argument --switch-port: invalid int value: 'abc'"),
         ("unknown flag", ["inquire", *PAN, "--colour"], {},
          "error: unrecognized arguments: --colour"),
-        ("required flag missing", ["inquire", "--pan", "5264220000100010"], {},
-         "atmsim inquire: error: the following arguments are required: --pin"),
+        ("required flag missing", ["inquire", "--pin", "123456"], {},
+         "atmsim inquire: error: the following arguments are required: --pan"),
+        # No --pin and nothing to read it from (the keyboard is asked only on a terminal).
+        ("no PIN at all", ["inquire", "--pan", "5264220000100010"], {},
+         "atmsim: --pin: no PIN given (standard input is empty)"),
         ("unknown command", ["frobnicate"], {}, "atmsim: error: argument COMMAND"),
         ("no command", [], {}, "atmsim: error: the following arguments are required"),
     ]
