@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import re
 import time
 from datetime import UTC, datetime
@@ -84,7 +83,9 @@ class PinTrySignals:
         except TimeoutError:
             pass
         finally:
-            with contextlib.suppress(ValueError):
+            # Not queue.remove() with ValueError suppressed: a woken waiter is no longer
+            # queued, and that ValueError's message is the future's repr, built each time.
+            if waiter in queue:
                 queue.remove(waiter)
             if not queue and self._waiters.get(pan_hash) is queue:
                 del self._waiters[pan_hash]
