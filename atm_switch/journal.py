@@ -50,7 +50,7 @@ _INSERT_INQUIRY = (
     "acquirer_id, mti, pan_masked, rrn, response_code, fee_sen, answered_at, "
     "reversed_at, reversal_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
-_SCHEMA = """
+_INQUIRIES_TABLE = """
 CREATE TABLE IF NOT EXISTS inquiries (
     terminal_id TEXT NOT NULL,
     stan TEXT NOT NULL,
@@ -67,10 +67,13 @@ CREATE TABLE IF NOT EXISTS inquiries (
     reversal_reason TEXT,
     -- Field 7 first: it grows with time, so a group of new inquiries lands in the last
     -- pages of the key's B-tree instead of one page per terminal (each page touched is
-    -- written whole to the WAL): 18 -> 9 us an inquiry. Files made before keep their order.
+    -- written whole to the WAL): 18 -> 9 us an inquiry. Older files are rebuilt so on open.
     PRIMARY KEY (transmission_time, terminal_id, stan, pan_hash)
-);
-CREATE INDEX IF NOT EXISTS inquiries_answered_at ON inquiries (answered_at);
+)"""
+_INQUIRIES_INDEX = "CREATE INDEX IF NOT EXISTS inquiries_answered_at ON inquiries (answered_at)"
+_SCHEMA = f"""
+{_INQUIRIES_TABLE};
+{_INQUIRIES_INDEX};
 CREATE TABLE IF NOT EXISTS reversals (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at REAL NOT NULL,
@@ -92,6 +95,40 @@ CREATE INDEX IF NOT EXISTS reversals_received_at ON reversals (received_at);
 CREATE INDEX IF NOT EXISTS reversals_original ON reversals
     (terminal_id, original_stan, original_time, pan_hash);
 """
+
+
+_KEY = ("transmission_time", "terminal_id", "stan", "pan_hash")
+
+
+def _key_columns(db: sqlite3.Connection) -> tuple[str, ...]:
+    for row in db.execute("PRAGMA index_list(inquiries)").fetchall():
+        if row[3] == "pk":  # origin: the PRIMARY KEY's index
+            return tuple(r[2] for r in db.execute(f"PRAGMA index_info('{row[1]}')"))
+    return ()
+
+
+def _rekey_inquiries(db: sqlite3.Connection, path: Path) -> None:
+    """A journal made before the key led with field 7 is rebuilt in that order, once, in
+    one transaction (another switch opening the file meanwhile waits, then finds it done)."""
+    if _key_columns(db) == _KEY:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _key_columns(db) != _KEY:
+            db.execute("ALTER TABLE inquiries RENAME TO inquiries_old_key")
+            db.execute("DROP INDEX IF EXISTS inquiries_answered_at")
+            db.execute(_INQUIRIES_TABLE)
+            db.execute(_INQUIRIES_INDEX)
+            columns = ", ".join(r[1] for r in db.execute("PRAGMA table_info(inquiries)"))
+            copied = db.execute(f"INSERT INTO inquiries ({columns}) SELECT {columns} "
+                                "FROM inquiries_old_key").rowcount
+            db.execute("DROP TABLE inquiries_old_key")
+            log.info("transaction journal %s: %d inquiries rebuilt in field-7 key order",
+                     path, copied)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def journal_path(data_dir: Path) -> Path:
@@ -142,6 +179,7 @@ class TransactionJournal:
         self.path = path
         self.retention_s = retention_days * 86400
         self._db = open_wal(path, _SCHEMA)
+        _rekey_inquiries(self._db, path)
         self._since_prune = 0
         self._unwritten: list[tuple[object, ...]] = []
         self._flush_timer: asyncio.TimerHandle | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from atm_switch.journal import InquiryKey, TransactionJournal
@@ -119,3 +120,47 @@ def test_a_pruned_reversal_is_no_longer_found_by_any_switch(tmp_path: Path) -> N
     assert other.reversed_before(KEY, mti="0200", acquirer_id="009") == "17"
     mine.close()
     other.close()
+
+
+def test_a_journal_from_before_the_field_7_key_is_rebuilt_and_keeps_its_inquiries(
+        tmp_path: Path) -> None:
+    # A journal file as switches made it until the key led with field 7: terminal first.
+    path = tmp_path / "switch-journal.db"
+    old = _journal(tmp_path)
+    old.record_inquiry(KEY, mti="0200", acquirer_id="009", pan_masked="526422******0010",
+                       rrn="633509000123", response_code="00", fee_sen=250_000)
+    old.close()
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            ALTER TABLE inquiries RENAME TO newer;
+            DROP INDEX inquiries_answered_at;
+            CREATE TABLE inquiries (
+                terminal_id TEXT NOT NULL, stan TEXT NOT NULL, transmission_time TEXT NOT NULL,
+                pan_hash TEXT NOT NULL, acquirer_id TEXT NOT NULL, mti TEXT NOT NULL,
+                pan_masked TEXT NOT NULL, rrn TEXT NOT NULL, response_code TEXT NOT NULL,
+                fee_sen INTEGER NOT NULL, answered_at REAL NOT NULL, reversed_at REAL,
+                reversal_reason TEXT, PRIMARY KEY (terminal_id, stan, transmission_time, pan_hash));
+            CREATE INDEX inquiries_answered_at ON inquiries (answered_at);
+            INSERT INTO inquiries SELECT * FROM newer;
+            DROP TABLE newer;""")
+    assert _key_order(path)[0] == "terminal_id"
+
+    journal = _journal(tmp_path)  # a switch opens it: rebuilt, nothing lost
+    assert _key_order(path) == ["transmission_time", "terminal_id", "stan", "pan_hash"]
+    [entry] = list(journal.entries())
+    assert (entry.stan, entry.response_code, entry.fee) == ("000123", "00", "charged 250000")
+    outcome = journal.reverse(KEY, mti="0200", acquirer_id="009", reason="68")
+    assert (outcome.reversed_now, outcome.fee_refunded_sen) == (True, 250_000)
+    journal.record_inquiry(KEY, mti="0200", acquirer_id="009", pan_masked="m", rrn="r",
+                           response_code="94", fee_sen=0)  # the key is still unique
+    [entry] = list(journal.entries())  # the first answer stands, no second row
+    assert (entry.response_code, entry.fee) == ("00", "reversed 250000")
+    journal.close()
+    assert _key_order(path)[0] == "transmission_time"  # opening again changes nothing
+
+
+def _key_order(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        [name] = [row[1] for row in db.execute("PRAGMA index_list(inquiries)")
+                  if row[3] == "pk"]
+        return [row[2] for row in db.execute(f"PRAGMA index_info('{name}')")]
