@@ -32,7 +32,7 @@ from pathlib import Path
 
 from atmsim.kernel.sqlite_files import open_wal
 
-__all__ = ["InquiryKey", "JournalEntry", "ReversalOutcome", "TransactionJournal",
+__all__ = ["InquiryKey", "JournalEntry", "ReversalOutcome", "TransactionJournal", "JournalError",
            "InquiriesInFlight", "DEFAULT_RETENTION_DAYS", "journal_path"]
 
 log = logging.getLogger("atmsim.switch")
@@ -172,19 +172,31 @@ class JournalEntry:
     note: str
 
 
+class JournalError(Exception):
+    """The journal file cannot be opened (locked past the busy timeout, unreadable)."""
+
+
 class TransactionJournal:
     """``TransactionJournal(path, retention_days)`` opens (and creates) the journal."""
 
     def __init__(self, path: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
         self.path = path
         self.retention_s = retention_days * 86400
-        self._db = open_wal(path, _SCHEMA)
-        _rekey_inquiries(self._db, path)
         self._since_prune = 0
         self._unwritten: list[tuple[object, ...]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
         self.closed = False
-        self.prune()
+        try:
+            self._db = open_wal(path, _SCHEMA)
+        except sqlite3.Error as exc:
+            raise JournalError(f"transaction journal {path}: {exc}") from None
+        try:
+            _rekey_inquiries(self._db, path)
+            self.prune()
+        except sqlite3.Error as exc:
+            self._db.close()
+            why = "; another process holds its write lock" if "locked" in str(exc) else ""
+            raise JournalError(f"transaction journal {path}: {exc}{why}") from None
 
     def close(self) -> None:
         # Answers still being worked on when the switch stops (it waits for them only so

@@ -44,9 +44,10 @@ def _component_errors() -> tuple[type[Exception], ...]:
     """The components' own one-line errors a user can fix (imported when one is raised:
     the tail must not load the card store or the ledger for every command)."""
     from atm_switch.card_store import CardStoreError  # a card database under another LMK
+    from atm_switch.journal import JournalError  # a journal locked by another process
     from bpjs_ledger.db import StorageError  # a ledger database that cannot be used
 
-    return CardStoreError, StorageError
+    return CardStoreError, JournalError, StorageError
 
 
 def user_status(exc: BaseException) -> int | None:

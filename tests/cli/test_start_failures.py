@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,23 @@ async def test_ctrl_c_while_waiting_for_a_broker_that_does_not_answer(tmp_path: 
         silent.close()
     assert run.code == 130, (run.code, run.stderr)
     assert port_is_free(hsm) and port_is_free(switch)
+
+
+async def test_a_journal_another_process_holds_locked_is_one_line(tmp_path: Path) -> None:
+    # A journal whose write lock another process keeps past the 5 s busy timeout (a second
+    # switch rebuilding a large old journal, say): one line that says which file and why.
+    from atm_switch.journal import TransactionJournal, journal_path
+
+    data_dir = tmp_path / "data"
+    path = journal_path(data_dir)
+    TransactionJournal(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        run = await run_atmsim("journal", "--data-dir", str(data_dir), timeout=20)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert run.code == 2, run.stderr
+    assert run.stderr_lines == [f"atmsim: transaction journal {path}: database is locked; "
+                                "another process holds its write lock"]
