@@ -186,15 +186,14 @@ class TransactionJournal:
         self._unwritten: list[tuple[object, ...]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
         self.closed = False
+        db: sqlite3.Connection | None = None
         try:
-            self._db = open_wal(path, _SCHEMA)
-        except sqlite3.Error as exc:
-            raise JournalError(f"transaction journal {path}: {exc}") from None
-        try:
-            _rekey_inquiries(self._db, path)
+            self._db = db = open_wal(path, _SCHEMA)
+            _rekey_inquiries(db, path)
             self.prune()
         except sqlite3.Error as exc:
-            self._db.close()
+            if db is not None:
+                db.close()
             why = "; another process holds its write lock" if "locked" in str(exc) else ""
             raise JournalError(f"transaction journal {path}: {exc}{why}") from None
 

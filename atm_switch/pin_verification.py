@@ -12,10 +12,11 @@ import asyncio
 import collections
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from atm_switch.card_store import TPK, Card, CardStatus
+from atm_switch.card_store import TPK, Card, CardStatus, Terminal
 from atm_switch.hsm_link import HsmUnavailable
 from atm_switch.metrics import current_trace
 from atm_switch.pipeline import Context, Decline
@@ -187,6 +188,17 @@ async def _verify_under(tpk_lmk: str, card: Card, pan: str, pin_block: str,
         offset=card.pin_offset or "")
 
 
+def _tpks_to_try(terminal: Terminal, deps: SwitchDeps) -> Iterator[str]:
+    """The current TPK (the terminal's row check_terminal read), then any retired less
+    than key_grace ago: an ATM that has not taken its new key yet, or a PIN block already
+    on its way. Lazily: the list is read only when the PIN was wrong under the current
+    key, which is rare, so the common inquiry reads no list of keys."""
+    yield terminal.tpk_lmk
+    for tpk_lmk in deps.cards.usable_keys(terminal.terminal_id, TPK, grace=deps.key_grace):
+        if tpk_lmk != terminal.tpk_lmk:
+            yield tpk_lmk
+
+
 async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     """Ask the HSM with the try ``check_card`` reserved, then settle the try: a right PIN
     resets the count, a wrong one keeps it (the ``pin_tries``-th in a row blocks the card),
@@ -200,19 +212,11 @@ async def verify_pin(ctx: Context, deps: SwitchDeps) -> None:
     try:
         started = time.perf_counter()
         try:
-            # The current TPK first (the terminal's row check_terminal read), then, only
-            # if the PIN is wrong under it, any retired less than key_grace ago: an ATM
-            # that has not taken its new key yet, or a PIN block already on its way. A
-            # wrong PIN is rare: the common inquiry reads no list of keys.
-            error = await _verify_under(terminal.tpk_lmk, card, pan, ctx.request["52"], deps)
-            if from_hsm_error(error) is ResponseCode.WRONG_PIN:
-                for tpk_lmk in deps.cards.usable_keys(terminal.terminal_id, TPK,
-                                                      grace=deps.key_grace):
-                    if tpk_lmk == terminal.tpk_lmk:
-                        continue
-                    error = await _verify_under(tpk_lmk, card, pan, ctx.request["52"], deps)
-                    if from_hsm_error(error) is not ResponseCode.WRONG_PIN:
-                        break
+            error = "01"
+            for tpk_lmk in _tpks_to_try(terminal, deps):
+                error = await _verify_under(tpk_lmk, card, pan, ctx.request["52"], deps)
+                if from_hsm_error(error) is not ResponseCode.WRONG_PIN:
+                    break
         except HsmUnavailable as exc:
             raise Decline(ResponseCode.UNAVAILABLE, f"HSM: {exc}") from None
         finally:

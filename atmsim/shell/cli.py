@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import getpass
 import importlib
 import logging
 import sys
@@ -218,7 +219,6 @@ def _read_pin() -> str:
     if sys.stdin is None:
         raise UserError("--pin: no PIN given and no standard input to read it from")
     if sys.stdin.isatty():
-        import getpass
         try:
             return getpass.getpass("PIN: ")
         except EOFError:
