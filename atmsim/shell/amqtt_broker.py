@@ -36,14 +36,17 @@ def broker_config(host: str, port: int, broker_dir: Path | None) -> dict[str, An
 
 
 class _SnapshotDict(dict):  # type: ignore[type-arg]
-    """A dict whose iteration works on a copy of its keys and items.
+    """A dict of subscriber lists whose iteration works on a copy of its keys and lists.
 
-    amqtt 0.12 broadcasts a message by looping over its subscriptions dict and awaiting for
-    each subscriber; a client that subscribes to a new topic or disconnects meanwhile
-    changes the dict, the loop dies with "dictionary changed size during iteration" and
-    the message is lost for every subscriber not yet served (an ATM then gets 91).
-    Iterating over a snapshot delivers it to the subscriptions that existed when the
-    broadcast began.
+    amqtt 0.12 broadcasts a message by looping over its subscriptions dict, and over each
+    topic's list of subscribers, awaiting the ACL check of each one. A client that
+    subscribes to a new topic or leaves meanwhile changes what is being looped over:
+    a new or deleted topic ends the loop with "dictionary changed size during iteration",
+    and a subscriber taken out of a list (the session monitor clearing a closed session,
+    each second) shifts the next one into the slot already served, so it is skipped.
+    Either way the message is lost for a subscriber still there (an ATM then gets 91).
+    Iterating over copies delivers it to the subscriptions that existed when the
+    broadcast began; amqtt's own changes still go to the real dict and lists.
     """
 
     def __iter__(self):  # type: ignore[no-untyped-def]
@@ -53,10 +56,10 @@ class _SnapshotDict(dict):  # type: ignore[type-arg]
         return list(super().keys())
 
     def items(self):  # type: ignore[no-untyped-def]
-        return list(super().items())
+        return [(topic, list(subscribers)) for topic, subscribers in super().items()]
 
     def values(self):  # type: ignore[no-untyped-def]
-        return list(super().values())
+        return [list(subscribers) for subscribers in super().values()]
 
 
 def iterate_subscriptions_on_a_copy(broker: Any) -> None:
