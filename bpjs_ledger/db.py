@@ -180,9 +180,12 @@ class SqliteDatabase(SqliteFile, Database):
                     rows: Iterable[Sequence[Any]]) -> None:
         marks = ", ".join("?" * len(columns))
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        with self._errors():
+        self._before_call()
+        try:
             # Rows from the seeder are already text and integers: no adaptation pass.
             self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise self._sorted(exc) from exc
 
 
 # -- PostgreSQL -----------------------------------------------------------------------

@@ -148,7 +148,15 @@ def _sqlite_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _sqlite_params(params: Sequence[Any]) -> tuple[Any, ...]:
+def _sqlite_params(params: Sequence[Any]) -> Sequence[Any]:
+    # Most statements carry no date: hand their parameters over as they are (a switch
+    # makes five statements an inquiry; the copy cost each of them ~0.4 µs).
+    if type(params) is tuple or type(params) is list:
+        for value in params:
+            if isinstance(value, date):
+                break
+        else:
+            return params
     return tuple(_sqlite_value(v) for v in params)
 
 
@@ -170,31 +178,38 @@ class SqliteFile(SqlDatabase):
         """The raw connection, for tests and tools that inspect the file."""
         return self._conn
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _sorted(self, exc: sqlite3.Error) -> Exception:
+        """The component's exception for a driver error."""
+        text = str(exc)
+        if isinstance(exc, sqlite3.IntegrityError):
+            return self._failure("constraint", text,
+                                 unique="UNIQUE" in text or "PRIMARY KEY" in text)
+        if isinstance(exc, sqlite3.OperationalError):
+            return self._failure("unavailable", text)
+        return self._failure("error", text)
+
+    # The three calls catch errors themselves rather than through a context manager: they
+    # run several times an inquiry, and a generator-based ``with`` cost ~1 µs each time.
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._before_call()
         try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            text = str(exc)
-            raise self._failure("constraint", text,
-                                unique="UNIQUE" in text or "PRIMARY KEY" in text) from exc
-        except sqlite3.OperationalError as exc:
-            raise self._failure("unavailable", str(exc)) from exc
-        except sqlite3.Error as exc:
-            raise self._failure("error", str(exc)) from exc
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._errors():
             return self._conn.execute(sql, _sqlite_params(params)).rowcount
+        except sqlite3.Error as exc:
+            raise self._sorted(exc) from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._errors():
+        self._before_call()
+        try:
             return self._conn.execute(sql, _sqlite_params(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._sorted(exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._errors():
+        self._before_call()
+        try:
             self._conn.executemany(sql, (_sqlite_params(r) for r in rows))
+        except sqlite3.Error as exc:
+            raise self._sorted(exc) from exc
 
     def _begin_write(self, exclusive: bool) -> None:
         self.execute("BEGIN IMMEDIATE")
