@@ -369,6 +369,10 @@ class Channel:
 
         slots = asyncio.Semaphore(self.max_in_flight)
         in_flight = conn.in_flight
+
+        def answered(task: asyncio.Task[None]) -> None:  # one callback, made once
+            in_flight.discard(task)
+            slots.release()
         try:
             while True:
                 conn.in_frame = False
@@ -391,8 +395,7 @@ class Channel:
                 await slots.acquire()
                 task = asyncio.create_task(self._answer(raw, conn))
                 in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                task.add_done_callback(lambda _: slots.release())
+                task.add_done_callback(answered)
         except (ConnectionError, OSError) as exc:
             log.info("connection %s lost: %s", peer, exc)
         finally:
